@@ -1,0 +1,122 @@
+// Wires the agent: journal -> detectors -> outbox -> NATS, plus heartbeats and /metrics.
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { Registry, Counter, Gauge, collectDefaultMetrics } from 'prom-client';
+import type { Logger } from '../common/log.js';
+import type { NatsAuth } from '../common/nats.js';
+import { startMetricsServer } from '../common/metrics-server.js';
+import { VERSION } from '../common/version.js';
+import { JournalSource } from './sources/journal.js';
+import type { JournalConsumer } from './sources/journal-consumer.js';
+import { dropConsumer } from './drop-consumer.js';
+import { Outbox } from './outbox/outbox.js';
+import { Publisher } from './outbox/publisher.js';
+import type { FindingSink } from './findings.js';
+
+export interface AgentConfig {
+  node: string;
+  nats: string;
+  natsAuth: NatsAuth;
+  stateDir: string;
+  dropPrefixes: string[];
+  journalctl: string;
+  journalDir?: string;
+  journalMatch: string[];
+  metricsListen?: { host: string; port: number };
+  windowMs: number;
+  maxHoldMs: number;
+  spoolMaxBytes: number;
+  heartbeatMs: number;
+}
+
+/** Detectors that plug in beside packet drops (probes, log signatures, runtime). */
+export type Detector = (sink: FindingSink, deps: { log: Logger; registry: Registry; stateDir: string }) => Promise<{ stop(): Promise<void>; journalConsumers: JournalConsumer[] }>;
+
+export interface RunningAgent {
+  stop(): Promise<void>;
+  registry: Registry;
+}
+
+export async function runAgent(cfg: AgentConfig, log: Logger, detectors: Detector[] = []): Promise<RunningAgent> {
+  mkdirSync(cfg.stateDir, { recursive: true });
+  const agentId = randomBytes(6).toString('hex');
+  const started = Date.now();
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'nodewarden_agent_' });
+  const counts: Record<string, number> = {};
+  const counters = new Map<string, Counter>();
+  const count = (name: string, n = 1): void => {
+    counts[name] = (counts[name] ?? 0) + n;
+    let c = counters.get(name);
+    if (!c) {
+      c = new Counter({ name: `nodewarden_agent_${name}_total`, help: `nodewarden agent: ${name.replace(/_/g, ' ')}`, registers: [registry] });
+      counters.set(name, c);
+    }
+    c.inc(n);
+  };
+  const probes: { name: string; ok: boolean; detail: string }[] = [];
+
+  const publisher = new Publisher(cfg.nats, cfg.natsAuth, `nodewarden-agent/${cfg.node}`, log);
+  let journal: JournalSource | undefined;
+  const outbox = new Outbox({
+    node: cfg.node, agentId, agentVersion: VERSION, stateDir: cfg.stateDir, spoolMaxBytes: cfg.spoolMaxBytes,
+    windowMs: cfg.windowMs, maxHoldMs: cfg.maxHoldMs, maxFlows: 5000, maxInFlight: 256, publisher,
+    journalCursor: () => journal?.currentCursor(), log, count,
+  });
+  new Gauge({ name: 'nodewarden_agent_spool_bytes', help: 'bytes of sealed messages waiting for NATS', registers: [registry], collect() { this.set(outbox.spoolBytes); } });
+  new Gauge({ name: 'nodewarden_agent_spool_seals', help: 'sealed outbox entries waiting for NATS', registers: [registry], collect() { this.set(outbox.spoolMessages); } });
+  new Gauge({ name: 'nodewarden_agent_nats_connected', help: '1 when connected to NATS', registers: [registry], collect() { this.set(publisher.connected ? 1 : 0); } });
+
+  const sink: FindingSink = {
+    report: (f) => outbox.addFinding(f),
+    status: (name, ok, detail) => {
+      const p = probes.find((x) => x.name === name);
+      if (p && p.ok === ok && p.detail === detail) return;
+      if (p) Object.assign(p, { ok, detail }); else probes.push({ name, ok, detail });
+      (ok ? log.info.bind(log) : log.warn.bind(log))({ probe: name, detail }, ok ? 'probe: running' : 'probe: cannot run on this host');
+    },
+  };
+  const stoppers: (() => Promise<void>)[] = [];
+  const consumers: JournalConsumer[] = [
+    dropConsumer(cfg.dropPrefixes, (d, t) => outbox.addDrop(d, t), (reason) => count(`drop_lines_rejected_${reason.replace(/-/g, '_')}`), log),
+  ];
+  for (const start of detectors) {
+    const d = await start(sink, { log, registry, stateDir: cfg.stateDir });
+    consumers.push(...d.journalConsumers);
+    stoppers.push(() => d.stop());
+  }
+
+  let journalReady = false;
+  journal = new JournalSource({
+    journalctl: cfg.journalctl, journalDir: cfg.journalDir, match: cfg.journalMatch, afterCursor: outbox.resumeCursor,
+    consumers, log, onCounter: (name, n) => count(`journal_${name}`, n),
+    onReady: () => { if (!journalReady) { journalReady = true; log.info({ resumeCursor: outbox.resumeCursor ?? null }, 'journal: following'); } },
+  });
+
+  publisher.start();
+  outbox.start();
+  journal.start();
+  const heartbeat = (): void => outbox.sendHeartbeat({ startedMs: started, counters: { ...counts, spool_bytes: outbox.spoolBytes }, probes });
+  const hbTimer = setInterval(heartbeat, cfg.heartbeatMs);
+  // First heartbeat soon after connecting, so /api/v1/nodes shows the node at once.
+  const firstHb = setInterval(() => { if (publisher.connected) { heartbeat(); clearInterval(firstHb); } }, 100);
+
+  let server: Server | undefined;
+  if (cfg.metricsListen) server = await startMetricsServer(cfg.metricsListen.host, cfg.metricsListen.port, registry, () => journalReady);
+  log.info({ node: cfg.node, agentId, version: VERSION, stateDir: cfg.stateDir, prefixes: cfg.dropPrefixes }, 'agent: started');
+
+  return {
+    registry,
+    async stop() {
+      clearInterval(hbTimer);
+      clearInterval(firstHb);
+      await journal?.stop();
+      for (const s of stoppers) await s();
+      await outbox.stop();
+      await publisher.close();
+      server?.close();
+      log.info({ counts }, 'agent: stopped');
+    },
+  };
+}

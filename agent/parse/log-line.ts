@@ -1,0 +1,77 @@
+// Pure parsing of the line formats a log line may arrive in: `journalctl -o json` records and raw
+// text (RFC3339 / journalctl short-iso, classic syslog / journalctl short, or a bare message).
+
+export interface LogEntry {
+  message: string;
+  /** Wall-clock time of the record in ms since the epoch, when the input carried one. */
+  timeMs?: number;
+  /** journald cursor of the record (journal JSON only). */
+  cursor?: string;
+}
+
+export interface LineReject {
+  reject: 'bad-json' | 'no-message';
+  detail: string;
+}
+
+/** One `journalctl -o json` line. MESSAGE arrives as a byte array when it is not valid UTF-8. */
+export function parseJournalJson(line: string): LogEntry | LineReject {
+  let rec: Record<string, unknown>;
+  try {
+    rec = JSON.parse(line) as Record<string, unknown>;
+  } catch (err) {
+    return { reject: 'bad-json', detail: (err as Error).message.slice(0, 120) };
+  }
+  if (rec === null || typeof rec !== 'object') return { reject: 'bad-json', detail: 'not an object' };
+  let message = rec.MESSAGE;
+  if (Array.isArray(message)) message = Buffer.from(message as number[]).toString('utf8');
+  if (typeof message !== 'string') return { reject: 'no-message', detail: 'MESSAGE missing or null' };
+  const entry: LogEntry = { message };
+  const rt = rec.__REALTIME_TIMESTAMP;
+  if (typeof rt === 'string' && rt.length > 3) entry.timeMs = Number(rt.slice(0, -3)) || undefined;
+  if (typeof rec.__CURSOR === 'string') entry.cursor = rec.__CURSOR;
+  return entry;
+}
+
+const CURSOR_KEY = '"__CURSOR":"';
+
+/** The cursor of a journal JSON line without parsing it (cursors contain no quotes). */
+export function cursorOf(line: string): string | undefined {
+  const i = line.indexOf(CURSOR_KEY);
+  if (i < 0) return undefined;
+  const start = i + CURSOR_KEY.length;
+  const end = line.indexOf('"', start);
+  return end > start ? line.slice(start, end) : undefined;
+}
+
+const RFC3339 = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2}(?:[.,]\d+)?)(Z|[+-]\d{2}:?\d{2})?\s/;
+const SYSLOG = /^(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) {1,2}(\d{1,2}) (\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?\s/;
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/**
+ * A raw text line. Classic syslog carries no year: the current one is assumed, or the previous one
+ * when that would put the line more than a day in the future (a December line read in January).
+ */
+export function parseRawLine(line: string, now = Date.now()): LogEntry {
+  const r = RFC3339.exec(line);
+  if (r) {
+    let zone = r[3] ?? 'Z';
+    if (/^[+-]\d{4}$/.test(zone)) zone = `${zone.slice(0, 3)}:${zone.slice(3)}`;
+    const t = Date.parse(`${r[1]}T${r[2].replace(',', '.')}${zone}`);
+    return Number.isNaN(t) ? { message: line } : { message: line, timeMs: t };
+  }
+  const s = SYSLOG.exec(line);
+  if (s) {
+    const year = new Date(now).getFullYear();
+    const at = (y: number) => new Date(y, MONTHS.indexOf(s[1]), Number(s[2]), Number(s[3]), Number(s[4]), Number(s[5]), s[6] ? Number(`0.${s[6]}`) * 1000 : 0).getTime();
+    let t = at(year);
+    if (t - now > 86400e3) t = at(year - 1);
+    return { message: line, timeMs: t };
+  }
+  return { message: line };
+}
+
+/** Journal JSON when the line looks like an object, raw text otherwise. */
+export function parseInputLine(line: string, now?: number): LogEntry | LineReject {
+  return line.charCodeAt(0) === 123 /* { */ ? parseJournalJson(line) : parseRawLine(line, now);
+}

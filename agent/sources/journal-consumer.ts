@@ -1,0 +1,12 @@
+import type { LogEntry } from '../parse/log-line.js';
+
+/**
+ * A reader of journal records. The journal source JSON-parses a record only when its raw line
+ * contains one of some consumer's literals, then hands the entry to each consumer whose literal
+ * occurs in the MESSAGE — so one journalctl serves packet drops and every kernel signature.
+ */
+export interface JournalConsumer {
+  name: string;
+  literals: readonly string[];
+  onEntry(entry: LogEntry): void;
+}

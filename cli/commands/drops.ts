@@ -1,0 +1,40 @@
+import { parseDuration, type CommandSpec, type FlagValues } from '../../common/flags.js';
+import type { Flow, Endpoint } from '../../collector/store/drops.js';
+import { collectorClientFlags, getJson, table, checkOutput } from '../shared-flags.js';
+
+export const spec: CommandSpec = {
+  name: 'drops',
+  summary: 'Show dropped packet flows from a collector, newest first.',
+  usage: 'nodewarden drops [-n NAMESPACE] [--pod NAME] [--node NODE] [--since 15m] [-o json]',
+  flags: {
+    ...collectorClientFlags,
+    namespace: { type: 'string', short: 'n', arg: 'NAMESPACE', help: 'Only flows with a pod of this namespace on either side.', noEnv: true },
+    pod: { type: 'string', arg: 'NAME', help: 'Only flows with this pod on either side.', noEnv: true },
+    node: { type: 'string', arg: 'NODE', help: 'Only drops seen on this node.', noEnv: true },
+    since: { type: 'string', arg: 'DURATION', help: 'Only flows last seen within this duration (e.g. 15m).', noEnv: true },
+    limit: { type: 'string', arg: 'N', default: '100', help: 'At most N flows.', noEnv: true },
+  },
+};
+
+export function side(e: Endpoint): string {
+  const who = e.pod ? `${e.pod.namespace}/${e.pod.name}` : e.node ? `node/${e.node}` : '';
+  return who ? `${who} (${e.ip})` : e.ip;
+}
+
+export function renderDrops(r: { items: Flow[]; total: number; truncated: boolean }): string {
+  if (r.items.length === 0) return 'No drops found.\n';
+  const rows = r.items.map((f) => [
+    f.lastSeen.replace(/\.\d+Z$/, 'Z'), String(f.count), f.node, f.proto,
+    side(f.src), side(f.dst), f.dst.port !== undefined ? String(f.dst.port) : f.icmpType !== undefined ? `type ${f.icmpType}` : '-',
+  ]);
+  const more = r.truncated ? `(${r.items.length} of ${r.total} flows shown; use --limit or filters)\n` : '';
+  return table(['LAST SEEN', 'COUNT', 'NODE', 'PROTO', 'SOURCE', 'DESTINATION', 'PORT'], rows) + more;
+}
+
+export async function run(v: FlagValues): Promise<number> {
+  const output = checkOutput(v);
+  if (v.since) parseDuration(v.since as string, '--since');
+  const body = (await getJson(v, '/api/v1/drops', { namespace: v.namespace as string, pod: v.pod as string, node: v.node as string, since: v.since as string, limit: v.limit as string })) as { items: Flow[]; total: number; truncated: boolean };
+  process.stdout.write(output === 'json' ? JSON.stringify(body, null, 2) + '\n' : renderDrops(body));
+  return 0;
+}

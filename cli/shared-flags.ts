@@ -1,0 +1,50 @@
+import { ConfigError } from '../common/flags.js';
+import type { FlagSpec, FlagValues } from '../common/flags.js';
+import type { NatsAuth } from '../common/nats.js';
+
+export const natsFlags: Record<string, FlagSpec> = {
+  nats: { type: 'string', arg: 'URL', default: 'nats://127.0.0.1:4222', help: 'NATS server URL(s), comma-separated.' },
+  'nats-token': { type: 'string', arg: 'TOKEN', help: 'NATS token authentication.' },
+  'nats-user': { type: 'string', arg: 'USER', help: 'NATS user (with --nats-password).' },
+  'nats-password': { type: 'string', arg: 'PASSWORD', help: 'NATS password.' },
+  'nats-ca': { type: 'string', arg: 'FILE', help: 'CA bundle for a TLS NATS server.' },
+};
+
+export function natsAuth(v: FlagValues): NatsAuth {
+  return { token: v['nats-token'] as string | undefined, user: v['nats-user'] as string | undefined, password: v['nats-password'] as string | undefined, caFile: v['nats-ca'] as string | undefined };
+}
+
+export const collectorClientFlags: Record<string, FlagSpec> = {
+  collector: { type: 'string', arg: 'URL', default: 'http://127.0.0.1:8080', help: 'Collector API base URL.' },
+  'api-token': { type: 'string', arg: 'TOKEN', help: 'Bearer token for the collector API.' },
+  output: { type: 'string', short: 'o', arg: 'FORMAT', default: 'table', help: 'table or json.' },
+};
+
+/** GET a collector API path; errors become one clear line. */
+export async function getJson(v: FlagValues, path: string, params: Record<string, string | undefined>): Promise<unknown> {
+  const base = String(v.collector).replace(/\/+$/, '');
+  const qs = new URLSearchParams(Object.entries(params).filter((e): e is [string, string] => e[1] !== undefined && e[1] !== ''));
+  const url = `${base}${path}${qs.size ? `?${qs}` : ''}`;
+  let res: Response;
+  try {
+    res = await fetch(url, { headers: v['api-token'] ? { authorization: `Bearer ${v['api-token']}` } : {}, signal: AbortSignal.timeout(10_000) });
+  } catch (err) {
+    throw new Error(`cannot reach the collector at ${base}: ${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message}`);
+  }
+  const body = (await res.json().catch(() => ({}))) as { error?: string };
+  if (!res.ok) throw new Error(`collector answered ${res.status}: ${body.error ?? res.statusText}`);
+  return body;
+}
+
+/** Plain aligned columns, like kubectl's default output. */
+export function table(header: string[], rows: string[][]): string {
+  const w = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const fmt = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(w[i]))).join('   ').trimEnd();
+  return [fmt(header), ...rows.map(fmt)].join('\n') + '\n';
+}
+
+export function checkOutput(v: FlagValues): 'table' | 'json' {
+  const o = String(v.output);
+  if (o !== 'table' && o !== 'json') throw new ConfigError(`--output must be table or json, not "${o}"`);
+  return o;
+}

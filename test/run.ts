@@ -1,0 +1,47 @@
+// Runs every test/*.test.ts in its own process (they start real servers and touch kernel state, so
+// one at a time, each with a time bound) and prints the closing line CI reads: "N passed, N failed".
+import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+const dir = new URL('.', import.meta.url).pathname;
+const filters = process.argv.slice(2);
+const files = readdirSync(dir).filter((f) => f.endsWith('.test.ts') && (filters.length === 0 || filters.some((x) => f.includes(x)))).sort();
+const TIMEOUT_MS = Number(process.env.NODEWARDEN_TEST_TIMEOUT_MS ?? 600_000);
+
+interface Result { file: string; passed: number; failed: number; skipped: number; note?: string }
+
+function runFile(file: string): Promise<Result> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(dir, file)], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' }, detached: true });
+    let out = '';
+    const keep = (c: Buffer) => { const s = c.toString(); out += s; process.stdout.write(s); };
+    child.stdout.on('data', keep);
+    child.stderr.on('data', (c: Buffer) => process.stderr.write(c));
+    const timer = setTimeout(() => { out += '\n[run] TIMEOUT\n'; try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* gone */ } }, TIMEOUT_MS);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      const num = (label: string) => Number(new RegExp(`${label}:\\s+(\\d+)`).exec(out)?.[1] ?? NaN);
+      const total = num('Total'), passed = num('Passed'), skipped = num('Skipped') || 0;
+      if (Number.isNaN(total)) return resolve({ file, passed: 0, failed: 1, skipped: 0, note: `no uvu summary (exit ${code ?? signal})` });
+      let failed = total - passed - skipped;
+      if (failed === 0 && code !== 0) failed = 1;
+      resolve({ file, passed, failed, skipped, note: out.includes('[run] TIMEOUT') ? 'timed out' : undefined });
+    });
+  });
+}
+
+const results: Result[] = [];
+for (const f of files) {
+  process.stdout.write(`\n=== ${f}\n`);
+  const started = Date.now();
+  const r = await runFile(f);
+  results.push(r);
+  process.stdout.write(`=== ${f}: ${r.passed} passed, ${r.failed} failed${r.skipped ? `, ${r.skipped} skipped` : ''} (${((Date.now() - started) / 1000).toFixed(1)} s)${r.note ? ` — ${r.note}` : ''}\n`);
+}
+const sum = (k: 'passed' | 'failed' | 'skipped') => results.reduce((a, r) => a + r[k], 0);
+process.stdout.write('\nSummary by file:\n');
+for (const r of results) process.stdout.write(`  ${r.failed ? 'FAIL' : 'ok  '} ${r.file}: ${r.passed} passed, ${r.failed} failed${r.note ? ` (${r.note})` : ''}\n`);
+const skipped = sum('skipped');
+process.stdout.write(`\n${sum('passed')} passed, ${sum('failed')} failed${skipped ? `, ${skipped} skipped` : ''}\n`);
+process.exitCode = sum('failed') > 0 || results.length === 0 ? 1 : 0;

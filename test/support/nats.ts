@@ -1,0 +1,54 @@
+// A real nats-server (Debian's) with JetStream on 127.0.0.1, a free port and a temp store.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort, waitFor } from './wait.js';
+import { connect } from 'node:net';
+
+export interface NatsServer {
+  url: string;
+  port: number;
+  stop(): Promise<void>;
+  /** Kill the server (the store survives) — an outage. */
+  kill(): Promise<void>;
+  /** Start it again on the same port and store. */
+  start(): Promise<void>;
+}
+
+export async function startNats(opts: { token?: string } = {}): Promise<NatsServer> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'nw-nats-'));
+  let child: ChildProcess | undefined;
+  let log = '';
+  const up = () => new Promise<boolean>((resolve) => {
+    const s = connect(port, '127.0.0.1', () => { s.destroy(); resolve(true); });
+    s.on('error', () => resolve(false));
+  });
+  const start = async () => {
+    const args = ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir];
+    if (opts.token) args.push('--auth', opts.token);
+    child = spawn('nats-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stderr!.on('data', (c: Buffer) => { log = (log + c.toString()).slice(-4000); });
+    child.stdout!.on('data', (c: Buffer) => { log = (log + c.toString()).slice(-4000); });
+    await waitFor(`nats-server on port ${port} (log: ${log})`, () => /Server is ready/.test(log) && up(), 15_000, 50);
+  };
+  const kill = async () => {
+    const c = child;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    await new Promise<void>((r) => { c.once('exit', () => r()); c.kill('SIGKILL'); });
+    log = '';
+  };
+  process.once('exit', () => child?.kill('SIGKILL'));
+  await start();
+  return {
+    url: `nats://127.0.0.1:${port}`,
+    port,
+    kill,
+    start,
+    async stop() {
+      await kill();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
