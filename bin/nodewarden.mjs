@@ -1,14 +1,14 @@
 #!/usr/bin/env node
-// Runs the bundled build when present (container image), else the TypeScript sources through tsx.
+// In a checkout (sources and tsx present) runs the TypeScript sources, so a build can never be
+// stale; in the container image (only dist/) runs the bundle made by `npm run build`.
 import { existsSync } from 'node:fs';
 
-const bundle = new URL('../dist/nodewarden.mjs', import.meta.url);
-let main;
-if (existsSync(bundle)) {
-  ({ main } = await import(bundle.href));
-} else {
+const source = new URL('../cli/entry.ts', import.meta.url);
+const tsx = new URL('../node_modules/tsx/package.json', import.meta.url);
+if (existsSync(source) && existsSync(tsx)) {
   const { register } = await import('tsx/esm/api');
   register();
-  ({ main } = await import('../cli/main.ts'));
+  await import(source.href);
+} else {
+  await import(new URL('../dist/nodewarden.mjs', import.meta.url).href);
 }
-process.exitCode = await main(process.argv.slice(2));

@@ -38,7 +38,7 @@ export function parseCommand(spec: CommandSpec, argv: string[], env: NodeJS.Proc
   try {
     parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   } catch (err) {
-    throw new ConfigError(`${spec.name}: ${(err as Error).message.split('\n')[0]} (see nodewarden ${spec.name} --help)`);
+    throw new ConfigError(`${(err as Error).message.split('\n')[0].split('. To specify')[0]} (see nodewarden ${spec.name} --help)`);
   }
   const values: FlagValues = {};
   for (const [name, f] of Object.entries(spec.flags)) {

@@ -48,44 +48,42 @@ export function parseDropMessage(message: string, prefixes: readonly string[]): 
   return parseFields(message, at, prefix);
 }
 
-function parseFields(message: string, at: number, prefix: string): Drop | Reject {
-  let src: string | undefined, dst: string | undefined, proto: string | undefined;
-  let spt: string | undefined, dpt: string | undefined, type: string | undefined, code: string | undefined;
-  let inIf: string | undefined, outIf: string | undefined, ttl: string | undefined;
-  const end = message.length;
-  let i = at + prefix.length;
-  while (i < end) {
-    while (i < end && message.charCodeAt(i) === 32) i++;
-    if (i >= end) break;
-    // "[SRC=... DST=...]" after ICMP errors describes the embedded packet, not this one.
-    if (message.charCodeAt(i) === 91 /* [ */) break;
-    let j = i;
-    let eq = -1;
-    while (j < end) {
-      const c = message.charCodeAt(j);
-      if (c === 32) break;
-      if (c === 61 /* = */ && eq < 0) eq = j;
-      j++;
-    }
-    if (eq > i) {
-      const key = message.slice(i, eq);
-      const value = message.slice(eq + 1, j);
-      // First occurrence wins: UDP lines carry LEN twice, and only the first SRC/DST is this packet's.
-      switch (key) {
-        case 'SRC': src ??= value; break;
-        case 'DST': dst ??= value; break;
-        case 'PROTO': proto ??= value; break;
-        case 'SPT': spt ??= value; break;
-        case 'DPT': dpt ??= value; break;
-        case 'TYPE': type ??= value; break;
-        case 'CODE': code ??= value; break;
-        case 'IN': inIf ??= value; break;
-        case 'OUT': outIf ??= value; break;
-        case 'TTL': case 'HOPLIMIT': ttl ??= value; break;
-      }
-    }
-    i = j;
+/**
+ * The value of the first " KEY=" token in message[from, limit) — or "KEY=" right at `from`, since a
+ * prefix need not end in a space. Native indexOf per key is several times faster than tokenising.
+ */
+function field(message: string, from: number, limit: number, key: string, spaced: string): string | undefined {
+  let at: number;
+  if (message.startsWith(key, from)) at = from;
+  else {
+    at = message.indexOf(spaced, from);
+    if (at < 0 || at >= limit) return undefined;
+    at++;
   }
+  const v = at + key.length;
+  let e = message.indexOf(' ', v);
+  if (e < 0 || e > limit) e = limit;
+  return message.slice(v, e);
+}
+
+function parseFields(message: string, at: number, prefix: string): Drop | Reject {
+  let from = at + prefix.length;
+  while (message.charCodeAt(from) === 32) from++;
+  // "[SRC=... DST=...]" after ICMP errors describes the embedded packet, not this one.
+  let limit = message.indexOf(' [', from);
+  if (limit < 0) limit = message.length;
+  // First occurrence wins: UDP lines carry LEN twice, ICMP echo carries ID twice.
+  const src = field(message, from, limit, 'SRC=', ' SRC=');
+  const dst = field(message, from, limit, 'DST=', ' DST=');
+  const proto = field(message, from, limit, 'PROTO=', ' PROTO=');
+  const spt = field(message, from, limit, 'SPT=', ' SPT=');
+  const dpt = field(message, from, limit, 'DPT=', ' DPT=');
+  const isIcmp = proto !== undefined && proto.startsWith('ICMP');
+  const type = isIcmp ? field(message, from, limit, 'TYPE=', ' TYPE=') : undefined;
+  const code = isIcmp ? field(message, from, limit, 'CODE=', ' CODE=') : undefined;
+  const inIf = field(message, from, limit, 'IN=', ' IN=');
+  const outIf = field(message, from, limit, 'OUT=', ' OUT=');
+  const ttl = field(message, from, limit, 'TTL=', ' TTL=') ?? field(message, from, limit, 'HOPLIMIT=', ' HOPLIMIT=');
   if (src === undefined || dst === undefined) return { reject: 'missing-address', detail: 'no SRC= or DST=' };
   const s = canonicalIp(src), d = canonicalIp(dst);
   if (s === undefined || d === undefined) return { reject: 'bad-address', detail: `SRC=${src.slice(0, 64)} DST=${dst.slice(0, 64)}` };

@@ -2,7 +2,10 @@ import { hostname } from 'node:os';
 import { ConfigError, parseDuration, parseListen, type CommandSpec, type FlagValues } from '../../common/flags.js';
 import { createLogger } from '../../common/log.js';
 import { DEFAULT_DROP_PREFIXES } from '../../agent/parse/packet-drop.js';
-import { runAgent, type AgentConfig } from '../../agent/agent.js';
+import { runAgent, type AgentConfig, type Detector } from '../../agent/agent.js';
+import { probeFlags, startProbes } from '../../agent/probes/index.js';
+import { probeConfig } from '../../agent/probes/config.js';
+import { logFlags, startLogWatch, validateRulesFile } from '../../agent/logs/index.js';
 import { natsFlags, natsAuth } from '../shared-flags.js';
 import { parseBytes, untilSignal } from '../process.js';
 
@@ -21,10 +24,12 @@ restart or a NATS outage loses and repeats nothing.`,
     'journal-match': { type: 'list', arg: 'MATCH', default: ['_TRANSPORT=kernel'], help: 'journalctl match for the records to read.' },
     journalctl: { type: 'string', arg: 'PATH', default: 'journalctl', help: 'journalctl binary.' },
     'metrics-listen': { type: 'string', arg: 'ADDR', help: 'Serve /metrics, /healthz, /readyz on HOST:PORT (default off).' },
-    window: { type: 'string', arg: 'DURATION', default: '200ms', help: 'Coalescing window for identical flows.' },
+    window: { type: 'string', arg: 'DURATION', default: '100ms', help: 'Coalescing window for identical flows.' },
     'max-hold': { type: 'string', arg: 'DURATION', default: '30s', help: 'While NATS is away, spool the open window after this long.' },
     'spool-max-bytes': { type: 'string', arg: 'SIZE', default: '64Mi', help: 'Bound of the on-disk spool; the oldest data goes first.' },
     'heartbeat-interval': { type: 'string', arg: 'DURATION', default: '10s', help: 'How often the agent reports it is alive.' },
+    ...probeFlags,
+    ...logFlags,
   },
 };
 
@@ -46,8 +51,12 @@ export function agentConfig(v: FlagValues, env: NodeJS.ProcessEnv = process.env)
 
 export async function run(v: FlagValues): Promise<number> {
   const cfg = agentConfig(v);
+  // Invalid probe flags or rules files exit 2 before anything starts.
+  probeConfig(v);
+  if (v['rules-file']) validateRulesFile(v['rules-file'] as string);
   const log = createLogger('agent');
-  const agent = await runAgent(cfg, log);
+  const detectors: Detector[] = [async (sink, deps) => startProbes(v, sink, deps), (sink, deps) => startLogWatch(v, sink, deps)];
+  const agent = await runAgent(cfg, log, detectors);
   await untilSignal(log);
   await agent.stop();
   return 0;

@@ -2,7 +2,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { waitFor } from './wait.js';
 
-export const BIN = new URL('../../bin/nodewarden.mjs', import.meta.url).pathname;
+const ENTRY = new URL('../../cli/entry.ts', import.meta.url).pathname;
+/** Sources through tsx by default (never a stale dist/); NODEWARDEN_BIN=<bundle> runs a build (bench). */
+export const CLI_ARGS = process.env.NODEWARDEN_BIN ? [process.env.NODEWARDEN_BIN] : ['--import', 'tsx', ENTRY];
 
 export interface Proc {
   child: ChildProcess;
@@ -16,7 +18,7 @@ const running = new Set<ChildProcess>();
 process.once('exit', () => { for (const c of running) c.kill('SIGKILL'); });
 
 export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): Proc {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODEWARDEN_LOG_LEVEL: 'info', ...env } });
+  const child = spawn(process.execPath, [...CLI_ARGS, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODEWARDEN_LOG_LEVEL: 'info', ...env } });
   running.add(child);
   let out = '';
   child.stdout!.on('data', (c: Buffer) => { out += c.toString(); if (out.length > 2_000_000) out = out.slice(-1_000_000); });
@@ -38,7 +40,7 @@ export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): Proc {
 /** Runs the CLI to completion (bounded) and returns its exit code and output. */
 export function runCli(args: string[], input?: string, timeoutMs = 30_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...CLI_ARGS, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '', stderr = '';
     child.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });
     child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });

@@ -1,0 +1,196 @@
+// `npm run bench`: parser throughput, agent pipeline throughput/RSS/CPU, journal line -> API latency
+// at a sustained rate, collector ingest rate. Prints a table and writes bench/results.json.
+// Never part of `npm test`. BENCH_SECONDS (default 60) sets the sustained-load phase.
+import { writeFileSync, readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir, cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { connect } from '@nats-io/transport-node';
+import { jetstream } from '@nats-io/jetstream';
+import { parseDropMessage, DEFAULT_DROP_PREFIXES } from '../agent/parse/packet-drop.js';
+import { parseJournalJson } from '../agent/parse/log-line.js';
+import { encodeEnvelope } from '../proto/codec.js';
+import { subjectFor, messageId } from '../common/subjects.js';
+import { startNats } from '../test/support/nats.js';
+import { createTestJournal } from '../test/support/journal.js';
+import { startCli, getJson, type Proc } from '../test/support/procs.js';
+import { freePort, waitFor, sleep } from '../test/support/wait.js';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 60);
+const RATE = Number(process.env.BENCH_RATE ?? 1000);
+const results: Record<string, number | string> = {};
+const rows: [string, string][] = [];
+const record = (key: string, label: string, value: number, unit: string, digits = 0) => {
+  results[key] = Number(value.toFixed(digits));
+  rows.push([label, `${value.toLocaleString('en-US', { maximumFractionDigits: digits })} ${unit}`]);
+  process.stderr.write(`  ${label}: ${value.toFixed(digits)} ${unit}\n`);
+};
+
+const dropLine = (i: number) => `calico-packet: IN=cali${(i % 97).toString(16).padStart(11, '0')} OUT=eth0 MAC=92:e6:fa:3a:01:6d:6a:09:8e:ab:40:e0:08:00 SRC=10.244.${(i >> 8) & 255}.${i & 255} DST=10.245.${(i >> 4) & 255}.${(i * 7) & 255} LEN=60 TOS=0x00 PREC=0x00 TTL=63 ID=${i & 65535} DF PROTO=TCP SPT=${30000 + (i % 30000)} DPT=${(i % 50) + 5000} WINDOW=64240 RES=0x00 SYN URGP=0 `;
+
+function rate(lines: string[], fn: (l: string) => unknown, minMs = 1500): number {
+  let n = 0;
+  const t0 = performance.now();
+  let t = t0;
+  while (t - t0 < minMs) {
+    for (const l of lines) fn(l);
+    n += lines.length;
+    t = performance.now();
+  }
+  return n / ((t - t0) / 1000);
+}
+
+function parserBench(): void {
+  process.stderr.write('parser (one core)\n');
+  const N = 100_000;
+  const valid = Array.from({ length: N }, (_, i) => `Nov 23 13:59:01 node-1 kernel: [  779.047770] ${dropLine(i)}`);
+  const other = Array.from({ length: N }, (_, i) => `Nov 23 13:59:01 node-1 kernel: [  779.0477${i % 100}] eth${i % 4}: renamed from veth${i.toString(16)} link becomes ready`);
+  const bad = Array.from({ length: N }, (_, i) => `calico-packet: IN=eth0 SRC=10.0.${i % 256}.999 DST=junk PROTO=TCP DPT=${i}`);
+  for (const set of [valid, other, bad]) rate(set, (l) => parseDropMessage(l, DEFAULT_DROP_PREFIXES), 300); // warm up
+  record('parser_valid_lines_per_s', 'parser: matching raw lines', rate(valid, (l) => parseDropMessage(l, DEFAULT_DROP_PREFIXES)), 'lines/s');
+  record('parser_nonmatching_lines_per_s', 'parser: non-matching lines', rate(other, (l) => parseDropMessage(l, DEFAULT_DROP_PREFIXES)), 'lines/s');
+  record('parser_malformed_lines_per_s', 'parser: malformed drop lines', rate(bad, (l) => parseDropMessage(l, DEFAULT_DROP_PREFIXES)), 'lines/s');
+  const json = valid.slice(0, 50_000).map((l, i) => JSON.stringify({ _BOOT_ID: 'a012625a2e3b400ba5e791bc5a6e0a49', __REALTIME_TIMESTAMP: String(1795442355193845 + i), _TRANSPORT: 'kernel', __CURSOR: `s=12bcc4216ded4be5abf8378d78be38ac;i=${i};b=a012625a2e3b400ba5e791bc5a6e0a49;m=33e4f981;t=660f1ffcbc7f5;x=15333a495a89170a`, PRIORITY: '4', MESSAGE: l.slice(l.indexOf('calico')), SYSLOG_IDENTIFIER: 'kernel', SYSLOG_FACILITY: '0', _HOSTNAME: 'node-1' }));
+  record('journal_json_to_drop_per_s', 'journal JSON line -> drop record', rate(json, (l) => { const e = parseJournalJson(l); if (!('reject' in e)) parseDropMessage(e.message, DEFAULT_DROP_PREFIXES); }), 'lines/s');
+}
+
+function procStats(pid: number): { rssMiB: number; cpuS: number } {
+  const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return { rssMiB: rss, cpuS: (Number(f[11]) + Number(f[12])) / 100 };
+}
+
+async function agentMetric(port: number, name: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  return Number(new RegExp(`^${name} (\\d+(?:\\.\\d+)?)`, 'm').exec(text)?.[1] ?? 0);
+}
+
+async function pipelineBench(): Promise<void> {
+  const nats = await startNats();
+  const journal = createTestJournal();
+  const dir = mkdtempSync(join(tmpdir(), 'nw-bench-'));
+  const procs: Proc[] = [];
+  try {
+    await journal.append(['bench start']);
+    const apiPort = await freePort(), mPort = await freePort();
+    const api = `http://127.0.0.1:${apiPort}`;
+    const collector = startCli(['collector', '--nats', nats.url, '--listen', `127.0.0.1:${apiPort}`]);
+    procs.push(collector);
+    await collector.waitForLog(/collector: consuming/);
+    const agent = startCli(['agent', '--node', 'bench-node', '--nats', nats.url, '--state-dir', join(dir, 'state'), '--journal-dir', journal.dir, '--metrics-listen', `127.0.0.1:${mPort}`]);
+    procs.push(agent);
+    await agent.waitForLog(/journal: following/);
+    await sleep(3000);
+    record('agent_idle_rss_mib', 'agent idle RSS', procStats(agent.child.pid!).rssMiB, 'MiB', 1);
+
+    // Latency at a sustained rate: batches every 100 ms, each batch its own flow (distinct port).
+    process.stderr.write(`latency at ${RATE} drops/s for ${SECONDS} s\n`);
+    const perBatch = Math.max(1, Math.round(RATE / 10));
+    const sent = new Map<number, number>();
+    const lat: number[] = [];
+    const seen = new Set<number>();
+    let stop = false;
+    let stopAt = 0;
+    const poller = (async () => {
+      while (!stop || seen.size < sent.size) {
+        const r = await getJson<{ items: { dst: { port?: number } }[] }>(`${api}/api/v1/drops?since=5s&limit=10000`);
+        const now = Date.now();
+        for (const f of r.items) {
+          const p = f.dst.port;
+          if (p !== undefined && sent.has(p) && !seen.has(p)) { seen.add(p); lat.push(now - sent.get(p)!); }
+        }
+        if (stop && Date.now() - stopAt > 10_000) break;
+        await sleep(10);
+      }
+    })();
+    const c1 = procStats(agent.child.pid!).cpuS, t1 = performance.now();
+    let rssMax = 0;
+    for (let b = 0; b < SECONDS * 10; b++) {
+      const port = 20000 + b;
+      const tick = t1 + b * 100;
+      const lines = Array.from({ length: perBatch }, (_, i) => dropLine(i).replace(/DPT=\d+/, `DPT=${port}`));
+      sent.set(port, Date.now());
+      await journal.append(lines);
+      if (b % 10 === 0) rssMax = Math.max(rssMax, procStats(agent.child.pid!).rssMiB);
+      const wait = tick + 100 - performance.now();
+      if (wait > 0) await sleep(wait);
+    }
+    const loadSecs = (performance.now() - t1) / 1000;
+    stop = true;
+    stopAt = Date.now();
+    await poller;
+    lat.sort((a, b) => a - b);
+    const pct = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] ?? NaN;
+    record('latency_samples', 'latency samples (flows)', lat.length, '');
+    record('latency_p50_ms', 'journal line -> API: p50', pct(0.5), 'ms');
+    record('latency_p99_ms', 'journal line -> API: p99', pct(0.99), 'ms');
+    record('agent_load_cpu_cores', `agent CPU at ${RATE} drops/s`, (procStats(agent.child.pid!).cpuS - c1) / loadSecs, 'cores', 3);
+    record('agent_load_rss_mib', `agent RSS at ${RATE} drops/s (max)`, rssMax, 'MiB', 1);
+    // Throughput: a burst written at once, read as fast as the agent can.
+    process.stderr.write('agent pipeline throughput\n');
+    const BURST = 200_000;
+    const burst = Array.from({ length: BURST }, (_, i) => dropLine(i));
+    await journal.append(burst);
+    const c0 = procStats(agent.child.pid!).cpuS, t0 = performance.now();
+    let peakRss = 0;
+    await waitFor('agent read the burst', async () => {
+      peakRss = Math.max(peakRss, procStats(agent.child.pid!).rssMiB);
+      return (await agentMetric(mPort, 'nodewarden_agent_drop_lines_total')) >= BURST;
+    }, 300_000, 50);
+    const secs = (performance.now() - t0) / 1000;
+    record('agent_pipeline_lines_per_s', 'agent: journal -> outbox (burst of 200k)', BURST / secs, 'lines/s');
+    record('agent_pipeline_cpu_cores', 'agent: CPU during the burst', (procStats(agent.child.pid!).cpuS - c0) / secs, 'cores', 2);
+    record('agent_burst_peak_rss_mib', 'agent: peak RSS during the burst', peakRss, 'MiB', 1);
+    await waitFor('burst visible in the API', async () => (await getJson<{ total: number }>(`${api}/api/v1/drops?limit=1`)).total > 0, 120_000, 200);
+
+  } finally {
+    for (const p of procs) await p.stop();
+    await nats.stop();
+    journal.remove();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function ingestBench(): Promise<void> {
+  process.stderr.write('collector ingest (replay of a pre-filled stream)\n');
+  const nats = await startNats();
+  const procs: Proc[] = [];
+  try {
+    // The collector creates the stream; then it is stopped, filled, and a new collector replays it.
+    const port = await freePort();
+    let c = startCli(['collector', '--nats', nats.url, '--listen', `127.0.0.1:${port}`]);
+    await c.waitForLog(/collector: consuming/);
+    await c.stop();
+    const nc = await connect({ servers: nats.url });
+    const js = jetstream(nc);
+    const MSGS = 50_000;
+    const drops = (i: number) => Array.from({ length: 10 }, (_, k) => ({ prefix: 'calico-packet:', family: 4, proto: 'TCP', src: `10.1.${k}.${i & 255}`, dst: `10.2.${(i >> 8) & 255}.${k}`, dstPort: 443, count: 3, firstSeenMs: Date.now(), lastSeenMs: Date.now(), inIface: 'eth0', outIface: 'cali1', sample: dropLine(i) }));
+    for (let i = 0; i < MSGS; i += 500) {
+      await Promise.all(Array.from({ length: 500 }, (_, k) => {
+        const seq = i + k + 1;
+        return js.publish(subjectFor('bench-node', 'drops'), encodeEnvelope({ node: 'bench-node', agentId: 'bench', seq, sentMs: Date.now(), drops: { drops: drops(seq) } }), { msgID: messageId('bench-node', 'bench', seq) });
+      }));
+    }
+    await nc.close();
+    const t0 = performance.now();
+    c = startCli(['collector', '--nats', nats.url, '--listen', `127.0.0.1:${port}`]);
+    procs.push(c);
+    await c.waitForLog(/caught up with the stream/, 300_000);
+    const secs = (performance.now() - t0) / 1000;
+    record('collector_ingest_msgs_per_s', 'collector: ingest (10 flows per message, incl. start-up)', MSGS / secs, 'messages/s');
+    record('collector_rss_mib', 'collector RSS after 500k flow records', procStats(c.child.pid!).rssMiB, 'MiB', 1);
+  } finally {
+    for (const p of procs) await p.stop();
+    await nats.stop();
+  }
+}
+
+parserBench();
+await pipelineBench();
+await ingestBench();
+const machine = `${cpus().length} x ${cpus()[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`;
+writeFileSync(new URL('../bench/results.json', import.meta.url), JSON.stringify({ date: new Date().toISOString(), machine, seconds: SECONDS, rate: RATE, results }, null, 2) + '\n');
+const w = Math.max(...rows.map((r) => r[0].length));
+process.stdout.write(`\nnodewarden bench — ${new Date().toISOString()} — ${machine}\n\n`);
+for (const [k, v] of rows) process.stdout.write(`  ${k.padEnd(w)}  ${v}\n`);
+process.stdout.write('\nwritten: bench/results.json\n');
+process.exit(0);

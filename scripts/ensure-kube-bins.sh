@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Ensure a real kube-apiserver + kubectl (built from tools/k8s-testbins/go.mod via
+# the Go module proxy) and etcd + openssl are available for integration tests.
+#
+#   BIN=$(scripts/ensure-kube-bins.sh | tail -1)
+#
+# Binaries are cached in ${NODEWARDEN_CACHE:-/var/cache/nodewarden}/k8s-<hash>/bin,
+# where <hash> is a short sha256 of tools/k8s-testbins/go.mod + go.sum. If they are
+# already there this is a no-op. Diagnostics go to stderr; the only stdout line is
+# the bin dir path. Needs: Go (>= go.mod's go line) in PATH or /usr/local/go/bin,
+# and apt-get (as root) if etcd/openssl are missing.
+set -euo pipefail
+
+t0=$(date +%s%N)
+log() { printf 'ensure-kube-bins: %s\n' "$*" >&2; }
+elapsed() { echo "$(( ($(date +%s%N) - t0) / 1000000 )) ms"; }
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+moddir=$(cd "$here/../tools/k8s-testbins" && pwd)
+cache_root=${NODEWARDEN_CACHE:-/var/cache/nodewarden}
+hash=$(cat "$moddir/go.mod" "$moddir/go.sum" | sha256sum | cut -c1-12)
+outdir="$cache_root/k8s-$hash"
+bindir="$outdir/bin"
+
+# --- system packages: etcd (Debian etcd-server) and openssl -------------------
+apt_updated=0
+apt_install() { # apt_install <pkg>...; runs 'apt-get update' only if the install fails
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  if ! $sudo apt-get install -y -q --no-install-recommends "$@" >&2; then
+    [ "$apt_updated" -eq 1 ] && return 1
+    log "apt-get install $* failed; running apt-get update and retrying"
+    $sudo apt-get update -q >&2
+    apt_updated=1
+    $sudo apt-get install -y -q --no-install-recommends "$@" >&2
+  fi
+}
+pkgs=()
+command -v etcd >/dev/null 2>&1 || pkgs+=(etcd-server)
+command -v openssl >/dev/null 2>&1 || pkgs+=(openssl)
+if [ "${#pkgs[@]}" -gt 0 ]; then
+  log "installing ${pkgs[*]}"
+  apt_install "${pkgs[@]}"
+  # The package may start a system etcd on hosts running systemd; tests start
+  # their own on random ports, so stop the one we just caused to be started.
+  if [[ " ${pkgs[*]} " == *" etcd-server "* ]] && [ -d /run/systemd/system ]; then
+    systemctl disable --now etcd >/dev/null 2>&1 || true
+  fi
+  command -v etcd >/dev/null 2>&1 || { log "etcd still not found after install"; exit 1; }
+fi
+
+# --- fast path ----------------------------------------------------------------
+if [ -x "$bindir/kube-apiserver" ] && [ -x "$bindir/kubectl" ]; then
+  log "cached ($bindir), $(elapsed)"
+  echo "$bindir"
+  exit 0
+fi
+
+# --- build --------------------------------------------------------------------
+[ -n "${HOME:-}" ] || export HOME=$(getent passwd "$(id -u)" | cut -d: -f6)
+command -v go >/dev/null 2>&1 || export PATH="/usr/local/go/bin:$PATH"
+command -v go >/dev/null 2>&1 || { log "go not found (PATH or /usr/local/go/bin)"; exit 1; }
+
+mkdir -p "$outdir" || { log "cannot create $outdir (set NODEWARDEN_CACHE)"; exit 1; }
+# Serialize concurrent callers; re-check after getting the lock.
+exec 9>"$outdir/.lock"
+flock 9
+if [ -x "$bindir/kube-apiserver" ] && [ -x "$bindir/kubectl" ]; then
+  log "built by a concurrent caller ($bindir), $(elapsed)"
+  echo "$bindir"
+  exit 0
+fi
+
+version=$(awk '($1=="require" && $2=="k8s.io/kubernetes"){print $3} ($1=="k8s.io/kubernetes" && $2 ~ /^v1\./){print $2}' "$moddir/go.mod" | head -1)
+[[ "$version" =~ ^v1\.([0-9]+)\.[0-9]+ ]] || { log "cannot read k8s.io/kubernetes version from go.mod"; exit 1; }
+minor=${BASH_REMATCH[1]}
+ldflags="-s -w"
+for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+  ldflags+=" -X $pkg.gitVersion=$version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+  ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.gitCommit="
+done
+
+tmp=$(mktemp -d "$outdir/.build.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+log "building kube-apiserver + kubectl $version ($(go version | awk '{print $3}')) into $bindir; cold builds take a while"
+(
+  cd "$moddir"
+  GOTOOLCHAIN=local CGO_ENABLED=0 \
+    go build -trimpath -ldflags "$ldflags" -o "$tmp/" \
+      k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl
+) >&2
+"$tmp/kube-apiserver" --version >&2
+mkdir -p "$bindir"
+mv -f "$tmp/kubectl" "$bindir/kubectl"
+mv -f "$tmp/kube-apiserver" "$bindir/kube-apiserver"
+log "built in $(elapsed)"
+echo "$bindir"
