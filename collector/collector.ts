@@ -12,7 +12,7 @@ import { DropStore } from './store/drops.js';
 import { FindingStore } from './store/findings.js';
 import { NodeStore } from './store/nodes.js';
 import type { Resolver } from './resolve/resolver.js';
-import { createApi } from './api/server.js';
+import { createApi, type RouteHandler } from './api/server.js';
 
 export interface CollectorConfig {
   nats: string;
@@ -35,7 +35,7 @@ export interface RunningCollector {
   stop(): Promise<void>;
 }
 
-export async function runCollector(cfg: CollectorConfig, resolver: Resolver, log: Logger, listeners: EnvelopeListener[] = []): Promise<RunningCollector> {
+export async function runCollector(cfg: CollectorConfig, resolver: Resolver, log: Logger, listeners: EnvelopeListener[] = [], routes: Record<string, RouteHandler> = {}): Promise<RunningCollector> {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'nodewarden_collector_' });
   const received = new Counter({ name: 'nodewarden_collector_messages_total', help: 'messages read from the stream, by outcome', labelNames: ['outcome'], registers: [registry] });
@@ -62,7 +62,7 @@ export async function runCollector(cfg: CollectorConfig, resolver: Resolver, log
   };
 
   const api = createApi({
-    stores, registry, token: cfg.apiToken,
+    stores, registry, token: cfg.apiToken, routes,
     ready: () => !attached ? { ok: false, reason: 'NATS consumer not attached' } : !resolver.ready() ? { ok: false, reason: 'pod cache not synced' } : { ok: true },
   });
   await new Promise<void>((resolve, reject) => { api.once('error', reject); api.listen(cfg.listen.port, cfg.listen.host, () => resolve()); });

@@ -2,6 +2,7 @@
 import { parseDuration, ConfigError } from '../../common/flags.js';
 
 export class BadRequest extends Error {}
+export class NotFound extends Error {}
 
 type Spec = Record<string, 'string' | 'duration' | 'int' | 'bool'>;
 

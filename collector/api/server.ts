@@ -2,7 +2,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
 import type { Registry } from 'prom-client';
-import { readQuery, BadRequest } from './query.js';
+import { readQuery, BadRequest, NotFound } from './query.js';
 import { openapi } from './openapi.js';
 import type { Stores } from '../ingest/apply.js';
 
@@ -13,9 +13,24 @@ export interface ApiDeps {
   /** When set, /api/* requires "Authorization: Bearer <token>". */
   token?: string;
   now?: () => number;
+  /** More read-only routes: a path pattern (":name" segments) -> handler with those segments. */
+  routes?: Record<string, RouteHandler>;
 }
 
 type Handler = (params: URLSearchParams) => unknown;
+export type RouteHandler = (params: URLSearchParams, path: Record<string, string>) => unknown;
+
+/** Matches "/api/v1/nodes/:node/runtime" against a path; returns the named segments. */
+function matchPattern(pattern: string, path: string): Record<string, string> | undefined {
+  const a = pattern.split('/'), b = path.split('/');
+  if (a.length !== b.length) return undefined;
+  const out: Record<string, string> = {};
+  for (let i = 0; i < a.length; i++) {
+    if (a[i].startsWith(':')) { if (!b[i]) return undefined; out[a[i].slice(1)] = decodeURIComponent(b[i]); }
+    else if (a[i] !== b[i]) return undefined;
+  }
+  return out;
+}
 
 const MAX_LIMIT = 10_000;
 
@@ -60,7 +75,11 @@ export function createApi(d: ApiDeps): Server {
       res.end(await d.registry.metrics());
       return;
     }
-    const route = routes[url.pathname];
+    let route: Handler | undefined = routes[url.pathname];
+    for (const [pattern, h] of Object.entries(d.routes ?? {})) {
+      const seg = route === undefined ? matchPattern(pattern, url.pathname) : undefined;
+      if (seg) route = (p) => h(p, seg);
+    }
     if (!route) return send(res, 404, { error: `no such path: ${url.pathname}` });
     if (d.token && url.pathname.startsWith('/api/') && !authorized(req.headers.authorization, d.token)) {
       res.setHeader('www-authenticate', 'Bearer');
@@ -70,6 +89,7 @@ export function createApi(d: ApiDeps): Server {
       send(res, 200, route(url.searchParams));
     } catch (err) {
       if (err instanceof BadRequest) return send(res, 400, { error: err.message });
+      if (err instanceof NotFound) return send(res, 404, { error: err.message });
       throw err;
     }
   }
