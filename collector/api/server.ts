@@ -62,6 +62,14 @@ export function createApi(d: ApiDeps): Server {
     handle(req, res).catch((err: Error) => send(res, 500, { error: err.message }));
   });
 
+  function patternRoute(path: string): Handler | undefined {
+    for (const [pattern, h] of Object.entries(d.routes ?? {})) {
+      const seg = matchPattern(pattern, path);
+      if (seg) return (p: URLSearchParams) => h(p, seg);
+    }
+    return undefined;
+  }
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://x');
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, { error: `method ${req.method} not allowed` });
@@ -75,11 +83,7 @@ export function createApi(d: ApiDeps): Server {
       res.end(await d.registry.metrics());
       return;
     }
-    let route: Handler | undefined = routes[url.pathname];
-    for (const [pattern, h] of Object.entries(d.routes ?? {})) {
-      const seg = route === undefined ? matchPattern(pattern, url.pathname) : undefined;
-      if (seg) route = (p) => h(p, seg);
-    }
+    const route: Handler | undefined = routes[url.pathname] ?? patternRoute(url.pathname);
     if (!route) return send(res, 404, { error: `no such path: ${url.pathname}` });
     if (d.token && url.pathname.startsWith('/api/') && !authorized(req.headers.authorization, d.token)) {
       res.setHeader('www-authenticate', 'Bearer');
