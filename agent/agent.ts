@@ -13,6 +13,7 @@ import { dropConsumer } from './drop-consumer.js';
 import { Outbox } from './outbox/outbox.js';
 import { Publisher } from './outbox/publisher.js';
 import type { FindingSink } from './findings.js';
+import type { RuntimeSnapshot } from '../proto/codec.js';
 
 export interface AgentConfig {
   node: string;
@@ -31,7 +32,14 @@ export interface AgentConfig {
 }
 
 /** Detectors that plug in beside packet drops (probes, log signatures, runtime). */
-export type Detector = (sink: FindingSink, deps: { log: Logger; registry: Registry; stateDir: string }) => Promise<{ stop(): Promise<void>; journalConsumers: JournalConsumer[] }>;
+export interface DetectorDeps {
+  log: Logger;
+  registry: Registry;
+  stateDir: string;
+  /** Sends the container runtime's view of the node to the collector. */
+  publishRuntime(snapshot: RuntimeSnapshot): void;
+}
+export type Detector = (sink: FindingSink, deps: DetectorDeps) => Promise<{ stop(): Promise<void>; journalConsumers: JournalConsumer[] }>;
 
 export interface RunningAgent {
   stop(): Promise<void>;
@@ -82,7 +90,7 @@ export async function runAgent(cfg: AgentConfig, log: Logger, detectors: Detecto
     dropConsumer(cfg.dropPrefixes, (d, t) => outbox.addDrop(d, t), (reason) => count(`drop_lines_rejected_${reason.replace(/-/g, '_')}`), log),
   ];
   for (const start of detectors) {
-    const d = await start(sink, { log, registry, stateDir: cfg.stateDir });
+    const d = await start(sink, { log, registry, stateDir: cfg.stateDir, publishRuntime: (snap) => outbox.addRuntime(snap) });
     consumers.push(...d.journalConsumers);
     stoppers.push(() => d.stop());
   }

@@ -2,7 +2,7 @@
 // Retries reuse the message ID, so JetStream de-duplicates a publish whose ack was lost.
 import type { Logger } from '../../common/log.js';
 import { subjectFor, messageId, type BodyKind } from '../../common/subjects.js';
-import { encodeEnvelope, type Envelope, type Heartbeat } from '../../proto/codec.js';
+import { encodeEnvelope, type Envelope, type Heartbeat, type RuntimeSnapshot } from '../../proto/codec.js';
 import type { Drop } from '../parse/packet-drop.js';
 import type { FindingReport } from '../findings.js';
 import { Coalescer } from './coalescer.js';
@@ -78,6 +78,12 @@ export class Outbox {
     this.write([this.envelope('finding', {
       finding: { kind: f.kind, severity: f.severity, active: f.active, message: f.message, pod: f.pod, evidence: f.evidence, key: f.key ?? '', firstSeenMs: now, lastSeenMs: now },
     })], this.cursor);
+    this.pump();
+  }
+
+  /** Runtime snapshots are spooled like findings: a change must not be lost in an outage. */
+  addRuntime(snapshot: RuntimeSnapshot): void {
+    this.write([this.envelope('runtime', { runtime: snapshot })], this.cursor);
     this.pump();
   }
 
