@@ -16,7 +16,8 @@ export interface NatsServer {
   start(): Promise<void>;
 }
 
-export async function startNats(opts: { token?: string } = {}): Promise<NatsServer> {
+/** netns: run inside a test network namespace (its own loopback); readiness then comes from the log alone. */
+export async function startNats(opts: { token?: string; netns?: string } = {}): Promise<NatsServer> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'nw-nats-'));
   let child: ChildProcess | undefined;
@@ -28,10 +29,10 @@ export async function startNats(opts: { token?: string } = {}): Promise<NatsServ
   const start = async () => {
     const args = ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir];
     if (opts.token) args.push('--auth', opts.token);
-    child = spawn('nats-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    child = opts.netns ? spawn('ip', ['netns', 'exec', opts.netns, 'nats-server', ...args], { stdio: ['ignore', 'pipe', 'pipe'] }) : spawn('nats-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     child.stderr!.on('data', (c: Buffer) => { log = (log + c.toString()).slice(-4000); });
     child.stdout!.on('data', (c: Buffer) => { log = (log + c.toString()).slice(-4000); });
-    await waitFor(`nats-server on port ${port} (log: ${log})`, () => /Server is ready/.test(log) && up(), 15_000, 50);
+    await waitFor(`nats-server on port ${port} (log: ${log})`, () => /Server is ready/.test(log) && (opts.netns !== undefined || up()), 15_000, 50);
   };
   const kill = async () => {
     const c = child;

@@ -17,8 +17,12 @@ export interface Proc {
 const running = new Set<ChildProcess>();
 process.once('exit', () => { for (const c of running) c.kill('SIGKILL'); });
 
-export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): Proc {
-  const child = spawn(process.execPath, [...CLI_ARGS, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODEWARDEN_LOG_LEVEL: 'info', ...env } });
+/** `ip netns exec NS` execs the command in place, so PIDs and signals reach nodewarden itself. */
+const inNetns = (netns: string | undefined, argv: string[]): [string, string[]] => (netns ? ['ip', ['netns', 'exec', netns, ...argv]] : [argv[0], argv.slice(1)]);
+
+export function startCli(args: string[], env: NodeJS.ProcessEnv = {}, netns?: string): Proc {
+  const [cmd, argv] = inNetns(netns, [process.execPath, ...CLI_ARGS, ...args]);
+  const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODEWARDEN_LOG_LEVEL: 'info', ...env } });
   running.add(child);
   let out = '';
   child.stdout!.on('data', (c: Buffer) => { out += c.toString(); if (out.length > 2_000_000) out = out.slice(-1_000_000); });
@@ -38,9 +42,10 @@ export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): Proc {
 }
 
 /** Runs the CLI to completion (bounded) and returns its exit code and output. */
-export function runCli(args: string[], input?: string, timeoutMs = 30_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function runCli(args: string[], input?: string, timeoutMs = 30_000, netns?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [...CLI_ARGS, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const [cmd, argv] = inNetns(netns, [process.execPath, ...CLI_ARGS, ...args]);
+    const child = spawn(cmd, argv, { stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '', stderr = '';
     child.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });
     child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
