@@ -86,6 +86,9 @@ test('drops reach the API with both pods named, counts, and first/last seen; oth
   assert.is(nodes.items[0].healthy, true);
   const metrics = await (await fetch(`${api}/metrics`)).text();
   assert.match(metrics, /nodewarden_collector_messages_total\{outcome="drops"\}/);
+  assert.is((await fetch(`${api}/readyz`)).status, 200);
+  const spec = await getJson<{ openapi: string; paths: Record<string, unknown> }>(`${api}/openapi.json`);
+  assert.ok(spec.openapi.startsWith('3.') && '/api/v1/drops' in spec.paths);
 });
 
 test('NATS down for 10 s while drops keep coming: after it returns, counts equal the lines written', async () => {
