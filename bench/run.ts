@@ -1,9 +1,8 @@
 // `npm run bench`: parser throughput, agent pipeline throughput/RSS/CPU, journal line -> API latency
 // at a sustained rate, collector ingest rate. Prints a table and writes bench/results.json.
 // Never part of `npm test`. BENCH_SECONDS (default 60) sets the sustained-load phase.
-import { writeFileSync, readFileSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir, cpus, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { writeFileSync, readFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
 import { connect } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { parseDropMessage, DEFAULT_DROP_PREFIXES } from '../agent/parse/packet-drop.js';
@@ -13,6 +12,7 @@ import { subjectFor, messageId } from '../common/subjects.js';
 import { startNats } from '../test/support/nats.js';
 import { createTestJournal } from '../test/support/journal.js';
 import { startCli, getJson, type Proc } from '../test/support/procs.js';
+import { startStack, type Stack } from '../test/support/stack.js';
 import { freePort, waitFor, sleep } from '../test/support/wait.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 60);
@@ -65,20 +65,14 @@ async function agentMetric(port: number, name: string): Promise<number> {
 }
 
 async function pipelineBench(): Promise<void> {
-  const nats = await startNats();
   const journal = createTestJournal();
-  const dir = mkdtempSync(join(tmpdir(), 'nw-bench-'));
-  const procs: Proc[] = [];
+  let stack: Stack | undefined;
   try {
     await journal.append(['bench start']);
-    const apiPort = await freePort(), mPort = await freePort();
-    const api = `http://127.0.0.1:${apiPort}`;
-    const collector = startCli(['collector', '--nats', nats.url, '--listen', `127.0.0.1:${apiPort}`]);
-    procs.push(collector);
-    await collector.waitForLog(/collector: consuming/);
-    const agent = startCli(['agent', '--node', 'bench-node', '--nats', nats.url, '--state-dir', join(dir, 'state'), '--journal-dir', journal.dir, '--metrics-listen', `127.0.0.1:${mPort}`]);
-    procs.push(agent);
-    await agent.waitForLog(/journal: following/);
+    const mPort = await freePort();
+    // The agent as deployed: default probes and container-log watch on.
+    stack = await startStack({ node: 'bench-node', journalDir: journal.dir, agentArgs: ['--metrics-listen', `127.0.0.1:${mPort}`] });
+    const { api, agent } = stack;
     await sleep(3000);
     record('agent_idle_rss_mib', 'agent idle RSS', procStats(agent.child.pid!).rssMiB, 'MiB', 1);
 
@@ -143,10 +137,8 @@ async function pipelineBench(): Promise<void> {
     await waitFor('burst visible in the API', async () => (await getJson<{ total: number }>(`${api}/api/v1/drops?limit=1`)).total > 0, 120_000, 200);
 
   } finally {
-    for (const p of procs) await p.stop();
-    await nats.stop();
+    await stack?.stop();
     journal.remove();
-    rmSync(dir, { recursive: true, force: true });
   }
 }
 

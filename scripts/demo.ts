@@ -1,26 +1,21 @@
 // `npm run demo`: a real two-pod network lab (root) or a replayed recorded journal (not root),
 // NATS, the collector and the agent; blocked connections show up as named flows within a second.
-import { mkdtempSync, rmSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { labUp, LAB_IPS, type Lab } from '../test/support/lab.js';
-import { startNats, type NatsServer } from '../test/support/nats.js';
 import { createTestJournal, journalRemoteAvailable, type TestJournal } from '../test/support/journal.js';
-import { startCli, runCli, getJson, type Proc } from '../test/support/procs.js';
-import { freePort, waitFor, isRoot, sleep } from '../test/support/wait.js';
+import { startStack, type Stack } from '../test/support/stack.js';
+import { runCli, getJson } from '../test/support/procs.js';
+import { waitFor, isRoot, sleep } from '../test/support/wait.js';
 
 const say = (m: string) => process.stdout.write(`\x1b[1m==>\x1b[0m ${m}\n`);
 const root = isRoot();
-let lab: Lab | undefined, journal: TestJournal | undefined, nats: NatsServer | undefined, agent: Proc | undefined, collector: Proc | undefined;
-const dir = mkdtempSync(join(tmpdir(), 'nodewarden-demo-'));
+let lab: Lab | undefined, journal: TestJournal | undefined, stack: Stack | undefined;
 
 async function cleanup(): Promise<void> {
-  await agent?.stop();
-  await collector?.stop();
-  await nats?.stop();
+  await stack?.stop();
   await lab?.down();
   journal?.remove();
-  rmSync(dir, { recursive: true, force: true });
+  stack = lab = journal = undefined;
 }
 let stopping = false;
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
@@ -32,11 +27,11 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-const pods = { kind: 'List', items: [
+const pods = [
   { metadata: { namespace: 'shop', name: 'web-0', uid: 'demo-web-0' }, spec: { nodeName: 'demo-node' }, status: { podIP: LAB_IPS.podA, podIPs: [{ ip: LAB_IPS.podA }], hostIP: LAB_IPS.node } },
   { metadata: { namespace: 'shop', name: 'db-0', uid: 'demo-db-0' }, spec: { nodeName: 'demo-node' }, status: { podIP: LAB_IPS.podB, podIPs: [{ ip: LAB_IPS.podB }], hostIP: LAB_IPS.node } },
   { metadata: { namespace: 'payments', name: 'ledger-0', uid: 'demo-ledger-0' }, spec: { nodeName: 'demo-node-2' }, status: { podIP: LAB_IPS.remote, podIPs: [{ ip: LAB_IPS.remote }], hostIP: '10.4.0.5' } },
-] };
+];
 
 async function main(): Promise<void> {
   let journalDir: string;
@@ -51,34 +46,27 @@ async function main(): Promise<void> {
     await journal.append(['demo journal start']);
     journalDir = journal.dir;
   }
-  nats = await startNats();
-  say(`nats-server with JetStream on ${nats.url}`);
-  writeFileSync(join(dir, 'pods.json'), JSON.stringify(pods));
-  const port = await freePort();
-  const api = `http://127.0.0.1:${port}`;
-  collector = startCli(['collector', '--nats', nats.url, '--listen', `127.0.0.1:${port}`, '--pods-file', join(dir, 'pods.json')]);
-  await collector.waitForLog(/collector: consuming/);
-  say(`collector API on ${api}  (try: curl -s ${api}/api/v1/drops)`);
-  agent = startCli(['agent', '--node', 'demo-node', '--nats', nats.url, '--state-dir', join(dir, 'agent-state'), '--journal-dir', journalDir]);
-  await agent.waitForLog(/journal: following/);
+  // Probes and container logs stay off: the demo is about packet drops, and this VM's own faults would only distract.
+  stack = await startStack({ node: 'demo-node', journalDir, pods, agentArgs: ['--probes', 'none', '--container-log-dir', ''] });
+  const api = stack.api;
+  say(`nats-server with JetStream on ${stack.nats.url}; collector API on ${api}  (try: curl -s ${api}/api/v1/drops)`);
   say('agent following the journal');
 
-  const round = async () => {
-    const t0 = Date.now();
+  // One round of traffic; resolves when it is done, while the caller already watches the API.
+  const round = async (): Promise<void> => {
     if (lab) {
-      await lab.blockedConnects(2);
-      await lab.blockedConnects(1, LAB_IPS.remote);
-      await lab.allowedConnect();
+      await Promise.all([lab.blockedConnects(2), lab.blockedConnects(1, LAB_IPS.remote), lab.allowedConnect()]);
     } else {
       const recorded = readFileSync(new URL('../test/fixtures/kernel/demo-journal.txt', import.meta.url), 'utf8').split('\n').filter((l) => l && !l.startsWith('#'));
       await journal!.append(recorded);
     }
-    return t0;
   };
   say(lab ? 'web-0 connects to db-0:12865 and ledger-0:12865 (blocked) and db-0:8080 (allowed)' : 'appending recorded calico-packet lines to the journal');
-  const t0 = await round();
-  await waitFor('drops in the API', async () => ((await getJson<{ total: number }>(`${api}/api/v1/drops`)).total >= 2), 15_000, 50);
-  say(`flows visible in the API ${Date.now() - t0} ms after the first packet`);
+  const t0 = Date.now();
+  const traffic = round();
+  await waitFor('drops in the API', async () => ((await getJson<{ total: number }>(`${api}/api/v1/drops`)).total >= 2), 15_000, 20);
+  say(`both flows visible in the API ${Date.now() - t0} ms after the first packet`);
+  await traffic;
   await sleep(300);
   say('nodewarden drops:');
   process.stdout.write((await runCli(['drops', '--collector', api])).stdout);
@@ -95,6 +83,6 @@ async function main(): Promise<void> {
 
 main().catch(async (err) => {
   process.stderr.write(`demo failed: ${(err as Error).message}\n`);
-  if (existsSync(dir)) await cleanup();
+  await cleanup();
   process.exit(1);
 });

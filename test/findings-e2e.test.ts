@@ -3,22 +3,19 @@
 // (and `nodewarden findings`), and 1 clears it. NATS and the collector run in the same namespace.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { labUp, type Lab } from './support/lab.js';
-import { startNats, type NatsServer } from './support/nats.js';
-import { startCli, runCli, type Proc } from './support/procs.js';
+import { startStack, type Stack } from './support/stack.js';
+import { runCli } from './support/procs.js';
 import { waitFor, isRoot } from './support/wait.js';
 
 if (!isRoot()) throw new Error('findings-e2e needs root (network namespaces); CI runs as root');
 
-let lab: Lab, nats: NatsServer, agent: Proc, collector: Proc, dir: string;
+let lab: Lab, stack: Stack;
 const PROBE_MS = 500;
 
 type Finding = { node: string; kind: string; severity: string; active: boolean; message: string; evidence?: Record<string, string> };
 const findings = async (...args: string[]): Promise<Finding[]> => {
-  const r = await runCli(['findings', '--collector', 'http://127.0.0.1:18080', '-o', 'json', ...args], undefined, 15_000, lab.nodeNs);
+  const r = await runCli(['findings', '--collector', stack.api, '-o', 'json', ...args], undefined, 15_000, lab.nodeNs);
   if (r.code !== 0) throw new Error(r.stderr);
   return (JSON.parse(r.stdout) as { items: Finding[] }).items;
 };
@@ -26,21 +23,13 @@ const ipForwarding = async () => (await findings('--node', 'lab-node', '--kind',
 
 test.before(async () => {
   lab = await labUp();
-  nats = await startNats({ netns: lab.nodeNs });
-  dir = mkdtempSync(join(tmpdir(), 'nw-findings-'));
-  collector = startCli(['collector', '--nats', nats.url, '--listen', '127.0.0.1:18080', '--node-stale', '5s'], {}, lab.nodeNs);
-  await collector.waitForLog(/collector: consuming/);
-  agent = startCli(['agent', '--node', 'lab-node', '--nats', nats.url, '--state-dir', join(dir, 'state'), '--journal-dir', lab.journalDir,
-    '--probes', 'sysctl', '--probe-interval', `${PROBE_MS}ms`, '--container-log-dir', '', '--heartbeat-interval', '1s'], {}, lab.nodeNs);
-  await agent.waitForLog(/journal: following/);
+  stack = await startStack({ node: 'lab-node', journalDir: lab.journalDir, netns: lab.nodeNs,
+    agentArgs: ['--probes', 'sysctl', '--probe-interval', `${PROBE_MS}ms`, '--container-log-dir', '', '--heartbeat-interval', '1s'] });
 });
 
 test.after(async () => {
-  await agent?.stop();
-  await collector?.stop();
-  await nats?.stop();
+  await stack?.stop();
   await lab?.down();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 test('ip_forward=0 in the node namespace -> IPForwardingDisabled (critical) with evidence; =1 -> cleared', async () => {
@@ -51,11 +40,11 @@ test('ip_forward=0 in the node namespace -> IPForwardingDisabled (critical) with
   assert.ok(Date.now() - t0 < 2 * PROBE_MS + 3000, `raised after ${Date.now() - t0} ms`);
   assert.is(raised.severity, 'critical');
   assert.match(JSON.stringify(raised.evidence), /ip_forward/);
-  const nodes = await runCli(['findings', '--collector', 'http://127.0.0.1:18080', '--active'], undefined, 15_000, lab.nodeNs);
+  const nodes = await runCli(['findings', '--collector', stack.api, '--active'], undefined, 15_000, lab.nodeNs);
   assert.match(nodes.stdout, /ACTIVE\s+critical\s+lab-node\s+IPForwardingDisabled/);
   // Blocked pod traffic is the user-visible symptom; the node is unhealthy while it lasts.
   assert.is(await lab.allowedConnect(), false);
-  const health = await runCli(['drops', '--collector', 'http://127.0.0.1:18080', '-o', 'json'], undefined, 15_000, lab.nodeNs);
+  const health = await runCli(['drops', '--collector', stack.api, '-o', 'json'], undefined, 15_000, lab.nodeNs);
   assert.is(health.code, 0);
   lab.exec(lab.nodeNs, ['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
   const cleared = await waitFor('IPForwardingDisabled cleared', async () => { const f = await ipForwarding(); return f && !f.active ? f : undefined; }, 10_000, 100);

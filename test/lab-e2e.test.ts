@@ -2,42 +2,28 @@
 // iptables LOG lines -> a private journald -> the agent's journalctl -> NATS -> collector -> API.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { labUp, LAB_IPS, BLOCKED_PORT, type Lab } from './support/lab.js';
-import { startNats, type NatsServer } from './support/nats.js';
-import { startCli, runCli, getJson, type Proc } from './support/procs.js';
-import { freePort, waitFor, isRoot } from './support/wait.js';
+import { startStack, type Stack } from './support/stack.js';
+import { runCli, getJson } from './support/procs.js';
+import { waitFor, isRoot } from './support/wait.js';
 
 if (!isRoot()) throw new Error('lab-e2e needs root (network namespaces, iptables, journald); CI runs as root');
 
-let lab: Lab, nats: NatsServer, agent: Proc, collector: Proc, dir: string, api: string;
+let lab: Lab, stack: Stack, api: string;
 
 test.before(async () => {
   lab = await labUp();
-  nats = await startNats();
-  dir = mkdtempSync(join(tmpdir(), 'nw-e2e-'));
-  const pods = { kind: 'List', items: [
+  stack = await startStack({ node: 'lab-node', journalDir: lab.journalDir, agentArgs: ['--probes', 'none', '--container-log-dir', ''], pods: [
     { metadata: { namespace: 'shop', name: 'web-0', uid: 'u-web' }, spec: { nodeName: 'lab-node' }, status: { podIP: LAB_IPS.podA, podIPs: [{ ip: LAB_IPS.podA }], hostIP: LAB_IPS.node } },
     { metadata: { namespace: 'shop', name: 'db-0', uid: 'u-db' }, spec: { nodeName: 'lab-node' }, status: { podIP: LAB_IPS.podB, podIPs: [{ ip: LAB_IPS.podB }], hostIP: LAB_IPS.node } },
     { metadata: { namespace: 'pay', name: 'api-0', uid: 'u-api' }, spec: { nodeName: 'node-2' }, status: { podIP: LAB_IPS.remote, podIPs: [{ ip: LAB_IPS.remote }], hostIP: '10.4.0.5' } },
-  ] };
-  writeFileSync(join(dir, 'pods.json'), JSON.stringify(pods));
-  const port = await freePort();
-  api = `http://127.0.0.1:${port}`;
-  collector = startCli(['collector', '--nats', nats.url, '--listen', `127.0.0.1:${port}`, '--pods-file', join(dir, 'pods.json')]);
-  await collector.waitForLog(/collector: consuming/);
-  agent = startCli(['agent', '--node', 'lab-node', '--nats', nats.url, '--state-dir', join(dir, 'state'), '--journal-dir', lab.journalDir]);
-  await agent.waitForLog(/journal: following/);
+  ] });
+  api = stack.api;
 });
 
 test.after(async () => {
-  await agent?.stop();
-  await collector?.stop();
-  await nats?.stop();
+  await stack?.stop();
   await lab?.down();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 type Flow = { count: number; proto: string; src: { ip: string; pod?: { namespace: string; name: string } }; dst: { ip: string; port?: number; pod?: { namespace: string; name: string } }; in?: string; out?: string };

@@ -3,29 +3,23 @@
 // messages, collector restart.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
-import { startNats, type NatsServer } from './support/nats.js';
 import { createTestJournal, journalRemoteAvailable, type TestJournal } from './support/journal.js';
-import { startCli, getJson, type Proc } from './support/procs.js';
-import { freePort, waitFor, sleep } from './support/wait.js';
+import { startStack, type Stack } from './support/stack.js';
+import { getJson } from './support/procs.js';
+import { waitFor, sleep } from './support/wait.js';
 
 if (!journalRemoteAvailable()) throw new Error('systemd-journal-remote is missing: run `npm test` (it installs it as root)');
 
 const NODE = 'node-a.example';
-let nats: NatsServer, journal: TestJournal, agent: Proc, collector: Proc, api: string, state: string, podsFile: string, apiPort: number;
+let journal: TestJournal, stack: Stack, api: string;
 const token = 'test-api-token';
 let written = 0; // drop lines written for flow web-0 -> db-0:5432
 
-const podList = {
-  apiVersion: 'v1', kind: 'List',
-  items: [
+const pods = [
     { metadata: { namespace: 'shop', name: 'web-0', uid: 'uid-web' }, spec: { nodeName: NODE }, status: { podIP: '10.244.0.4', podIPs: [{ ip: '10.244.0.4' }], hostIP: '10.4.0.4' } },
     { metadata: { namespace: 'shop', name: 'db-0', uid: 'uid-db' }, spec: { nodeName: 'node-b' }, status: { podIP: '10.244.1.6', podIPs: [{ ip: '10.244.1.6' }, { ip: 'fd00:10:244:1::6' }], hostIP: '10.4.0.5' } },
-  ],
-};
+];
 
 const line = (src: string, dst: string, dpt: number, spt = 40000) => `calico-packet: IN=cali1a2b3c4d5e6 OUT=eth0 MAC=92:e6:fa:3a:01:6d:6a:09:8e:ab:40:e0:08:00 SRC=${src} DST=${dst} LEN=60 TOS=0x00 PREC=0x00 TTL=63 ID=1 DF PROTO=TCP SPT=${spt} DPT=${dpt} WINDOW=64240 RES=0x00 SYN URGP=0 `;
 const webToDb = (n: number) => Array.from({ length: n }, (_, i) => line('10.244.0.4', '10.244.1.6', 5432, 40000 + i));
@@ -34,31 +28,18 @@ type Drops = { items: { count: number; src: { ip: string; pod?: { name: string }
 const drops = (q = '') => getJson<Drops>(`${api}/api/v1/drops${q}`, token);
 const countFor = async (dport: number) => (await drops()).items.filter((f) => f.dst.port === dport).reduce((a, f) => a + f.count, 0);
 
-const startAgent = () => startCli(['agent', '--node', NODE, '--nats', nats.url, '--state-dir', state, '--journal-dir', journal.dir, '--window', '100ms', '--max-hold', '2s', '--heartbeat-interval', '1s']);
-const startCollector = () => startCli(['collector', '--nats', nats.url, '--listen', `127.0.0.1:${apiPort}`, '--pods-file', podsFile, '--api-token', token]);
-
 test.before(async () => {
-  nats = await startNats();
   journal = createTestJournal();
   await journal.append(['Linux version 6.18 (boot banner, not a drop)']);
-  state = mkdtempSync(join(tmpdir(), 'nw-agent-state-'));
-  podsFile = join(state, '..', `pods-${process.pid}.json`);
-  writeFileSync(podsFile, JSON.stringify(podList));
-  apiPort = await freePort();
-  api = `http://127.0.0.1:${apiPort}`;
-  collector = startCollector();
-  await collector.waitForLog(/collector: consuming/);
-  agent = startAgent();
-  await agent.waitForLog(/journal: following/);
+  stack = await startStack({ node: NODE, journalDir: journal.dir, pods,
+    agentArgs: ['--window', '100ms', '--max-hold', '2s', '--heartbeat-interval', '1s', '--probes', 'none', '--container-log-dir', ''],
+    collectorArgs: ['--api-token', token] });
+  api = stack.api;
 });
 
 test.after(async () => {
-  await agent?.stop('SIGKILL');
-  await collector?.stop('SIGKILL');
-  await nats?.stop();
+  await stack?.stop();
   journal?.remove();
-  rmSync(state, { recursive: true, force: true });
-  rmSync(podsFile, { force: true });
 });
 
 test('drops reach the API with both pods named, counts, and first/last seen; other lines ignored', async () => {
@@ -93,13 +74,13 @@ test('drops reach the API with both pods named, counts, and first/last seen; oth
 
 test('NATS down for 10 s while drops keep coming: after it returns, counts equal the lines written', async () => {
   const before = await countFor(5432);
-  await nats.kill();
+  await stack.nats.kill();
   for (let i = 0; i < 5; i++) {
     await journal.append(webToDb(20));
     written += 20;
     await sleep(2000);
   }
-  await nats.start();
+  await stack.nats.start();
   await waitFor(`count ${written} after the outage`, async () => (await countFor(5432)) === written, 30_000);
   assert.is(written - before, 100);
   await sleep(1500); // nothing doubled later either
@@ -109,11 +90,10 @@ test('NATS down for 10 s while drops keep coming: after it returns, counts equal
 test('agent killed with SIGKILL mid-stream and restarted: nothing lost, nothing repeated', async () => {
   await journal.append(webToDb(10));
   written += 10;
-  await agent.stop('SIGKILL');
+  await stack.agent.stop('SIGKILL');
   await journal.append(webToDb(15)); // written while no agent runs
   written += 15;
-  agent = startAgent();
-  await agent.waitForLog(/journal: following/);
+  await stack.startAgent().waitForLog(/journal: following/);
   await journal.append(webToDb(5));
   written += 5;
   await waitFor(`count ${written} after the agent restart`, async () => (await countFor(5432)) === written, 30_000);
@@ -122,7 +102,7 @@ test('agent killed with SIGKILL mid-stream and restarted: nothing lost, nothing 
 });
 
 test('corrupt and foreign messages on the subjects are counted; the collector keeps serving', async () => {
-  const nc = await connect({ servers: nats.url });
+  const nc = await connect({ servers: stack.nats.url });
   nc.publish('nodewarden.v1.node-a_example.drops', new Uint8Array([0xde, 0xad, 0xbe, 0xef, 0xff, 0xff]));
   nc.publish('nodewarden.v1.x.drops', new TextEncoder().encode('{"hello":"json"}'));
   await nc.flush();
@@ -132,14 +112,13 @@ test('corrupt and foreign messages on the subjects are counted; the collector ke
   await waitFor('count after corrupt messages', async () => (await countFor(5432)) === written, 15_000);
   const metrics = await (await fetch(`${api}/metrics`)).text();
   assert.match(metrics, /nodewarden_collector_messages_total\{outcome="rejected_corrupt"\} [12]/);
-  assert.match(collector.output(), /not a valid nodewarden envelope/);
+  assert.match(stack.collector.output(), /not a valid nodewarden envelope/);
 });
 
 test('collector restart rebuilds the same answers from the stream', async () => {
   const before = await drops();
-  await collector.stop('SIGTERM');
-  collector = startCollector();
-  await collector.waitForLog(/caught up with the stream/);
+  await stack.collector.stop('SIGTERM');
+  await stack.startCollector().waitForLog(/caught up with the stream/);
   const after = await drops();
   assert.is(after.total, before.total);
   assert.is(await countFor(5432), written);
