@@ -1,7 +1,10 @@
 // `npm run bench`: parser throughput, agent pipeline throughput/RSS/CPU, journal line -> API latency
 // at a sustained rate, collector ingest rate. Prints a table and writes bench/results.json.
-// Never part of `npm test`. BENCH_SECONDS (default 60) sets the sustained-load phase.
+// Never part of `npm test`. BENCH_SECONDS (default 60) sets the sustained-load phase, BENCH_IDLE_SECONDS
+// (default 60) the probe-cost phase; arguments pick sections (parser logs pipeline ingest probes).
 import { writeFileSync, readFileSync } from 'node:fs';
+import { appendFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { cpus, totalmem } from 'node:os';
 import { connect } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
@@ -13,6 +16,8 @@ import { startNats } from '../test/support/nats.js';
 import { createTestJournal } from '../test/support/journal.js';
 import { startCli, getJson, type Proc } from '../test/support/procs.js';
 import { startStack, type Stack } from '../test/support/stack.js';
+import { startLogWatch } from '../agent/logs/index.js';
+import { tempDir, podLog, newRegistry, metric, watchFlags, silentLog, CollectSink } from '../test/logs/helpers.js';
 import { freePort, waitFor, sleep } from '../test/support/wait.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 60);
@@ -176,9 +181,72 @@ async function ingestBench(): Promise<void> {
   }
 }
 
-parserBench();
-await pipelineBench();
-await ingestBench();
+async function logTailBench(): Promise<void> {
+  process.stderr.write('container logs: tail + match, 100 files (in process, one core)\n');
+  const FILES = 100, PER_FILE = 5000;
+  const run = async (extra: Record<string, unknown>): Promise<number> => {
+    const { dir, cleanup } = tempDir('bench-logs');
+    try {
+      const logs = await Promise.all(Array.from({ length: FILES }, (_, i) => podLog(dir, { namespace: 'bench', pod: `app-${i}`, container: 'app' })));
+      const registry = newRegistry();
+      const w = await startLogWatch(watchFlags(dir, extra), new CollectSink(), { log: silentLog, stateDir: join(dir, 'state'), registry });
+      await waitFor('all files followed', async () => (await metric(registry, 'nodewarden_container_log_files')) === FILES || undefined, 30_000);
+      // Component-log shaped lines; one in a thousand carries a built-in signature.
+      const body = (i: number) => Array.from({ length: PER_FILE }, (_, k) => `2026-11-23T15:00:00.${String(k).padStart(9, '0')}Z stderr F ${k % 1000 === 0 ? 'W1123 15:00:00.000000 1 dispatcher.go:205] Failed calling webhook, failing closed: failed calling webhook "validate.example.com": context deadline exceeded' : `I1123 15:00:00.000000 1 controller.go:${k % 900}] "Reconciled object" object="ns-${i}/obj-${k}" duration="1.2ms"`}\n`).join('');
+      const texts = logs.map((_, i) => body(i));
+      const c0 = process.cpuUsage(), t0 = performance.now();
+      await Promise.all(logs.map((l, i) => appendFile(l.file, texts[i])));
+      await waitFor('every line read', async () => (await metric(registry, 'nodewarden_container_log_lines_total')) >= FILES * PER_FILE || undefined, 300_000, 20);
+      const secs = (performance.now() - t0) / 1000;
+      const cpu = process.cpuUsage(c0);
+      await w.stop();
+      return (FILES * PER_FILE) / Math.max(secs, (cpu.user + cpu.system) / 1e6);
+    } finally {
+      cleanup();
+    }
+  };
+  const base = await run({});
+  record('log_tail_lines_per_s', 'container logs: built-in rules, 100 files', base, 'lines/s');
+  const rulesDir = tempDir('bench-rules');
+  try {
+    const rules = Array.from({ length: 100 }, (_, i) => ({ name: `user-${i}`, kind: `UserSignature${i}`, severity: 'warning', pattern: `upstream backend-${i} (?:refused|reset) after (\\d+)ms`, message: 'backend {1}' }));
+    const file = join(rulesDir.dir, 'rules.json');
+    writeFileSync(file, JSON.stringify({ rules }));
+    const withUser = await run({ 'rules-file': file });
+    record('log_tail_lines_per_s_100_user_rules', 'container logs: + 100 user rules', withUser, 'lines/s');
+    record('log_tail_user_rules_cost_ratio', 'container logs: cost ratio with 100 user rules', base / withUser, 'x', 2);
+  } finally {
+    rulesDir.cleanup();
+  }
+}
+
+async function probeCostBench(): Promise<void> {
+  const secs = Number(process.env.BENCH_IDLE_SECONDS ?? 60);
+  process.stderr.write(`probe cost: idle agents with and without probes for ${secs} s\n`);
+  const journal = createTestJournal();
+  const stacks: Stack[] = [];
+  try {
+    await journal.append(['bench start']);
+    for (const probes of [['--probes', 'none'], []]) stacks.push(await startStack({ node: 'bench-node', journalDir: journal.dir, agentArgs: [...probes, '--container-log-dir', ''] }));
+    await sleep(5000);
+    const pids = stacks.map((s) => s.agent.child.pid!);
+    const before = pids.map(procStats);
+    await sleep(secs * 1000);
+    const after = pids.map(procStats);
+    const cpu = (i: number) => (after[i].cpuS - before[i].cpuS) / secs;
+    record('probes_cpu_percent_of_core', 'probes at default intervals: CPU (with - without)', (cpu(1) - cpu(0)) * 100, '% of a core', 2);
+    record('agent_idle_cpu_percent_of_core', 'agent idle with all probes: CPU', cpu(1) * 100, '% of a core', 2);
+    record('agent_idle_rss_growth_mib', `agent idle with all probes: RSS growth over ${secs} s`, after[1].rssMiB - before[1].rssMiB, 'MiB', 1);
+  } finally {
+    for (const s of stacks) await s.stop();
+    journal.remove();
+  }
+}
+
+// `npm run bench -- logs pipeline` runs only the named sections.
+const sections: Record<string, () => void | Promise<void>> = { parser: parserBench, logs: logTailBench, pipeline: pipelineBench, ingest: ingestBench, probes: probeCostBench };
+const only = process.argv.slice(2);
+for (const [name, run] of Object.entries(sections)) if (only.length === 0 || only.includes(name)) await run();
 const machine = `${cpus().length} x ${cpus()[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`;
 writeFileSync(new URL('../bench/results.json', import.meta.url), JSON.stringify({ date: new Date().toISOString(), machine, seconds: SECONDS, rate: RATE, results }, null, 2) + '\n');
 const w = Math.max(...rows.map((r) => r[0].length));

@@ -6,10 +6,11 @@ import * as collector from './commands/collector.js';
 import * as parse from './commands/parse.js';
 import * as drops from './commands/drops.js';
 import * as findings from './commands/findings.js';
+import * as nodes from './commands/nodes.js';
 
 interface Command { spec: CommandSpec; run(v: FlagValues, positionals: string[]): Promise<number> }
 
-const commands: Command[] = [agent, collector, parse, drops, findings];
+const commands: Command[] = [agent, collector, parse, drops, findings, nodes];
 
 function usage(): string {
   const w = Math.max(...commands.map((c) => c.spec.name.length)) + 3;

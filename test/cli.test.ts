@@ -50,7 +50,7 @@ test('parse survives a 10 MB line without newline and keeps the good lines aroun
 });
 
 test('--help answers for every command; bad config exits 2 with one line', async () => {
-  for (const cmd of ['agent', 'collector', 'parse', 'drops', 'findings']) {
+  for (const cmd of ['agent', 'collector', 'parse', 'drops', 'findings', 'nodes']) {
     const h = await runCli([cmd, '--help']);
     assert.is(h.code, 0, cmd);
     assert.match(h.stdout, new RegExp(`Usage: nodewarden ${cmd}`));

@@ -44,12 +44,13 @@ test('ip_forward=0 in the node namespace -> IPForwardingDisabled (critical) with
   assert.match(nodes.stdout, /ACTIVE\s+critical\s+lab-node\s+IPForwardingDisabled/);
   // Blocked pod traffic is the user-visible symptom; the node is unhealthy while it lasts.
   assert.is(await lab.allowedConnect(), false);
-  const health = await runCli(['drops', '--collector', stack.api, '-o', 'json'], undefined, 15_000, lab.nodeNs);
-  assert.is(health.code, 0);
+  const health = await runCli(['nodes', '--collector', stack.api], undefined, 15_000, lab.nodeNs);
+  assert.match(health.stdout, /lab-node\s+NO\s+1\s/, health.stdout + health.stderr);
   lab.exec(lab.nodeNs, ['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
   const cleared = await waitFor('IPForwardingDisabled cleared', async () => { const f = await ipForwarding(); return f && !f.active ? f : undefined; }, 10_000, 100);
   assert.is(cleared.active, false);
   assert.ok(await lab.allowedConnect(), 'traffic flows again');
+  assert.match((await runCli(['nodes', '--collector', stack.api], undefined, 15_000, lab.nodeNs)).stdout, /lab-node\s+yes\s+0\s/);
 });
 
 test.run();
