@@ -15,6 +15,8 @@ export interface StackOptions {
   collectorArgs?: string[];
   /** Run everything inside this network namespace (its own loopback). */
   netns?: string;
+  /** NATS token auth: the server requires it and both roles are given it. */
+  natsToken?: string;
 }
 
 export interface Stack {
@@ -30,7 +32,8 @@ export interface Stack {
 
 export async function startStack(o: StackOptions): Promise<Stack> {
   const dir = mkdtempSync(join(tmpdir(), 'nw-stack-'));
-  const nats = await startNats({ netns: o.netns });
+  const nats = await startNats({ netns: o.netns, token: o.natsToken });
+  const auth = o.natsToken ? ['--nats-token', o.natsToken] : [];
   // Inside a fresh netns every port is free; on the host ask the kernel for one.
   const port = o.netns ? 18080 : await freePort();
   const podsArgs: string[] = [];
@@ -42,8 +45,8 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     nats, dir, api: `http://127.0.0.1:${port}`,
     collector: undefined as unknown as Proc,
     agent: undefined as unknown as Proc,
-    startCollector: () => (s.collector = startCli(['collector', '--nats', nats.url, '--listen', `127.0.0.1:${port}`, ...podsArgs, ...(o.collectorArgs ?? [])], {}, o.netns)),
-    startAgent: () => (s.agent = startCli(['agent', '--node', o.node, '--nats', nats.url, '--state-dir', join(dir, 'agent-state'), '--journal-dir', o.journalDir, ...(o.agentArgs ?? [])], {}, o.netns)),
+    startCollector: () => (s.collector = startCli(['collector', '--nats', nats.url, ...auth, '--listen', `127.0.0.1:${port}`, ...podsArgs, ...(o.collectorArgs ?? [])], {}, o.netns)),
+    startAgent: () => (s.agent = startCli(['agent', '--node', o.node, '--nats', nats.url, ...auth, '--state-dir', join(dir, 'agent-state'), '--journal-dir', o.journalDir, ...(o.agentArgs ?? [])], {}, o.netns)),
     async stop() {
       await s.agent?.stop();
       await s.collector?.stop();
