@@ -6,6 +6,7 @@ import { runAgent, type AgentConfig, type Detector } from '../../agent/agent.js'
 import { probeFlags, startProbes } from '../../agent/probes/index.js';
 import { probeConfig } from '../../agent/probes/config.js';
 import { logFlags, startLogWatch, validateRulesFile } from '../../agent/logs/index.js';
+import { runtimeFlags, startRuntime } from '../../agent/cri/index.js';
 import { natsFlags, natsAuth } from '../shared-flags.js';
 import { parseBytes, untilSignal } from '../process.js';
 
@@ -30,6 +31,7 @@ restart or a NATS outage loses and repeats nothing.`,
     'heartbeat-interval': { type: 'string', arg: 'DURATION', default: '10s', help: 'How often the agent reports it is alive.' },
     ...probeFlags,
     ...logFlags,
+    ...runtimeFlags,
   },
 };
 
@@ -55,7 +57,7 @@ export async function run(v: FlagValues): Promise<number> {
   probeConfig(v);
   if (v['rules-file']) validateRulesFile(v['rules-file'] as string);
   const log = createLogger('agent');
-  const detectors: Detector[] = [async (sink, deps) => startProbes(v, sink, deps), (sink, deps) => startLogWatch(v, sink, deps)];
+  const detectors: Detector[] = [async (sink, deps) => startProbes(v, sink, deps), (sink, deps) => startLogWatch(v, sink, deps), startRuntime(v)];
   const agent = await runAgent(cfg, log, detectors);
   await untilSignal(log);
   await agent.stop();

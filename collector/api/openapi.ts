@@ -55,6 +55,19 @@ export const openapi = {
         },
       },
     },
+    '/api/v1/nodes/{node}/runtime': {
+      get: {
+        summary: 'The node\'s pods and containers as its container runtime sees them (a remote crictl pods + crictl ps)',
+        parameters: [{ name: 'node', in: 'path', required: true, schema: str }],
+        responses: {
+          '200': { description: 'runtime view', content: { 'application/json': { schema: { type: 'object', required: ['node', 'pods', 'containers'], properties: {
+            node: str, runtime: { type: 'object', additionalProperties: true }, observedAt: str, receivedAt: str, stale: { type: 'boolean' },
+            pods: { type: 'array', items: { type: 'object', additionalProperties: true } }, containers: { type: 'array', items: { type: 'object', additionalProperties: true } } } } } } },
+          '404': { description: 'no runtime view for this node (unknown node, or its agent cannot read the runtime)', content: { 'application/json': { schema: error } } },
+          ...errors,
+        },
+      },
+    },
     '/healthz': { get: { summary: 'process is alive', responses: { '200': { description: 'ok' } } } },
     '/readyz': { get: { summary: 'NATS consumer attached and, if configured, pod cache synced', responses: { '200': { description: 'ready' }, '503': { description: 'not ready' } } } },
     '/metrics': { get: { summary: 'Prometheus metrics', responses: { '200': { description: 'text exposition format' } } } },

@@ -21,6 +21,12 @@ export interface Resolver {
   podByUid(uid: string): PodOwner | undefined;
   /** True once the first full list is in. */
   ready(): boolean;
+  /**
+   * A pod by namespace and name as the API knows it, host-network pods included (optional: sources
+   * that cannot answer leave it out). Answers only from the API/pods file, never from runtime hints:
+   * the static-pod check asks "does the API have this mirror pod?".
+   */
+  podByName?(namespace: string, name: string): PodOwner | undefined;
 }
 
 /** Minimal pod shape every resolver source reduces a Pod object to. */
@@ -38,6 +44,7 @@ export interface PodInfo {
 export class IpIndex implements Resolver {
   private byIp = new Map<string, Owner>();
   private byUid = new Map<string, PodOwner>();
+  private byName = new Map<string, PodOwner>();
 
   constructor(pods: Iterable<PodInfo> = [], private readonly isReady: () => boolean = () => true) {
     this.replace(pods);
@@ -46,9 +53,11 @@ export class IpIndex implements Resolver {
   replace(pods: Iterable<PodInfo>): void {
     const m = new Map<string, Owner>();
     const uids = new Map<string, PodOwner>();
+    const names = new Map<string, PodOwner>();
     const nodes: [string, string][] = [];
     for (const p of pods) {
       if (p.uid) uids.set(p.uid, { kind: 'pod', namespace: p.namespace, name: p.name, uid: p.uid, node: p.node });
+      names.set(`${p.namespace}/${p.name}`, { kind: 'pod', namespace: p.namespace, name: p.name, uid: p.uid, node: p.node });
       for (const ip of p.hostIPs) if (p.node) nodes.push([ip, p.node]);
       if (p.hostNetwork) continue;
       for (const ip of p.podIPs) m.set(ip, { kind: 'pod', namespace: p.namespace, name: p.name, uid: p.uid, node: p.node });
@@ -57,6 +66,11 @@ export class IpIndex implements Resolver {
     for (const [ip, node] of nodes) if (!m.has(ip)) m.set(ip, { kind: 'node', name: node });
     this.byIp = m;
     this.byUid = uids;
+    this.byName = names;
+  }
+
+  podByName(namespace: string, name: string): PodOwner | undefined {
+    return this.byName.get(`${namespace}/${name}`);
   }
 
   podByUid(uid: string): PodOwner | undefined {

@@ -1,0 +1,146 @@
+// The container runtime's view of the node (issue 6): polls CRI (or crictl) and sends a compact
+// RuntimeSnapshot through the agent's outbox when the view changes, plus a periodic full one.
+import { Counter, Gauge, Histogram } from 'prom-client';
+import { ConfigError, parseDuration, type FlagSpec } from '../../common/flags.js';
+import type { Detector, DetectorDeps } from '../agent.js';
+import type { FindingSink } from '../findings.js';
+import { normalizeEndpoint } from './endpoint.js';
+import { RuntimePoller, type ReaderConfig } from './poller.js';
+import { SnapshotGate, snapshotDigest } from './snapshot.js';
+import { RuntimeUnavailable } from './types.js';
+
+export { RuntimePoller } from './poller.js';
+export type { RuntimeReader } from './types.js';
+
+/** The status name under which a missing or hung runtime is reported (once). */
+export const RUNTIME_STATUS = 'runtime';
+
+export const runtimeFlags: Record<string, FlagSpec> = {
+  'runtime-endpoint': {
+    type: 'string', arg: 'URL',
+    help: 'CRI socket, e.g. unix:///run/containerd/containerd.sock (default: $CONTAINER_RUNTIME_ENDPOINT, then runtime-endpoint in /etc/crictl.yaml or $CRI_CONFIG_FILE, then the first existing of /run/containerd/containerd.sock, /run/crio/crio.sock, /var/run/cri-dockerd.sock).',
+  },
+  crictl: { type: 'string', arg: 'PATH', help: 'Read the runtime by running this crictl binary (crictl pods/ps/inspectp -o json) instead of talking to the socket; --runtime-endpoint, if set, is passed on to it.' },
+  'runtime-poll': { type: 'string', arg: 'DURATION', default: '10s', help: 'How often the runtime is polled (a snapshot is sent only when its view changed).' },
+  'runtime-full-every': { type: 'string', arg: 'DURATION', default: '5m', help: 'Send the runtime view at least this often even when nothing changed.' },
+  'runtime-timeout': { type: 'string', arg: 'DURATION', default: '2s', help: 'Time box of each CRI call (crictl run: this plus 1s).' },
+  runtime: { type: 'string', arg: 'on|off', default: 'on', help: 'Poll the container runtime at all.' },
+};
+
+export interface RuntimeConfig extends ReaderConfig {
+  enabled: boolean;
+  pollMs: number;
+  fullEveryMs: number;
+}
+
+/** Validates the flags (ConfigError -> exit 2 before anything starts). */
+export function runtimeConfig(v: Record<string, unknown>): RuntimeConfig {
+  const enabled = (v.runtime ?? 'on') as string;
+  if (enabled !== 'on' && enabled !== 'off') throw new ConfigError(`--runtime must be on or off, not "${enabled}"`);
+  const dur = (flag: string, def: string, min: number): number => {
+    const ms = parseDuration(String(v[flag] ?? def), `--${flag}`);
+    if (ms < min) throw new ConfigError(`--${flag} must be at least ${min} ms`);
+    return ms;
+  };
+  const endpoint = v['runtime-endpoint'] ? normalizeEndpoint(String(v['runtime-endpoint']), '--runtime-endpoint') : undefined;
+  const crictl = v.crictl ? String(v.crictl) : undefined;
+  const pollMs = dur('runtime-poll', '10s', 100);
+  const fullEveryMs = dur('runtime-full-every', '5m', 100);
+  if (fullEveryMs < pollMs) throw new ConfigError('--runtime-full-every must not be shorter than --runtime-poll');
+  return { enabled: enabled === 'on', endpoint, crictl, pollMs, fullEveryMs, timeoutMs: dur('runtime-timeout', '2s', 10) };
+}
+
+/** Fraction of the interval by which each delay varies, so nodes do not poll their runtimes in step. */
+const JITTER = 0.1;
+
+export interface RunningRuntime {
+  stop(): Promise<void>;
+}
+
+/** The loop without the Detector wrapping, for tests and the bench. */
+export function runRuntimeLoop(cfg: RuntimeConfig, sink: FindingSink, deps: Pick<DetectorDeps, 'log' | 'registry' | 'publishRuntime'>, now: () => number = Date.now): RunningRuntime {
+  const log = deps.log.child({ detector: 'runtime' });
+  const poller = new RuntimePoller(cfg);
+  const gate = new SnapshotGate(cfg.fullEveryMs);
+  const up = new Gauge({ name: 'nodewarden_agent_runtime_up', help: '1 when the last runtime poll succeeded', registers: [deps.registry] });
+  const pods = new Gauge({ name: 'nodewarden_agent_runtime_pods', help: 'pod sandboxes the runtime reported at the last poll', registers: [deps.registry] });
+  const ctrs = new Gauge({ name: 'nodewarden_agent_runtime_containers', help: 'containers (all states) the runtime reported at the last poll', registers: [deps.registry] });
+  const sent = new Counter({ name: 'nodewarden_agent_runtime_snapshots_total', help: 'runtime snapshots handed to the outbox, by why', labelNames: ['reason'], registers: [deps.registry] });
+  const seconds = new Histogram({ name: 'nodewarden_agent_runtime_poll_seconds', help: 'wall time of one runtime poll', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [deps.registry] });
+
+  // Reported on transitions only: "cannot reach the runtime" once (per kind of failure), and once when it is back.
+  let health: { ok: boolean; kind: string } | undefined;
+  const setHealth = (ok: boolean, kind: string, detail: string): void => {
+    if (health && health.ok === ok && health.kind === kind) return;
+    health = { ok, kind };
+    sink.status(RUNTIME_STATUS, ok, detail);
+    if (ok) log.info({ detail }, 'runtime: reading');
+    else log.warn({ detail }, 'runtime: cannot read the container runtime; will keep trying');
+  };
+
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let inflight: Promise<void> | undefined;
+
+  const pollOnce = async (): Promise<void> => {
+    const end = seconds.startTimer();
+    try {
+      const r = await poller.poll();
+      if (stopped) return;
+      up.set(1);
+      pods.set(r.pods);
+      ctrs.set(r.containers);
+      setHealth(true, 'ok', `${r.snapshot.runtimeName} ${r.snapshot.runtimeVersion} via ${r.snapshot.endpoint}`);
+      const digest = snapshotDigest(r.snapshot);
+      const t = now();
+      const why = gate.decide(digest, t);
+      if (why) {
+        deps.publishRuntime({ ...r.snapshot, full: why === 'full' });
+        gate.sent(digest, t);
+        sent.inc({ reason: why });
+        log.debug({ why, pods: r.pods, containers: r.containers }, 'runtime: snapshot sent');
+      }
+    } catch (err) {
+      if (stopped) return;
+      up.set(0);
+      const e = err instanceof RuntimeUnavailable ? err : new RuntimeUnavailable((err as Error).message, 'error');
+      setHealth(false, e.reason, e.message);
+    } finally {
+      end();
+    }
+  };
+
+  const schedule = (ms: number): void => {
+    if (!stopped) timer = setTimeout(run, ms);
+  };
+  function run(): void {
+    inflight = pollOnce().finally(() => {
+      inflight = undefined;
+      schedule(cfg.pollMs * (1 + JITTER * (2 * Math.random() - 1)));
+    });
+  }
+  run();
+  log.info({ endpoint: cfg.endpoint ?? (cfg.crictl ? undefined : 'auto'), crictl: cfg.crictl, pollMs: cfg.pollMs, fullEveryMs: cfg.fullEveryMs }, 'runtime: polling');
+
+  return {
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      poller.close(); // cancels calls in flight / kills a running crictl
+      await inflight;
+    },
+  };
+}
+
+/**
+ * `(values) => Detector`: validates the flags at once (ConfigError), then polls in the background
+ * once the agent starts it. A missing, refusing or hung runtime is one status line, never a crash.
+ */
+export function startRuntime(values: Record<string, unknown>): Detector {
+  const cfg = runtimeConfig(values);
+  return async (sink, deps) => {
+    if (!cfg.enabled) return { async stop() {}, journalConsumers: [] };
+    const loop = runRuntimeLoop(cfg, sink, deps);
+    return { stop: () => loop.stop(), journalConsumers: [] };
+  };
+}

@@ -1,0 +1,126 @@
+// The collector's side of the runtime view (issue 6): the latest RuntimeSnapshot per node, served as
+// GET /api/v1/nodes/{node}/runtime; cross-checked with the pod cache (StaticPodNotMirrored,
+// ContainerRestarting, written into the finding store); runtime pod IPs as low-priority resolver hints.
+import type { Logger } from '../../common/log.js';
+import { onceLogger } from '../../common/log.js';
+import { ConfigError, parseDuration, type FlagSpec } from '../../common/flags.js';
+import type { Finding } from '../../proto/codec.js';
+import type { EnvelopeListener } from '../collector.js';
+import type { RouteHandler } from '../api/server.js';
+import { NotFound, readQuery } from '../api/query.js';
+import type { Stores } from '../ingest/apply.js';
+import type { Resolver } from '../resolve/resolver.js';
+import { RestartCheck, StaticPodCheck, type FindingChange } from './checks.js';
+import { HintedResolver, RuntimeHints } from './hints.js';
+import { nodeRuntimeFrom, RuntimeStore } from './store.js';
+import { nodeRuntimeJson } from './view.js';
+
+export { RuntimeStore } from './store.js';
+export type { NodeRuntimeJson } from './view.js';
+
+export interface RuntimeExtensionOptions {
+  /** How long a static pod may run without its mirror pod in the API before StaticPodNotMirrored (default 2m). */
+  staticPodGraceMs?: number;
+  /** ContainerRestarting: this many restarts (default 3) ... */
+  restartThreshold?: number;
+  /** ... within this window (default 10m); cleared after a window without any. */
+  restartWindowMs?: number;
+  /** A node view older than this is not trusted for checks or hints (default 11m: two missed periodic resends). */
+  staleMs?: number;
+  /** How often checks run without new views (mirror pods appear, windows pass); 0 = never (call tick()). Default 10s. */
+  tickMs?: number;
+  now?: () => number;
+  /**
+   * Also called for every finding written to the finding store (e.g. to write Kubernetes Events):
+   * changed = a raise or a clear; false = the same raised finding with fresh evidence.
+   */
+  onFinding?: (node: string, finding: Finding, changed: boolean) => void;
+}
+
+export interface RuntimeExtension {
+  /** The API resolver with runtime pod IPs as fallback hints; pass it to runCollector. */
+  resolver: Resolver;
+  listener: EnvelopeListener;
+  routes: Record<string, RouteHandler>;
+  store: RuntimeStore;
+  /** Runs the checks now (the timer does this every tickMs). */
+  tick(nowMs?: number): void;
+  stop(): void;
+}
+
+export const runtimeCollectorFlags: Record<string, FlagSpec> = {
+  'static-pod-grace': { type: 'string', arg: 'DURATION', default: '2m', help: 'A static pod running without its mirror pod in the API this long raises StaticPodNotMirrored.' },
+  'restart-threshold': { type: 'string', arg: 'N', default: '3', help: 'ContainerRestarting when a container restarts this many times within --restart-window.' },
+  'restart-window': { type: 'string', arg: 'DURATION', default: '10m', help: 'Window for --restart-threshold; the finding clears after a window without restarts.' },
+};
+
+/** Flags -> options (ConfigError on bad values). */
+export function runtimeExtensionOptions(v: Record<string, unknown>): RuntimeExtensionOptions {
+  const n = Number(v['restart-threshold'] ?? '3');
+  if (!Number.isInteger(n) || n < 1) throw new ConfigError(`--restart-threshold must be a positive integer, not "${String(v['restart-threshold'])}"`);
+  return {
+    staticPodGraceMs: parseDuration(String(v['static-pod-grace'] ?? '2m'), '--static-pod-grace'),
+    restartThreshold: n,
+    restartWindowMs: parseDuration(String(v['restart-window'] ?? '10m'), '--restart-window'),
+  };
+}
+
+export function runtimeExtension(apiResolver: Resolver, log: Logger, opts: RuntimeExtensionOptions = {}): RuntimeExtension {
+  const now = opts.now ?? Date.now;
+  const staleMs = opts.staleMs ?? 11 * 60_000;
+  const store = new RuntimeStore();
+  const hints = new RuntimeHints(staleMs, now);
+  const resolver = new HintedResolver(apiResolver, hints);
+  const statics = new StaticPodCheck(opts.staticPodGraceMs ?? 2 * 60_000);
+  const restarts = new RestartCheck({ threshold: opts.restartThreshold ?? 3, windowMs: opts.restartWindowMs ?? 10 * 60_000 });
+  const warnOnce = onceLogger(log);
+  let stores: Stores | undefined;
+
+  /** All nodes (the timer), or only the node whose view just arrived (cheap during a stream replay). */
+  const check = (nowMs: number, node?: string): void => {
+    if (!stores) return; // nothing received yet
+    const views = node === undefined ? [...store.all()] : [store.get(node)!];
+    const fresh = views.filter((v) => nowMs - v.observedMs <= staleMs);
+    const changes: FindingChange[] = [];
+    if (!apiResolver.podByName) warnOnce('runtime:no-podByName', 'runtime: the pod source cannot look pods up by name; StaticPodNotMirrored is not checked');
+    else if (apiResolver.ready()) changes.push(...statics.evaluate(nowMs, fresh, (ns, name) => apiResolver.podByName!(ns, name)));
+    changes.push(...restarts.evaluate(nowMs, node));
+    for (const c of changes) {
+      const changed = stores.findings.apply(c.node, c.finding, nowMs);
+      if (changed) log.info({ node: c.node, kind: c.finding.kind, key: c.finding.key, active: c.finding.active }, `runtime: ${c.finding.kind} ${c.finding.active ? 'raised' : 'cleared'}`);
+      opts.onFinding?.(c.node, c.finding, changed);
+    }
+  };
+  const tick = (nowMs = now()): void => check(nowMs);
+
+  const listener: EnvelopeListener = (env, applied, s) => {
+    stores = s;
+    if (env.body !== 'runtime' || applied.kind === 'duplicate' || !env.msg.runtime) return;
+    const v = nodeRuntimeFrom(env.node, env.msg.runtime, env.sentMs, now());
+    if (!store.apply(v)) return;
+    hints.update(v);
+    restarts.observe(v);
+    check(now(), v.node);
+  };
+
+  const routes: Record<string, RouteHandler> = {
+    '/api/v1/nodes/:node/runtime': (query, { node }) => {
+      readQuery(query, {});
+      const v = store.get(node);
+      if (!v) {
+        const known = stores?.nodes.list(now(), () => 0, () => 0).find((n) => n.node === node);
+        const probe = known?.probes?.find((p) => p.name === 'runtime');
+        throw new NotFound(!known ? `no agent has reported from node "${node}"`
+          : probe && !probe.ok ? `node "${node}" has no runtime view: its agent cannot read the container runtime (${probe.detail})`
+          : `node "${node}" has sent no runtime view yet`);
+      }
+      return nodeRuntimeJson(v, now(), staleMs, apiResolver.podByName ? (ns, name) => apiResolver.podByName!(ns, name) : undefined, apiResolver.ready());
+    },
+  };
+
+  const tickMs = opts.tickMs ?? 10_000;
+  const timer = tickMs > 0 ? setInterval(() => tick(), tickMs) : undefined;
+  timer?.unref();
+
+  return { resolver, listener, routes, store, tick, stop: () => clearInterval(timer) };
+}
