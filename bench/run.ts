@@ -69,6 +69,12 @@ async function agentMetric(port: number, name: string): Promise<number> {
   return Number(new RegExp(`^${name} (\\d+(?:\\.\\d+)?)`, 'm').exec(text)?.[1] ?? 0);
 }
 
+/** The agent runs with the DaemonSet's NODE_OPTIONS (deploy/agent.yaml), as it does in production. */
+function agentNodeOptions(): string {
+  const m = /name: NODE_OPTIONS\s*\n(?:\s*#.*\n)*\s*value: (.+)/.exec(readFileSync(new URL('../deploy/agent.yaml', import.meta.url), 'utf8'));
+  return m ? m[1].replace(/\s+#.*$/, '').trim() : '';
+}
+
 async function pipelineBench(): Promise<void> {
   const journal = createTestJournal();
   let stack: Stack | undefined;
@@ -76,7 +82,7 @@ async function pipelineBench(): Promise<void> {
     await journal.append(['bench start']);
     const mPort = await freePort();
     // The agent as deployed: default probes and container-log watch on.
-    stack = await startStack({ node: 'bench-node', journalDir: journal.dir, agentArgs: ['--metrics-listen', `127.0.0.1:${mPort}`] });
+    stack = await startStack({ node: 'bench-node', journalDir: journal.dir, agentArgs: ['--metrics-listen', `127.0.0.1:${mPort}`], agentEnv: { NODE_OPTIONS: agentNodeOptions() } });
     const { api, agent } = stack;
     await sleep(3000);
     record('agent_idle_rss_mib', 'agent idle RSS', procStats(agent.child.pid!).rssMiB, 'MiB', 1);
@@ -125,7 +131,7 @@ async function pipelineBench(): Promise<void> {
     record('agent_load_cpu_cores', `agent CPU at ${RATE} drops/s`, (procStats(agent.child.pid!).cpuS - c1) / loadSecs, 'cores', 3);
     record('agent_load_rss_mib', `agent RSS at ${RATE} drops/s (max)`, rssMax, 'MiB', 1);
     // Throughput: a burst written at once, read as fast as the agent can.
-    process.stderr.write('agent pipeline throughput\n');
+    process.stderr.write(`agent pipeline throughput (agent NODE_OPTIONS: ${agentNodeOptions()})\n`);
     const BURST = 200_000;
     const burst = Array.from({ length: BURST }, (_, i) => dropLine(i));
     await journal.append(burst);
@@ -227,7 +233,7 @@ async function probeCostBench(): Promise<void> {
   const stacks: Stack[] = [];
   try {
     await journal.append(['bench start']);
-    for (const probes of [['--probes', 'none'], []]) stacks.push(await startStack({ node: 'bench-node', journalDir: journal.dir, agentArgs: [...probes, '--container-log-dir', ''] }));
+    for (const probes of [['--probes', 'none'], []]) stacks.push(await startStack({ node: 'bench-node', journalDir: journal.dir, agentArgs: [...probes, '--container-log-dir', ''], agentEnv: { NODE_OPTIONS: agentNodeOptions() } }));
     await sleep(5000);
     const pids = stacks.map((s) => s.agent.child.pid!);
     const before = pids.map(procStats);

@@ -46,6 +46,7 @@ export class Outbox {
   private readonly busy = new Set<number>();
   private retryAt = 0;
   private timer?: NodeJS.Timeout;
+  private sealTimer?: NodeJS.Timeout;
 
   constructor(private readonly o: OutboxOptions) {
     this.spool = new Spool(`${o.stateDir}/spool`, o.spoolMaxBytes);
@@ -61,15 +62,35 @@ export class Outbox {
   get spoolMessages(): number { return this.pending.length; }
   get openFlows(): number { return this.coalescer.size; }
 
+  /** Housekeeping once a second; windows have their own timer, so an idle agent barely wakes up. */
   start(): void {
-    // A window is sealed at most a quarter window late.
-    this.timer = setInterval(() => this.tick(), Math.max(20, Math.min(this.o.windowMs / 4, 250)));
+    this.timer = setInterval(() => this.tick(), 1000);
   }
 
   addDrop(d: Drop, timeMs: number): void {
-    if (this.coalescer.size === 0) this.windowStart = Date.now();
+    if (this.coalescer.size === 0) {
+      this.windowStart = Date.now();
+      this.armSeal(this.o.windowMs);
+    }
     this.o.count('drop_lines');
     if (this.coalescer.add(d, timeMs, this.o.maxFlows)) this.seal();
+  }
+
+  private armSeal(ms: number): void {
+    clearTimeout(this.sealTimer);
+    this.sealTimer = setTimeout(() => this.onWindowEnd(), ms);
+  }
+
+  /** Seals when NATS can take it; while it is away the window keeps counting, up to maxHoldMs. */
+  private onWindowEnd(): void {
+    if (this.coalescer.size === 0) return;
+    const age = Date.now() - this.windowStart;
+    if (this.o.publisher.connected || age >= this.o.maxHoldMs) {
+      this.seal();
+      this.pump();
+    } else {
+      this.armSeal(Math.min(1000, this.o.maxHoldMs - age));
+    }
   }
 
   addFinding(f: FindingReport): void {
@@ -95,11 +116,7 @@ export class Outbox {
   }
 
   tick(): void {
-    const now = Date.now();
-    if (this.coalescer.size > 0) {
-      const age = now - this.windowStart;
-      if ((this.o.publisher.connected && age >= this.o.windowMs) || age >= this.o.maxHoldMs) this.seal();
-    } else {
+    if (this.coalescer.size === 0) {
       // Nothing open: every record read so far is accounted for, so the cursor may move on.
       const c = this.o.journalCursor();
       if (c && c !== this.cursor) {
@@ -185,6 +202,7 @@ export class Outbox {
   /** Seals what is open and waits (bounded) for in-flight publishes. */
   async stop(waitMs = 3000): Promise<void> {
     clearInterval(this.timer);
+    clearTimeout(this.sealTimer);
     this.seal();
     this.pump();
     const until = Date.now() + waitMs;

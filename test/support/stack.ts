@@ -17,6 +17,8 @@ export interface StackOptions {
   netns?: string;
   /** NATS token auth: the server requires it and both roles are given it. */
   natsToken?: string;
+  /** Extra environment for the agent process (e.g. the DaemonSet's NODE_OPTIONS). */
+  agentEnv?: NodeJS.ProcessEnv;
 }
 
 export interface Stack {
@@ -46,7 +48,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     collector: undefined as unknown as Proc,
     agent: undefined as unknown as Proc,
     startCollector: () => (s.collector = startCli(['collector', '--nats', nats.url, ...auth, '--listen', `127.0.0.1:${port}`, ...podsArgs, ...(o.collectorArgs ?? [])], {}, o.netns)),
-    startAgent: () => (s.agent = startCli(['agent', '--node', o.node, '--nats', nats.url, ...auth, '--state-dir', join(dir, 'agent-state'), '--journal-dir', o.journalDir, ...(o.agentArgs ?? [])], {}, o.netns)),
+    startAgent: () => (s.agent = startCli(['agent', '--node', o.node, '--nats', nats.url, ...auth, '--state-dir', join(dir, 'agent-state'), '--journal-dir', o.journalDir, ...(o.agentArgs ?? [])], o.agentEnv ?? {}, o.netns)),
     async stop() {
       await s.agent?.stop();
       await s.collector?.stop();
