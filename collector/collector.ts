@@ -35,8 +35,15 @@ export interface RunningCollector {
   stop(): Promise<void>;
 }
 
-export async function runCollector(cfg: CollectorConfig, resolver: Resolver, log: Logger, listeners: EnvelopeListener[] = [], routes: Record<string, RouteHandler> = {}): Promise<RunningCollector> {
-  const registry = new Registry();
+export interface CollectorExtras {
+  listeners?: EnvelopeListener[];
+  routes?: Record<string, RouteHandler>;
+  /** Served at /metrics; pass one to add the pod watch's and Event writer's metrics. */
+  registry?: Registry;
+}
+
+export async function runCollector(cfg: CollectorConfig, resolver: Resolver, log: Logger, extras: CollectorExtras = {}): Promise<RunningCollector> {
+  const { listeners = [], routes = {}, registry = new Registry() } = extras;
   collectDefaultMetrics({ register: registry, prefix: 'nodewarden_collector_' });
   const received = new Counter({ name: 'nodewarden_collector_messages_total', help: 'messages read from the stream, by outcome', labelNames: ['outcome'], registers: [registry] });
   const stores: Stores = { drops: new DropStore(resolver), findings: new FindingStore(resolver), nodes: new NodeStore(cfg.nodeStaleMs) };

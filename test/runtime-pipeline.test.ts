@@ -45,7 +45,7 @@ if (!journalRemoteAvailable()) {
       { metadata: { namespace: 'shop', name: 'web-0', uid: web.uid }, spec: { nodeName: NODE }, status: { podIP: '10.244.0.4', podIPs: [{ ip: '10.244.0.4' }], hostIP: '10.4.0.4' } },
     ] }));
     ext = runtimeExtension(loadPodsFile(join(dir, 'pods.json')), testLog, { staticPodGraceMs: 500, tickMs: 100, restartThreshold: 2, restartWindowMs: 60_000 });
-    collector = await runCollector({ nats: nats.url, natsAuth: {}, listen: { host: '127.0.0.1', port: 0 }, retentionMs: 3_600_000, streamMaxBytes: 64 << 20, streamReplicas: 1, nodeStaleMs: 60_000 }, ext.resolver, testLog, [ext.listener], ext.routes);
+    collector = await runCollector({ nats: nats.url, natsAuth: {}, listen: { host: '127.0.0.1', port: 0 }, retentionMs: 3_600_000, streamMaxBytes: 64 << 20, streamReplicas: 1, nodeStaleMs: 60_000 }, ext.resolver, testLog, { listeners: [ext.listener], routes: ext.routes });
     api = `http://127.0.0.1:${collector.port}`;
     agent = await runAgent({
       node: NODE, nats: nats.url, natsAuth: {}, stateDir: join(dir, 'agent'), dropPrefixes: ['calico-packet:'], journalctl: 'journalctl', journalDir: journal.dir,

@@ -1,26 +1,47 @@
+import { Registry } from 'prom-client';
 import { ConfigError, parseDuration, parseListen, type CommandSpec, type FlagValues } from '../../common/flags.js';
 import { createLogger } from '../../common/log.js';
 import { runCollector, type CollectorConfig } from '../../collector/collector.js';
 import { loadPodsFile } from '../../collector/resolve/pods-file.js';
 import { IpIndex, type Resolver } from '../../collector/resolve/resolver.js';
+import { loadKubeconfig, loadInCluster, inClusterAvailable, type KubeConfig } from '../../collector/kube/config.js';
+import { KubeClient } from '../../collector/kube/client.js';
+import { PodWatch } from '../../collector/kube/pod-watch.js';
+import { startEvents, type EventsConfig, type RunningEvents } from '../../collector/events/index.js';
+import { findingToObservation } from '../../collector/events/pipeline.js';
+import { runtimeExtension, runtimeExtensionOptions, runtimeCollectorFlags } from '../../collector/runtime/index.js';
 import { natsFlags, natsAuth } from '../shared-flags.js';
 import { parseBytes, untilSignal } from '../process.js';
 
 export const spec: CommandSpec = {
   name: 'collector',
-  summary: 'Run the collector: consume agents\' messages from NATS JetStream, name pods, serve the HTTP API.',
-  details: `Pod names come from --pods-file (a PodList as printed by kubectl get pods -A -o json) when
-running without a cluster. The query store is rebuilt from the stream's retention on every start.`,
+  summary: 'Run the collector: consume agents\' messages from NATS JetStream, name pods, serve the HTTP API, write Kubernetes Events.',
+  details: `Pod names come from the Kubernetes API (--kubeconfig, or the in-cluster service account when
+running in a pod: one cluster-wide pod list+watch), or from --pods-file (a PodList as printed by
+kubectl get pods -A -o json) without a cluster. /readyz waits for the first pod sync.
+Events (core/v1, reason PacketDrop on both pods, finding kinds on pods and Nodes) are written by
+replicas sharing one JetStream durable consumer; repeats only raise count/lastTimestamp, and writes
+stay within --event-qps/--event-burst overall and --event-object-burst/--event-object-refill per
+object. The collector's ServiceAccount needs: pods get/list/watch, events create/patch/get, nodes get.
+The query store is rebuilt from the stream's retention on every start.`,
   flags: {
     ...natsFlags,
     listen: { type: 'string', arg: 'ADDR', default: '127.0.0.1:8080', help: 'HTTP API address HOST:PORT.' },
     'api-token': { type: 'string', arg: 'TOKEN', help: 'Require "Authorization: Bearer TOKEN" on /api/*.' },
-    'pods-file': { type: 'string', arg: 'FILE', help: 'PodList JSON used to name pods (no cluster needed).' },
-    kubeconfig: { type: 'string', arg: 'PATH', help: 'kubeconfig for the Kubernetes API (in-cluster config when running in a pod).' },
-    events: { type: 'string', arg: 'on|off', default: 'off', help: 'Write Kubernetes Events.' },
+    'pods-file': { type: 'string', arg: 'FILE', help: 'PodList JSON used to name pods (no cluster needed; no Events).' },
+    kubeconfig: { type: 'string', arg: 'PATH', help: 'kubeconfig for the Kubernetes API (default: in-cluster config when running in a pod).' },
+    'kube-context': { type: 'string', arg: 'NAME', help: 'kubeconfig context (default: its current-context).' },
+    events: { type: 'string', arg: 'on|off', help: 'Write Kubernetes Events (default: on when a cluster is configured via --kubeconfig or in-cluster config, off otherwise). off keeps the drop pipeline and API without any Event writes.' },
+    'event-qps': { type: 'string', arg: 'N', default: '5', help: 'Sustained Event writes per second to the API server, all objects together (creates, patches and retries).' },
+    'event-burst': { type: 'string', arg: 'N', default: '50', help: 'Event writes allowed in a burst above --event-qps.' },
+    'event-object-burst': { type: 'string', arg: 'N', default: '25', help: 'Event writes per involved pod/node in a burst; further repeats are counted and written later.' },
+    'event-object-refill': { type: 'string', arg: 'DURATION', default: '10s', help: 'One more Event write per involved object every DURATION once its burst is spent.' },
+    'event-update-interval': { type: 'string', arg: 'DURATION', default: '5s', help: 'Minimum time between two count updates (PATCH) of the same Event.' },
+    'pod-grace': { type: 'string', arg: 'DURATION', default: '5m', help: 'A deleted pod keeps naming its IPs this long, so late drops are still attributed.' },
     retention: { type: 'string', arg: 'DURATION', default: '24h', help: 'How long the stream and the query store keep data.' },
     'stream-max-bytes': { type: 'string', arg: 'SIZE', default: '1Gi', help: 'Size bound of the JetStream stream.' },
     'stream-replicas': { type: 'string', arg: 'N', default: '1', help: 'JetStream replicas (3 on a clustered NATS).' },
+    ...runtimeCollectorFlags,
     'node-stale': { type: 'string', arg: 'DURATION', default: '60s', help: 'A node whose agent is silent this long is unhealthy.' },
   },
 };
@@ -28,7 +49,7 @@ running without a cluster. The query store is rebuilt from the stream's retentio
 export function collectorConfig(v: FlagValues): CollectorConfig {
   const replicas = Number(v['stream-replicas']);
   if (!Number.isInteger(replicas) || replicas < 1 || replicas > 5) throw new ConfigError('--stream-replicas must be 1 to 5');
-  if (v.events !== 'on' && v.events !== 'off') throw new ConfigError(`--events must be on or off, not "${String(v.events)}"`);
+  if (v.events !== undefined && v.events !== 'on' && v.events !== 'off') throw new ConfigError(`--events must be on or off, not "${String(v.events)}"`);
   return {
     nats: v.nats as string, natsAuth: natsAuth(v), listen: parseListen(v.listen as string, '--listen'), apiToken: v['api-token'] as string | undefined,
     retentionMs: parseDuration(v.retention as string, '--retention'), streamMaxBytes: parseBytes(v['stream-max-bytes'] as string, '--stream-max-bytes'),
@@ -36,14 +57,87 @@ export function collectorConfig(v: FlagValues): CollectorConfig {
   };
 }
 
+function positive(v: FlagValues, flag: string, integer: boolean): number {
+  const text = String(v[flag]);
+  const n = Number(text);
+  if (!/^\d+(\.\d+)?$/.test(text.trim()) || !(n > 0) || (integer && !Number.isInteger(n))) throw new ConfigError(`--${flag} must be a positive ${integer ? 'integer' : 'number'}, not "${text}"`);
+  return n;
+}
+
+/** Which cluster, if any: --kubeconfig, else in-cluster when running in a pod (not with --pods-file). */
+export function kubeConfigFrom(v: FlagValues, env: NodeJS.ProcessEnv = process.env): KubeConfig | undefined {
+  const kc = v.kubeconfig as string | undefined;
+  if (kc && v['pods-file']) throw new ConfigError('--kubeconfig and --pods-file exclude each other (pods come from the cluster or from the file)');
+  if (kc) return loadKubeconfig(kc, v['kube-context'] as string | undefined);
+  if (v['kube-context']) throw new ConfigError('--kube-context needs --kubeconfig');
+  if (v['pods-file']) return undefined;
+  return inClusterAvailable(env) ? loadInCluster(env) : undefined;
+}
+
+export function eventsConfig(v: FlagValues): Omit<EventsConfig, 'nats' | 'natsAuth'> & { graceMs: number } {
+  const e = {
+    qps: positive(v, 'event-qps', false),
+    burst: positive(v, 'event-burst', true),
+    objectBurst: positive(v, 'event-object-burst', true),
+    objectRefillMs: parseDuration(v['event-object-refill'] as string, '--event-object-refill'),
+    updateIntervalMs: parseDuration(v['event-update-interval'] as string, '--event-update-interval'),
+    graceMs: parseDuration(v['pod-grace'] as string, '--pod-grace'),
+  };
+  if (e.objectRefillMs <= 0) throw new ConfigError('--event-object-refill must be more than 0');
+  return e;
+}
+
 export async function run(v: FlagValues): Promise<number> {
   const cfg = collectorConfig(v);
-  if (v.kubeconfig) throw new ConfigError('--kubeconfig: the Kubernetes pod watch is not built yet; use --pods-file');
-  if (v.events === 'on') throw new ConfigError('--events=on needs --kubeconfig or in-cluster config, which is not built yet');
-  const resolver: Resolver = v['pods-file'] ? loadPodsFile(v['pods-file'] as string) : new IpIndex();
+  const ev = eventsConfig(v);
+  const rtOpts = runtimeExtensionOptions(v);
+  const kube = kubeConfigFrom(v);
+  const eventsOn = v.events === undefined ? !!kube : v.events === 'on';
+  if (eventsOn && !kube) throw new ConfigError(`--events=on needs a cluster: --kubeconfig PATH, or in-cluster config (KUBERNETES_SERVICE_HOST and a service account token)${v['pods-file'] ? '; --pods-file names pods but cannot write Events' : ''}`);
   const log = createLogger('collector');
-  const c = await runCollector(cfg, resolver, log);
+  // One registry for everything the collector serves at /metrics.
+  const registry = new Registry();
+  let resolver: Resolver;
+  let watch: PodWatch | undefined;
+  let client: KubeClient | undefined;
+  if (kube) {
+    client = new KubeClient(kube);
+    watch = new PodWatch(client, log, { graceMs: ev.graceMs, registry });
+    watch.start();
+    resolver = watch;
+    log.info({ api: kube.server, via: kube.describe, events: eventsOn }, 'collector: watching pods through the Kubernetes API');
+  } else if (v['pods-file']) resolver = loadPodsFile(v['pods-file'] as string);
+  else {
+    resolver = new IpIndex();
+    log.warn('collector: no --kubeconfig, in-cluster config or --pods-file: drops are stored with IPs only, no pod names, no Events');
+  }
+  let events: RunningEvents | undefined;
+  // The runtime view's findings are made here, not by agents, so they reach Events directly (on a raise or clear).
+  const rt = runtimeExtension(resolver, log, {
+    ...rtOpts,
+    onFinding: (node, finding, changed) => {
+      const o = changed && events ? findingToObservation(node, finding, rt.resolver, Date.now()) : undefined;
+      if (o) events!.writer.observe(o);
+    },
+  });
+  // Runtime pod IPs help name drops the pod cache cannot (yet); the API stays first.
+  if (eventsOn && client) events = startEvents({ ...ev, nats: cfg.nats, natsAuth: cfg.natsAuth }, client, rt.resolver, log, registry);
+  let c;
+  try {
+    c = await runCollector(cfg, rt.resolver, log, { listeners: [rt.listener], routes: rt.routes, registry });
+  } catch (err) {
+    // e.g. the listen port is taken: stop what runs already so the process can exit
+    rt.stop();
+    await events?.stop(0);
+    await watch?.stop();
+    client?.close();
+    throw err;
+  }
   await untilSignal(log);
+  rt.stop();
+  await events?.stop();
+  await watch?.stop();
+  client?.close();
   await c.stop();
   return 0;
 }

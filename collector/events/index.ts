@@ -1,0 +1,49 @@
+// Kubernetes Events for the collector: durable consumer -> observations -> correlator -> writer.
+import type { Registry } from 'prom-client';
+import type { Logger } from '../../common/log.js';
+import type { NatsAuth } from '../../common/nats.js';
+import type { KubeClient } from '../kube/client.js';
+import type { Resolver } from '../resolve/resolver.js';
+import { EventWriter } from './writer.js';
+import { startEventSource, type EventSourceStats } from './pipeline.js';
+
+export interface EventsConfig {
+  nats: string;
+  natsAuth: NatsAuth;
+  qps: number;
+  burst: number;
+  objectBurst: number;
+  objectRefillMs: number;
+  updateIntervalMs?: number;
+}
+
+export interface RunningEvents {
+  writer: EventWriter;
+  source: { stats: EventSourceStats };
+  stop(flushMs?: number): Promise<void>;
+}
+
+export function startEvents(cfg: EventsConfig, client: KubeClient, resolver: Resolver, log: Logger, registry?: Registry): RunningEvents {
+  const writer = new EventWriter(client, log, {
+    qps: cfg.qps, burst: cfg.burst, objectBurst: cfg.objectBurst, objectRefillMs: cfg.objectRefillMs,
+    updateIntervalMs: cfg.updateIntervalMs, registry,
+  });
+  const source = startEventSource({ nats: cfg.nats, natsAuth: cfg.natsAuth }, resolver, writer, log);
+  const report = setInterval(() => {
+    const c = writer.correlator.stats, w = writer.stats;
+    if (c.observed === 0) return;
+    log.info({ messages: source.stats.messages, observed: c.observed, written: c.written, suppressed: c.suppressed, pending: writer.correlator.pendingTotal(), creates: w.creates, patches: w.patches, conflicts: w.conflicts, forbidden: w.forbidden }, 'events: summary');
+  }, 60_000);
+  report.unref();
+  return {
+    writer,
+    source,
+    async stop(flushMs = 5000) {
+      clearInterval(report);
+      await source.stop();
+      await writer.stop(flushMs);
+      const c = writer.correlator.stats, w = writer.stats;
+      log.info({ observed: c.observed, written: c.written, discarded: c.discarded, creates: w.creates, patches: w.patches, conflicts: w.conflicts, forbidden: w.forbidden }, 'events: stopped');
+    },
+  };
+}

@@ -1,0 +1,185 @@
+// The Event path: one JetStream *durable* consumer shared by all collector replicas (each message's
+// Event work is done by exactly one replica; the query store keeps its own ordered consumer, so
+// every replica still answers every API query), envelope -> observations -> EventWriter.
+//
+// A message is acked once its occurrences are in the writer's pending table; the writer never loses
+// a count it holds (throttled or failing writes keep it pending). What is lost on a crash is at most
+// the counts not yet written (one update interval); a graceful stop flushes them first.
+import type { NatsConnection } from '@nats-io/transport-node';
+import { jetstream, jetstreamManager, AckPolicy, DeliverPolicy, type ConsumerMessages } from '@nats-io/jetstream';
+import type { Logger } from '../../common/log.js';
+import { onceLogger } from '../../common/log.js';
+import { connectNats, type NatsAuth } from '../../common/nats.js';
+import { STREAM, SUBJECT_ROOT, CONSUMER } from '../../common/subjects.js';
+import { decodeEnvelope, type ValidEnvelope, type Finding } from '../../proto/codec.js';
+import { SeenSet } from '../ingest/apply.js';
+import type { Resolver } from '../resolve/resolver.js';
+import { dropObservations, findingObservation, type EventObject, type Observation } from './messages.js';
+import type { EventWriter } from './writer.js';
+
+/** The durable consumer of the Event path (shared by replicas). */
+export const EVENTS_CONSUMER = `${CONSUMER}-events`;
+
+const NANOS_PER_MS = 1_000_000;
+
+export interface EventSourceStats {
+  messages: number;
+  drops: number;
+  findings: number;
+  observations: number;
+  unresolvedFindings: number;
+  duplicates: number;
+  rejected: number;
+}
+
+/** Pure: one decoded envelope -> the Event observations it implies. */
+export function envelopeObservations(env: ValidEnvelope, resolver: Resolver, nowMs: number, stats?: EventSourceStats): Observation[] {
+  const m = env.msg;
+  if (env.body === 'drops') {
+    const out: Observation[] = [];
+    for (const d of m.drops?.drops ?? []) {
+      const count = Number(d.count);
+      if (!(count > 0)) continue;
+      const last = Number(d.lastSeenMs) || nowMs;
+      const first = Number(d.firstSeenMs) || last;
+      const src = resolver.resolve(d.src as string, last);
+      const dst = resolver.resolve(d.dst as string, last);
+      if (stats) stats.drops += count;
+      out.push(...dropObservations({ src: d.src as string, dst: d.dst as string, proto: d.proto as string, dstPort: d.dstPort ?? undefined, count, firstSeenMs: first, lastSeenMs: last }, src, dst, env.node));
+    }
+    return out;
+  }
+  if (env.body === 'finding' && m.finding) {
+    if (stats) stats.findings++;
+    const o = findingToObservation(env.node, m.finding, resolver, nowMs);
+    if (!o && stats) stats.unresolvedFindings++;
+    return o ? [o] : [];
+  }
+  return [];
+}
+
+/**
+ * A finding -> its Event observation: on the pod for pod-attributed findings (known to the pod
+ * cache, or fully named by the agent), else on the Node. Undefined when the pod cannot be named.
+ */
+export function findingToObservation(node: string, f: Finding, resolver: Resolver, nowMs: number): Observation | undefined {
+  let object: EventObject | undefined;
+  const p = f.pod;
+  if (p && (p.uid || p.name)) {
+    const known = p.uid ? resolver.podByUid(p.uid) : undefined;
+    if (known?.uid) object = { kind: 'Pod', namespace: known.namespace, name: known.name, uid: known.uid };
+    else if (p.uid && p.namespace && p.name) object = { kind: 'Pod', namespace: p.namespace, name: p.name, uid: p.uid };
+    if (!object) return undefined;
+  } else object = { kind: 'Node', name: node };
+  return findingObservation({ kind: f.kind ?? '', severity: f.severity ?? '', active: !!f.active, message: f.message ?? '', firstSeenMs: Number(f.firstSeenMs), lastSeenMs: Number(f.lastSeenMs) }, object, node, nowMs);
+}
+
+export interface EventSourceOptions {
+  nats: string;
+  natsAuth: NatsAuth;
+  /** A durable created for the first time starts this far back in the stream (not the whole retention). */
+  startLookbackMs?: number;
+}
+
+/**
+ * Consumes the stream through the shared durable consumer and feeds the writer. Waits for the pod
+ * cache to be synced first (Events need pod uids). Reconnects and re-attaches on its own.
+ */
+export function startEventSource(o: EventSourceOptions, resolver: Resolver, writer: EventWriter, log: Logger): { stats: EventSourceStats; stop(): Promise<void> } {
+  const stats: EventSourceStats = { messages: 0, drops: 0, findings: 0, observations: 0, unresolvedFindings: 0, duplicates: 0, rejected: 0 };
+  const seen = new SeenSet(100_000);
+  const warnOnce = onceLogger(log);
+  let nc: NatsConnection | undefined;
+  let messages: ConsumerMessages | undefined;
+  let stopped = false;
+
+  const handle = (data: Uint8Array): void => {
+    let env: ValidEnvelope;
+    try {
+      env = decodeEnvelope(data);
+    } catch {
+      stats.rejected++;
+      return; // the ingest path counts and logs these
+    }
+    stats.messages++;
+    if (env.body !== 'drops' && env.body !== 'finding') return;
+    if (!seen.firstTime(env.agentId, env.seq)) { stats.duplicates++; return; }
+    const obs = envelopeObservations(env, resolver, Date.now(), stats);
+    stats.observations += obs.length;
+    for (const ob of obs) writer.observe(ob);
+  };
+
+  const ensureConsumer = async (conn: NatsConnection): Promise<void> => {
+    const jsm = await jetstreamManager(conn);
+    try {
+      await jsm.consumers.info(STREAM, EVENTS_CONSUMER);
+      return;
+    } catch (err) {
+      if (!/not found/i.test((err as Error).message)) throw err;
+    }
+    try {
+      await jsm.consumers.add(STREAM, {
+        durable_name: EVENTS_CONSUMER,
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: DeliverPolicy.StartTime,
+        opt_start_time: new Date(Date.now() - (o.startLookbackMs ?? 10 * 60_000)).toISOString(),
+        filter_subject: `${SUBJECT_ROOT}.>`,
+        ack_wait: 30_000 * NANOS_PER_MS,
+        max_ack_pending: 2000,
+      });
+      log.info({ consumer: EVENTS_CONSUMER }, 'events: durable consumer created');
+    } catch (err) {
+      // another replica created it first
+      if (!/already (exists|in use)/i.test((err as Error).message)) throw err;
+    }
+  };
+
+  const loop = async (): Promise<void> => {
+    while (!resolver.ready() && !stopped) await new Promise((r) => setTimeout(r, 100));
+    for (let delay = 500; !stopped; ) {
+      try {
+        nc ??= await connectNats(o.nats, o.natsAuth, 'nodewarden-collector-events');
+        if (stopped) break;
+        await ensureConsumer(nc);
+        const js = jetstream(nc);
+        const consumer = await js.consumers.get(STREAM, EVENTS_CONSUMER);
+        messages = await consumer.consume({ max_messages: 500, expires: 5000 });
+        log.info({ consumer: EVENTS_CONSUMER }, 'events: consuming');
+        delay = 500;
+        void (async () => {
+          for await (const s of messages!.status()) {
+            if (s.type === 'consumer_deleted' || s.type === 'consumer_not_found') {
+              log.warn({ status: s.type }, 'events: durable consumer lost; re-creating');
+              messages?.stop();
+            }
+          }
+        })().catch(() => undefined);
+        for await (const m of messages) {
+          try {
+            handle(m.data);
+          } catch (err) {
+            warnOnce('handle', 'events: message handler failed', { err: (err as Error).message, seq: m.seq });
+          }
+          m.ack();
+        }
+      } catch (err) {
+        if (stopped) break;
+        log.warn({ err: (err as Error).message, retryInMs: delay }, 'events: cannot consume from NATS; retrying');
+      }
+      if (stopped) break;
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, 10_000);
+    }
+  };
+  const done = loop();
+
+  return {
+    stats,
+    async stop() {
+      stopped = true;
+      messages?.stop();
+      await done.catch(() => undefined);
+      if (nc && !nc.isClosed()) await nc.close().catch(() => undefined);
+    },
+  };
+}
