@@ -65,6 +65,11 @@ export async function runAgent(cfg: AgentConfig, log: Logger, detectors: Detecto
   };
   const probes: { name: string; ok: boolean; detail: string }[] = [];
 
+  // Bind first: a taken port must fail the start before anything runs.
+  let journalReady = false;
+  let server: Server | undefined;
+  if (cfg.metricsListen) server = await startMetricsServer(cfg.metricsListen.host, cfg.metricsListen.port, registry, () => journalReady);
+
   const publisher = new Publisher(cfg.nats, cfg.natsAuth, `nodewarden-agent/${cfg.node}`, log);
   let journal: JournalSource | undefined;
   const outbox = new Outbox({
@@ -95,7 +100,6 @@ export async function runAgent(cfg: AgentConfig, log: Logger, detectors: Detecto
     stoppers.push(() => d.stop());
   }
 
-  let journalReady = false;
   journal = new JournalSource({
     journalctl: cfg.journalctl, journalDir: cfg.journalDir, match: cfg.journalMatch, afterCursor: outbox.resumeCursor,
     consumers, log, onCounter: (name, n) => count(`journal_${name}`, n),
@@ -110,8 +114,6 @@ export async function runAgent(cfg: AgentConfig, log: Logger, detectors: Detecto
   // First heartbeat soon after connecting, so /api/v1/nodes shows the node at once.
   const firstHb = setInterval(() => { if (publisher.connected) { heartbeat(); clearInterval(firstHb); } }, 100);
 
-  let server: Server | undefined;
-  if (cfg.metricsListen) server = await startMetricsServer(cfg.metricsListen.host, cfg.metricsListen.port, registry, () => journalReady);
   log.info({ node: cfg.node, agentId, version: VERSION, stateDir: cfg.stateDir, prefixes: cfg.dropPrefixes }, 'agent: started');
 
   return {

@@ -87,12 +87,21 @@ test('NATS down for 10 s while drops keep coming: after it returns, counts equal
   assert.is(await countFor(5432), written);
 });
 
+test('graceful agent restart: a backlog written meanwhile is read completely', async () => {
+  await sleep(1500); // the cursor checkpoint is current
+  await stack.agent.stop('SIGTERM');
+  await journal.append(webToDb(60));
+  written += 60;
+  await stack.startAgent().waitForLog(/journal: following/);
+  await waitFor(`count ${written} after a graceful restart`, async () => (await countFor(5432)) === written, 30_000);
+});
+
 test('agent killed with SIGKILL mid-stream and restarted: nothing lost, nothing repeated', async () => {
   await journal.append(webToDb(10));
   written += 10;
   await stack.agent.stop('SIGKILL');
-  await journal.append(webToDb(15)); // written while no agent runs
-  written += 15;
+  await journal.append(webToDb(45)); // written while no agent runs (more than journalctl -f shows by default)
+  written += 45;
   await stack.startAgent().waitForLog(/journal: following/);
   await journal.append(webToDb(5));
   written += 5;

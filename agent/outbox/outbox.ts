@@ -116,15 +116,18 @@ export class Outbox {
   }
 
   tick(): void {
-    if (this.coalescer.size === 0) {
-      // Nothing open: every record read so far is accounted for, so the cursor may move on.
-      const c = this.o.journalCursor();
-      if (c && c !== this.cursor) {
-        this.cursor = c;
-        saveCheckpoint(this.o.stateDir, { index: this.index, cursor: c });
-      }
-    }
+    this.advanceCursor();
     this.pump();
+  }
+
+  /** With nothing open, every record read so far is accounted for, so the saved cursor may move on. */
+  private advanceCursor(): void {
+    if (this.coalescer.size > 0) return;
+    const c = this.o.journalCursor();
+    if (c && c !== this.cursor) {
+      this.cursor = c;
+      saveCheckpoint(this.o.stateDir, { index: this.index, cursor: c });
+    }
   }
 
   /** Seals the open window into the spool; the cursor it records covers everything in it. */
@@ -204,6 +207,7 @@ export class Outbox {
     clearInterval(this.timer);
     clearTimeout(this.sealTimer);
     this.seal();
+    this.advanceCursor();
     this.pump();
     const until = Date.now() + waitMs;
     while ((this.inFlight > 0 || (this.pending.length > 0 && this.o.publisher.connected)) && Date.now() < until) {

@@ -94,8 +94,9 @@ export class JournalSource {
       }
       if (this.stopped) return;
     }
-    // No cursor means an empty journal: everything that arrives is new.
-    const position = this.cursor ? [`--after-cursor=${this.cursor}`] : ['--lines=all'];
+    // No cursor means an empty journal: everything that arrives is new. --follow implies --lines=10,
+    // which would cut a backlog after the cursor to its last ten records: always ask for all.
+    const position = this.cursor ? [`--after-cursor=${this.cursor}`, '--lines=all'] : ['--lines=all'];
     const args = [...this.baseArgs(), '--follow', ...position];
     const child = spawn(this.o.journalctl, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
