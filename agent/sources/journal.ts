@@ -67,7 +67,8 @@ export class JournalSource {
   }
 
   private baseArgs(): string[] {
-    const a = ['--no-pager', '--output=json', '--all'];
+    // Only MESSAGE (journalctl always adds the cursor and the timestamps): less for it to format, less for us to parse.
+    const a = ['--no-pager', '--output=json', '--output-fields=MESSAGE', '--all'];
     if (this.o.journalDir) a.push(`--directory=${this.o.journalDir}`);
     return [...a, ...this.o.match];
   }
