@@ -2,7 +2,6 @@
 // containerd (RFC3339Nano times with trailing zeros trimmed, 16 KiB P/F split, reopen on rotation),
 // kubelet's rotation, a collecting FindingSink, bounded waits.
 import { mkdtempSync, promises as fsp, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createGzip } from 'node:zlib';
@@ -148,17 +147,7 @@ export class CollectSink implements FindingSink {
   }
 }
 
-export async function waitFor<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 10_000, stepMs = 50): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(stepMs);
-  }
-}
-
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+export { waitFor, sleep, freePort } from '../support/wait.js';
 
 /** Current value of a counter/gauge in a registry (sum over series matching `labels`). */
 export async function metric(registry: Registry, name: string, labels: Record<string, string> = {}): Promise<number> {
@@ -170,18 +159,6 @@ export async function metric(registry: Registry, name: string, labels: Record<st
 
 export function newRegistry(): Registry {
   return new Registry();
-}
-
-/** A free loopback TCP port (closed again; the tiny reuse race is retried by callers). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** Flags for startLogWatch pointing at a test tree, with short intervals. */

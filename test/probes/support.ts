@@ -27,9 +27,8 @@ export function sh(argv: string[], timeoutMs = 10_000): string {
   return execFileSync(argv[0], argv.slice(1), { encoding: 'utf8', timeout: timeoutMs, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
+export { sleep } from '../support/wait.js';
+import { sleep } from '../support/wait.js';
 
 /** Polls until pick() returns something, or fails with what it was waiting for after timeoutMs. */
 export async function waitFor<T>(what: string, timeoutMs: number, pick: () => T | undefined, context: () => unknown = () => ''): Promise<T> {

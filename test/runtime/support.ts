@@ -23,7 +23,8 @@ export function recordingDeps() {
   return { snapshots, deps: { log: testLog, registry: new Registry(), stateDir: '/nonexistent', publishRuntime: (s: RuntimeSnapshot) => snapshots.push({ snapshot: s, atMs: Date.now() }) } };
 }
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export { sleep } from '../support/wait.js';
+import { sleep } from '../support/wait.js';
 
 export async function waitFor<T>(what: string, timeoutMs: number, pick: () => T | undefined | false | Promise<T | undefined | false>, context: () => unknown = () => ''): Promise<T> {
   const deadline = Date.now() + timeoutMs;

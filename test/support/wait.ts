@@ -1,13 +1,15 @@
 import { createServer } from 'node:net';
 
+type Falsy = undefined | null | false | 0 | '';
+
 /** Polls until fn returns a truthy value; throws with `what` after timeoutMs. Every wait is bounded. */
-export async function waitFor<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 15_000, intervalMs = 100): Promise<NonNullable<T>> {
+export async function waitFor<T>(what: string, fn: () => T | Falsy | Promise<T | Falsy>, timeoutMs = 15_000, intervalMs = 100): Promise<T> {
   const until = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
     try {
       const v = await fn();
-      if (v) return v as NonNullable<T>;
+      if (v) return v as T;
     } catch (err) {
       last = err;
     }
@@ -27,6 +29,6 @@ export function freePort(): Promise<number> {
   });
 }
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export const isRoot = () => process.getuid?.() === 0;
