@@ -1,11 +1,11 @@
 // Poll cost of the agent's runtime view on a node with N real pods (default 110, the kubelet's
 // max-pods) under a real containerd: agent CPU per poll (first poll with PodSandboxStatus for every
 // sandbox, then steady-state polls), wall time, snapshot size. A bench, not a test:
-//   node --import tsx test/runtime/bench-poll.ts [pods=110] [polls=50]
-import { RuntimePoller } from '../../agent/cri/poller.js';
-import { SnapshotGate, snapshotDigest } from '../../agent/cri/snapshot.js';
-import { encodeEnvelope } from '../../proto/codec.js';
-import { labUnavailable, startCriLab } from './containerd-lab.js';
+//   node --import tsx bench/runtime-poll.ts [pods=110] [polls=50]   (also the "runtime" section of npm run bench)
+import { RuntimePoller } from '../agent/cri/poller.js';
+import { SnapshotGate, snapshotDigest } from '../agent/cri/snapshot.js';
+import { encodeEnvelope } from '../proto/codec.js';
+import { labUnavailable, startCriLab } from '../test/runtime/containerd-lab.js';
 
 const PODS = Number(process.argv[2] ?? 110);
 const POLLS = Number(process.argv[3] ?? 50);
