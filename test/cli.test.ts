@@ -4,7 +4,7 @@ import * as assert from 'uvu/assert';
 import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCli } from './support/procs.js';
+import { runCli, startCli } from './support/procs.js';
 
 const real = readFileSync(new URL('./fixtures/kernel/drop-lines.txt', import.meta.url), 'utf8').split('\n').filter((l) => l && !l.startsWith('#'));
 const dir = mkdtempSync(join(tmpdir(), 'nw-cli-'));
@@ -78,6 +78,18 @@ test('flags fall back to NODEWARDEN_<FLAG> environment variables', async () => {
   const r = spawnSync(process.execPath, ['--import', 'tsx', new URL('../cli/entry.ts', import.meta.url).pathname, 'agent'], { env: { ...process.env, NODEWARDEN_WINDOW: 'later' }, encoding: 'utf8', timeout: 20_000 });
   assert.is(r.status, 2);
   assert.match(r.stderr, /--window: "later"/);
+});
+
+test('agent and collector stop on SIGTERM even when NATS was never reachable', async () => {
+  for (const args of [['agent', '--node', 'n1', '--nats', 'nats://127.0.0.1:1', '--state-dir', join(dir, 'st'), '--journal-dir', dir, '--probes', 'none', '--container-log-dir', '', '--runtime', 'off'],
+    ['collector', '--nats', 'nats://127.0.0.1:1', '--listen', '127.0.0.1:0']]) {
+    const p = startCli(args);
+    await p.waitForLog(args[0] === 'agent' ? /agent: started/ : /API listening/);
+    const t0 = Date.now();
+    const code = await p.stop('SIGTERM');
+    assert.is(code, 0, `${args[0]} exit code`);
+    assert.ok(Date.now() - t0 < 8000, `${args[0]} took ${Date.now() - t0} ms to stop`);
+  }
 });
 
 test('drops: an unreachable collector is one clear line, exit 1', async () => {

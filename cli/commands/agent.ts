@@ -61,5 +61,6 @@ export async function run(v: FlagValues): Promise<number> {
   const agent = await runAgent(cfg, log, detectors);
   await untilSignal(log);
   await agent.stop();
-  return 0;
+  // A NATS connection still being attempted would keep the process alive after a clean stop.
+  process.exit(0);
 }

@@ -139,5 +139,6 @@ export async function run(v: FlagValues): Promise<number> {
   await watch?.stop();
   client?.close();
   await c.stop();
-  return 0;
+  // A NATS connection still being attempted would keep the process alive after a clean stop.
+  process.exit(0);
 }
