@@ -70,6 +70,29 @@ test('resume after a cursor gives exactly the records after it, however many (jo
   await b.src.stop();
 });
 
+test('a consumer\'s own match (the kubelet\'s records) is OR-ed in and routed to it alone; kernel consumers never see it', async () => {
+  const kernel: LogEntry[] = [];
+  const kubelet: LogEntry[] = [];
+  let ready = false;
+  const src = new JournalSource({
+    journalctl: 'journalctl', journalDir: journal.dir, match: ['_TRANSPORT=kernel'], log, onReady: () => { ready = true; },
+    consumers: [
+      { name: 'drops', literals: ['calico-packet:', 'mirror pod'], onEntry: (e) => kernel.push(e) },
+      { name: 'kubelet', literals: ['mirror pod'], match: 'SYSLOG_IDENTIFIER=kubelet', onEntry: (e) => kubelet.push(e) },
+    ],
+  });
+  src.start();
+  await waitFor('ready', () => ready);
+  await journal.append(['E1123 kubelet.go:3501] "Failed creating a mirror pod" err="x" pod="a/b"'], { transport: 'stdout', identifier: 'kubelet' });
+  await journal.append(['mirror pod: a kernel line that happens to say so', drop(9)]);
+  await journal.append(['mirror pod from some other daemon'], { transport: 'stdout', identifier: 'containerd' });
+  await waitFor('the kubelet record and both kernel records', () => kubelet.length === 1 && kernel.length === 2);
+  await sleep(300);
+  assert.equal(kubelet.map((e) => [e.message.slice(0, 23), e.fields]), [['E1123 kubelet.go:3501] ', { SYSLOG_IDENTIFIER: 'kubelet' }]]);
+  assert.equal(kernel.map((e) => e.message.slice(0, 10)), ['mirror pod', 'calico-pac'], 'records of neither match are not read at all');
+  await src.stop();
+});
+
 test('a cursor journalctl rejects: one warning, then it follows from the end', async () => {
   const s = source({ afterCursor: 's=deadbeef;i=1' });
   await waitFor('cursor warning', () => logLines.some((l) => l.includes('saved cursor rejected')), 15_000);

@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import { LineAssembler, MAX_MERGED_BYTES } from '../agent/logs/assembler.js';
 import { BUILTIN_RULES } from '../agent/logs/builtin-rules.js';
 import { parseContainerLine, parseCriLine, parseDockerJsonLine, type PhysicalLine } from '../agent/logs/cri-line.js';
-import { LineSplitter, MAX_PHYSICAL_LINE } from '../agent/logs/line-splitter.js';
+import { OffsetLineSplitter, MAX_PHYSICAL_LINE } from '../agent/logs/offset-lines.js';
 import { requiredLiterals } from '../agent/logs/literals.js';
 import { RuleSet, type RuleMatch } from '../agent/logs/matcher.js';
 import { OomJoiner, parseOomKillLine, podFromMemcg } from '../agent/logs/oom.js';
@@ -66,7 +66,7 @@ test('P fragments merge per stream; the merged line is capped and the cut is fla
 });
 
 test('line splitter: lines across chunk borders keep exact offsets; an endless line stays bounded', () => {
-  const sp = new LineSplitter();
+  const sp = new OffsetLineSplitter();
   const got: [string, number, number, boolean][] = [];
   const on = (b: Buffer, s: number, e: number, o: boolean) => got.push([b.toString(), s, e, o]);
   const data = Buffer.from('one\ntwo-long\nthree\n');

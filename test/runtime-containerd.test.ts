@@ -3,7 +3,7 @@
 // annotations kubernetes.io/config.source=file and config.hash, node network), an ordinary pod with a
 // real CNI IP, and its container killed and re-created with a higher attempt the way the kubelet does.
 // The agent's CRI client and poller read all of it; its snapshots flow into the collector extension.
-import { readFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -22,6 +22,15 @@ const NODE = 'node-a';
 const HASH = '9d0c5e5d4c0a6e0f3b9e2c1a7f4d8b21';
 const WEB_UID = '7b1d2c3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e';
 
+/** The pod cache as --pods-file: web-0 with its real IP, no mirror pod for kube-apiserver-node-a. */
+function writePods(lab: CriLab): string {
+  const path = join(lab.dir, 'pods.json');
+  const pod = (ns: string, name: string, uid: string, ip: string) => ({ metadata: { namespace: ns, name, uid }, spec: { nodeName: NODE }, status: { podIP: ip, podIPs: [{ ip }], hostIP: '10.4.0.4' } });
+  writeFileSync(path, JSON.stringify({ kind: 'List', apiVersion: 'v1', items: [pod('default', 'web-0', WEB_UID, webIp)] }));
+  return path;
+}
+let webIp = '';
+
 const why = labUnavailable();
 if (why) {
   console.log(`SKIP runtime-containerd: ${why}`);
@@ -30,7 +39,6 @@ if (why) {
   let lab: CriLab;
   let apiserver: Pod, web: Pod;
   let app0: string;
-  let webIp = '';
   const rec = recordingDeps();
   const sink = new RecordingSink();
   let loop: RunningRuntime | undefined;
@@ -118,11 +126,7 @@ if (why) {
 
   test('into the collector: StaticPodNotMirrored without the mirror pod, cleared when it appears; ContainerRestarting; the real pod IP names drops', async () => {
     // the pod cache as --pods-file: web-0 with its real IP, no mirror pod for kube-apiserver-node-a
-    const podsPath = join(lab.dir, 'pods.json');
-    const pod = (ns: string, name: string, uid: string, ip: string, hostNetwork = false) => ({ metadata: { namespace: ns, name, uid }, spec: { nodeName: NODE, hostNetwork }, status: { podIP: ip, podIPs: [{ ip }], hostIP: '10.4.0.4' } });
-    const { writeFileSync } = await import('node:fs');
-    writeFileSync(podsPath, JSON.stringify({ kind: 'List', apiVersion: 'v1', items: [pod('default', 'web-0', WEB_UID, webIp)] }));
-    const index = loadPodsFile(podsPath);
+    const index = loadPodsFile(writePods(lab));
     const ext = runtimeExtension(index, testLog, { staticPodGraceMs: 800, restartThreshold: 2, restartWindowMs: 60_000, tickMs: 0 });
     const stores: Stores = { drops: new DropStore(ext.resolver), findings: new FindingStore(ext.resolver), nodes: new NodeStore(60_000) };
     const seen = new SeenSet();
@@ -168,6 +172,44 @@ if (why) {
     // a pod the cache does not know yet is named by the runtime's own address for it
     index.replace([]);
     assert.equal(ext.resolver.resolve(webIp), { kind: 'pod', namespace: 'default', name: 'web-0', uid: WEB_UID, node: NODE });
+    ext.stop();
+  });
+
+  test('CRI Status: containerd with its CNI config removed reports NetworkReady=false -> RuntimeNetworkNotReady; config back -> cleared', async () => {
+    const conf = join(lab.dir, 'cni', '10-nw.conflist');
+    const aside = join(lab.dir, 'cni-conf.aside');
+    const ext = runtimeExtension(loadPodsFile(writePods(lab)), testLog, { tickMs: 0 });
+    const stores: Stores = { drops: new DropStore(ext.resolver), findings: new FindingStore(ext.resolver), nodes: new NodeStore(60_000) };
+    const seen = new SeenSet();
+    let fed = rec.snapshots.length - 1; // the latest view, then every one after it
+    const feed = () => {
+      for (; fed < rec.snapshots.length; fed++) {
+        const env = runtimeEnvelope(NODE, rec.snapshots[fed].snapshot, rec.snapshots[fed].atMs, 'lab-agent');
+        ext.listener(env, applyEnvelope(env, stores, seen, Date.now()), stores);
+      }
+    };
+    const network = () => rec.snapshots.at(-1)!.snapshot.conditions!.find((c) => c.type === 'NetworkReady');
+    feed();
+    assert.equal(rec.snapshots.at(-1)!.snapshot.conditions!.map((c) => [c.type, !!c.status]), [['NetworkReady', true], ['RuntimeReady', true]]);
+    assert.equal(stores.findings.query({ kind: 'RuntimeNetworkNotReady' }), []);
+    const before = rec.snapshots.length;
+    renameSync(conf, aside);
+    try {
+      await waitFor('a snapshot with NetworkReady=false', 5000, () => network()?.status === false);
+      assert.is(rec.snapshots.length, before + 1, 'one change snapshot, not one per poll');
+      feed();
+      const [f] = stores.findings.query({ kind: 'RuntimeNetworkNotReady' });
+      assert.equal([f?.active, f?.severity, f?.node, f?.evidence?.reason], [true, 'critical', NODE, 'NetworkPluginNotReady']);
+      assert.match(f!.message, /^container runtime containerd reports NetworkReady=false \(NetworkPluginNotReady\): .*cni plugin not initialized/);
+      const api = ext.routes['/api/v1/nodes/:node/runtime'](new URLSearchParams(), { node: NODE }) as any;
+      assert.equal(api.conditions.find((c: any) => c.type === 'NetworkReady').status, false);
+    } finally {
+      // containerd reloads on a file written into the directory (a rename into it goes unnoticed)
+      writeFileSync(conf, readFileSync(aside));
+    }
+    await waitFor('NetworkReady=true again', 10_000, () => network()?.status === true);
+    feed();
+    assert.equal(stores.findings.query({ kind: 'RuntimeNetworkNotReady' }).map((x) => x.active), [false]);
     ext.stop();
   });
 

@@ -49,12 +49,17 @@ test('a poll through crictl: the commands it runs and the snapshot it makes', as
   const r = await poller.poll();
   assert.equal(argv(), [
     '--timeout=2s --runtime-endpoint=unix:///run/containerd/containerd.sock version',
+    '--timeout=2s --runtime-endpoint=unix:///run/containerd/containerd.sock info -q -o json',
     '--timeout=2s --runtime-endpoint=unix:///run/containerd/containerd.sock ps -a -o json',
     '--timeout=2s --runtime-endpoint=unix:///run/containerd/containerd.sock pods -o json',
     `--timeout=2s --runtime-endpoint=unix:///run/containerd/containerd.sock inspectp -q -o json ${WEB_ID} ${STATIC_ID} ${JOB_ID}`,
   ]);
   const s = r.snapshot;
   assert.equal([s.runtimeName, s.runtimeVersion, s.endpoint], ['containerd', '1.6.20~ds1', `crictl:${FAKE} unix:///run/containerd/containerd.sock`]);
+  assert.equal(s.conditions, [
+    { type: 'NetworkReady', status: false, reason: 'NetworkPluginNotReady', message: 'Network plugin returns error: cni plugin not initialized' },
+    { type: 'RuntimeReady', status: true, reason: '', message: '' },
+  ], '`crictl info` conditions, sorted by type');
   const by = Object.fromEntries(s.pods!.map((p) => [p.name, p]));
   assert.equal(by['web-0'].ips, ['10.89.0.2', 'fd00:89::2'], 'IPv4 and the additional IPv6 from inspectp');
   assert.equal([by['kube-apiserver-node-a'].ips, by['kube-apiserver-node-a'].hostNetwork], [[], true]);
@@ -65,7 +70,7 @@ test('a poll through crictl: the commands it runs and the snapshot it makes', as
   // the next poll asks inspectp nothing (addresses are cached per sandbox)
   rmSync(log);
   await poller.poll();
-  assert.equal(argv().map((l) => l.split(' ')[2]), ['version', 'ps', 'pods']);
+  assert.equal(argv().map((l) => l.split(' ')[2]), ['version', 'info', 'ps', 'pods']);
   poller.close();
 });
 

@@ -39,6 +39,11 @@ test('flags: durations, endpoint and on/off are checked up front (ConfigError)',
   assert.throws(() => runtimeConfig({ 'runtime-poll': '10m', 'runtime-full-every': '5m' }), /must not be shorter/);
   assert.throws(() => runtimeConfig({ runtime: 'maybe' }), (e: Error) => e instanceof ConfigError);
   assert.throws(() => runtimeConfig({ 'runtime-endpoint': 'containerd' }), (e: Error) => e instanceof ConfigError);
+  assert.is(c.kubeletMatch, 'SYSLOG_IDENTIFIER=kubelet', 'the kubelet\'s journal records are read by default');
+  assert.is(runtimeConfig({ 'kubelet-journal-match': '_SYSTEMD_UNIT=kubelet.service' }).kubeletMatch, '_SYSTEMD_UNIT=kubelet.service');
+  assert.is(runtimeConfig({ 'kubelet-journal-match': 'off' }).kubeletMatch, undefined);
+  assert.is(runtimeConfig({ 'kubelet-journal-match': '' }).kubeletMatch, undefined);
+  assert.throws(() => runtimeConfig({ 'kubelet-journal-match': 'kubelet' }), (e: Error) => e instanceof ConfigError && /FIELD=value/.test(e.message));
 });
 
 const sb = (id: string, name: string, extra: Partial<Sandbox> = {}): Sandbox => ({
@@ -53,7 +58,7 @@ test('snapshot: containers nested, big annotations dropped, deterministic order,
   const sandboxes = [sb('b', 'web-1'), sb('a', 'web-0')];
   const containers = [ctr('c2', 'a', 'app', 1), ctr('c1', 'a', 'app', 0, 'CONTAINER_EXITED'), ctr('c3', 'b', 'app', 0), ctr('orphan', 'zz', 'x', 0)];
   const networks = new Map([['a', { ips: ['10.89.0.2'], hostNetwork: false }]]);
-  const s1 = buildSnapshot({ endpoint: 'unix:///s', version, sandboxes, containers, networks });
+  const s1 = buildSnapshot({ endpoint: 'unix:///s', version, sandboxes, containers, networks, conditions: [] });
   assert.equal(s1.pods!.map((p) => p.name), ['web-0', 'web-1']);
   assert.equal(s1.pods![0].containers!.map((c) => [c.id, c.attempt, c.state]), [['c1', 0, 'CONTAINER_EXITED'], ['c2', 1, 'CONTAINER_RUNNING']]);
   assert.equal(s1.pods![0].ips, ['10.89.0.2']);
@@ -62,10 +67,10 @@ test('snapshot: containers nested, big annotations dropped, deterministic order,
   assert.equal(s1.pods![0].labels, { app: 'web-0' }, 'io.kubernetes.pod.* labels repeat the metadata');
   assert.is(s1.pods![0].createdMs, 1_795_447_550_938);
   assert.ok(!JSON.stringify(s1).includes('orphan'), 'a container without its sandbox waits for the next poll');
-  const s2 = buildSnapshot({ endpoint: 'unix:///s', version, sandboxes: [...sandboxes].reverse(), containers: [...containers].reverse(), networks });
+  const s2 = buildSnapshot({ endpoint: 'unix:///s', version, sandboxes: [...sandboxes].reverse(), containers: [...containers].reverse(), networks, conditions: [] });
   assert.is(snapshotDigest(s2), snapshotDigest(s1));
   assert.is(snapshotDigest({ ...s1, full: true }), snapshotDigest(s1));
-  const s3 = buildSnapshot({ endpoint: 'unix:///s', version, sandboxes, containers: [...containers, ctr('c4', 'a', 'app', 2)], networks });
+  const s3 = buildSnapshot({ endpoint: 'unix:///s', version, sandboxes, containers: [...containers, ctr('c4', 'a', 'app', 2)], networks, conditions: [] });
   assert.is.not(snapshotDigest(s3), snapshotDigest(s1), 'a new attempt is a change');
   assert.equal(sandboxesToInspect(sandboxes, networks), ['b']);
 });
@@ -107,8 +112,9 @@ test('CLI: crictl-style columns, relative times, truncated ids and image IDs, ru
   const r = {
     node: 'node-a', runtime: { name: 'containerd', version: '1.6.20~ds1', endpoint: 'unix:///run/containerd/containerd.sock' },
     observedAt: '2026-11-23T15:29:55Z', receivedAt: '2026-11-23T15:29:55Z', stale: false,
+    conditions: [{ type: 'NetworkReady', status: false, reason: 'NetworkPluginNotReady', message: 'Network plugin returns error: cni plugin not initialized' }, { type: 'RuntimeReady', status: true, reason: '', message: '' }],
     pods: [
-      { id: '0dff41f0099489dc46fbc33c0f691382c262fc6044d547a31d6efaf60abc4768', name: 'kube-apiserver-node-a', namespace: 'kube-system', uid: 'h', state: 'SANDBOX_READY', attempt: 0, createdAt: '2026-11-23T15:25:50Z', ips: [], hostNetwork: true, runtimeHandler: '', labels: {}, annotations: {}, staticPod: { configHash: 'h', mirrorPod: false } },
+      { id: '0dff41f0099489dc46fbc33c0f691382c262fc6044d547a31d6efaf60abc4768', name: 'kube-apiserver-node-a', namespace: 'kube-system', uid: 'h', state: 'SANDBOX_READY', attempt: 0, createdAt: '2026-11-23T15:25:50Z', ips: [], hostNetwork: true, runtimeHandler: '', labels: {}, annotations: {}, staticPod: { configHash: 'h', mirrorPod: false, kubeletError: { error: 'pods "kube-apiserver-node-a" is forbidden: violates PodSecurity "baseline:latest": host namespaces (hostNetwork=true)', cause: 'Pod Security admission rejects it: the namespace enforces "baseline:latest" (host namespaces (hostNetwork=true))', since: '2026-11-23T15:26:00Z' } } },
     ],
     containers: [
       { id: '2bca66e07b8d4c43847be46b393fc4577dd4a51d013fd99026a32dcac8e0e782', name: 'app', image: 'sha256:9499c9960544e80a96c223cdc5d3059dd7c2cc37ea20e7138af4a6e415a49173', state: 'CONTAINER_EXITED', attempt: 1, createdAt: '2026-11-23T15:28:00Z', podId: '39287a20d07e81af1886a583a66bceb10330c8b35679d0f8c2485f939efcdfca', podName: 'web-0', podNamespace: 'default', podUid: 'u' },
@@ -122,6 +128,8 @@ test('CLI: crictl-style columns, relative times, truncated ids and image IDs, ru
   ].join('\n')), out);
   assert.not.match(out, /2bca66e07b8d4/, 'exited containers only with -a');
   assert.match(out, /Static pods with no mirror pod in the API \(kubectl does not show them\): kube-system\/kube-apiserver-node-a/);
+  assert.ok(out.includes('\nStatus: NetworkReady=false (NetworkPluginNotReady: Network plugin returns error: cni plugin not initialized), RuntimeReady=true\n'), out);
+  assert.ok(out.includes('\n  kube-system/kube-apiserver-node-a: Pod Security admission rejects it: the namespace enforces "baseline:latest" (host namespaces (hostNetwork=true))\n    kubelet: pods "kube-apiserver-node-a" is forbidden: violates PodSecurity'), out);
   const all = renderRuntime(r, { all: true, noTrunc: false, nowMs: now });
   assert.ok(all.includes([
     'CONTAINER       IMAGE           CREATED         STATE    NAME   ATTEMPT   POD ID          POD     NAMESPACE',
@@ -133,7 +141,7 @@ const rpod = (id: string, state: string, createdMs: number, extra: Partial<Runti
   id, namespace: 'kube-system', name: 'etcd-node-a', uid: 'h', state, ips: [], createdMs, attempt: 0, runtimeHandler: '', hostNetwork: true, labels: {},
   annotations: { 'kubernetes.io/config.source': 'file', 'kubernetes.io/config.hash': 'h' }, containers: [], ...extra,
 });
-const nview = (pods: RuntimePodView[], observedMs: number): NodeRuntime => ({ node: 'n', runtimeName: 'c', runtimeVersion: '1', endpoint: 'e', full: false, observedMs, receivedMs: observedMs, pods });
+const nview = (pods: RuntimePodView[], observedMs: number): NodeRuntime => ({ node: 'n', runtimeName: 'c', runtimeVersion: '1', endpoint: 'e', full: false, observedMs, receivedMs: observedMs, pods, conditions: [], mirrorPodErrors: [] });
 
 test('static pods: one per name, the READY sandbox over older NOTREADY ones; API-source pods are not static', () => {
   const v = nview([rpod('old', 'SANDBOX_NOTREADY', 1), rpod('new', 'SANDBOX_READY', 2), rpod('x', 'SANDBOX_READY', 3, { name: 'web', annotations: { 'kubernetes.io/config.source': 'api' } })], 10);

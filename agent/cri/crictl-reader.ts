@@ -4,7 +4,7 @@
 // `inspectp`, which rewrites createdAt as RFC3339Nano and wraps each status as {"status": …}.
 import { runCommand } from '../probes/exec.js';
 import { ProbeUnavailable } from '../probes/host.js';
-import { RuntimeUnavailable, type Container, type ContainerState, type RuntimeReader, type RuntimeVersion, type Sandbox, type SandboxNetwork, type SandboxState } from './types.js';
+import { RuntimeUnavailable, type Container, type ContainerState, type RuntimeCondition, type RuntimeReader, type RuntimeVersion, type Sandbox, type SandboxNetwork, type SandboxState } from './types.js';
 
 export interface CrictlOptions {
   crictl: string;
@@ -48,6 +48,11 @@ export class CrictlRuntimeReader implements RuntimeReader {
 
   async version(): Promise<RuntimeVersion> {
     return parseCrictlVersion(await this.run(['version']));
+  }
+
+  async conditions(): Promise<RuntimeCondition[]> {
+    // -q: Status without verbose info (the runtime's config), like the gRPC reader asks.
+    return parseCrictlInfo(await this.run(['info', '-q', '-o', 'json']));
   }
 
   async listSandboxes(): Promise<Sandbox[]> {
@@ -148,6 +153,14 @@ function listOf(text: string, key: string): Json[] {
   if (list === undefined || list === null) return [];
   if (!Array.isArray(list)) throw new Error(`expected "${key}" to be a list`);
   return list as Json[];
+}
+
+/** `crictl info -o json`: {"status": {"conditions": [...]}, …info keys} -> the conditions. */
+export function parseCrictlInfo(text: string): RuntimeCondition[] {
+  const doc = JSON.parse(text) as Json | null;
+  const list = ((doc?.status as Json | undefined)?.conditions ?? []) as unknown;
+  if (!Array.isArray(list)) throw new Error('expected "status.conditions" to be a list');
+  return (list as Json[]).map((c) => ({ type: str(c.type), status: c.status === true || c.status === 'true', reason: str(c.reason), message: str(c.message) }));
 }
 
 /** `crictl pods -o json` -> sandboxes. */

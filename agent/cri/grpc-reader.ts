@@ -4,7 +4,7 @@
 import { Client, credentials, Metadata, status, type ClientUnaryCall, type ServiceError } from '@grpc/grpc-js';
 import { runtime } from '../../proto/gen/cri.js';
 import { grpcTarget, socketPath } from './endpoint.js';
-import { RuntimeUnavailable, type Container, type ContainerState, type RuntimeReader, type RuntimeVersion, type Sandbox, type SandboxNetwork, type SandboxState } from './types.js';
+import { RuntimeUnavailable, type Container, type ContainerState, type RuntimeCondition, type RuntimeReader, type RuntimeVersion, type Sandbox, type SandboxNetwork, type SandboxState } from './types.js';
 
 const v1 = runtime.v1;
 const SERVICE = '/runtime.v1.RuntimeService/';
@@ -82,6 +82,12 @@ export class GrpcRuntimeReader implements RuntimeReader {
   async version(): Promise<RuntimeVersion> {
     const r = await this.call('Version', { req: v1.VersionRequest, res: v1.VersionResponse }, { version: 'v1' });
     return { runtimeName: r.runtimeName, runtimeVersion: r.runtimeVersion, runtimeApiVersion: r.runtimeApiVersion };
+  }
+
+  async conditions(): Promise<RuntimeCondition[]> {
+    // verbose false: no "info" map (the runtime's whole config as JSON).
+    const r = await this.call('Status', { req: v1.StatusRequest, res: v1.StatusResponse }, { verbose: false });
+    return (r.status?.conditions ?? []).map((c) => ({ type: c.type ?? '', status: !!c.status, reason: c.reason ?? '', message: c.message ?? '' }));
   }
 
   async listSandboxes(): Promise<Sandbox[]> {

@@ -5,6 +5,7 @@ import { ConfigError, parseDuration, type FlagSpec } from '../../common/flags.js
 import type { Detector, DetectorDeps } from '../agent.js';
 import type { FindingSink } from '../findings.js';
 import { normalizeEndpoint } from './endpoint.js';
+import { MirrorErrorBook } from './mirror-errors.js';
 import { RuntimePoller, type ReaderConfig } from './poller.js';
 import { SnapshotGate, snapshotDigest } from './snapshot.js';
 import { RuntimeUnavailable } from './types.js';
@@ -25,10 +26,16 @@ export const runtimeFlags: Record<string, FlagSpec> = {
   'runtime-full-every': { type: 'string', arg: 'DURATION', default: '5m', help: 'Send the runtime view at least this often even when nothing changed.' },
   'runtime-timeout': { type: 'string', arg: 'DURATION', default: '2s', help: 'Time box of each CRI call (crictl run: this plus 1s).' },
   runtime: { type: 'string', arg: 'on|off', default: 'on', help: 'Poll the container runtime at all.' },
+  'kubelet-journal-match': {
+    type: 'string', arg: 'MATCH', default: 'SYSLOG_IDENTIFIER=kubelet',
+    help: 'journalctl match for the kubelet\'s own records, read (besides --journal-match) for why it could not create a static pod\'s mirror pod: the API server\'s answer is then named in StaticPodNotMirrored. off (or empty): do not read them (e.g. a kubelet that logs to a file).',
+  },
 };
 
 export interface RuntimeConfig extends ReaderConfig {
   enabled: boolean;
+  /** journalctl match (FIELD=value) for the kubelet's records; undefined: not read. */
+  kubeletMatch?: string;
   pollMs: number;
   fullEveryMs: number;
 }
@@ -47,7 +54,10 @@ export function runtimeConfig(v: Record<string, unknown>): RuntimeConfig {
   const pollMs = dur('runtime-poll', '10s', 100);
   const fullEveryMs = dur('runtime-full-every', '5m', 100);
   if (fullEveryMs < pollMs) throw new ConfigError('--runtime-full-every must not be shorter than --runtime-poll');
-  return { enabled: enabled === 'on', endpoint, crictl, pollMs, fullEveryMs, timeoutMs: dur('runtime-timeout', '2s', 10) };
+  const raw = String(v['kubelet-journal-match'] ?? 'SYSLOG_IDENTIFIER=kubelet');
+  const kubeletMatch = raw === 'off' ? '' : raw;
+  if (kubeletMatch && !/^[A-Z0-9_]+=.+$/.test(kubeletMatch)) throw new ConfigError(`--kubelet-journal-match must be FIELD=value with an upper-case journal field (e.g. _SYSTEMD_UNIT=kubelet.service) or off, not "${kubeletMatch}"`);
+  return { enabled: enabled === 'on', endpoint, crictl, pollMs, fullEveryMs, timeoutMs: dur('runtime-timeout', '2s', 10), kubeletMatch: kubeletMatch || undefined };
 }
 
 /** Fraction of the interval by which each delay varies, so nodes do not poll their runtimes in step. */
@@ -58,7 +68,7 @@ export interface RunningRuntime {
 }
 
 /** The loop without the Detector wrapping, for tests and the bench. */
-export function runRuntimeLoop(cfg: RuntimeConfig, sink: FindingSink, deps: Pick<DetectorDeps, 'log' | 'registry' | 'publishRuntime'>, now: () => number = Date.now): RunningRuntime {
+export function runRuntimeLoop(cfg: RuntimeConfig, sink: FindingSink, deps: Pick<DetectorDeps, 'log' | 'registry' | 'publishRuntime'>, now: () => number = Date.now, mirrorErrors = new MirrorErrorBook()): RunningRuntime {
   const log = deps.log.child({ detector: 'runtime' });
   const poller = new RuntimePoller(cfg);
   const gate = new SnapshotGate(cfg.fullEveryMs);
@@ -91,8 +101,9 @@ export function runRuntimeLoop(cfg: RuntimeConfig, sink: FindingSink, deps: Pick
       pods.set(r.pods);
       ctrs.set(r.containers);
       setHealth(true, 'ok', `${r.snapshot.runtimeName} ${r.snapshot.runtimeVersion} via ${r.snapshot.endpoint}`);
-      const digest = snapshotDigest(r.snapshot);
       const t = now();
+      r.snapshot.mirrorPodErrors = mirrorErrors.current(t);
+      const digest = snapshotDigest(r.snapshot);
       const why = gate.decide(digest, t);
       if (why) {
         deps.publishRuntime({ ...r.snapshot, full: why === 'full' });
@@ -140,7 +151,8 @@ export function startRuntime(values: Record<string, unknown>): Detector {
   const cfg = runtimeConfig(values);
   return async (sink, deps) => {
     if (!cfg.enabled) return { async stop() {}, journalConsumers: [] };
-    const loop = runRuntimeLoop(cfg, sink, deps);
-    return { stop: () => loop.stop(), journalConsumers: [] };
+    const book = new MirrorErrorBook();
+    const loop = runRuntimeLoop(cfg, sink, deps, Date.now, book);
+    return { stop: () => loop.stop(), journalConsumers: cfg.kubeletMatch ? [book.consumer(cfg.kubeletMatch)] : [] };
   };
 }

@@ -52,6 +52,7 @@ export class RuntimePoller {
       this.reader ??= openReader(this.cfg);
       const r = this.reader;
       const version = await r.version();
+      const conditions = await r.conditions();
       // Containers first: a container's sandbox exists before it, so the sandbox list that follows has it.
       const containers = await r.listContainers();
       const sandboxes = await r.listSandboxes();
@@ -59,7 +60,7 @@ export class RuntimePoller {
       for (const id of this.networks.keys()) if (!ids.has(id)) this.networks.delete(id);
       const ask = sandboxesToInspect(sandboxes, this.networks);
       if (ask.length) for (const [id, net] of await r.sandboxNetworks(ask)) this.networks.set(id, net);
-      const snapshot = buildSnapshot({ endpoint: r.endpoint, version, sandboxes, containers, networks: this.networks });
+      const snapshot = buildSnapshot({ endpoint: r.endpoint, version, sandboxes, containers, networks: this.networks, conditions });
       return { snapshot, pods: sandboxes.length, containers: containers.length, inspected: ask.length };
     } catch (err) {
       // Reconnect from scratch next time: the socket may move (well-known fallback) or come back.

@@ -1,7 +1,8 @@
 // Pure: the runtime's lists -> one compact RuntimeSnapshot, its digest, and when to send it.
 import { createHash } from 'node:crypto';
 import type { nodewarden } from '../../proto/gen/nodewarden.js';
-import type { Container, RuntimeVersion, Sandbox, SandboxNetwork } from './types.js';
+import type { MirrorPodErrorView } from './mirror-errors.js';
+import type { Container, RuntimeCondition, RuntimeVersion, Sandbox, SandboxNetwork } from './types.js';
 
 type Snapshot = nodewarden.v1.IRuntimeSnapshot;
 type Pod = nodewarden.v1.IRuntimePod;
@@ -32,6 +33,9 @@ export interface SnapshotInput {
   sandboxes: Sandbox[];
   containers: Container[];
   networks: ReadonlyMap<string, SandboxNetwork>;
+  conditions: RuntimeCondition[];
+  /** What the kubelet logged about mirror pods it could not create (empty without its journal). */
+  mirrorPodErrors?: MirrorPodErrorView[];
 }
 
 /**
@@ -59,7 +63,8 @@ export function buildSnapshot(i: SnapshotInput): Snapshot {
     };
   });
   pods.sort((a, b) => a.namespace!.localeCompare(b.namespace!) || a.name!.localeCompare(b.name!) || (a.createdMs! - b.createdMs!) || a.id!.localeCompare(b.id!));
-  return { full: false, runtimeName: i.version.runtimeName, runtimeVersion: i.version.runtimeVersion, endpoint: i.endpoint, pods };
+  const conditions = [...i.conditions].sort((a, b) => a.type.localeCompare(b.type));
+  return { full: false, runtimeName: i.version.runtimeName, runtimeVersion: i.version.runtimeVersion, endpoint: i.endpoint, pods, conditions, mirrorPodErrors: i.mirrorPodErrors ?? [] };
 }
 
 /** A digest of everything but `full`: two polls that saw the same thing give the same digest. */

@@ -9,6 +9,14 @@ export interface RuntimeVersion {
   runtimeApiVersion: string;
 }
 
+/** One condition of the runtime's Status (`crictl info`): RuntimeReady, NetworkReady, or its own. */
+export interface RuntimeCondition {
+  type: string;
+  status: boolean;
+  reason: string;
+  message: string;
+}
+
 /** One entry of ListPodSandbox (`crictl pods`). */
 export interface Sandbox {
   id: string;
@@ -49,6 +57,8 @@ export interface RuntimeReader {
   /** Where the view comes from, for status lines and RuntimeSnapshot.endpoint. */
   readonly endpoint: string;
   version(): Promise<RuntimeVersion>;
+  /** Status: is the runtime and its pod network (CNI) ready? */
+  conditions(): Promise<RuntimeCondition[]>;
   listSandboxes(): Promise<Sandbox[]>;
   /** PodSandboxStatus for these ids; an id that vanished in between is simply missing from the result. */
   sandboxNetworks(ids: string[]): Promise<Map<string, SandboxNetwork>>;

@@ -4,7 +4,7 @@ import { promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { LineAssembler, type LogicalLine } from './assembler.js';
 import { parseContainerLine, parseTime } from './cri-line.js';
-import { LineSplitter } from './line-splitter.js';
+import { OffsetLineSplitter } from './offset-lines.js';
 import { offsetAtTime } from './lookback.js';
 
 export type TailEvent =
@@ -23,7 +23,7 @@ export type Count = (event: TailEvent, n?: number) => void;
 export type LineHandler = (line: LogicalLine) => void;
 
 export class FileTail {
-  private readonly splitter = new LineSplitter();
+  private readonly splitter = new OffsetLineSplitter();
   private readonly assembler = new LineAssembler();
   /** Drop the first line read: we started in the middle of it. */
   private skipFirst = false;

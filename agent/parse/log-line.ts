@@ -7,6 +7,8 @@ export interface LogEntry {
   timeMs?: number;
   /** journald cursor of the record (journal JSON only). */
   cursor?: string;
+  /** Other journal fields the reader asked for (journal JSON only). */
+  fields?: Record<string, string>;
 }
 
 export interface LineReject {
@@ -14,8 +16,10 @@ export interface LineReject {
   detail: string;
 }
 
-/** One `journalctl -o json` line. MESSAGE arrives as a byte array when it is not valid UTF-8. */
-export function parseJournalJson(line: string): LogEntry | LineReject {
+const text = (v: unknown): unknown => (Array.isArray(v) ? Buffer.from(v as number[]).toString('utf8') : v);
+
+/** One `journalctl -o json` line. MESSAGE (any field) arrives as a byte array when it is not valid UTF-8. */
+export function parseJournalJson(line: string, fields: readonly string[] = []): LogEntry | LineReject {
   let rec: Record<string, unknown>;
   try {
     rec = JSON.parse(line) as Record<string, unknown>;
@@ -23,13 +27,19 @@ export function parseJournalJson(line: string): LogEntry | LineReject {
     return { reject: 'bad-json', detail: (err as Error).message.slice(0, 120) };
   }
   if (rec === null || typeof rec !== 'object') return { reject: 'bad-json', detail: 'not an object' };
-  let message = rec.MESSAGE;
-  if (Array.isArray(message)) message = Buffer.from(message as number[]).toString('utf8');
+  const message = text(rec.MESSAGE);
   if (typeof message !== 'string') return { reject: 'no-message', detail: 'MESSAGE missing or null' };
   const entry: LogEntry = { message };
   const rt = rec.__REALTIME_TIMESTAMP;
   if (typeof rt === 'string' && rt.length > 3) entry.timeMs = Number(rt.slice(0, -3)) || undefined;
   if (typeof rec.__CURSOR === 'string') entry.cursor = rec.__CURSOR;
+  if (fields.length) {
+    entry.fields = {};
+    for (const f of fields) {
+      const v = text(rec[f]);
+      if (typeof v === 'string') entry.fields[f] = v;
+    }
+  }
   return entry;
 }
 

@@ -8,5 +8,10 @@ import type { LogEntry } from '../parse/log-line.js';
 export interface JournalConsumer {
   name: string;
   literals: readonly string[];
+  /**
+   * FIELD=value: the records this consumer reads besides --journal-match (the agent ORs it in with
+   * journalctl's "+"); it gets only those, and consumers without one never see them.
+   */
+  match?: string;
   onEntry(entry: LogEntry): void;
 }

@@ -14,7 +14,7 @@ export interface JournalOptions {
   journalctl: string;
   /** `-D DIR`: read a journal directory instead of the system journal. */
   journalDir?: string;
-  /** Match arguments, e.g. ['_TRANSPORT=kernel']. */
+  /** Match arguments, e.g. ['_TRANSPORT=kernel']; the consumers' own matches are OR-ed in. */
   match: readonly string[];
   /** Resume after this cursor; without it, start at the current end of the journal. */
   afterCursor?: string;
@@ -38,10 +38,16 @@ export class JournalSource {
   private timer?: NodeJS.Timeout;
   private cursor?: string;
   private readonly literals: string[];
+  /** The consumers' own matches (FIELD=value), split, in the order they are tested. */
+  private readonly extra: { match: string; field: string; value: string }[];
 
   constructor(private readonly o: JournalOptions) {
     this.cursor = o.afterCursor;
     this.literals = [...new Set(o.consumers.flatMap((c) => c.literals))];
+    this.extra = [...new Set(o.consumers.flatMap((c) => (c.match ? [c.match] : [])))].map((match) => {
+      const eq = match.indexOf('=');
+      return { match, field: match.slice(0, eq), value: match.slice(eq + 1) };
+    });
   }
 
   /** Cursor of the last record read (not necessarily handled downstream yet). */
@@ -67,10 +73,14 @@ export class JournalSource {
   }
 
   private baseArgs(): string[] {
-    // Only MESSAGE (journalctl always adds the cursor and the timestamps): less for it to format, less for us to parse.
-    const a = ['--no-pager', '--output=json', '--output-fields=MESSAGE', '--all'];
+    // Only MESSAGE and the fields that route records to consumers (journalctl always adds the cursor
+    // and the timestamps): less for it to format, less for us to parse.
+    const fields = ['MESSAGE', ...new Set(this.extra.map((e) => e.field))];
+    const a = ['--no-pager', '--output=json', `--output-fields=${fields.join(',')}`, '--all'];
     if (this.o.journalDir) a.push(`--directory=${this.o.journalDir}`);
-    return [...a, ...this.o.match];
+    // With no --journal-match everything is read already.
+    const or = this.o.match.length ? this.extra.flatMap((e) => ['+', e.match]) : [];
+    return [...a, ...this.o.match, ...or];
   }
 
   /** First start: the cursor of the newest matching record, so history is not replayed. */
@@ -144,13 +154,16 @@ export class JournalSource {
     let wanted = false;
     for (const lit of this.literals) if (line.includes(lit)) { wanted = true; break; }
     if (!wanted) return;
-    const entry = parseJournalJson(line);
+    const entry = parseJournalJson(line, this.extra.map((e) => e.field));
     if ('reject' in entry) {
       this.o.onCounter?.('rejected_bad_json');
       return;
     }
     this.o.onCounter?.('parsed');
+    // A record of a consumer's own match goes to those consumers only (a kubelet line is no kernel line).
+    const group = this.extra.find((e) => entry.fields?.[e.field] === e.value)?.match;
     for (const c of this.o.consumers) {
+      if (c.match !== group) continue;
       for (const lit of c.literals) {
         if (entry.message.includes(lit)) { c.onEntry(entry); break; }
       }

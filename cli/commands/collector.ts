@@ -112,11 +112,11 @@ export async function run(v: FlagValues): Promise<number> {
     log.warn('collector: no --kubeconfig, in-cluster config or --pods-file: drops are stored with IPs only, no pod names, no Events');
   }
   let events: RunningEvents | undefined;
-  // The runtime view's findings are made here, not by agents, so they reach Events directly (on a raise or clear).
+  // The runtime view's findings are made here, not by agents, so they reach Events directly (on a raise, a clear, or a cause learned).
   const rt = runtimeExtension(resolver, log, {
     ...rtOpts,
-    onFinding: (node, finding, changed) => {
-      const o = changed && events ? findingToObservation(node, finding, rt.resolver, Date.now()) : undefined;
+    onFinding: (node, finding, notify) => {
+      const o = notify && events ? findingToObservation(node, finding, rt.resolver, Date.now()) : undefined;
       if (o) events!.writer.observe(o);
     },
   });

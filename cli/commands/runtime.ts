@@ -43,15 +43,19 @@ const ctrState = (s: string) => ({ CONTAINER_CREATED: 'Created', CONTAINER_RUNNI
 
 export function renderRuntime(r: NodeRuntimeJson, o: { all: boolean; noTrunc: boolean; nowMs: number }): string {
   const ago = (iso: string) => `${humanDuration(o.nowMs - Date.parse(iso))} ago`;
-  const head = `Node ${r.node}: ${r.runtime.name} ${r.runtime.version} (${r.runtime.endpoint}), observed ${ago(r.observedAt)}${r.stale ? ' — STALE: the agent has not reported its runtime for a while' : ''}\n\n`;
+  const head = `Node ${r.node}: ${r.runtime.name} ${r.runtime.version} (${r.runtime.endpoint}), observed ${ago(r.observedAt)}${r.stale ? ' — STALE: the agent has not reported its runtime for a while' : ''}\n`;
+  // `crictl info`'s conditions in one line; a false one spelled out.
+  const conds = (r.conditions ?? []).map((c) => (c.status ? `${c.type}=true` : `${c.type}=false (${[c.reason, c.message].filter(Boolean).join(': ') || 'no reason given'})`));
+  const status = conds.length ? `Status: ${conds.join(', ')}\n\n` : '\n';
   const pods = table(['POD ID', 'CREATED', 'STATE', 'NAME', 'NAMESPACE', 'ATTEMPT', 'RUNTIME'],
     r.pods.map((p) => [trunc(p.id, o.noTrunc), ago(p.createdAt), podState(p.state), p.name, p.namespace, String(p.attempt), p.runtimeHandler || '(default)']));
   const shown = r.containers.filter((c) => o.all || c.state === 'CONTAINER_RUNNING');
   const ctrs = table(['CONTAINER', 'IMAGE', 'CREATED', 'STATE', 'NAME', 'ATTEMPT', 'POD ID', 'POD', 'NAMESPACE'],
     shown.map((c) => [trunc(c.id, o.noTrunc), image(c.image, o.noTrunc), ago(c.createdAt), ctrState(c.state), c.name, String(c.attempt), trunc(c.podId, o.noTrunc), c.podName, c.podNamespace]));
-  const unmirrored = r.pods.filter((p) => p.state === 'SANDBOX_READY' && p.staticPod?.mirrorPod === false).map((p) => `${p.namespace}/${p.name}`);
-  const notes = unmirrored.length ? `\nStatic pods with no mirror pod in the API (kubectl does not show them): ${unmirrored.join(', ')}\n` : '';
-  return head + pods + '\n' + ctrs + notes;
+  const unmirrored = r.pods.filter((p) => p.state === 'SANDBOX_READY' && p.staticPod?.mirrorPod === false);
+  const why = (p: (typeof unmirrored)[number]) => (p.staticPod?.kubeletError ? `\n  ${p.namespace}/${p.name}: ${p.staticPod.kubeletError.cause}\n    kubelet: ${p.staticPod.kubeletError.error}` : '');
+  const notes = unmirrored.length ? `\nStatic pods with no mirror pod in the API (kubectl does not show them): ${unmirrored.map((p) => `${p.namespace}/${p.name}`).join(', ')}${unmirrored.map(why).join('')}\n` : '';
+  return head + status + pods + '\n' + ctrs + notes;
 }
 
 export async function run(v: FlagValues, positionals: string[] = []): Promise<number> {

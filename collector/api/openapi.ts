@@ -62,6 +62,7 @@ export const openapi = {
         responses: {
           '200': { description: 'runtime view', content: { 'application/json': { schema: { type: 'object', required: ['node', 'pods', 'containers'], properties: {
             node: str, runtime: { type: 'object', additionalProperties: true }, observedAt: str, receivedAt: str, stale: { type: 'boolean' },
+            conditions: { type: 'array', description: 'CRI Status conditions (crictl info)', items: { type: 'object', required: ['type', 'status'], properties: { type: str, status: { type: 'boolean' }, reason: str, message: str } } },
             pods: { type: 'array', items: { type: 'object', additionalProperties: true } }, containers: { type: 'array', items: { type: 'object', additionalProperties: true } } } } } } },
           '404': { description: 'no runtime view for this node (unknown node, or its agent cannot read the runtime)', content: { 'application/json': { schema: error } } },
           ...errors,

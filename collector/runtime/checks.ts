@@ -1,14 +1,18 @@
 // Pure: the runtime's view vs the API's, over time -> finding raises and clears.
 //  - StaticPodNotMirrored (node, critical): a static pod (sandbox annotation kubernetes.io/config.source
-//    "file") runs but the API has no pod of that name (its mirror pod) for longer than a grace period.
+//    "file") runs but the API has no pod of that name (its mirror pod) for longer than a grace period;
+//    the likely cause comes from the kubelet's own error (the API server's answer to its create).
 //  - ContainerRestarting (pod, warning): a container's attempt number rose N times within M.
 import type { Finding } from '../../proto/codec.js';
 import type { PodOwner } from '../resolve/resolver.js';
-import type { NodeRuntime, RuntimePodView } from './store.js';
+import { mirrorCause } from './mirror-cause.js';
+import type { MirrorPodErrorView, NodeRuntime, RuntimePodView } from './store.js';
 
 export interface FindingChange {
   node: string;
   finding: Finding;
+  /** Worth an Event although no raise or clear: the raised finding learned its cause. */
+  news?: boolean;
 }
 
 export const CONFIG_SOURCE = 'kubernetes.io/config.source';
@@ -38,6 +42,13 @@ interface StaticState {
   absentSince?: number;
   raised: boolean;
   pod: RuntimePodView;
+  /** The kubelet error the raised finding reported (a new one refreshes it). */
+  reportedError?: string;
+}
+
+/** The kubelet's error for this static pod, else one that stops every mirror pod of the node. */
+export function mirrorErrorFor(v: NodeRuntime, p: RuntimePodView): MirrorPodErrorView | undefined {
+  return v.mirrorPodErrors.find((e) => e.namespace === p.namespace && e.name === p.name) ?? v.mirrorPodErrors.find((e) => e.name === '');
 }
 
 /**
@@ -67,16 +78,19 @@ export class StaticPodCheck {
           s.absentSince = undefined;
           if (s.raised) {
             s.raised = false;
+            s.reportedError = undefined;
             out.push({ node: v.node, finding: this.finding(v.node, p, false, nowMs, `mirror pod ${key} is in the API now`, { mirrorPod: key, ...(mirror.uid ? { mirrorUid: mirror.uid } : {}) }) });
           }
           continue;
         }
         s.absentSince ??= nowMs;
-        if (!s.raised && nowMs - s.absentSince >= this.graceMs) {
+        const err = mirrorErrorFor(v, p);
+        const due = !s.raised && nowMs - s.absentSince >= this.graceMs;
+        // Raised already: a new or different kubelet error refreshes the finding with it.
+        if (due || (s.raised && err && err.error !== s.reportedError)) {
+          out.push({ node: v.node, news: s.raised, finding: this.finding(v.node, p, true, nowMs, this.raiseMessage(key, p, err), { absentSince: new Date(s.absentSince).toISOString(), ...causeEvidence(err) }) });
           s.raised = true;
-          out.push({ node: v.node, finding: this.finding(v.node, p, true, nowMs,
-            `static pod ${key} runs on the node (config hash ${p.annotations[CONFIG_HASH] || 'unknown'}) but the API server has had no mirror pod for it for more than ${fmtDuration(this.graceMs)}; kubectl does not show it (mirror pod creation rejected, e.g. by an admission policy, or the kubelet cannot reach the API)`,
-            { absentSince: new Date(s.absentSince).toISOString() }) });
+          s.reportedError = err?.error;
         }
       }
       for (const [key, s] of st) {
@@ -88,6 +102,12 @@ export class StaticPodCheck {
     return out;
   }
 
+  private raiseMessage(key: string, p: RuntimePodView, err: MirrorPodErrorView | undefined): string {
+    const head = `static pod ${key} runs on the node (config hash ${p.annotations[CONFIG_HASH] || 'unknown'}) but the API server has had no mirror pod for it for more than ${fmtDuration(this.graceMs)}; kubectl does not show it`;
+    if (!err) return `${head} (mirror pod creation rejected, e.g. by an admission policy, or the kubelet cannot reach the API; the kubelet's log on the node says which)`;
+    return `${head}. Likely cause: ${mirrorCause(err.error).summary}. The kubelet${err.name ? '' : ' (for every static pod)'} got: ${err.error}`;
+  }
+
   private finding(node: string, p: RuntimePodView, active: boolean, nowMs: number, message: string, extra: Record<string, string>): Finding {
     const key = `${p.namespace}/${p.name}`;
     return {
@@ -96,6 +116,11 @@ export class StaticPodCheck {
       firstSeenMs: nowMs, lastSeenMs: nowMs,
     };
   }
+}
+
+function causeEvidence(err: MirrorPodErrorView | undefined): Record<string, string> {
+  if (!err) return {};
+  return { cause: mirrorCause(err.error).kind, kubeletError: err.error, kubeletErrorSince: new Date(err.sinceMs).toISOString() };
 }
 
 interface RestartState {

@@ -1,6 +1,7 @@
 // The collector's side of the runtime view (issue 6): the latest RuntimeSnapshot per node, served as
 // GET /api/v1/nodes/{node}/runtime; cross-checked with the pod cache (StaticPodNotMirrored,
-// ContainerRestarting, written into the finding store); runtime pod IPs as low-priority resolver hints.
+// ContainerRestarting) and its own Status (RuntimeNotReady, RuntimeNetworkNotReady), written into the
+// finding store; runtime pod IPs as low-priority resolver hints.
 import type { Logger } from '../../common/log.js';
 import { onceLogger } from '../../common/log.js';
 import { ConfigError, parseDuration, type FlagSpec } from '../../common/flags.js';
@@ -11,6 +12,7 @@ import { NotFound, readQuery } from '../api/query.js';
 import type { Stores } from '../ingest/apply.js';
 import type { Resolver } from '../resolve/resolver.js';
 import { RestartCheck, StaticPodCheck, type FindingChange } from './checks.js';
+import { RuntimeConditionCheck } from './condition-check.js';
 import { HintedResolver, RuntimeHints } from './hints.js';
 import { nodeRuntimeFrom, RuntimeStore } from './store.js';
 import { nodeRuntimeJson } from './view.js';
@@ -32,9 +34,10 @@ export interface RuntimeExtensionOptions {
   now?: () => number;
   /**
    * Also called for every finding written to the finding store (e.g. to write Kubernetes Events):
-   * changed = a raise or a clear; false = the same raised finding with fresh evidence.
+   * notify = a raise, a clear, or news worth telling (a raised finding that learned its cause);
+   * false = the same raised finding with fresher numbers.
    */
-  onFinding?: (node: string, finding: Finding, changed: boolean) => void;
+  onFinding?: (node: string, finding: Finding, notify: boolean) => void;
 }
 
 export interface RuntimeExtension {
@@ -72,6 +75,7 @@ export function runtimeExtension(apiResolver: Resolver, log: Logger, opts: Runti
   const hints = new RuntimeHints(staleMs, now);
   const resolver = new HintedResolver(apiResolver, hints);
   const statics = new StaticPodCheck(opts.staticPodGraceMs ?? 2 * 60_000);
+  const conditions = new RuntimeConditionCheck();
   const restarts = new RestartCheck({ threshold: opts.restartThreshold ?? 3, windowMs: opts.restartWindowMs ?? 10 * 60_000 });
   const warnOnce = onceLogger(log);
   let stores: Stores | undefined;
@@ -85,10 +89,12 @@ export function runtimeExtension(apiResolver: Resolver, log: Logger, opts: Runti
     if (!apiResolver.podByName) warnOnce('runtime:no-podByName', 'runtime: the pod source cannot look pods up by name; StaticPodNotMirrored is not checked');
     else if (apiResolver.ready()) changes.push(...statics.evaluate(nowMs, fresh, (ns, name) => apiResolver.podByName!(ns, name)));
     changes.push(...restarts.evaluate(nowMs, node));
+    // Conditions change only with a new view: judged when one arrives.
+    if (node !== undefined) changes.push(...conditions.evaluate(nowMs, views[0]));
     for (const c of changes) {
       const changed = stores.findings.apply(c.node, c.finding, nowMs);
       if (changed) log.info({ node: c.node, kind: c.finding.kind, key: c.finding.key, active: c.finding.active }, `runtime: ${c.finding.kind} ${c.finding.active ? 'raised' : 'cleared'}`);
-      opts.onFinding?.(c.node, c.finding, changed);
+      opts.onFinding?.(c.node, c.finding, changed || !!c.news);
     }
   };
   const tick = (nowMs = now()): void => check(nowMs);

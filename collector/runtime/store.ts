@@ -26,6 +26,21 @@ export interface RuntimePodView {
   containers: RuntimeContainerView[];
 }
 
+export interface RuntimeConditionView {
+  type: string;
+  status: boolean;
+  reason: string;
+  message: string;
+}
+
+/** The kubelet's logged reason for a missing mirror pod; name '' applies to every static pod of the node. */
+export interface MirrorPodErrorView {
+  namespace: string;
+  name: string;
+  error: string;
+  sinceMs: number;
+}
+
 export interface NodeRuntime {
   node: string;
   runtimeName: string;
@@ -36,6 +51,9 @@ export interface NodeRuntime {
   observedMs: number;
   receivedMs: number;
   pods: RuntimePodView[];
+  /** CRI Status conditions (empty from an agent that predates them). */
+  conditions: RuntimeConditionView[];
+  mirrorPodErrors: MirrorPodErrorView[];
 }
 
 const s = (v: string | null | undefined): string => v ?? '';
@@ -52,6 +70,8 @@ export function nodeRuntimeFrom(node: string, snap: RuntimeSnapshot, sentMs: num
       labels: { ...(p.labels ?? {}) }, annotations: { ...(p.annotations ?? {}) },
       containers: (p.containers ?? []).map((c) => ({ id: s(c.id), name: s(c.name), image: s(c.image), state: s(c.state), attempt: n(c.attempt), createdMs: n(c.createdMs) })),
     })),
+    conditions: (snap.conditions ?? []).map((c) => ({ type: s(c.type), status: !!c.status, reason: s(c.reason), message: s(c.message) })),
+    mirrorPodErrors: (snap.mirrorPodErrors ?? []).map((e) => ({ namespace: s(e.namespace), name: s(e.name), error: s(e.error), sinceMs: n(e.sinceMs) })),
   };
 }
 

@@ -1,8 +1,9 @@
 // Pure: a node's runtime view -> the JSON of GET /api/v1/nodes/{node}/runtime (a remote
 // `crictl pods` + `crictl ps -a`), newest first like crictl.
 import type { PodOwner } from '../resolve/resolver.js';
-import { CONFIG_HASH, CONFIG_SOURCE } from './checks.js';
-import type { NodeRuntime } from './store.js';
+import { CONFIG_HASH, CONFIG_SOURCE, mirrorErrorFor } from './checks.js';
+import { mirrorCause } from './mirror-cause.js';
+import type { NodeRuntime, RuntimeConditionView } from './store.js';
 
 export interface RuntimePodJson {
   id: string;
@@ -17,8 +18,11 @@ export interface RuntimePodJson {
   runtimeHandler: string;
   labels: Record<string, string>;
   annotations: Record<string, string>;
-  /** Static pods (config source "file"): their hash, and whether the API has the mirror pod (null: cannot tell). */
-  staticPod?: { configHash: string; mirrorPod: boolean | null };
+  /**
+   * Static pods (config source "file"): their hash, whether the API has the mirror pod (null: cannot
+   * tell), and what the kubelet logged when it could not create it (with the likely cause).
+   */
+  staticPod?: { configHash: string; mirrorPod: boolean | null; kubeletError?: { error: string; cause: string; since: string } };
 }
 
 export interface RuntimeContainerJson {
@@ -37,6 +41,8 @@ export interface RuntimeContainerJson {
 export interface NodeRuntimeJson {
   node: string;
   runtime: { name: string; version: string; endpoint: string };
+  /** CRI Status (`crictl info`): RuntimeReady, NetworkReady, and any the runtime adds. */
+  conditions: RuntimeConditionView[];
   /** When the agent read the runtime. */
   observedAt: string;
   receivedAt: string;
@@ -60,13 +66,18 @@ export function nodeRuntimeJson(v: NodeRuntime, nowMs: number, staleMs: number, 
   return {
     node: v.node,
     runtime: { name: v.runtimeName, version: v.runtimeVersion, endpoint: v.endpoint },
+    conditions: v.conditions,
     observedAt: iso(v.observedMs), receivedAt: iso(v.receivedMs), stale: nowMs - v.observedMs > staleMs,
     pods: pods.map((p) => {
       const j: RuntimePodJson = {
         id: p.id, name: p.name, namespace: p.namespace, uid: p.uid, state: p.state, attempt: p.attempt, createdAt: iso(p.createdMs),
         ips: p.ips, hostNetwork: p.hostNetwork, runtimeHandler: p.runtimeHandler, labels: p.labels, annotations: p.annotations,
       };
-      if (p.annotations[CONFIG_SOURCE] === 'file') j.staticPod = { configHash: p.annotations[CONFIG_HASH] ?? '', mirrorPod: mirror && apiReady ? !!mirror(p.namespace, p.name) : null };
+      if (p.annotations[CONFIG_SOURCE] === 'file') {
+        j.staticPod = { configHash: p.annotations[CONFIG_HASH] ?? '', mirrorPod: mirror && apiReady ? !!mirror(p.namespace, p.name) : null };
+        const err = mirrorErrorFor(v, p);
+        if (err) j.staticPod.kubeletError = { error: err.error, cause: mirrorCause(err.error).summary, since: iso(err.sinceMs) };
+      }
       return j;
     }),
     containers,

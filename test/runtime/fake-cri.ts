@@ -13,6 +13,7 @@ const def = (method: string, req: Codec, res: Codec) => ({
 });
 const SERVICE = {
   Version: def('Version', v1.VersionRequest, v1.VersionResponse),
+  Status: def('Status', v1.StatusRequest, v1.StatusResponse),
   ListPodSandbox: def('ListPodSandbox', v1.ListPodSandboxRequest, v1.ListPodSandboxResponse),
   PodSandboxStatus: def('PodSandboxStatus', v1.PodSandboxStatusRequest, v1.PodSandboxStatusResponse),
   ListContainers: def('ListContainers', v1.ListContainersRequest, v1.ListContainersResponse),
@@ -33,6 +34,8 @@ export interface FakePod {
 
 export class FakeCri {
   pods: FakePod[] = [];
+  /** What Status reports (containerd's two conditions, ready). */
+  conditions: { type: string; status: boolean; reason?: string; message?: string }[] = [{ type: 'RuntimeReady', status: true }, { type: 'NetworkReady', status: true }];
   readonly calls: Record<string, number> = {};
   private server = new Server();
 
@@ -44,6 +47,7 @@ export class FakeCri {
     const t0 = 1_795_000_000_000_000_000;
     f.server.addService(SERVICE, <Record<string, any>>{
       Version: (_c: unknown, cb: (e: null, r: unknown) => void) => { count('Version'); cb(null, { version: '0.1.0', runtimeName: 'fakecri', runtimeVersion: '1.0.0', runtimeApiVersion: 'v1' }); },
+      Status: (_c: unknown, cb: (e: null, r: unknown) => void) => { count('Status'); cb(null, { status: { conditions: f.conditions } }); },
       ListPodSandbox: (_c: unknown, cb: (e: null, r: unknown) => void) => {
         count('ListPodSandbox');
         cb(null, { items: f.pods.map((p, i) => ({ id: p.id, metadata: { name: p.name, namespace: p.namespace, uid: p.uid, attempt: 0 }, state: p.ready === false ? 1 : 0, createdAt: t0 + i * 1e9, labels: { 'io.kubernetes.pod.name': p.name, ...p.labels }, annotations: p.annotations ?? {} })) });

@@ -24,6 +24,7 @@ cmd=$1
 [ $# -gt 0 ] && shift
 case "$cmd" in
   version) cat "$dir/version.txt" ;;
+  info) cat "$dir/info.json" ;;
   pods) cat "$dir/pods.json" ;;
   ps) cat "$dir/ps-a.json" ;;
   inspectp)

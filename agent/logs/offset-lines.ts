@@ -6,7 +6,7 @@ export type LineHandler = (line: Buffer, start: number, end: number, oversize: b
 
 export const MAX_PHYSICAL_LINE = 64 * 1024 + 128;
 
-export class LineSplitter {
+export class OffsetLineSplitter {
   private carry = Buffer.alloc(0);
   private carryLen = 0;
   private carryStart = -1;
