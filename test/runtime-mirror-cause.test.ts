@@ -15,7 +15,7 @@ import type { MirrorPodErrorView, NodeRuntime, RuntimeConditionView, RuntimePodV
 const PSA = 'pods "kube-apiserver-node-a" is forbidden: violates PodSecurity "baseline:latest": host namespaces (hostNetwork=true), privileged (container "kube-apiserver" must not set securityContext.privileged=true)';
 
 test('kubelet lines of every era -> pod and error; other lines -> nothing', () => {
-  const lines = readFileSync(new URL('./fixtures/runtime/kubelet-mirror.log', import.meta.url), 'utf8').trim().split('\n');
+  const lines = readFileSync(new URL('./fixtures/runtime/kubelet-mirror.txt', import.meta.url), 'utf8').trim().split('\n');
   assert.equal(lines.map(parseMirrorPodFailure), [
     { namespace: 'kube-system', name: 'kube-scheduler-localhost.localdomain', error: 'pods "kube-scheduler-localhost.localdomain" already exists' },
     { namespace: 'kube-system', name: 'etcd-kubedev-10-64-33-199', error: 'Post https://10.64.33.199:443/api/v1/namespaces/kube-system/pods: dial tcp 10.64.33.199:443: getsockopt: connection refused' },

@@ -57,9 +57,11 @@ export async function run(v: FlagValues): Promise<number> {
   probeConfig(v);
   if (v['rules-file']) validateRulesFile(v['rules-file'] as string);
   const log = createLogger('agent');
+  // Handlers first: a SIGTERM while starting must stop gracefully, not kill the process mid-start.
+  const signalled = untilSignal(log);
   const detectors: Detector[] = [async (sink, deps) => startProbes(v, sink, deps), (sink, deps) => startLogWatch(v, sink, deps), startRuntime(v)];
   const agent = await runAgent(cfg, log, detectors);
-  await untilSignal(log);
+  await signalled;
   await agent.stop();
   // A NATS connection still being attempted would keep the process alive after a clean stop.
   process.exit(0);

@@ -95,6 +95,8 @@ export async function run(v: FlagValues): Promise<number> {
   const eventsOn = v.events === undefined ? !!kube : v.events === 'on';
   if (eventsOn && !kube) throw new ConfigError(`--events=on needs a cluster: --kubeconfig PATH, or in-cluster config (KUBERNETES_SERVICE_HOST and a service account token)${v['pods-file'] ? '; --pods-file names pods but cannot write Events' : ''}`);
   const log = createLogger('collector');
+  // Handlers first: a SIGTERM while starting must stop gracefully, not kill the process mid-start.
+  const signalled = untilSignal(log);
   // One registry for everything the collector serves at /metrics.
   const registry = new Registry();
   let resolver: Resolver;
@@ -133,7 +135,7 @@ export async function run(v: FlagValues): Promise<number> {
     client?.close();
     throw err;
   }
-  await untilSignal(log);
+  await signalled;
   rt.stop();
   await events?.stop();
   await watch?.stop();
