@@ -2,7 +2,8 @@
 // on node-a, and the REAL kube-apiserver's Pod Security admission (namespace enforce=baseline) refuses
 // its mirror pod. The kubelet's create is made here as the node user, exactly as the kubelet sends it,
 // and its answer is logged the way kubelet 1.36 logs it (klog, SYSLOG_IDENTIFIER=kubelet) into the
-// journal the agent reads: no kubelet binary runs (it would take the node over). Agent and collector are
+// journal the agent reads: no kubelet binary runs (it would take the machine over, and kubelet 1.36
+// refuses this cgroup v1 host by default: failCgroupV1). Agent and collector are
 // the real CLI processes over NATS. The collector raises StaticPodNotMirrored on the node after the grace
 // period, then — once the kubelet's error is read — names the cause: in its API, in `nodewarden
 // findings`, and as a Warning Event on the Node. It clears once the namespace allows the pod and the
