@@ -96,11 +96,12 @@ export function eventName(objectName: string, uid: string, reason: string, messa
 /** The key under which repeats are counted together: object identity + reason + message. */
 export function observationKey(o: Pick<Observation, 'object' | 'reason' | 'message' | 'type'>): string {
   const ob = o.object;
-  return `${ob.kind}\u0000${ob.namespace ?? ''}\u0000${ob.name}\u0000${ob.uid ?? ''}\u0000${o.type}\u0000${o.reason}\u0000${o.message}`;
+  // join, not a template: long-lived map keys made by templates stay trees of cons strings.
+  return [ob.kind, ob.namespace, ob.name, ob.uid, o.type, o.reason, o.message].join('\u0000');
 }
 
 export function objectKey(ob: EventObject): string {
-  return `${ob.kind}\u0000${ob.namespace ?? ''}\u0000${ob.name}\u0000${ob.uid ?? ''}`;
+  return [ob.kind, ob.namespace, ob.name, ob.uid].join('\u0000');
 }
 
 /** Namespace the Event lives in: the pod's, or `default` for cluster-scoped objects (as client-go does). */

@@ -18,7 +18,7 @@ export class SeenSet {
   constructor(private readonly max = 200_000) {}
 
   firstTime(agentId: string, seq: number): boolean {
-    const k = `${agentId}/${seq}`;
+    const k = [agentId, seq].join('/'); // flat: a template would keep a cons-string tree per entry
     if (this.seen.has(k)) return false;
     this.seen.add(k);
     this.order.push(k);

@@ -87,7 +87,7 @@ export class PodCache implements Resolver {
     }
     for (const ip of hostIps) if (!old?.hostIps.includes(ip) || old.owner.node !== info.node) this.refNode(ip, info.node!);
     this.pods.set(key, { owner, ips, hostIps, since, resourceVersion });
-    this.names.set(`${info.namespace}/${info.name}`, owner);
+    this.names.set([info.namespace, info.name].join('/'), owner); // flat key (a template keeps a cons-string tree)
     this.gone.delete(key);
   }
 

@@ -57,7 +57,7 @@ export class IpIndex implements Resolver {
     const nodes: [string, string][] = [];
     for (const p of pods) {
       if (p.uid) uids.set(p.uid, { kind: 'pod', namespace: p.namespace, name: p.name, uid: p.uid, node: p.node });
-      names.set(`${p.namespace}/${p.name}`, { kind: 'pod', namespace: p.namespace, name: p.name, uid: p.uid, node: p.node });
+      names.set([p.namespace, p.name].join('/'), { kind: 'pod', namespace: p.namespace, name: p.name, uid: p.uid, node: p.node });
       for (const ip of p.hostIPs) if (p.node) nodes.push([ip, p.node]);
       if (p.hostNetwork) continue;
       for (const ip of p.podIPs) m.set(ip, { kind: 'pod', namespace: p.namespace, name: p.name, uid: p.uid, node: p.node });
