@@ -58,11 +58,13 @@ test('the book: repeats keep the first date (no snapshot churn), a new text rest
   b.record({ namespace: 'kube-system', name: 'a', error: 'e2' }, 70_000);
   assert.equal(b.current(100_000), [{ namespace: 'kube-system', name: 'a', error: 'e2', sinceMs: 70_000 }], 'the node-wide one expired; a new text has its own date');
   assert.equal(b.current(131_000), []);
-  const c = b.consumer('SYSLOG_IDENTIFIER=kubelet', () => 5);
+  const heard: boolean[] = [];
+  const c = b.consumer('SYSLOG_IDENTIFIER=kubelet', (_line, understood) => heard.push(understood), () => 5);
   assert.ok(c.literals.every((l) => 'E1 x.go:1] "Failed creating a mirror pod" err="e" pod="ns/p"'.includes(l) || l.startsWith('No need')));
   c.onEntry({ message: 'E1 x.go:1] "Failed creating a mirror pod" err="e" pod="ns/p"' });
   c.onEntry({ message: 'garbage Failed creating a mirror pod' });
   assert.equal(b.current(6), [{ namespace: 'ns', name: 'p', error: 'e', sinceMs: 5 }]);
+  assert.equal(heard, [true, false], 'an unrecognised line is reported (counted and logged once by the agent)');
 });
 
 test('likely causes from the API server\'s wording', () => {

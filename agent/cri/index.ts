@@ -2,6 +2,7 @@
 // RuntimeSnapshot through the agent's outbox when the view changes, plus a periodic full one.
 import { Counter, Gauge, Histogram } from 'prom-client';
 import { ConfigError, parseDuration, type FlagSpec } from '../../common/flags.js';
+import { onceLogger } from '../../common/log.js';
 import type { Detector, DetectorDeps } from '../agent.js';
 import type { FindingSink } from '../findings.js';
 import { normalizeEndpoint } from './endpoint.js';
@@ -153,6 +154,13 @@ export function startRuntime(values: Record<string, unknown>): Detector {
     if (!cfg.enabled) return { async stop() {}, journalConsumers: [] };
     const book = new MirrorErrorBook();
     const loop = runRuntimeLoop(cfg, sink, deps, Date.now, book);
-    return { stop: () => loop.stop(), journalConsumers: cfg.kubeletMatch ? [book.consumer(cfg.kubeletMatch)] : [] };
+    if (!cfg.kubeletMatch) return { stop: () => loop.stop(), journalConsumers: [] };
+    const lines = new Counter({ name: 'nodewarden_agent_kubelet_mirror_lines_total', help: 'kubelet journal lines about mirror pods, by whether their format was understood', labelNames: ['result'], registers: [deps.registry] });
+    const warnOnce = onceLogger(deps.log);
+    const seen = (line: string, understood: boolean): void => {
+      lines.inc({ result: understood ? 'understood' : 'unrecognised' });
+      if (!understood) warnOnce('kubelet-mirror-unrecognised', 'runtime: a kubelet line about a mirror pod in a format not understood; further ones are only counted', { line: line.slice(0, 300) });
+    };
+    return { stop: () => loop.stop(), journalConsumers: [book.consumer(cfg.kubeletMatch, seen)] };
   };
 }

@@ -47,8 +47,11 @@ export class MirrorErrorBook {
       .map(({ namespace, name, error, sinceMs }) => ({ namespace, name, error, sinceMs }));
   }
 
-  /** Reads the kubelet's records (those of `match`) from the agent's one journal reader. */
-  consumer(match: string, now: () => number = Date.now): JournalConsumer {
+  /**
+   * Reads the kubelet's records (those of `match`) from the agent's one journal reader. `seen` hears
+   * of each line that mentions a mirror pod: understood or not (a format this parser does not know).
+   */
+  consumer(match: string, seen: (line: string, understood: boolean) => void = () => {}, now: () => number = Date.now): JournalConsumer {
     return {
       name: 'kubelet-mirror-pods',
       literals: MIRROR_LITERALS,
@@ -56,6 +59,7 @@ export class MirrorErrorBook {
       onEntry: (entry) => {
         const f = parseMirrorPodFailure(entry.message);
         if (f) this.record(f, entry.timeMs ?? now());
+        seen(entry.message, f !== undefined);
       },
     };
   }
