@@ -40,6 +40,8 @@ export class JournalSource {
   private readonly literals: string[];
   /** The consumers' own matches (FIELD=value), split, in the order they are tested. */
   private readonly extra: { match: string; field: string; value: string }[];
+  /** The journal fields those matches test (journalctl prints them besides MESSAGE). */
+  private readonly fields: string[];
 
   constructor(private readonly o: JournalOptions) {
     this.cursor = o.afterCursor;
@@ -48,6 +50,7 @@ export class JournalSource {
       const eq = match.indexOf('=');
       return { match, field: match.slice(0, eq), value: match.slice(eq + 1) };
     });
+    this.fields = [...new Set(this.extra.map((e) => e.field))];
   }
 
   /** Cursor of the last record read (not necessarily handled downstream yet). */
@@ -75,8 +78,7 @@ export class JournalSource {
   private baseArgs(): string[] {
     // Only MESSAGE and the fields that route records to consumers (journalctl always adds the cursor
     // and the timestamps): less for it to format, less for us to parse.
-    const fields = ['MESSAGE', ...new Set(this.extra.map((e) => e.field))];
-    const a = ['--no-pager', '--output=json', `--output-fields=${fields.join(',')}`, '--all'];
+    const a = ['--no-pager', '--output=json', `--output-fields=${['MESSAGE', ...this.fields].join(',')}`, '--all'];
     if (this.o.journalDir) a.push(`--directory=${this.o.journalDir}`);
     // With no --journal-match everything is read already.
     const or = this.o.match.length ? this.extra.flatMap((e) => ['+', e.match]) : [];
@@ -154,7 +156,7 @@ export class JournalSource {
     let wanted = false;
     for (const lit of this.literals) if (line.includes(lit)) { wanted = true; break; }
     if (!wanted) return;
-    const entry = parseJournalJson(line, this.extra.map((e) => e.field));
+    const entry = parseJournalJson(line, this.fields);
     if ('reject' in entry) {
       this.o.onCounter?.('rejected_bad_json');
       return;
