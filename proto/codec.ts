@@ -9,6 +9,22 @@ export type Heartbeat = nodewarden.v1.IHeartbeat;
 export type RuntimeSnapshot = nodewarden.v1.IRuntimeSnapshot;
 export type PodRef = nodewarden.v1.IPodRef;
 
+/** RuntimeCondition as both roles hold it (no nullable fields). */
+export interface RuntimeConditionView {
+  type: string;
+  status: boolean;
+  reason: string;
+  message: string;
+}
+
+/** MirrorPodError as both roles hold it; name '' applies to every static pod of the node. */
+export interface MirrorPodErrorView {
+  namespace: string;
+  name: string;
+  error: string;
+  sinceMs: number;
+}
+
 export function encodeEnvelope(env: Envelope): Uint8Array {
   return pb.Envelope.encode(env).finish();
 }

@@ -10,7 +10,8 @@ import { MirrorErrorBook } from '../agent/cri/mirror-errors.js';
 import { StaticPodCheck } from '../collector/runtime/checks.js';
 import { RuntimeConditionCheck } from '../collector/runtime/condition-check.js';
 import { mirrorCause } from '../collector/runtime/mirror-cause.js';
-import type { MirrorPodErrorView, NodeRuntime, RuntimeConditionView, RuntimePodView } from '../collector/runtime/store.js';
+import type { MirrorPodErrorView, RuntimeConditionView } from '../proto/codec.js';
+import type { NodeRuntime, RuntimePodView } from '../collector/runtime/store.js';
 
 const PSA = 'pods "kube-apiserver-node-a" is forbidden: violates PodSecurity "baseline:latest": host namespaces (hostNetwork=true), privileged (container "kube-apiserver" must not set securityContext.privileged=true)';
 

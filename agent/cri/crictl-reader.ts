@@ -4,7 +4,8 @@
 // `inspectp`, which rewrites createdAt as RFC3339Nano and wraps each status as {"status": …}.
 import { runCommand } from '../probes/exec.js';
 import { ProbeUnavailable } from '../probes/host.js';
-import { RuntimeUnavailable, type Container, type ContainerState, type RuntimeCondition, type RuntimeReader, type RuntimeVersion, type Sandbox, type SandboxNetwork, type SandboxState } from './types.js';
+import type { RuntimeConditionView } from '../../proto/codec.js';
+import { RuntimeUnavailable, type Container, type ContainerState, type RuntimeReader, type RuntimeVersion, type Sandbox, type SandboxNetwork, type SandboxState } from './types.js';
 
 export interface CrictlOptions {
   crictl: string;
@@ -50,7 +51,7 @@ export class CrictlRuntimeReader implements RuntimeReader {
     return parseCrictlVersion(await this.run(['version']));
   }
 
-  async conditions(): Promise<RuntimeCondition[]> {
+  async conditions(): Promise<RuntimeConditionView[]> {
     // -q: Status without verbose info (the runtime's config), like the gRPC reader asks.
     return parseCrictlInfo(await this.run(['info', '-q', '-o', 'json']));
   }
@@ -156,7 +157,7 @@ function listOf(text: string, key: string): Json[] {
 }
 
 /** `crictl info -o json`: {"status": {"conditions": [...]}, …info keys} -> the conditions. */
-export function parseCrictlInfo(text: string): RuntimeCondition[] {
+export function parseCrictlInfo(text: string): RuntimeConditionView[] {
   const doc = JSON.parse(text) as Json | null;
   const list = ((doc?.status as Json | undefined)?.conditions ?? []) as unknown;
   if (!Array.isArray(list)) throw new Error('expected "status.conditions" to be a list');

@@ -4,7 +4,8 @@
 import { Client, credentials, Metadata, status, type ClientUnaryCall, type ServiceError } from '@grpc/grpc-js';
 import { runtime } from '../../proto/gen/cri.js';
 import { grpcTarget, socketPath } from './endpoint.js';
-import { RuntimeUnavailable, type Container, type ContainerState, type RuntimeCondition, type RuntimeReader, type RuntimeVersion, type Sandbox, type SandboxNetwork, type SandboxState } from './types.js';
+import type { RuntimeConditionView } from '../../proto/codec.js';
+import { RuntimeUnavailable, type Container, type ContainerState, type RuntimeReader, type RuntimeVersion, type Sandbox, type SandboxNetwork, type SandboxState } from './types.js';
 
 const v1 = runtime.v1;
 const SERVICE = '/runtime.v1.RuntimeService/';
@@ -84,7 +85,7 @@ export class GrpcRuntimeReader implements RuntimeReader {
     return { runtimeName: r.runtimeName, runtimeVersion: r.runtimeVersion, runtimeApiVersion: r.runtimeApiVersion };
   }
 
-  async conditions(): Promise<RuntimeCondition[]> {
+  async conditions(): Promise<RuntimeConditionView[]> {
     // verbose false: no "info" map (the runtime's whole config as JSON).
     const r = await this.call('Status', { req: v1.StatusRequest, res: v1.StatusResponse }, { verbose: false });
     return (r.status?.conditions ?? []).map((c) => ({ type: c.type ?? '', status: !!c.status, reason: c.reason ?? '', message: c.message ?? '' }));

@@ -2,15 +2,9 @@
 // repeats a failing create on every sync of the pod (about once a minute), so an error that has not
 // been repeated for the TTL is over; one that keeps coming keeps its first date, so repeats alone do
 // not change the snapshot's digest.
+import type { MirrorPodErrorView } from '../../proto/codec.js';
 import type { JournalConsumer } from '../sources/journal-consumer.js';
 import { MIRROR_LITERALS, parseMirrorPodFailure, type MirrorPodFailure } from './kubelet-log.js';
-
-export interface MirrorPodErrorView {
-  namespace: string;
-  name: string;
-  error: string;
-  sinceMs: number;
-}
 
 interface Entry extends MirrorPodErrorView {
   lastMs: number;

@@ -1,8 +1,8 @@
 // Pure: the runtime's lists -> one compact RuntimeSnapshot, its digest, and when to send it.
 import { createHash } from 'node:crypto';
 import type { nodewarden } from '../../proto/gen/nodewarden.js';
-import type { MirrorPodErrorView } from './mirror-errors.js';
-import type { Container, RuntimeCondition, RuntimeVersion, Sandbox, SandboxNetwork } from './types.js';
+import type { MirrorPodErrorView, RuntimeConditionView } from '../../proto/codec.js';
+import type { Container, RuntimeVersion, Sandbox, SandboxNetwork } from './types.js';
 
 type Snapshot = nodewarden.v1.IRuntimeSnapshot;
 type Pod = nodewarden.v1.IRuntimePod;
@@ -33,7 +33,7 @@ export interface SnapshotInput {
   sandboxes: Sandbox[];
   containers: Container[];
   networks: ReadonlyMap<string, SandboxNetwork>;
-  conditions: RuntimeCondition[];
+  conditions: RuntimeConditionView[];
   /** What the kubelet logged about mirror pods it could not create (empty without its journal). */
   mirrorPodErrors?: MirrorPodErrorView[];
 }

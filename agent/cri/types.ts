@@ -1,4 +1,5 @@
 // The runtime's view in one neutral shape, whichever way it was read (CRI gRPC or `crictl -o json`).
+import type { RuntimeConditionView } from '../../proto/codec.js';
 
 export type SandboxState = 'SANDBOX_READY' | 'SANDBOX_NOTREADY';
 export type ContainerState = 'CONTAINER_CREATED' | 'CONTAINER_RUNNING' | 'CONTAINER_EXITED' | 'CONTAINER_UNKNOWN';
@@ -7,14 +8,6 @@ export interface RuntimeVersion {
   runtimeName: string;
   runtimeVersion: string;
   runtimeApiVersion: string;
-}
-
-/** One condition of the runtime's Status (`crictl info`): RuntimeReady, NetworkReady, or its own. */
-export interface RuntimeCondition {
-  type: string;
-  status: boolean;
-  reason: string;
-  message: string;
 }
 
 /** One entry of ListPodSandbox (`crictl pods`). */
@@ -57,8 +50,8 @@ export interface RuntimeReader {
   /** Where the view comes from, for status lines and RuntimeSnapshot.endpoint. */
   readonly endpoint: string;
   version(): Promise<RuntimeVersion>;
-  /** Status: is the runtime and its pod network (CNI) ready? */
-  conditions(): Promise<RuntimeCondition[]>;
+  /** Status (`crictl info`): RuntimeReady, NetworkReady, and any the runtime adds. */
+  conditions(): Promise<RuntimeConditionView[]>;
   listSandboxes(): Promise<Sandbox[]>;
   /** PodSandboxStatus for these ids; an id that vanished in between is simply missing from the result. */
   sandboxNetworks(ids: string[]): Promise<Map<string, SandboxNetwork>>;

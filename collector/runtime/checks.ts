@@ -3,10 +3,10 @@
 //    "file") runs but the API has no pod of that name (its mirror pod) for longer than a grace period;
 //    the likely cause comes from the kubelet's own error (the API server's answer to its create).
 //  - ContainerRestarting (pod, warning): a container's attempt number rose N times within M.
-import type { Finding } from '../../proto/codec.js';
+import type { Finding, MirrorPodErrorView } from '../../proto/codec.js';
 import type { PodOwner } from '../resolve/resolver.js';
 import { mirrorCause } from './mirror-cause.js';
-import type { MirrorPodErrorView, NodeRuntime, RuntimePodView } from './store.js';
+import type { NodeRuntime, RuntimePodView } from './store.js';
 
 export interface FindingChange {
   node: string;

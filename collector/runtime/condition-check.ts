@@ -1,9 +1,9 @@
 // Pure: a node's CRI Status conditions over time -> RuntimeNotReady / RuntimeNetworkNotReady raises
 // and clears (node, critical). NetworkReady=false is what a node with a broken or missing CNI config
 // shows: pods that need the pod network cannot start there; the kubelet marks the node NotReady.
-import type { Finding } from '../../proto/codec.js';
+import type { Finding, RuntimeConditionView } from '../../proto/codec.js';
 import type { FindingChange } from './checks.js';
-import type { NodeRuntime, RuntimeConditionView } from './store.js';
+import type { NodeRuntime } from './store.js';
 
 /** The conditions every CRI runtime must report (cri-api RuntimeCondition) and the finding each one raises. */
 export const CONDITION_KINDS: Record<string, string> = { RuntimeReady: 'RuntimeNotReady', NetworkReady: 'RuntimeNetworkNotReady' };

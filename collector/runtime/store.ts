@@ -1,5 +1,5 @@
 // The latest runtime view per node (what the node's `crictl pods` / `crictl ps -a` show).
-import type { RuntimeSnapshot } from '../../proto/codec.js';
+import type { MirrorPodErrorView, RuntimeConditionView, RuntimeSnapshot } from '../../proto/codec.js';
 
 export interface RuntimeContainerView {
   id: string;
@@ -24,21 +24,6 @@ export interface RuntimePodView {
   labels: Record<string, string>;
   annotations: Record<string, string>;
   containers: RuntimeContainerView[];
-}
-
-export interface RuntimeConditionView {
-  type: string;
-  status: boolean;
-  reason: string;
-  message: string;
-}
-
-/** The kubelet's logged reason for a missing mirror pod; name '' applies to every static pod of the node. */
-export interface MirrorPodErrorView {
-  namespace: string;
-  name: string;
-  error: string;
-  sinceMs: number;
 }
 
 export interface NodeRuntime {

@@ -3,7 +3,8 @@
 import type { PodOwner } from '../resolve/resolver.js';
 import { CONFIG_HASH, CONFIG_SOURCE, mirrorErrorFor } from './checks.js';
 import { mirrorCause } from './mirror-cause.js';
-import type { NodeRuntime, RuntimeConditionView } from './store.js';
+import type { RuntimeConditionView } from '../../proto/codec.js';
+import type { NodeRuntime } from './store.js';
 
 export interface RuntimePodJson {
   id: string;
