@@ -53,16 +53,25 @@ export async function runCollector(cfg: CollectorConfig, resolver: Resolver, log
   let attached = false;
   let caughtUp = false;
 
+  const countAdjusted = (env: ValidEnvelope, subject: string): void => {
+    for (const [reason, n] of Object.entries(env.adjusted.droppedReasons)) {
+      received.inc({ outcome: `rejected_record_${reason.replace(/-/g, '_')}` }, n);
+      warnOnce(`record:${reason}`, 'ingest: refused drop records of an otherwise valid message; further ones are only counted', { subject, node: env.node, reason });
+    }
+    if (env.adjusted.truncated) received.inc({ outcome: 'texts_truncated' }, env.adjusted.truncated);
+  };
+
   const onMessage = (data: Uint8Array, subject: string): void => {
     let env: ValidEnvelope;
     try {
-      env = decodeEnvelope(data);
+      env = decodeEnvelope(data, { subject, retentionMs: cfg.retentionMs });
     } catch (err) {
       const kind = err instanceof DecodeError ? err.kind : 'corrupt';
       received.inc({ outcome: `rejected_${kind.replace(/-/g, '_')}` });
       warnOnce(`decode:${kind}`, 'ingest: rejected a message that is not a valid nodewarden envelope; further ones are only counted', { subject, reason: kind, detail: (err as Error).message });
       return;
     }
+    if (env.adjusted.droppedRecords || env.adjusted.truncated) countAdjusted(env, subject);
     const applied = applyEnvelope(env, stores, seen, Date.now());
     received.inc({ outcome: applied.kind });
     for (const l of listeners) l(env, applied, stores);

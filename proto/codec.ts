@@ -1,5 +1,7 @@
 // Envelope encode/decode with the validation the collector relies on. Both roles import this file.
 import { nodewarden } from './gen/nodewarden.js';
+import { DecodeError, LIMITS, validateEnvelope, type Adjustments } from './validate.js';
+import { subjectFor, type BodyKind } from '../common/subjects.js';
 
 export const pb = nodewarden.v1;
 export type Envelope = nodewarden.v1.IEnvelope;
@@ -29,15 +31,9 @@ export function encodeEnvelope(env: Envelope): Uint8Array {
   return pb.Envelope.encode(env).finish();
 }
 
-export type DecodeFailure = 'corrupt' | 'missing-header' | 'empty-body' | 'invalid-drop';
+export { DecodeError, LIMITS, type DecodeFailure, type Adjustments } from './validate.js';
 
-export class DecodeError extends Error {
-  constructor(public readonly kind: DecodeFailure, message: string) {
-    super(message);
-  }
-}
-
-/** A decoded envelope whose header is present and whose body is one known kind. */
+/** A decoded envelope whose every field passed proto/validate.ts (numbers are plain numbers, texts bounded). */
 export interface ValidEnvelope {
   node: string;
   agentId: string;
@@ -46,22 +42,28 @@ export interface ValidEnvelope {
   agentVersion: string;
   body: 'drops' | 'finding' | 'heartbeat' | 'runtime';
   msg: nodewarden.v1.Envelope;
+  /** Drop records refused inside an otherwise good batch, and texts cut to their bound. */
+  adjusted: Adjustments;
 }
 
-export function decodeEnvelope(bytes: Uint8Array): ValidEnvelope {
+export interface DecodeOptions {
+  /** The NATS subject it arrived on: must be the envelope's own node and body (a node speaks only for itself). */
+  subject?: string;
+  nowMs?: number;
+  /** How far back event times may lie (the stream's retention); default 7 days. */
+  retentionMs?: number;
+}
+
+/** Decodes and validates; throws DecodeError (with the reason to count) for anything it refuses. */
+export function decodeEnvelope(bytes: Uint8Array, o: DecodeOptions = {}): ValidEnvelope {
+  if (bytes.length > LIMITS.envelopeBytes) throw new DecodeError('oversized', `${bytes.length} bytes, more than ${LIMITS.envelopeBytes}`);
   let msg: nodewarden.v1.Envelope;
   try {
     msg = pb.Envelope.decode(bytes);
   } catch (err) {
     throw new DecodeError('corrupt', `not a nodewarden.v1.Envelope: ${(err as Error).message}`);
   }
-  if (!msg.node || !msg.agentId || !msg.seq) throw new DecodeError('missing-header', 'envelope without node, agent_id or seq');
-  const body = msg.body as ValidEnvelope['body'] | undefined;
-  if (!body) throw new DecodeError('empty-body', 'envelope without a body');
-  if (body === 'drops') {
-    for (const d of msg.drops?.drops ?? []) {
-      if (!d.src || !d.dst || !d.count) throw new DecodeError('invalid-drop', 'drop record without src, dst or count');
-    }
-  }
-  return { node: msg.node, agentId: msg.agentId, seq: Number(msg.seq), sentMs: msg.sentMs, agentVersion: msg.agentVersion, body, msg };
+  const adjusted = validateEnvelope(msg, o.subject, (node, body) => subjectFor(node, body as BodyKind), { nowMs: o.nowMs ?? Date.now(), retentionMs: o.retentionMs ?? 7 * 86_400_000 });
+  const body = msg.body as ValidEnvelope['body'];
+  return { node: msg.node, agentId: msg.agentId, seq: msg.seq as number, sentMs: msg.sentMs, agentVersion: msg.agentVersion, body, msg, adjusted };
 }

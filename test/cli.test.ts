@@ -42,6 +42,14 @@ test('parse --pods-file names pods; --explain says why lines were rejected', asy
   assert.match(r.stderr, /line 3: bad-json/);
 });
 
+test('parse skips a journal record with an impossible time, counts it, and keeps every drop around it', async () => {
+  const rec = (t: string) => JSON.stringify({ MESSAGE: real[0], __REALTIME_TIMESTAMP: t, __CURSOR: 's=1' });
+  const r = await runCli(['parse'], [rec('1795442355193845'), rec('99999999999999999999'), rec('-5'), rec('1795442355193846')].join('\n'));
+  assert.is(r.code, 0, r.stderr);
+  assert.is(r.stdout.trim().split('\n').length, 2);
+  assert.match(r.stderr, /skipped 2 unreadable drop records \(bad-time 2\)/);
+});
+
 test('parse survives a 10 MB line without newline and keeps the good lines around it', async () => {
   const r = await runCli(['parse', '--explain'], `${real[0]}\n${'A'.repeat(10 * 1024 * 1024)}\n${real[1]}`);
   assert.is(r.code, 0);

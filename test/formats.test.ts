@@ -55,15 +55,16 @@ test('IP canonical form (RFC 5952) and rejection of non-IPs', () => {
 });
 
 test('envelope codec round trip; corrupt and incomplete messages are typed errors', () => {
-  const bytes = encodeEnvelope({ node: 'n1', agentId: 'a1', seq: 7, sentMs: 5, drops: { drops: [{ src: '10.0.0.1', dst: '10.0.0.2', count: 3000000000, proto: 'TCP', dstPort: 80, firstSeenMs: 1, lastSeenMs: 2 }] } });
+  const now = Date.now();
+  const bytes = encodeEnvelope({ node: 'n1', agentId: 'a1', seq: 7, sentMs: now, drops: { drops: [{ family: 4, src: '10.0.0.1', dst: '10.0.0.2', count: 3000000000, proto: 'TCP', dstPort: 80, firstSeenMs: now - 1, lastSeenMs: now }] } });
   const env = decodeEnvelope(bytes);
   assert.equal([env.node, env.agentId, env.seq, env.body, Number(env.msg.drops!.drops![0].count)], ['n1', 'a1', 7, 'drops', 3000000000]);
   const kind = (b: Uint8Array) => { try { decodeEnvelope(b); return 'ok'; } catch (e) { return (e as DecodeError).kind; } };
   assert.is(kind(new Uint8Array([0xff, 0xff, 0xff, 0xff, 0x0f])), 'corrupt');
   assert.is(kind(Buffer.from('{"json":"not protobuf"}')), 'corrupt');
-  assert.is(kind(encodeEnvelope({ node: 'n1', agentId: 'a', seq: 1 })), 'empty-body');
+  assert.is(kind(encodeEnvelope({ node: 'n1', agentId: 'a', seq: 1, sentMs: now })), 'empty-body');
   assert.is(kind(encodeEnvelope({ node: 'n1', heartbeat: {} })), 'missing-header');
-  assert.is(kind(encodeEnvelope({ node: 'n', agentId: 'a', seq: 1, drops: { drops: [{ src: '1.1.1.1', count: 1 }] } })), 'invalid-drop');
+  assert.is(kind(encodeEnvelope({ node: 'n', agentId: 'a', seq: 1, sentMs: now, drops: { drops: [{ src: '1.1.1.1', count: 1 }] } })), 'invalid-drop');
 });
 
 test('coalescer: identical flows become one record with count and first/last seen; others stay apart', () => {

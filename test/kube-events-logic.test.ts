@@ -52,7 +52,7 @@ test('event names: deterministic from (uid, reason, message), DNS-subdomain safe
 });
 
 test('findings: node finding -> Node, pod finding -> pod by uid, info and cleared are Normal', () => {
-  const env = (finding: Record<string, unknown>): ValidEnvelope => ({ node: 'node-a', agentId: 'a', seq: 1, sentMs: 0, agentVersion: 'v', body: 'finding', msg: pb.Envelope.create({ node: 'node-a', finding: pb.Finding.create(finding as any) }) });
+  const env = (finding: Record<string, unknown>): ValidEnvelope => ({ node: 'node-a', agentId: 'a', seq: 1, sentMs: 0, agentVersion: 'v', body: 'finding', adjusted: { droppedRecords: 0, droppedReasons: {}, truncated: 0 }, msg: pb.Envelope.create({ node: 'node-a', finding: pb.Finding.create(finding as any) }) });
   const resolver = { resolve: () => undefined, podByUid: (u: string) => (u === 'uid-db' ? db : undefined), ready: () => true };
   const [n] = envelopeObservations(env({ kind: 'IPForwardingDisabled', severity: 'critical', active: true, message: 'net.ipv4.ip_forward = 0' }), resolver, 1000);
   assert.equal(n.object, { kind: 'Node', name: 'node-a' });

@@ -213,7 +213,7 @@ test('runtime pod IPs name what the pod cache cannot, below the API; podByName i
   assert.is(r.podByName!('shop', 'cart-5d8f9-abcde'), undefined, 'never answered from the runtime view');
   assert.is(r.podByName!('default', 'web-0')?.uid, WEB_UID);
   // a drop to the new pod is named through the hint (the drop store resolves with this resolver)
-  const env = decodeEnvelope(encodeEnvelope({ node: NODE, agentId: 'a', seq: 999, sentMs: h.clock.now, agentVersion: 't', drops: { drops: [{ prefix: 'calico-packet:', family: 4, proto: 'TCP', src: '10.89.0.2', dst: '10.89.0.9', dstPort: 8080, count: 2, firstSeenMs: h.clock.now, lastSeenMs: h.clock.now }] } }));
+  const env = decodeEnvelope(encodeEnvelope({ node: NODE, agentId: 'a', seq: 999, sentMs: h.clock.now, agentVersion: 't', drops: { drops: [{ prefix: 'calico-packet:', family: 4, proto: 'TCP', src: '10.89.0.2', dst: '10.89.0.9', dstPort: 8080, count: 2, firstSeenMs: h.clock.now, lastSeenMs: h.clock.now }] } }), { nowMs: h.clock.now });
   applyEnvelope(env, h.stores, new SeenSet(), h.clock.now);
   const flow = h.stores.drops.query({ limit: 10 }).items[0];
   assert.equal([flow.src.pod?.name, flow.dst.pod?.name], ['web-0', 'cart-5d8f9-abcde']);

@@ -12,9 +12,12 @@ export interface LogEntry {
 }
 
 export interface LineReject {
-  reject: 'bad-json' | 'no-message';
+  reject: 'bad-json' | 'no-message' | 'bad-time';
   detail: string;
 }
+
+/** The largest time a JavaScript Date can hold (year 275760). */
+const MAX_DATE_MS = 8.64e15;
 
 const text = (v: unknown): unknown => (Array.isArray(v) ? Buffer.from(v as number[]).toString('utf8') : v);
 
@@ -31,7 +34,12 @@ export function parseJournalJson(line: string, fields: readonly string[] = []): 
   if (typeof message !== 'string') return { reject: 'no-message', detail: 'MESSAGE missing or null' };
   const entry: LogEntry = { message };
   const rt = rec.__REALTIME_TIMESTAMP;
-  if (typeof rt === 'string' && rt.length > 3) entry.timeMs = Number(rt.slice(0, -3)) || undefined;
+  if (rt !== undefined) {
+    // Microseconds as a decimal string; anything else (or beyond what a Date can hold) is no time at all.
+    const ms = typeof rt === 'string' && /^\d{4,19}$/.test(rt) ? Number(rt.slice(0, -3)) : NaN;
+    if (!(ms > 0 && ms <= MAX_DATE_MS)) return { reject: 'bad-time', detail: `__REALTIME_TIMESTAMP ${JSON.stringify(rt).slice(0, 40)} is not a time` };
+    entry.timeMs = ms;
+  }
   if (typeof rec.__CURSOR === 'string') entry.cursor = rec.__CURSOR;
   if (fields.length) {
     entry.fields = {};

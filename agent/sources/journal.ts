@@ -25,7 +25,7 @@ export interface JournalOptions {
   onReady?: () => void;
 }
 
-export type JournalCounter = 'lines' | 'parsed' | 'rejected_too_long' | 'rejected_bad_json' | 'restarts';
+export type JournalCounter = 'lines' | 'parsed' | 'rejected_too_long' | 'rejected_bad_json' | 'rejected_bad_time' | 'restarts';
 
 const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 30_000;
@@ -158,7 +158,7 @@ export class JournalSource {
     if (!wanted) return;
     const entry = parseJournalJson(line, this.fields);
     if ('reject' in entry) {
-      this.o.onCounter?.('rejected_bad_json');
+      this.o.onCounter?.(entry.reject === 'bad-time' ? 'rejected_bad_time' : 'rejected_bad_json');
       return;
     }
     this.o.onCounter?.('parsed');

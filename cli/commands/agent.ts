@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { ConfigError, parseDuration, parseListen, type CommandSpec, type FlagValues } from '../../common/flags.js';
 import { createLogger } from '../../common/log.js';
+import { installLastResort } from '../../common/guard.js';
 import { DEFAULT_DROP_PREFIXES } from '../../agent/parse/packet-drop.js';
 import { runAgent, type AgentConfig, type Detector } from '../../agent/agent.js';
 import { probeFlags, startProbes } from '../../agent/probes/index.js';
@@ -57,6 +58,7 @@ export async function run(v: FlagValues): Promise<number> {
   probeConfig(v);
   if (v['rules-file']) validateRulesFile(v['rules-file'] as string);
   const log = createLogger('agent');
+  installLastResort(log);
   // Handlers first: a SIGTERM while starting must stop gracefully, not kill the process mid-start.
   const signalled = untilSignal(log);
   const detectors: Detector[] = [async (sink, deps) => startProbes(v, sink, deps), (sink, deps) => startLogWatch(v, sink, deps), startRuntime(v)];

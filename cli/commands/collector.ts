@@ -1,6 +1,7 @@
 import { Registry } from 'prom-client';
 import { ConfigError, parseDuration, parseListen, type CommandSpec, type FlagValues } from '../../common/flags.js';
 import { createLogger } from '../../common/log.js';
+import { JobGuard, installLastResort } from '../../common/guard.js';
 import { runCollector, type CollectorConfig } from '../../collector/collector.js';
 import { loadPodsFile } from '../../collector/resolve/pods-file.js';
 import { IpIndex, type Resolver } from '../../collector/resolve/resolver.js';
@@ -95,6 +96,7 @@ export async function run(v: FlagValues): Promise<number> {
   const eventsOn = v.events === undefined ? !!kube : v.events === 'on';
   if (eventsOn && !kube) throw new ConfigError(`--events=on needs a cluster: --kubeconfig PATH, or in-cluster config (KUBERNETES_SERVICE_HOST and a service account token)${v['pods-file'] ? '; --pods-file names pods but cannot write Events' : ''}`);
   const log = createLogger('collector');
+  installLastResort(log);
   // Handlers first: a SIGTERM while starting must stop gracefully, not kill the process mid-start.
   const signalled = untilSignal(log);
   // One registry for everything the collector serves at /metrics.
@@ -117,6 +119,7 @@ export async function run(v: FlagValues): Promise<number> {
   // The runtime view's findings are made here, not by agents, so they reach Events directly (on a raise, a clear, or a cause learned).
   const rt = runtimeExtension(resolver, log, {
     ...rtOpts,
+    guard: new JobGuard(log, registry, 'nodewarden_collector'),
     onFinding: (node, finding, notify) => {
       const o = notify && events ? findingToObservation(node, finding, rt.resolver, Date.now()) : undefined;
       if (o) events!.writer.observe(o);

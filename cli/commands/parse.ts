@@ -46,28 +46,42 @@ export async function run(v: FlagValues): Promise<number> {
   const explain = v.explain === true;
   let lineNo = 0;
   let out = '';
+  // Records that could not be read are skipped, never fatal: one bad journal record must not cost
+  // the drops around it. Counted by reason and summed up on stderr at the end.
+  const skipped = new Map<string, number>();
+  const skip = (reason: string, detail: string): void => {
+    skipped.set(reason, (skipped.get(reason) ?? 0) + 1);
+    if (explain) process.stderr.write(`line ${lineNo}: ${reason}: ${detail}\n`);
+  };
   const flush = () => { if (out) { process.stdout.write(out); out = ''; } };
-  const splitter = new LineSplitter(MAX_LINE_BYTES * 4, (line) => {
-    lineNo++;
+  const onLine = (line: string): void => {
     const entry = parseInputLine(line);
     if ('reject' in entry) {
-      if (explain) process.stderr.write(`line ${lineNo}: ${entry.reject}: ${entry.detail}\n`);
+      // A line that is not JSON is only noise unless it was meant to be a journal record with a drop.
+      if (entry.reject === 'bad-time' || explain) skip(entry.reject, entry.detail);
       return;
     }
     const r = parseDropMessage(entry.message, prefixes);
     if (r === undefined) return;
-    if (isReject(r)) {
-      if (explain) process.stderr.write(`line ${lineNo}: ${r.reject}: ${r.detail}\n`);
-      return;
-    }
+    if (isReject(r)) return skip(r.reject, r.detail);
     out += JSON.stringify(dropJson(r, entry.timeMs, resolver)) + '\n';
     if (out.length > 65536) flush();
+  };
+  const splitter = new LineSplitter(MAX_LINE_BYTES * 4, (line) => {
+    lineNo++;
+    try {
+      onLine(line);
+    } catch (err) {
+      skip('internal-error', (err as Error).message);
+    }
   }, () => {
     lineNo++;
-    if (explain) process.stderr.write(`line ${lineNo}: too-long: skipped\n`);
+    skip('too-long', 'skipped');
   });
   for await (const chunk of process.stdin) splitter.write(chunk as Buffer);
   splitter.end();
   flush();
+  const bad = [...skipped].filter(([reason]) => reason !== 'bad-json' && reason !== 'no-message');
+  if (bad.length) process.stderr.write(`nodewarden parse: skipped ${bad.reduce((n, [, c]) => n + c, 0)} unreadable drop records (${bad.map(([r, c]) => `${r} ${c}`).join(', ')}); --explain names each line\n`);
   return 0;
 }

@@ -93,10 +93,10 @@ export function startEventSource(o: EventSourceOptions, resolver: Resolver, writ
   let messages: ConsumerMessages | undefined;
   let stopped = false;
 
-  const handle = (data: Uint8Array): void => {
+  const handle = (data: Uint8Array, subject: string): void => {
     let env: ValidEnvelope;
     try {
-      env = decodeEnvelope(data);
+      env = decodeEnvelope(data, { subject });
     } catch {
       stats.rejected++;
       return; // the ingest path counts and logs these
@@ -156,7 +156,7 @@ export function startEventSource(o: EventSourceOptions, resolver: Resolver, writ
         })().catch(() => undefined);
         for await (const m of messages) {
           try {
-            handle(m.data);
+            handle(m.data, m.subject);
           } catch (err) {
             warnOnce('handle', 'events: message handler failed', { err: (err as Error).message, seq: m.seq });
           }

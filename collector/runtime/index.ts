@@ -4,6 +4,7 @@
 // finding store; runtime pod IPs as low-priority resolver hints.
 import type { Logger } from '../../common/log.js';
 import { onceLogger } from '../../common/log.js';
+import type { JobGuard } from '../../common/guard.js';
 import { ConfigError, parseDuration, type FlagSpec } from '../../common/flags.js';
 import type { Finding } from '../../proto/codec.js';
 import type { EnvelopeListener } from '../collector.js';
@@ -38,6 +39,8 @@ export interface RuntimeExtensionOptions {
    * false = the same raised finding with fresher numbers.
    */
   onFinding?: (node: string, finding: Finding, notify: boolean) => void;
+  /** Catches and counts a failing timer tick (it runs again at the next one). */
+  guard?: JobGuard;
 }
 
 export interface RuntimeExtension {
@@ -125,7 +128,8 @@ export function runtimeExtension(apiResolver: Resolver, log: Logger, opts: Runti
   };
 
   const tickMs = opts.tickMs ?? 10_000;
-  const timer = tickMs > 0 ? setInterval(() => tick(), tickMs) : undefined;
+  const timed = opts.guard ? opts.guard.wrap('runtime-checks', () => tick()) : () => tick();
+  const timer = tickMs > 0 ? setInterval(timed, tickMs) : undefined;
   timer?.unref();
 
   return { resolver, listener, routes, store, tick, stop: () => clearInterval(timer) };

@@ -39,5 +39,6 @@ export async function waitFor<T>(what: string, timeoutMs: number, pick: () => T 
 let seq = 0;
 /** What the collector's listener gets for a snapshot: through the real protobuf encode/decode. */
 export function runtimeEnvelope(node: string, snapshot: RuntimeSnapshot, sentMs: number, agentId = 'agent1'): ValidEnvelope {
-  return decodeEnvelope(encodeEnvelope({ node, agentId, seq: ++seq, sentMs, agentVersion: 'test', runtime: snapshot }));
+  // Decoded as of the test's own clock (the snapshot's send time), as a collector at that time would.
+  return decodeEnvelope(encodeEnvelope({ node, agentId, seq: ++seq, sentMs, agentVersion: 'test', runtime: snapshot }), { nowMs: sentMs });
 }
