@@ -117,10 +117,12 @@ test('journalctl missing: a clear error line, counted restarts with backoff, no 
 test('records far over the size bound are skipped and counted; the next one still arrives', async () => {
   const s = source();
   await waitFor('ready', () => s.isReady());
-  // journald itself caps MESSAGE; a 200 KiB message is still one JSON line well under the 1 MiB bound.
-  await journal.append([`${drop(9)}${'x'.repeat(200_000)}`, drop(10)]);
-  await waitFor('both', () => s.seen.length === 2, 15_000);
+  // A 200 KiB message is one JSON line under the 1 MiB bound and arrives whole; a 1.5 MiB one is over it.
+  await journal.append([`${drop(9)}${'x'.repeat(200_000)}`, `${drop(8)}${'y'.repeat(1_500_000)}`, drop(10)]);
+  await waitFor('the records around the huge one', () => s.seen.length === 2 && s.counts.rejected_too_long === 1, 15_000);
   assert.is(s.seen[0].message.length > 200_000, true);
+  assert.ok(s.seen[1].message.startsWith(drop(10)));
+  assert.is(s.counts.rejected_too_long, 1);
   await s.src.stop();
 });
 
