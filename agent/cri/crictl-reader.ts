@@ -147,13 +147,16 @@ const map = (v: unknown): Record<string, string> => {
 const enumName = <T extends string>(v: unknown, names: T[], fallback: T): T =>
   typeof v === 'number' ? names[v] ?? fallback : (names as string[]).includes(str(v)) ? (v as T) : fallback;
 
+/** Entries that are JSON objects; a null or a scalar in a list (a crictl of another version) is skipped. */
+const objects = (list: unknown[]): Json[] => list.filter((x): x is Json => x !== null && typeof x === 'object' && !Array.isArray(x));
+
 /** A list from `{"<key>": [...]}` (current crictl) or a bare array (old crictl printed the slice). */
 function listOf(text: string, key: string): Json[] {
   const doc = JSON.parse(text) as unknown;
   const list = Array.isArray(doc) ? doc : (doc as Json | null)?.[key];
   if (list === undefined || list === null) return [];
   if (!Array.isArray(list)) throw new Error(`expected "${key}" to be a list`);
-  return list as Json[];
+  return objects(list);
 }
 
 /** `crictl info -o json`: {"status": {"conditions": [...]}, …info keys} -> the conditions. */
@@ -161,7 +164,7 @@ export function parseCrictlInfo(text: string): RuntimeConditionView[] {
   const doc = JSON.parse(text) as Json | null;
   const list = ((doc?.status as Json | undefined)?.conditions ?? []) as unknown;
   if (!Array.isArray(list)) throw new Error('expected "status.conditions" to be a list');
-  return (list as Json[]).map((c) => ({ type: str(c.type), status: c.status === true || c.status === 'true', reason: str(c.reason), message: str(c.message) }));
+  return objects(list).map((c) => ({ type: str(c.type), status: c.status === true || c.status === 'true', reason: str(c.reason), message: str(c.message) }));
 }
 
 /** `crictl pods -o json` -> sandboxes. */
@@ -219,13 +222,13 @@ export function jsonValues(text: string): unknown[] {
 /** `crictl inspectp -o json ID…` -> sandbox id -> addresses. */
 export function parseCrictlInspectp(text: string): Map<string, SandboxNetwork> {
   const out = new Map<string, SandboxNetwork>();
-  const docs = jsonValues(text).flatMap((v) => (Array.isArray(v) ? v : [v])) as Json[];
+  const docs = objects(jsonValues(text).flatMap((v) => (Array.isArray(v) ? v : [v])));
   for (const d of docs) {
     const st = (d.status ?? d) as Json;
     const id = str(st.id);
     if (!id) continue;
     const net = (st.network ?? {}) as Json;
-    const extra = Array.isArray(net.additionalIps) ? (net.additionalIps as Json[]).map((x) => str(x.ip)) : [];
+    const extra = Array.isArray(net.additionalIps) ? objects(net.additionalIps).map((x) => str(x.ip)) : [];
     const opts = (((st.linux as Json | undefined)?.namespaces as Json | undefined)?.options ?? {}) as Json;
     // current: options.network "NODE"; v1alpha1-era crictl printed options.hostNetwork true
     const hostNetwork = opts.network === 'NODE' || opts.network === 2 || opts.hostNetwork === true;

@@ -22,7 +22,7 @@ export interface Drop {
   message: string;
 }
 
-export type RejectReason = 'too-long' | 'binary' | 'missing-address' | 'bad-address' | 'bad-number';
+export type RejectReason = 'too-long' | 'binary' | 'missing-address' | 'bad-address' | 'bad-number' | 'bad-field';
 
 export interface Reject {
   reject: RejectReason;
@@ -84,6 +84,9 @@ function uint(message: string, from: number, limit: number, key: string, spaced:
   return n <= max ? n : -1;
 }
 
+const PROTO_TEXT = /^[A-Z0-9]{1,16}$/;
+const MAX_IFACE = 15;
+
 const PROTOS: Record<string, string> = { TCP: 'TCP', UDP: 'UDP', ICMP: 'ICMP', ICMPv6: 'ICMPV6', SCTP: 'SCTP', UDPLITE: 'UDPLITE' };
 
 function badNumber(message: string, from: number, limit: number, key: string): Reject {
@@ -104,14 +107,19 @@ function parseFields(message: string, at: number, prefix: string): Drop | Reject
   const dst = text(message, from, limit, 'DST=', ' DST=');
   if (src === undefined || dst === undefined) return { reject: 'missing-address', detail: 'no SRC= or DST=' };
   const s = canonicalIp(src), d = canonicalIp(dst);
-  if (s === undefined || d === undefined) return { reject: 'bad-address', detail: `SRC=${src.slice(0, 64)} DST=${dst.slice(0, 64)}` };
+  if (s === undefined || d === undefined || s.includes(':') !== d.includes(':')) return { reject: 'bad-address', detail: `SRC=${src.slice(0, 64)} DST=${dst.slice(0, 64)}` };
+  const named = proto === undefined ? 'UNKNOWN' : PROTOS[proto] ?? proto.toUpperCase();
+  // The kernel prints a name or a number; anything else is not a kernel line (and the collector would refuse it).
+  if (!PROTO_TEXT.test(named)) return { reject: 'bad-field', detail: `PROTO=${(proto ?? '').slice(0, 32)}` };
   const drop: Drop = {
-    prefix: prefix.trim(), family: s.includes(':') ? 6 : 4, proto: proto === undefined ? 'UNKNOWN' : PROTOS[proto] ?? proto.toUpperCase(),
+    prefix: prefix.trim(), family: s.includes(':') ? 6 : 4, proto: named,
     src: s, dst: d, message: at === 0 ? message : message.slice(at),
   };
   const inIf = text(message, from, limit, 'IN=', ' IN=');
-  if (inIf !== undefined) drop.in = inIf;
   const outIf = text(message, from, limit, 'OUT=', ' OUT=');
+  // Interface names are at most IFNAMSIZ-1 (15) bytes; a longer one is not from the kernel.
+  if ((inIf?.length ?? 0) > MAX_IFACE || (outIf?.length ?? 0) > MAX_IFACE) return { reject: 'bad-field', detail: `IN=${(inIf ?? '').slice(0, 32)} OUT=${(outIf ?? '').slice(0, 32)}` };
+  if (inIf !== undefined) drop.in = inIf;
   if (outIf !== undefined) drop.out = outIf;
   const spt = uint(message, from, limit, 'SPT=', ' SPT=', 65535);
   if (spt === -1) return badNumber(message, from, limit, 'SPT=');
