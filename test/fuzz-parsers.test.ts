@@ -29,10 +29,11 @@ const field = fc.oneof(
   fc.tuple(fc.constantFrom('SRC', 'DST'), fc.oneof(fc.ipV4(), fc.ipV6(), fc.constantFrom('fd00:0099:0000:0000:0000:0000:0000:0001', '999.1.1.1', '', '::ffff:10.0.0.1'))).map(([k, v]) => `${k}=${v}`),
   fc.tuple(fc.constantFrom('SPT', 'DPT', 'TTL', 'HOPLIMIT', 'TYPE', 'CODE', 'LEN', 'ID'), fc.oneof(fc.nat(), fc.constantFrom('-1', '65536', '99999999999999999999', '0x10', '', '1e3'))).map(([k, v]) => `${k}=${v}`),
   fc.tuple(fc.constantFrom('PROTO', 'IN', 'OUT', 'MAC'), fc.oneof(fc.constantFrom('TCP', 'UDP', 'ICMP', 'ICMPv6', 'SCTP', '47', ''), fc.string({ maxLength: 20 }))).map(([k, v]) => `${k}=${v}`),
-  fc.constantFrom('[', ']', 'DF', 'SYN', 'INCOMPLETE [65535 bytes]', 'SRC=10.0.0.1 DST=10.0.0.2 LEN=28', '\u0000', '\uFFFD'),
+  { arbitrary: fc.constantFrom('SRC=10.0.0.1 DST=10.0.0.2 LEN=28 PROTO=UDP SPT=1 DPT=53', 'SRC=fd00::1 DST=fd00::2 PROTO=TCP', 'FRAG:1480'), weight: 3 },
+  fc.constantFrom('[', ']', 'DF', 'SYN', 'INCOMPLETE [65535 bytes]', '\u0000', '\uFFFD', '"'),
   fc.string({ maxLength: 12 }),
 );
-const dropLine = fc.tuple(fc.constantFrom('', 'Nov 23 13:59:01 vm kernel: ', '[ 123.456] '), fc.constantFrom(...PREFIXES, 'calico-packe', ''), fc.array(field, { maxLength: 14 }))
+const dropLine = fc.tuple(fc.constantFrom('', 'Nov 23 13:59:01 vm kernel: ', '[ 123.456] ', 'x', '"'), fc.constantFrom(...PREFIXES, `${PREFIXES[0]} "`, 'calico-packe', ''), fc.array(field, { maxLength: 14 }))
   .map(([head, prefix, fields]) => `${head}${prefix}${fields.join(' ')} `);
 
 const NOW = Date.now();

@@ -35,7 +35,7 @@ const cases: [string, string, string][] = [
   ['dup.yaml', 'rules:\n  - {name: r1, kind: A, pattern: a1}\n  - {name: r1, kind: B, pattern: b1}\n', 'rule "r1" (rules[1]) field "name": duplicate rule name "r1"'],
   ['flags.yaml', 'rules:\n  - {name: r1, kind: A, pattern: boom, flags: g}\n', 'rule "r1" (rules[0]) field "flags": "g" may only combine i, m, s, u (each once)'],
   ['unnamed.json', '{"rules": [{"kind": "A", "pattern": 42}]}', 'rule rules[0] field "pattern": expected a non-empty string, got number 42'],
-  ['off-unknown.yaml', 'rules:\n  - {name: etcd-nospace, enabled: false}\n', 'rule "etcd-nospace" (rules[0]) field "name": no built-in rule of that name to switch off (built-in: etcd-nospace-alarm, etcd-nospace-alarm-capnslog, etcd-database-space-exceeded, apiserver-too-many-requests, http-too-many-requests, http-status-429, client-rate-limiter-deadline, webhook-call-failed)'],
+  ['off-unknown.yaml', 'rules:\n  - {name: etcd-nospace, enabled: false}\n', 'rule "etcd-nospace" (rules[0]) field "name": no built-in rule of that name to switch off (built-in: etcd-nospace-alarm, etcd-nospace-alarm-capnslog, etcd-no-space, etcd-member-alarm-nospace, etcd-database-space-exceeded, apiserver-too-many-requests, apiserver-request-log-429, apiserver-request-log-429-json, apiserver-request-log-429-legacy, http-too-many-requests, http-status-429, client-rate-limiter-deadline, webhook-call-failed)'],
   ['top.yaml', 'rule:\n  - {name: r1, kind: A, pattern: boom}\n', 'unknown top-level field "rule" (expected only "rules")'],
   ['not-list.yaml', 'rules: {name: r1}\n', '"rules" must be a list, got a mapping'],
   ['syntax.yaml', 'rules:\n  - name: r1\n   kind: A\n', 'not valid YAML: Sequence item without - indicator at line 3, column 1'],

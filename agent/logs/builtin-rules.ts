@@ -23,6 +23,27 @@ export const BUILTIN_RULES: RuleSpec[] = [
     dedupWindow: '10m',
   },
   {
+    // etcd's own words when a write is refused under the alarm, as zap's "error" field:
+    // {"level":"warn",…,"msg":"failed to apply request",…,"error":"etcdserver: no space"} (k3s-io/k3s#4787).
+    name: 'etcd-no-space',
+    kind: 'EtcdNoSpace',
+    severity: 'critical',
+    pattern: 'etcdserver: no space',
+    message: 'etcd refuses writes (seen by {container}): etcdserver: no space — the NOSPACE alarm is raised',
+    dedupWindow: '10m',
+  },
+  {
+    // A member alarm as etcd and cluster tools print it: `memberID:13803658152347727308 alarm:NOSPACE`
+    // (etcdctl alarm list, etcd's "serving /health false due to an alarm", operators' logrus msg="…").
+    name: 'etcd-member-alarm-nospace',
+    kind: 'EtcdNoSpace',
+    severity: 'critical',
+    pattern: '(?:memberID:(?<member>[0-9a-fx]+) )?alarm:NOSPACE',
+    literals: ['alarm:NOSPACE'],
+    message: 'etcd reports "{0}" (seen by {container}): its database reached the backend quota and it refuses writes',
+    dedupWindow: '10m',
+  },
+  {
     // Clients (kube-apiserver, etcdctl): "etcdserver: mvcc: database space exceeded". etcd itself never logs it.
     name: 'etcd-database-space-exceeded',
     kind: 'EtcdNoSpace',
@@ -38,6 +59,36 @@ export const BUILTIN_RULES: RuleSpec[] = [
     severity: 'warning',
     pattern: 'the server has received too many requests',
     message: 'The API server answers {container} with 429: the server has received too many requests',
+  },
+  {
+    // kube-apiserver's request log (k8s.io/apiserver httplog.go, klog text): `"HTTP" verb="LIST"
+    // URI="/api/v1/pods" latency="…" userAgent="…" audit-ID="…" srcIP="10.0.0.1:52472" resp=429`.
+    // The user agent names the client that was throttled: the hot-looping controller of the incident.
+    name: 'apiserver-request-log-429',
+    kind: 'APIServerThrottling',
+    severity: 'warning',
+    pattern: '"HTTP" verb="(?<verb>[A-Z]+)" URI="(?<uri>[^"]*)".*? userAgent="(?<userAgent>(?:[^"\\\\]|\\\\.)*)".*? srcIP="(?<srcIP>[^"]*)".*? resp=429\\b',
+    literals: [' resp=429'],
+    message: 'The API server answered {userAgent} with 429 ({verb} {uri}): requests are being throttled',
+  },
+  {
+    // The same with --logging-format=json: {…,"msg":"HTTP","verb":"LIST","URI":"…","userAgent":"…",…,"resp":429}
+    name: 'apiserver-request-log-429-json',
+    kind: 'APIServerThrottling',
+    severity: 'warning',
+    pattern: '"msg":"HTTP".*?"verb":"(?<verb>[A-Z]+)","URI":"(?<uri>[^"]*)".*?"userAgent":"(?<userAgent>(?:[^"\\\\]|\\\\.)*)".*?"resp":429\\b',
+    literals: ['"resp":429'],
+    message: 'The API server answered {userAgent} with 429 ({verb} {uri}): requests are being throttled',
+  },
+  {
+    // The older request log (wrap.go / handlers.go, before 1.19): `GET /api/v1/endpoints?…: (504µs) 429
+    // [[kube-proxy/v2.11.19 (linux/amd64) kubernetes/1e57adb] 192.255.189.109:52472]` (kubernetes#71454).
+    name: 'apiserver-request-log-429-legacy',
+    kind: 'APIServerThrottling',
+    severity: 'warning',
+    pattern: '(?<verb>GET|LIST|WATCH|POST|PUT|PATCH|DELETE) (?<uri>\\S+): \\([^)]*\\) 429 \\[\\[(?<userAgent>[^\\]]*)\\] (?<srcIP>[^\\]\\s]+)\\]',
+    literals: [') 429 [['],
+    message: 'The API server answered {userAgent} with 429 ({verb} {uri}): requests are being throttled',
   },
   {
     // HTTP status text in request logs ("429 Too Many Requests") and in other clients' errors.

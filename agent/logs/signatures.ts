@@ -53,6 +53,8 @@ export class SignatureReporter {
       rule: rule.name,
     };
     if (line.cut) evidence.cut = 'true';
+    // Named groups are the facts a rule picked out (e.g. the throttled client's userAgent).
+    if (m.groups) for (const [k, v] of Object.entries(m.groups)) if (v !== undefined && !(k in evidence)) evidence[k] = clip(v);
     this.emit({ kind: rule.kind, severity: rule.severity, active: true, message: renderMessage(rule, m, file.meta), ...(pod ? { pod } : {}), evidence, key: who });
   }
 

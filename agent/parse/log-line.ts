@@ -9,6 +9,12 @@ export interface LogEntry {
   cursor?: string;
   /** Other journal fields the reader asked for (journal JSON only). */
   fields?: Record<string, string>;
+  /**
+   * Raw text only: false when a syslog header names another program than the kernel (its text may
+   * quote anything, a drop prefix included); true for `kernel:` and dmesg `[ uptime]` lines;
+   * absent for a bare message (journalctl -o cat, dmesg --notime), which is taken as the kernel's.
+   */
+  kernel?: boolean;
 }
 
 export interface LineReject {
@@ -64,6 +70,9 @@ export function cursorOf(line: string): string | undefined {
 
 const RFC3339 = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2}(?:[.,]\d+)?)(Z|[+-]\d{2}:?\d{2})?\s/;
 const SYSLOG = /^(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) {1,2}(\d{1,2}) (\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?\s/;
+const HOST_TAG = /^\S+ ([^\s:[]+)(?:\[\d+\])?: ?/;
+/** dmesg's uptime stamp "[ 1234.567890] " or, with -T, "[Mon Nov 23 13:59:01 2026] ". */
+const DMESG = /^\[[ \d.]+\] |^\[[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2} \d{4}\] /;
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
 /**
@@ -76,7 +85,9 @@ export function parseRawLine(line: string, now = Date.now()): LogEntry {
     let zone = r[3] ?? 'Z';
     if (/^[+-]\d{4}$/.test(zone)) zone = `${zone.slice(0, 3)}:${zone.slice(3)}`;
     const t = Date.parse(`${r[1]}T${r[2].replace(',', '.')}${zone}`);
-    return Number.isNaN(t) ? { message: line } : { message: line, timeMs: t };
+    const e = headed(line.slice(r[0].length));
+    if (!Number.isNaN(t)) e.timeMs = t;
+    return e;
   }
   const s = SYSLOG.exec(line);
   if (s) {
@@ -84,9 +95,22 @@ export function parseRawLine(line: string, now = Date.now()): LogEntry {
     const at = (y: number) => new Date(y, MONTHS.indexOf(s[1]), Number(s[2]), Number(s[3]), Number(s[4]), Number(s[5]), s[6] ? Number(`0.${s[6]}`) * 1000 : 0).getTime();
     let t = at(year);
     if (t - now > 86400e3) t = at(year - 1);
-    return { message: line, timeMs: t };
+    const e = headed(line.slice(s[0].length));
+    e.timeMs = t;
+    return e;
   }
-  return { message: line };
+  const d = DMESG.exec(line);
+  return d ? { message: line.slice(d[0].length), kernel: true } : { message: line };
+}
+
+/** "host tag[pid]: message" after a timestamp: the message, and whether the kernel logged it. */
+function headed(rest: string): LogEntry {
+  const h = HOST_TAG.exec(rest);
+  if (!h) return { message: rest, kernel: false };
+  const message = rest.slice(h[0].length);
+  if (h[1] !== 'kernel') return { message, kernel: false };
+  const d = DMESG.exec(message);
+  return { message: d ? message.slice(d[0].length) : message, kernel: true };
 }
 
 /** Journal JSON when the line looks like an object, raw text otherwise. */

@@ -22,7 +22,7 @@ export interface Drop {
   message: string;
 }
 
-export type RejectReason = 'too-long' | 'binary' | 'missing-address' | 'bad-address' | 'bad-number' | 'bad-field';
+export type RejectReason = 'too-long' | 'binary' | 'missing-address' | 'missing-proto' | 'bad-address' | 'bad-number' | 'bad-field';
 
 export interface Reject {
   reject: RejectReason;
@@ -39,13 +39,26 @@ export function parseDropMessage(message: string, prefixes: readonly string[]): 
   let at = -1;
   let prefix = '';
   for (const p of prefixes) {
-    const i = message.indexOf(p);
+    const i = prefixAt(message, p);
     if (i >= 0 && (at < 0 || i < at)) { at = i; prefix = p; }
   }
   if (at < 0) return undefined;
   if (message.length > MAX_LINE_BYTES) return { reject: 'too-long', detail: `${message.length} characters` };
   if (message.indexOf('\u0000') >= 0 || message.indexOf('\uFFFD') >= 0) return { reject: 'binary', detail: 'NUL or invalid UTF-8' };
   return parseFields(message, at, prefix);
+}
+
+/**
+ * The first occurrence of the prefix that starts a token: at the start, or after a space, "]" or an
+ * opening quote (firewalld's `"filter_IN_public_REJECT: "`). Glued to a word it is someone's text
+ * that merely mentions it (`user typed xcalico-packet:SRC=…`), not a log prefix.
+ */
+function prefixAt(message: string, p: string): number {
+  for (let i = message.indexOf(p); i >= 0; i = message.indexOf(p, i + 1)) {
+    const before = i === 0 ? 32 : message.charCodeAt(i - 1);
+    if (before === 32 || before === 93 /* ] */ || before === 34 /* " */ || before === 39 /* ' */) return i;
+  }
+  return -1;
 }
 
 /**
@@ -96,6 +109,8 @@ function badNumber(message: string, from: number, limit: number, key: string): R
 function parseFields(message: string, at: number, prefix: string): Drop | Reject {
   let from = at + prefix.length;
   while (message.charCodeAt(from) === 32) from++;
+  // A quoted prefix keeps its closing quote, and the kernel glues the first field to it: `"… "IN=eth0`.
+  if (message.charCodeAt(from) === 34 && message.charCodeAt(at - 1) === 34) from++;
   const end = message.length;
   // First occurrence wins: UDP lines carry LEN twice, ICMP echo carries ID twice.
   const proto = text(message, from, end, 'PROTO=', ' PROTO=');
@@ -108,7 +123,11 @@ function parseFields(message: string, at: number, prefix: string): Drop | Reject
   if (src === undefined || dst === undefined) return { reject: 'missing-address', detail: 'no SRC= or DST=' };
   const s = canonicalIp(src), d = canonicalIp(dst);
   if (s === undefined || d === undefined || s.includes(':') !== d.includes(':')) return { reject: 'bad-address', detail: `SRC=${src.slice(0, 64)} DST=${dst.slice(0, 64)}` };
-  const named = proto === undefined ? 'UNKNOWN' : PROTOS[proto] ?? proto.toUpperCase();
+  // Every complete IPv4/IPv6 LOG line has PROTO= (nf_log_syslog prints it for any protocol, as a
+  // number if unnamed); only a non-first IPv6 fragment ("FRAG:") stops before it. A line without
+  // either was not printed by the kernel's LOG target.
+  if (proto === undefined && text(message, from, limit, 'FRAG:', ' FRAG:') === undefined) return { reject: 'missing-proto', detail: 'no PROTO= (and not a fragment)' };
+  const named = proto === undefined ? 'FRAGMENT' : PROTOS[proto] ?? proto.toUpperCase();
   // The kernel prints a name or a number; anything else is not a kernel line (and the collector would refuse it).
   if (!PROTO_TEXT.test(named)) return { reject: 'bad-field', detail: `PROTO=${(proto ?? '').slice(0, 32)}` };
   const drop: Drop = {

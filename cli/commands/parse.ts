@@ -61,6 +61,11 @@ export async function run(v: FlagValues): Promise<number> {
       if (entry.reject === 'bad-time' || explain) skip(entry.reject, entry.detail);
       return;
     }
+    if (entry.kernel === false) {
+      // Another program's line may quote a drop prefix; only the kernel's LOG target makes drops.
+      if (explain && prefixes.some((p) => entry.message.includes(p))) skip('not-kernel', 'the syslog tag is not "kernel"');
+      return;
+    }
     const r = parseDropMessage(entry.message, prefixes);
     if (r === undefined) return;
     if (isReject(r)) return skip(r.reject, r.detail);
@@ -81,7 +86,7 @@ export async function run(v: FlagValues): Promise<number> {
   for await (const chunk of process.stdin) splitter.write(chunk as Buffer);
   splitter.end();
   flush();
-  const bad = [...skipped].filter(([reason]) => reason !== 'bad-json' && reason !== 'no-message');
+  const bad = [...skipped].filter(([reason]) => reason !== 'bad-json' && reason !== 'no-message' && reason !== 'not-kernel');
   if (bad.length) process.stderr.write(`nodewarden parse: skipped ${bad.reduce((n, [, c]) => n + c, 0)} unreadable drop records (${bad.map(([r, c]) => `${r} ${c}`).join(', ')}); --explain names each line\n`);
   return 0;
 }
