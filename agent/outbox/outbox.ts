@@ -60,9 +60,10 @@ export class Outbox {
   private sealTimer?: NodeJS.Timeout;
 
   constructor(private readonly o: OutboxOptions) {
-    const leftovers = removeTmpLeftovers(o.stateDir);
-    this.store = new SealStore(`${o.stateDir}/spool`, o.spoolMaxBytes);
+    const spoolDir = `${o.stateDir}/spool`;
+    const leftovers = [...removeTmpLeftovers(o.stateDir), ...removeTmpLeftovers(spoolDir).map((n) => `spool/${n}`)];
     if (leftovers.length) o.log.info({ removed: leftovers }, 'outbox: removed unfinished writes of an earlier process');
+    this.store = new SealStore(spoolDir, o.spoolMaxBytes);
     this.health = new StateDirHealth(o.log);
     const r = resumePoint(o.stateDir, this.store);
     this.index = r.index;

@@ -4,7 +4,7 @@
 // alone: write errors are thrown; seal-store.ts decides what happens when the disk refuses.
 import { mkdirSync, readdirSync, readFileSync, unlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeDurably, removeTmpLeftovers } from './durable-fs.js';
+import { writeDurably } from './durable-fs.js';
 
 export interface SpoolMessage {
   subject: string;
@@ -47,7 +47,6 @@ export class Spool {
 
   constructor(private readonly dir: string) {
     mkdirSync(dir, { recursive: true });
-    removeTmpLeftovers(dir);
     for (const i of this.indexes()) this.sizes.set(i, statSync(this.path(i)).size);
   }
 
