@@ -92,6 +92,7 @@ test('restart with spool files present, the disk full and NATS down at first: ev
   fs.free();
   await waitFor('AgentStateDirUnwritable cleared', async () => (await stateFinding())?.active === false, 15_000);
   assert.is(await delivered(), written, 'nothing doubled either');
+  assert.not.match(stack.agent.output(), /someone else publishes/, 'a resumed spool is not an unexpected duplicate');
 });
 
 test.run();
