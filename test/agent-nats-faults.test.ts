@@ -93,6 +93,16 @@ test('wrong NATS token: logged once, retried until the server takes the token, /
   });
   assert.is(nodes.ok, true);
   assert.match(nodes.detail, /^connected; last problem: (auth failed: .*authorization violation|unreachable: .*ECONNREFUSED)/i);
+  // Rotated under a connected agent: nats.js gives up for good on repeated auth errors; the agent does not.
+  await nats.kill();
+  await nats.start({ token: 'rotated-token' });
+  await waitFor('auth failure after the rotation', () => occurrences(r.agent, /nats: auth failed/) === 2, 30_000);
+  assert.match((await readyz(r)).text, /NATS authorization failed/, r.agent.output().split('\n').filter((l) => /nats/.test(l)).join('\n'));
+  await journal.append(lines(10, 7001));
+  await nats.kill();
+  await nats.start({ token: 'new-token' });
+  await waitFor('40 drops after the rotation back', async () => (await delivered(api, 7001)) === 40, 30_000);
+  assert.is((await readyz(r)).status, 200);
   assert.is(occurrences(r.agent, /someone else publishes/), 0, 'retries are not unexpected duplicates');
 });
 

@@ -170,7 +170,8 @@ export class Publisher {
   private async watch(nc: NatsConnection): Promise<void> {
     const closed = nc.closed();
     for await (const s of nc.status()) {
-      if (s.type === 'disconnect') this.setState('disconnected', `lost ${s.server}`);
+      // The client drops the socket after an auth error: that disconnect is the auth failure, not news.
+      if (s.type === 'disconnect') { if (this.st !== 'auth-failed') this.setState('disconnected', `lost ${s.server}`); }
       else if (s.type === 'reconnect') this.setState('connected');
       else if (s.type === 'error' && isAuthError(s.error)) this.setState('auth-failed', s.error.message);
       else if (s.type === 'close') break;
