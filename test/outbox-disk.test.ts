@@ -8,6 +8,8 @@ import { evictions, safeCursor, type HeldSeal } from '../agent/outbox/budget.js'
 import { SealStore } from '../agent/outbox/seal-store.js';
 import { Outbox, type OutboxCounter } from '../agent/outbox/outbox.js';
 import { Publisher, retryDelayMs } from '../agent/outbox/publisher.js';
+import pino from 'pino';
+import { decodeEnvelope } from '../proto/codec.js';
 import { createLogger } from '../common/log.js';
 import type { FindingReport } from '../agent/findings.js';
 import type { Drop } from '../agent/parse/packet-drop.js';
@@ -111,6 +113,37 @@ test('outbox: the saved cursor stays before memory-only seals even when the chec
   assert.is(JSON.parse(readFileSync(join(state, 'checkpoint.json'), 'utf8')).cursor, 'c3', 'on disk now: the cursor moves on');
   assert.equal(findings.map((f) => [f.kind, f.active]), [['AgentStateDirUnwritable', true], ['AgentStateDirUnwritable', false]]);
   await outbox.stop(0);
+});
+
+test('outbox on a full disk: memory obeys --spool-max-bytes, the oldest goes first, counted, logged once per episode', async () => {
+  const state = join(fs.dir, 'state');
+  const lines: string[] = [];
+  const log = pino({ level: 'info' }, { write: (l: string) => { lines.push(l); } });
+  const counts: Partial<Record<OutboxCounter, number>> = {};
+  const publisher = new Publisher({ url: 'nats://127.0.0.1:1', auth: {}, name: 't', log });
+  const outbox = new Outbox({ node: 'n', agentId: 'a', agentVersion: 'v', stateDir: state, spoolMaxBytes: 8000, windowMs: 100, maxHoldMs: 100,
+    maxFlows: 5000, maxInFlight: 10, publisher, journalCursor: () => 'c', log, count: (n, k = 1) => { counts[n] = (counts[n] ?? 0) + k; } });
+  fs.fill();
+  const finding = (i: number): FindingReport => ({ kind: 'Test', severity: 'info', active: true, message: `${i} ${'m'.repeat(1000)}`, evidence: {}, key: String(i) });
+  for (let i = 0; i < 30; i++) outbox.addFinding(finding(i));
+  assert.ok(outbox.spoolMemoryBytes <= 8000 && outbox.spoolMemoryBytes > 5000, String(outbox.spoolMemoryBytes));
+  assert.is(outbox.spoolBytes, outbox.spoolMemoryBytes, 'nothing reached the disk');
+  // 31 seals (30 + AgentStateDirUnwritable, raised first), about 1.1 KiB each: 7 fit.
+  assert.is(counts.spool_evicted_messages, 31 - outbox.spoolMessages);
+  assert.ok(outbox.spoolMessages >= 6 && outbox.spoolMessages <= 7, String(outbox.spoolMessages));
+  const msgs = lines.map((l) => (JSON.parse(l) as { msg: string }).msg);
+  assert.is(msgs.filter((m) => /spool budget full/.test(m)).length, 1);
+  assert.is(msgs.filter((m) => /state dir unwritable/.test(m)).length, 1);
+  fs.free();
+  outbox.tick();
+  assert.is(outbox.spoolMemoryBytes, 0);
+  assert.ok(outbox.spoolBytes > 5000, 'the survivors are on disk now');
+  await outbox.stop(0);
+  const disk = new SealStore(join(state, 'spool'), 8000);
+  const found = disk.indexes().map((i) => decodeEnvelope(disk.read(i).messages[0].data).msg.finding);
+  assert.equal(found.filter((f) => f?.kind === 'AgentStateDirUnwritable').map((f) => f?.active), [false], 'the raise was evicted, the clear is newest');
+  const keys = found.filter((f) => f?.kind === 'Test').map((f) => f?.key);
+  assert.equal(keys, Array.from({ length: keys.length }, (_, i) => String(30 - keys.length + i)), 'the newest findings survived, in order');
 });
 
 test.run();
