@@ -2,8 +2,8 @@
 // Retries reuse the message ID, so JetStream de-duplicates a publish whose ack was lost. A disk that
 // refuses writes never stops the outbox: seals then wait in memory (seal-store.ts).
 import type { Logger } from '../../common/log.js';
-import { subjectFor, messageId, type BodyKind } from '../../common/subjects.js';
-import { encodeEnvelope, pb, type Envelope, type Heartbeat, type RuntimeSnapshot } from '../../proto/codec.js';
+import { subjectFor, type BodyKind } from '../../common/subjects.js';
+import { encodeEnvelope, type Envelope, type Heartbeat, type RuntimeSnapshot } from '../../proto/codec.js';
 import type { Drop } from '../parse/packet-drop.js';
 import type { FindingReport } from '../findings.js';
 import { Coalescer } from './coalescer.js';
@@ -11,6 +11,7 @@ import type { SpoolMessage, SpoolItem } from './spool.js';
 import { SealStore, diskFailure, type DiskFailure } from './seal-store.js';
 import { StateDirHealth } from './state-dir-health.js';
 import { removeTmpLeftovers } from './durable-fs.js';
+import { MessageIds } from './message-ids.js';
 import { resumePoint, saveCheckpoint, type Checkpoint } from './checkpoint.js';
 import type { Publisher } from './publisher.js';
 
@@ -44,12 +45,10 @@ export class Outbox {
   private readonly store: SealStore;
   private readonly health: StateDirHealth;
   private index: number;
-  private seq = 0;
+  private readonly ids: MessageIds;
   /** Everything the journal reader passed before this cursor is in a held seal, acked, or not a drop. */
   private cursor?: string;
   private saved?: Checkpoint;
-  /** Message IDs this process has published at least once: a duplicate ack for one of them is a retry. */
-  private readonly sent = new Set<string>();
   private evicting = false;
   private windowStart = 0;
   private pending: number[];
@@ -65,6 +64,7 @@ export class Outbox {
     if (leftovers.length) o.log.info({ removed: leftovers }, 'outbox: removed unfinished writes of an earlier process');
     this.store = new SealStore(spoolDir, o.spoolMaxBytes);
     this.health = new StateDirHealth(o.log);
+    this.ids = new MessageIds(o.node, o.agentId);
     const r = resumePoint(o.stateDir, this.store);
     this.index = r.index;
     this.cursor = r.cursor;
@@ -194,9 +194,9 @@ export class Outbox {
   }
 
   private envelope(kind: BodyKind, body: Partial<Envelope>): SpoolMessage {
-    const seq = ++this.seq;
+    const { seq, msgId } = this.ids.next();
     const env: Envelope = { node: this.o.node, agentId: this.o.agentId, seq, sentMs: Date.now(), agentVersion: this.o.agentVersion, ...body };
-    return { subject: subjectFor(this.o.node, kind), msgId: messageId(this.o.node, this.o.agentId, seq), data: encodeEnvelope(env) };
+    return { subject: subjectFor(this.o.node, kind), msgId, data: encodeEnvelope(env) };
   }
 
   private write(messages: SpoolMessage[], cursor: string | undefined): void {
@@ -236,9 +236,7 @@ export class Outbox {
         continue;
       }
       this.inFlight += item.messages.length;
-      const resumed = this.store.isResumed(index);
-      const firstTime = item.messages.map((m) => !resumed && !this.sent.has(m.msgId));
-      for (const m of item.messages) this.sent.add(m.msgId);
+      const firstTime = this.ids.sending(item.messages, this.store.isResumed(index));
       const sends = item.messages.map((m) => this.o.publisher.publish(m.subject, m.data, m.msgId));
       void Promise.allSettled(sends).then((results) => {
         this.inFlight -= item.messages.length;
@@ -264,18 +262,14 @@ export class Outbox {
   /**
    * JetStream already had these message IDs although this process never sent them before: someone
    * else publishes under this agent's IDs (a clone with the same state, a replayed spool, an attacker).
-   * Our data would silently vanish as a "duplicate", so it goes again under fresh sequence numbers.
+   * Our data would silently vanish as a "duplicate", so it goes again under fresh IDs, in place.
    */
   private republish(item: SpoolItem, usurped: number[]): void {
     const messages = item.messages.map((m, i) => {
       if (!usurped.includes(i)) return m;
       this.o.count('publish_duplicates_unexpected');
-      const env = pb.Envelope.decode(m.data);
-      env.seq = ++this.seq;
-      env.sentMs = Date.now();
-      const fresh = { subject: m.subject, msgId: messageId(this.o.node, this.o.agentId, env.seq), data: encodeEnvelope(env) };
+      const fresh = this.ids.reissue(m);
       this.o.log.error({ msgId: m.msgId, republishedAs: fresh.msgId }, 'outbox: NATS already had a message ID this agent never sent; someone else publishes with its IDs. Sent again under a new ID');
-      this.sent.delete(m.msgId);
       return fresh;
     });
     const failure = this.store.replace({ ...item, messages });
@@ -287,7 +281,7 @@ export class Outbox {
   private done(index: number, item?: SpoolItem): void {
     this.busy.delete(index);
     this.store.remove(index);
-    for (const m of item?.messages ?? []) this.sent.delete(m.msgId);
+    if (item) this.ids.done(item.messages);
     this.pending = this.pending.filter((i) => i !== index);
   }
 
