@@ -75,6 +75,7 @@ test('outbox: the saved cursor stays before memory-only seals even when the chec
   const state = join(fs.dir, 'state');
   mkdirSync(join(state, 'spool'), { recursive: true });
   writeFileSync(join(state, '.checkpoint.json.tmp'), 'half');
+  writeFileSync(join(state, 'container-log-offsets.json.tmp.4242'), 'half');
   writeFileSync(join(state, 'spool', '.000000000009.msg.tmp'), 'half');
   const log = createLogger('test', 'silent');
   const publisher = new Publisher({ url: 'nats://127.0.0.1:1', auth: {}, name: 't', log }); // never started: NATS away
@@ -82,7 +83,7 @@ test('outbox: the saved cursor stays before memory-only seals even when the chec
   let cursor = 'c1';
   const outbox = new Outbox({ node: 'n', agentId: 'a', agentVersion: 'v', stateDir: state, spoolMaxBytes: 1 << 20, windowMs: 100, maxHoldMs: 100,
     maxFlows: 5000, maxInFlight: 10, publisher, journalCursor: () => cursor, log, count: (n, k = 1) => { counts[n] = (counts[n] ?? 0) + k; } });
-  assert.equal(readdirSync(state).filter((f) => f.endsWith('.tmp')), [], 'state dir leftovers removed');
+  assert.equal(readdirSync(state).filter((f) => /\.tmp/.test(f)), [], 'state dir leftovers removed');
   assert.equal(readdirSync(join(state, 'spool')), [], 'spool leftovers removed');
   const findings: FindingReport[] = [];
   const addFinding = outbox.addFinding.bind(outbox);

@@ -41,13 +41,16 @@ export function writeDurably(dir: string, name: string, data: Uint8Array | strin
   fsyncDir(dir);
 }
 
-/** `.<name>.tmp` files are writes a killed agent never finished; nothing reads them, so they only cost space. */
+/**
+ * `.<name>.tmp` (ours) and `<name>.tmp.<pid>` (the container-log offsets) are writes a killed agent never
+ * finished; nothing reads them, so they only cost space. Call before anything of this process writes.
+ */
 export function removeTmpLeftovers(dir: string): string[] {
   let names: string[];
   try { names = readdirSync(dir); } catch { return []; }
   const removed: string[] = [];
   for (const n of names) {
-    if (!/^\..+\.tmp$/.test(n)) continue;
+    if (!/^\..+\.tmp$|.\.tmp\.\d+$/.test(n)) continue;
     try { unlinkSync(join(dir, n)); removed.push(n); } catch { /* raced or unwritable: harmless */ }
   }
   return removed;
