@@ -48,7 +48,8 @@ export interface RunningAgent {
 
 export async function runAgent(cfg: AgentConfig, log: Logger, detectors: Detector[] = []): Promise<RunningAgent> {
   mkdirSync(cfg.stateDir, { recursive: true });
-  const agentId = randomBytes(6).toString('hex');
+  // 128 random bits: message IDs <node>/<agentId>/<seq> nobody can guess (or collide with) by accident.
+  const agentId = randomBytes(16).toString('hex');
   const started = Date.now();
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'nodewarden_agent_' });
@@ -68,16 +69,18 @@ export async function runAgent(cfg: AgentConfig, log: Logger, detectors: Detecto
   // Bind first: a taken port must fail the start before anything runs.
   let journalReady = false;
   let server: Server | undefined;
-  if (cfg.metricsListen) server = await startMetricsServer(cfg.metricsListen.host, cfg.metricsListen.port, registry, () => journalReady);
+  const publisher = new Publisher({ url: cfg.nats, auth: cfg.natsAuth, name: `nodewarden-agent/${cfg.node}`, log, count });
+  const notReady = (): string | undefined => (journalReady ? publisher.notReadyReason() : 'journal not followed yet');
+  if (cfg.metricsListen) server = await startMetricsServer(cfg.metricsListen.host, cfg.metricsListen.port, registry, notReady);
 
-  const publisher = new Publisher(cfg.nats, cfg.natsAuth, `nodewarden-agent/${cfg.node}`, log);
   let journal: JournalSource | undefined;
   const outbox = new Outbox({
     node: cfg.node, agentId, agentVersion: VERSION, stateDir: cfg.stateDir, spoolMaxBytes: cfg.spoolMaxBytes,
     windowMs: cfg.windowMs, maxHoldMs: cfg.maxHoldMs, maxFlows: 5000, maxInFlight: 256, publisher,
     journalCursor: () => journal?.currentCursor(), log, count,
   });
-  new Gauge({ name: 'nodewarden_agent_spool_bytes', help: 'bytes of sealed messages waiting for NATS', registers: [registry], collect() { this.set(outbox.spoolBytes); } });
+  new Gauge({ name: 'nodewarden_agent_spool_bytes', help: 'bytes of sealed messages waiting for NATS (disk and memory)', registers: [registry], collect() { this.set(outbox.spoolBytes); } });
+  new Gauge({ name: 'nodewarden_agent_spool_memory_bytes', help: 'bytes of sealed messages held in memory because the state dir refuses writes', registers: [registry], collect() { this.set(outbox.spoolMemoryBytes); } });
   new Gauge({ name: 'nodewarden_agent_spool_seals', help: 'sealed outbox entries waiting for NATS', registers: [registry], collect() { this.set(outbox.spoolMessages); } });
   new Gauge({ name: 'nodewarden_agent_nats_connected', help: '1 when connected to NATS', registers: [registry], collect() { this.set(publisher.connected ? 1 : 0); } });
 
@@ -109,7 +112,7 @@ export async function runAgent(cfg: AgentConfig, log: Logger, detectors: Detecto
   publisher.start();
   outbox.start();
   journal.start();
-  const heartbeat = (): void => outbox.sendHeartbeat({ startedMs: started, counters: { ...counts, spool_bytes: outbox.spoolBytes }, probes });
+  const heartbeat = (): void => outbox.sendHeartbeat({ startedMs: started, counters: { ...counts, spool_bytes: outbox.spoolBytes, spool_memory_bytes: outbox.spoolMemoryBytes }, probes: [...probes, publisher.probe()] });
   const hbTimer = setInterval(heartbeat, cfg.heartbeatMs);
   // First heartbeat soon after connecting, so /api/v1/nodes shows the node at once.
   const firstHb = setInterval(() => { if (publisher.connected) { heartbeat(); clearInterval(firstHb); } }, 100);

@@ -1,8 +1,11 @@
 import { createServer, type Server } from 'node:http';
 import type { Registry } from 'prom-client';
 
-/** Minimal /metrics, /healthz, /readyz server for the agent (the collector has its own API). */
-export function startMetricsServer(host: string, port: number, registry: Registry, ready: () => boolean): Promise<Server> {
+/**
+ * Minimal /metrics, /healthz, /readyz server for the agent (the collector has its own API).
+ * notReady: undefined when ready, else the reason /readyz answers 503 with.
+ */
+export function startMetricsServer(host: string, port: number, registry: Registry, notReady: () => string | undefined): Promise<Server> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/metrics') {
@@ -10,8 +13,8 @@ export function startMetricsServer(host: string, port: number, registry: Registr
     } else if (path === '/healthz') {
       res.writeHead(200, { 'content-type': 'text/plain' }); res.end('ok\n');
     } else if (path === '/readyz') {
-      const ok = ready();
-      res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }); res.end(ok ? 'ok\n' : 'not ready\n');
+      const reason = notReady();
+      res.writeHead(reason ? 503 : 200, { 'content-type': 'text/plain' }); res.end(reason ? `not ready: ${reason}\n` : 'ok\n');
     } else {
       res.writeHead(404, { 'content-type': 'text/plain' }); res.end('not found\n');
     }

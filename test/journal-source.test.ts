@@ -9,7 +9,7 @@ import pino from 'pino';
 import { JournalSource, type JournalCounter } from '../agent/sources/journal.js';
 import type { LogEntry } from '../agent/parse/log-line.js';
 import { createTestJournal, journalRemoteAvailable, type TestJournal } from './support/journal.js';
-import { Spool } from '../agent/outbox/spool.js';
+import { SealStore } from '../agent/outbox/seal-store.js';
 import { waitFor, sleep } from './support/wait.js';
 
 if (!journalRemoteAvailable()) throw new Error('systemd-journal-remote missing: run npm test (installs it as root)');
@@ -129,13 +129,14 @@ test('records far over the size bound are skipped and counted; the next one stil
 test('spool: bounded by bytes, the oldest seal goes first; files survive a reopen', () => {
   const dir = mkdtempSync(join(tmpdir(), 'nw-spool-'));
   try {
-    const spool = new Spool(dir, 3000);
+    const spool = new SealStore(dir, 3000);
     const msg = (n: number) => ({ subject: 's', msgId: `m${n}`, data: new Uint8Array(900).fill(n) });
-    const evicted: number[] = [];
-    for (let i = 1; i <= 5; i++) evicted.push(...spool.write({ index: i, cursor: `c${i}`, messages: [msg(i)] }));
-    assert.equal(evicted, [1, 2]);
+    let evicted = 0;
+    for (let i = 1; i <= 5; i++) evicted += spool.write({ index: i, cursor: `c${i}`, messages: [msg(i)] }, undefined).evictedSeals;
+    assert.is(evicted, 2);
+    assert.equal(spool.indexes(), [3, 4, 5]);
     assert.ok(spool.totalBytes <= 3000);
-    const again = new Spool(dir, 3000);
+    const again = new SealStore(dir, 3000);
     assert.equal(again.indexes(), [3, 4, 5]);
     const item = again.read(5);
     assert.equal([item.cursor, item.messages[0].msgId, item.messages[0].data[0]], ['c5', 'm5', 5]);

@@ -1,8 +1,10 @@
-// Where the journal reader resumes: the cursor up to which every record is either in the spool,
-// already acknowledged by NATS, or not a drop. Written after the spool file it covers.
-import { readFileSync, writeFileSync, renameSync, mkdirSync } from 'node:fs';
+// Where the journal reader resumes: the cursor up to which every record is either on disk in the
+// spool, already acknowledged by NATS, or not a drop (see safeCursor in budget.ts). Written after the
+// spool file it covers.
+import { readFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Spool } from './spool.js';
+import type { SpoolItem } from './spool.js';
+import { writeDurably } from './durable-fs.js';
 
 export interface Checkpoint {
   /** Highest spool index ever written. */
@@ -19,15 +21,14 @@ export function loadCheckpoint(stateDir: string): Checkpoint {
   }
 }
 
+/** Throws the fs error when the disk refuses (the caller keeps the older checkpoint, which is safe). */
 export function saveCheckpoint(stateDir: string, c: Checkpoint): void {
   mkdirSync(stateDir, { recursive: true });
-  const tmp = join(stateDir, '.checkpoint.json.tmp');
-  writeFileSync(tmp, JSON.stringify(c));
-  renameSync(tmp, join(stateDir, 'checkpoint.json'));
+  writeDurably(stateDir, 'checkpoint.json', JSON.stringify(c));
 }
 
 /** The spool may be newer than the checkpoint if the agent died between the two writes. */
-export function resumePoint(stateDir: string, spool: Spool): Checkpoint {
+export function resumePoint(stateDir: string, spool: { indexes(): number[]; read(index: number): SpoolItem }): Checkpoint {
   const c = loadCheckpoint(stateDir);
   const idx = spool.indexes();
   const newest = idx[idx.length - 1];

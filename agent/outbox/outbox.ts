@@ -1,13 +1,18 @@
 // Drops and findings -> sealed envelopes in the spool -> NATS with a bounded in-flight window.
-// Retries reuse the message ID, so JetStream de-duplicates a publish whose ack was lost.
+// Retries reuse the message ID, so JetStream de-duplicates a publish whose ack was lost. A disk that
+// refuses writes never stops the outbox: seals then wait in memory (seal-store.ts).
 import type { Logger } from '../../common/log.js';
-import { subjectFor, messageId, type BodyKind } from '../../common/subjects.js';
+import { subjectFor, type BodyKind } from '../../common/subjects.js';
 import { encodeEnvelope, type Envelope, type Heartbeat, type RuntimeSnapshot } from '../../proto/codec.js';
 import type { Drop } from '../parse/packet-drop.js';
 import type { FindingReport } from '../findings.js';
 import { Coalescer } from './coalescer.js';
-import { Spool, type SpoolMessage } from './spool.js';
-import { resumePoint, saveCheckpoint } from './checkpoint.js';
+import type { SpoolMessage, SpoolItem } from './spool.js';
+import { SealStore, diskFailure, type DiskFailure } from './seal-store.js';
+import { StateDirHealth } from './state-dir-health.js';
+import { removeTmpLeftovers } from './durable-fs.js';
+import { MessageIds } from './message-ids.js';
+import { resumePoint, saveCheckpoint, type Checkpoint } from './checkpoint.js';
 import type { Publisher } from './publisher.js';
 
 export interface OutboxOptions {
@@ -29,17 +34,22 @@ export interface OutboxOptions {
   count: (name: OutboxCounter, n?: number) => void;
 }
 
-export type OutboxCounter = 'drop_lines' | 'flows_sealed' | 'messages_published' | 'publish_errors' | 'spool_evicted_messages' | 'findings';
+export type OutboxCounter = 'drop_lines' | 'flows_sealed' | 'messages_published' | 'publish_errors' | 'spool_evicted_messages' | 'findings'
+  | 'spool_write_failures' | 'checkpoint_write_failures' | 'publish_duplicates_unexpected';
 
 /** Drops per message: far below NATS' 1 MiB max_payload even with 2 KiB samples. */
 const DROPS_PER_MESSAGE = 200;
 
 export class Outbox {
   private readonly coalescer = new Coalescer();
-  private readonly spool: Spool;
+  private readonly store: SealStore;
+  private readonly health: StateDirHealth;
   private index: number;
-  private seq = 0;
+  private readonly ids: MessageIds;
+  /** Everything the journal reader passed before this cursor is in a held seal, acked, or not a drop. */
   private cursor?: string;
+  private saved?: Checkpoint;
+  private evicting = false;
   private windowStart = 0;
   private pending: number[];
   private inFlight = 0;
@@ -49,16 +59,23 @@ export class Outbox {
   private sealTimer?: NodeJS.Timeout;
 
   constructor(private readonly o: OutboxOptions) {
-    this.spool = new Spool(`${o.stateDir}/spool`, o.spoolMaxBytes);
-    const r = resumePoint(o.stateDir, this.spool);
+    const spoolDir = `${o.stateDir}/spool`;
+    const leftovers = [...removeTmpLeftovers(o.stateDir), ...removeTmpLeftovers(spoolDir).map((n) => `spool/${n}`)];
+    if (leftovers.length) o.log.info({ removed: leftovers }, 'outbox: removed unfinished writes of an earlier process');
+    this.store = new SealStore(spoolDir, o.spoolMaxBytes);
+    this.health = new StateDirHealth(o.log);
+    this.ids = new MessageIds(o.node, o.agentId);
+    const r = resumePoint(o.stateDir, this.store);
     this.index = r.index;
     this.cursor = r.cursor;
-    this.pending = this.spool.indexes();
+    this.saved = r;
+    this.pending = this.store.indexes();
   }
 
   /** Where the journal should resume (undefined on a first start). */
   get resumeCursor(): string | undefined { return this.cursor; }
-  get spoolBytes(): number { return this.spool.totalBytes; }
+  get spoolBytes(): number { return this.store.totalBytes; }
+  get spoolMemoryBytes(): number { return this.store.memoryBytes; }
   get spoolMessages(): number { return this.pending.length; }
   get openFlows(): number { return this.coalescer.size; }
 
@@ -116,18 +133,52 @@ export class Outbox {
   }
 
   tick(): void {
+    if (this.store.memoryCount > 0) this.flushMemory();
     this.advanceCursor();
+    this.saveCheckpoint(true);
     this.pump();
   }
 
-  /** With nothing open, every record read so far is accounted for, so the saved cursor may move on. */
+  /** With nothing open, every record read so far is accounted for, so the cursor may move on. */
   private advanceCursor(): void {
     if (this.coalescer.size > 0) return;
     const c = this.o.journalCursor();
-    if (c && c !== this.cursor) {
-      this.cursor = c;
-      saveCheckpoint(this.o.stateDir, { index: this.index, cursor: c });
+    if (c) this.cursor = c;
+  }
+
+  /** Retry of the disk: memory seals go to disk, oldest first. */
+  private flushMemory(): void {
+    const r = this.store.flush();
+    if (r.failure) this.diskFailed(r.failure, 'spool_write_failures');
+    else this.diskWorked();
+  }
+
+  /**
+   * Saves index and safe cursor when they changed. While the disk is failing, only the tick retries it
+   * (probing whether the disk works again), not every seal.
+   */
+  private saveCheckpoint(fromTick: boolean): void {
+    if (this.health.isFailing && !fromTick) return;
+    const c: Checkpoint = { index: this.index, cursor: this.store.safeCursor(this.cursor) ?? this.saved?.cursor };
+    if (!this.health.isFailing && c.index === this.saved?.index && c.cursor === this.saved?.cursor) return;
+    try {
+      saveCheckpoint(this.o.stateDir, c);
+      this.saved = c;
+      this.diskWorked();
+    } catch (err) {
+      this.diskFailed(diskFailure(err, this.o.stateDir), 'checkpoint_write_failures');
     }
+  }
+
+  private diskFailed(f: DiskFailure, counter: OutboxCounter): void {
+    this.o.count(counter);
+    const finding = this.health.failed(f, this.store.memoryBytes);
+    if (finding) this.addFinding(finding);
+  }
+
+  private diskWorked(): void {
+    const finding = this.health.succeeded(this.store.memoryCount);
+    if (finding) this.addFinding(finding);
   }
 
   /** Seals the open window into the spool; the cursor it records covers everything in it. */
@@ -143,22 +194,30 @@ export class Outbox {
   }
 
   private envelope(kind: BodyKind, body: Partial<Envelope>): SpoolMessage {
-    const seq = ++this.seq;
+    const { seq, msgId } = this.ids.next();
     const env: Envelope = { node: this.o.node, agentId: this.o.agentId, seq, sentMs: Date.now(), agentVersion: this.o.agentVersion, ...body };
-    return { subject: subjectFor(this.o.node, kind), msgId: messageId(this.o.node, this.o.agentId, seq), data: encodeEnvelope(env) };
+    return { subject: subjectFor(this.o.node, kind), msgId, data: encodeEnvelope(env) };
   }
 
   private write(messages: SpoolMessage[], cursor: string | undefined): void {
     const index = ++this.index;
-    const evicted = this.spool.write({ index, cursor: cursor ?? '', messages });
-    if (evicted.length) {
-      this.pending = this.pending.filter((i) => !evicted.includes(i));
-      this.o.count('spool_evicted_messages', evicted.length);
-      this.o.log.error({ evictedSeals: evicted.length, spoolBytes: this.spool.totalBytes }, 'outbox: spool full; dropped the oldest unsent data');
-    }
+    const r = this.store.write({ index, cursor: cursor ?? '', messages }, this.cursor);
     this.pending.push(index);
+    if (r.evictedSeals) {
+      const held = new Set(this.store.indexes());
+      this.pending = this.pending.filter((i) => held.has(i));
+      this.o.count('spool_evicted_messages', r.evictedMessages);
+      // Once per episode: while over budget, every seal evicts another.
+      if (!this.evicting) this.o.log.error({ evictedMessages: r.evictedMessages, spoolBytes: this.store.totalBytes, memoryBytes: this.store.memoryBytes }, 'outbox: spool budget full; dropping the oldest unsent data (counted in spool_evicted_messages)');
+      this.evicting = true;
+    } else if (this.evicting) {
+      this.evicting = false;
+      this.o.log.info({ spoolBytes: this.store.totalBytes }, 'outbox: spool budget no longer full');
+    }
     this.cursor = cursor ?? this.cursor;
-    saveCheckpoint(this.o.stateDir, { index, cursor: this.cursor });
+    if (r.failure) this.diskFailed(r.failure, 'spool_write_failures');
+    else if (this.store.memoryCount === 0) this.diskWorked();
+    this.saveCheckpoint(false);
   }
 
   /** Publishes spooled seals, oldest first, with at most maxInFlight messages outstanding. */
@@ -168,22 +227,26 @@ export class Outbox {
       if (this.inFlight >= this.o.maxInFlight) return;
       if (this.busy.has(index)) continue;
       this.busy.add(index);
-      let item;
+      let item: SpoolItem;
       try {
-        item = this.spool.read(index);
+        item = this.store.read(index);
       } catch (err) {
         this.o.log.error({ index, err: (err as Error).message }, 'outbox: unreadable spool file dropped');
         this.done(index);
         continue;
       }
       this.inFlight += item.messages.length;
+      const firstTime = this.ids.sending(item.messages, this.store.isResumed(index));
       const sends = item.messages.map((m) => this.o.publisher.publish(m.subject, m.data, m.msgId));
       void Promise.allSettled(sends).then((results) => {
         this.inFlight -= item.messages.length;
         const failed = results.filter((r) => r.status === 'rejected') as PromiseRejectedResult[];
-        if (failed.length === 0) {
+        const usurped = results.flatMap((r, i) => (r.status === 'fulfilled' && r.value.duplicate && firstTime[i] ? [i] : []));
+        if (usurped.length) {
+          this.republish(item, usurped);
+        } else if (failed.length === 0) {
           this.o.count('messages_published', results.length);
-          this.done(index);
+          this.done(index, item);
         } else {
           this.busy.delete(index);
           this.o.count('publish_errors', failed.length);
@@ -196,9 +259,29 @@ export class Outbox {
     }
   }
 
-  private done(index: number): void {
+  /**
+   * JetStream already had these message IDs although this process never sent them before: someone
+   * else publishes under this agent's IDs (a clone with the same state, a replayed spool, an attacker).
+   * Our data would silently vanish as a "duplicate", so it goes again under fresh IDs, in place.
+   */
+  private republish(item: SpoolItem, usurped: number[]): void {
+    const messages = item.messages.map((m, i) => {
+      if (!usurped.includes(i)) return m;
+      this.o.count('publish_duplicates_unexpected');
+      const fresh = this.ids.reissue(m);
+      this.o.log.error({ msgId: m.msgId, republishedAs: fresh.msgId }, 'outbox: NATS already had a message ID this agent never sent; someone else publishes with its IDs. Sent again under a new ID');
+      return fresh;
+    });
+    const failure = this.store.replace({ ...item, messages });
+    if (failure) this.diskFailed(failure, 'spool_write_failures');
+    this.busy.delete(item.index);
+    this.pump();
+  }
+
+  private done(index: number, item?: SpoolItem): void {
     this.busy.delete(index);
-    this.spool.remove(index);
+    this.store.remove(index);
+    if (item) this.ids.done(item.messages);
     this.pending = this.pending.filter((i) => i !== index);
   }
 
@@ -208,6 +291,7 @@ export class Outbox {
     clearTimeout(this.sealTimer);
     this.seal();
     this.advanceCursor();
+    this.saveCheckpoint(true);
     this.pump();
     const until = Date.now() + waitMs;
     while ((this.inFlight > 0 || (this.pending.length > 0 && this.o.publisher.connected)) && Date.now() < until) {

@@ -12,8 +12,10 @@ export interface NatsServer {
   stop(): Promise<void>;
   /** Kill the server (the store survives) — an outage. */
   kill(): Promise<void>;
-  /** Start it again on the same port and store. */
-  start(): Promise<void>;
+  /** Start it again on the same port and store; `token` restarts it with other credentials. */
+  start(opts?: { token?: string }): Promise<void>;
+  /** Clients the server turned away for bad credentials since it was started by this helper. */
+  authFailures(): number;
 }
 
 /** netns: run inside a test network namespace (its own loopback); readiness then comes from the log alone. */
@@ -22,15 +24,21 @@ export async function startNats(opts: { token?: string; netns?: string } = {}): 
   const dir = mkdtempSync(join(tmpdir(), 'nw-nats-'));
   let child: ChildProcess | undefined;
   let log = '';
+  let token = opts.token;
+  let authFailures = 0;
   const up = () => new Promise<boolean>((resolve) => {
     const s = connect(port, '127.0.0.1', () => { s.destroy(); resolve(true); });
     s.on('error', () => resolve(false));
   });
-  const start = async () => {
+  const start = async (o: { token?: string } = {}) => {
+    if ('token' in o) token = o.token;
     const args = ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir];
-    if (opts.token) args.push('--auth', opts.token);
+    if (token) args.push('--auth', token);
     child = opts.netns ? spawn('ip', ['netns', 'exec', opts.netns, 'nats-server', ...args], { stdio: ['ignore', 'pipe', 'pipe'] }) : spawn('nats-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stderr!.on('data', (c: Buffer) => { log = (log + c.toString()).slice(-4000); });
+    child.stderr!.on('data', (c: Buffer) => {
+      authFailures += c.toString().match(/Authorization Error|authentication error/gi)?.length ?? 0;
+      log = (log + c.toString()).slice(-4000);
+    });
     child.stdout!.on('data', (c: Buffer) => { log = (log + c.toString()).slice(-4000); });
     await waitFor(`nats-server on port ${port} (log: ${log})`, () => /Server is ready/.test(log) && (opts.netns !== undefined || up()), 15_000, 50);
   };
@@ -47,6 +55,7 @@ export async function startNats(opts: { token?: string; netns?: string } = {}): 
     port,
     kill,
     start,
+    authFailures: () => authFailures,
     async stop() {
       await kill();
       rmSync(dir, { recursive: true, force: true });

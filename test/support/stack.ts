@@ -19,6 +19,8 @@ export interface StackOptions {
   natsToken?: string;
   /** Extra environment for the agent process (e.g. the DaemonSet's NODE_OPTIONS). */
   agentEnv?: NodeJS.ProcessEnv;
+  /** The agent's --state-dir (default: a fresh dir under the stack's temp dir), e.g. a small tmpfs. */
+  stateDir?: string;
 }
 
 export interface Stack {
@@ -48,7 +50,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     collector: undefined as unknown as Proc,
     agent: undefined as unknown as Proc,
     startCollector: () => (s.collector = startCli(['collector', '--nats', nats.url, ...auth, '--listen', `127.0.0.1:${port}`, ...podsArgs, ...(o.collectorArgs ?? [])], {}, o.netns)),
-    startAgent: () => (s.agent = startCli(['agent', '--node', o.node, '--nats', nats.url, ...auth, '--state-dir', join(dir, 'agent-state'), '--journal-dir', o.journalDir, ...(o.agentArgs ?? [])], o.agentEnv ?? {}, o.netns)),
+    startAgent: () => (s.agent = startCli(['agent', '--node', o.node, '--nats', nats.url, ...auth, '--state-dir', o.stateDir ?? join(dir, 'agent-state'), '--journal-dir', o.journalDir, ...(o.agentArgs ?? [])], o.agentEnv ?? {}, o.netns)),
     async stop() {
       await s.agent?.stop();
       await s.collector?.stop();
