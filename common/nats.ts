@@ -1,14 +1,60 @@
-import { connect, type NatsConnection, type ConnectionOptions } from '@nats-io/transport-node';
+import { connect, tokenAuthenticator, usernamePasswordAuthenticator, AuthorizationError, PermissionViolationError, UserAuthenticationExpiredError, type NatsConnection, type ConnectionOptions, type Authenticator } from '@nats-io/transport-node';
 import { readFileSync } from 'node:fs';
+import { createLogger, type Logger } from './log.js';
 
 export interface NatsAuth {
+  /** A static token (development). */
   token?: string;
+  /** A token file, re-read at every connect: projected ServiceAccount tokens are rotated by the kubelet. */
+  tokenFile?: string;
   user?: string;
   password?: string;
+  /** Read at every connect, like tokenFile. */
+  passwordFile?: string;
   caFile?: string;
+  /** Prefix of this client's reply inboxes; a NATS user limited to its own inbox needs it. */
+  inboxPrefix?: string;
 }
 
-/** Connects with reconnects forever (the agent/collector own durability, not the client). */
+function readSecret(path: string, what: string): string {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch (err) {
+    throw new Error(`${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+/** How to authenticate, evaluated at each (re)connect so rotated files take effect without a restart. */
+export function natsAuthenticator(auth: NatsAuth): Authenticator | undefined {
+  if (auth.tokenFile) { const f = auth.tokenFile; return tokenAuthenticator(() => readSecret(f, 'NATS token file')); }
+  if (auth.token) return tokenAuthenticator(auth.token);
+  if (auth.user) {
+    const f = auth.passwordFile;
+    return usernamePasswordAuthenticator(auth.user, f ? () => readSecret(f, 'NATS password file') : auth.password ?? '');
+  }
+  return undefined;
+}
+
+let natsLog: Logger | undefined;
+const log = () => (natsLog ??= createLogger('nats'));
+const isAuthFailure = (err: unknown) => err instanceof AuthorizationError || err instanceof UserAuthenticationExpiredError || /authoriz|authenticat/i.test(String((err as Error)?.message));
+
+/** Logs what the server says about our rights once per distinct message: refusals repeat at every retry. */
+function reporter(name: string) {
+  const seen = new Set<string>();
+  return (err: unknown, what: string) => {
+    const msg = (err as Error)?.message ?? String(err);
+    if (seen.has(msg)) return;
+    if (seen.size > 100) seen.clear();
+    seen.add(msg);
+    log().error({ client: name, err: msg }, what);
+  };
+}
+
+/**
+ * Connects, retrying forever (the agent/collector own durability, not the client). An authorization
+ * failure is retried too — the token may be renewed, the auth service may come back — but logged.
+ */
 export async function connectNats(url: string, auth: NatsAuth, name: string): Promise<NatsConnection> {
   const opts: ConnectionOptions = {
     servers: url.split(',').map((s) => s.trim()).filter(Boolean),
@@ -17,10 +63,32 @@ export async function connectNats(url: string, auth: NatsAuth, name: string): Pr
     reconnectTimeWait: 500,
     reconnectJitter: 500,
     timeout: 5000,
-    waitOnFirstConnect: true,
+    // Our loop below retries the first connect; after that the client's own reconnects keep going even
+    // when the server refuses the credentials (an expired token is replaced by the kubelet).
+    ignoreAuthErrorAbort: true,
   };
-  if (auth.token) opts.token = auth.token;
-  if (auth.user) { opts.user = auth.user; opts.pass = auth.password ?? ''; }
+  const authenticator = natsAuthenticator(auth);
+  if (authenticator) opts.authenticator = authenticator;
+  if (auth.inboxPrefix) opts.inboxPrefix = auth.inboxPrefix;
   if (auth.caFile) opts.tls = { ca: readFileSync(auth.caFile, 'utf8') };
-  return connect(opts);
+  const report = reporter(name);
+  for (;;) {
+    try {
+      const nc = await connect(opts);
+      void watchRights(nc, report);
+      return nc;
+    } catch (err) {
+      if (isAuthFailure(err)) report(err, 'nats: authorization failed: the server refused our credentials; retrying');
+      else if (/NATS token file|NATS password file/.test((err as Error).message)) report(err, 'nats: cannot read the credentials; retrying');
+      await new Promise((r) => setTimeout(r, 500 + Math.random() * 500));
+    }
+  }
+}
+
+async function watchRights(nc: NatsConnection, report: ReturnType<typeof reporter>): Promise<void> {
+  for await (const s of nc.status()) {
+    if (s.type !== 'error') continue;
+    if (s.error instanceof PermissionViolationError) report(s.error, 'nats: permission denied by the server');
+    else if (isAuthFailure(s.error)) report(s.error, 'nats: authorization failed on reconnect: the server refused our credentials; retrying');
+  }
 }
