@@ -5,6 +5,7 @@ import { Registry, Counter, Gauge, collectDefaultMetrics } from 'prom-client';
 import type { Logger } from '../common/log.js';
 import { onceLogger } from '../common/log.js';
 import { connectNats, type NatsAuth } from '../common/nats.js';
+import { subjectMatchesNode } from '../common/subjects.js';
 import { decodeEnvelope, DecodeError, type ValidEnvelope } from '../proto/codec.js';
 import { ensureStream, followStream } from './ingest/stream.js';
 import { applyEnvelope, SeenSet, type Stores, type Applied } from './ingest/apply.js';
@@ -61,6 +62,11 @@ export async function runCollector(cfg: CollectorConfig, resolver: Resolver, log
       const kind = err instanceof DecodeError ? err.kind : 'corrupt';
       received.inc({ outcome: `rejected_${kind.replace(/-/g, '_')}` });
       warnOnce(`decode:${kind}`, 'ingest: rejected a message that is not a valid nodewarden envelope; further ones are only counted', { subject, reason: kind, detail: (err as Error).message });
+      return;
+    }
+    if (!subjectMatchesNode(subject, env.node)) {
+      received.inc({ outcome: 'rejected_wrong_node' });
+      warnOnce('decode:wrong-node', 'ingest: rejected a message whose node is not the one of its subject; further ones are only counted', { subject, node: env.node });
       return;
     }
     const applied = applyEnvelope(env, stores, seen, Date.now());

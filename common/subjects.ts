@@ -20,3 +20,20 @@ export function subjectFor(node: string, kind: BodyKind): string {
 export function messageId(node: string, agentId: string, seq: number): string {
   return `${node}/${agentId}/${seq}`;
 }
+
+/**
+ * Reply inboxes of a node's agent. With auth callout an agent may subscribe only here, so its
+ * JetStream acks must come back under this prefix (nats.js `inboxPrefix`).
+ */
+export function agentInboxPrefix(node: string): string {
+  return `_INBOX_${nodeToken(node)}`;
+}
+
+/**
+ * The subject is what NATS permissions vouch for (an agent may publish only on its own node's
+ * subjects); the envelope's `node` is whatever the sender wrote. Readers accept a message only when both agree.
+ */
+export function subjectMatchesNode(subject: string, node: string): boolean {
+  const prefix = `${SUBJECT_ROOT}.`;
+  return subject.startsWith(prefix) && subject.slice(prefix.length).split('.')[0] === nodeToken(node);
+}

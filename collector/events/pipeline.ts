@@ -10,7 +10,7 @@ import { jetstream, jetstreamManager, AckPolicy, DeliverPolicy, type ConsumerMes
 import type { Logger } from '../../common/log.js';
 import { onceLogger } from '../../common/log.js';
 import { connectNats, type NatsAuth } from '../../common/nats.js';
-import { STREAM, SUBJECT_ROOT, CONSUMER } from '../../common/subjects.js';
+import { STREAM, SUBJECT_ROOT, CONSUMER, subjectMatchesNode } from '../../common/subjects.js';
 import { decodeEnvelope, type ValidEnvelope, type Finding } from '../../proto/codec.js';
 import { SeenSet } from '../ingest/apply.js';
 import type { Resolver } from '../resolve/resolver.js';
@@ -93,7 +93,7 @@ export function startEventSource(o: EventSourceOptions, resolver: Resolver, writ
   let messages: ConsumerMessages | undefined;
   let stopped = false;
 
-  const handle = (data: Uint8Array): void => {
+  const handle = (data: Uint8Array, subject: string): void => {
     let env: ValidEnvelope;
     try {
       env = decodeEnvelope(data);
@@ -101,6 +101,7 @@ export function startEventSource(o: EventSourceOptions, resolver: Resolver, writ
       stats.rejected++;
       return; // the ingest path counts and logs these
     }
+    if (!subjectMatchesNode(subject, env.node)) { stats.rejected++; return; }
     stats.messages++;
     if (env.body !== 'drops' && env.body !== 'finding') return;
     if (!seen.firstTime(env.agentId, env.seq)) { stats.duplicates++; return; }
@@ -156,7 +157,7 @@ export function startEventSource(o: EventSourceOptions, resolver: Resolver, writ
         })().catch(() => undefined);
         for await (const m of messages) {
           try {
-            handle(m.data);
+            handle(m.data, m.subject);
           } catch (err) {
             warnOnce('handle', 'events: message handler failed', { err: (err as Error).message, seq: m.seq });
           }
