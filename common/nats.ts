@@ -52,10 +52,13 @@ function reporter(name: string) {
 }
 
 /**
- * Connects, retrying forever (the agent/collector own durability, not the client). An authorization
- * failure is retried too — the token may be renewed, the auth service may come back — but logged.
+ * Connects with reconnects forever (the agent/collector own durability, not the client). Credentials
+ * read from files may be renewed (a projected token is rotated by the kubelet, a Secret updated), so
+ * with them a refusal is retried too, and logged once per distinct reason; static credentials are
+ * refused for good, as the client does by default.
  */
 export async function connectNats(url: string, auth: NatsAuth, name: string): Promise<NatsConnection> {
+  const fromFiles = !!(auth.tokenFile || auth.passwordFile);
   const opts: ConnectionOptions = {
     servers: url.split(',').map((s) => s.trim()).filter(Boolean),
     name,
@@ -63,9 +66,9 @@ export async function connectNats(url: string, auth: NatsAuth, name: string): Pr
     reconnectTimeWait: 500,
     reconnectJitter: 500,
     timeout: 5000,
-    // Our loop below retries the first connect; after that the client's own reconnects keep going even
-    // when the server refuses the credentials (an expired token is replaced by the kubelet).
-    ignoreAuthErrorAbort: true,
+    // With files our loop below retries the first connect itself, so that a refusal is not final.
+    waitOnFirstConnect: !fromFiles,
+    ignoreAuthErrorAbort: fromFiles,
   };
   const authenticator = natsAuthenticator(auth);
   if (authenticator) opts.authenticator = authenticator;
@@ -78,6 +81,7 @@ export async function connectNats(url: string, auth: NatsAuth, name: string): Pr
       void watchRights(nc, report);
       return nc;
     } catch (err) {
+      if (!fromFiles) throw err;
       if (isAuthFailure(err)) report(err, 'nats: authorization failed: the server refused our credentials; retrying');
       else if (/NATS token file|NATS password file/.test((err as Error).message)) report(err, 'nats: cannot read the credentials; retrying');
       await new Promise((r) => setTimeout(r, 500 + Math.random() * 500));
