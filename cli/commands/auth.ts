@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { Registry } from 'prom-client';
 import { ConfigError, parseDuration, parseListen, type CommandSpec, type FlagValues } from '../../common/flags.js';
 import { createLogger } from '../../common/log.js';
@@ -74,10 +75,12 @@ export async function run(v: FlagValues): Promise<number> {
   const registry = new Registry();
   const client = new KubeClient(cfg.kube);
   log.info({ api: cfg.kube.server, via: cfg.kube.describe }, 'auth: TokenReviews through the Kubernetes API');
-  const nc = await Promise.race([connectNats(v.nats as string, auth, 'nodewarden-auth'), signalled.then(() => undefined)]);
+  let nc: NatsConnection | undefined;
+  // Up before NATS is: /healthz stays alive while NATS is away, /readyz says whether we answer.
+  const server = metrics ? await startMetricsServer(metrics.host, metrics.port, registry, () => !!nc && !nc.isClosed()) : undefined;
+  nc = await Promise.race([connectNats(v.nats as string, auth, 'nodewarden-auth'), signalled.then(() => undefined)]);
   if (!nc) process.exit(0);
   const service = serveAuthCallout(nc, { issuer, decide: cfg.decide, review: tokenReviewer(client, cfg.decide.audience), log, registry });
-  const server = metrics ? await startMetricsServer(metrics.host, metrics.port, registry, () => !nc.isClosed()) : undefined;
   await signalled;
   await service.stop();
   await nc.drain().catch(() => nc.close());

@@ -61,7 +61,7 @@ accounts {
   APP { jetstream: enabled, users: [ { user: ${q(collector.user)}, password: ${q(collector.password)} } ] }
 }
 authorization {
-  timeout: ${opts.authTimeoutSec ?? 5}
+  timeout: ${opts.authTimeoutSec ?? 3}
   auth_callout {
     issuer: ${issuer.getPublicKey()}
     account: AUTH
