@@ -32,7 +32,7 @@ if (!journalRemoteAvailable()) throw new Error('systemd-journal-remote missing: 
 const NS = 'nodewarden';
 const AUTH_USER = 'nw-auth'; // the auth service's Kubernetes identity: tokenreviews create, nothing else
 let cp: ControlPlane, nats: CalloutNats, auth: Proc, collector: Proc, journal: TestJournal;
-let dir: string, api: string, admin: NatsConnection, jsm: JetStreamManager;
+let dir: string, api: string, authMetrics: string, admin: NatsConnection, jsm: JetStreamManager;
 const procs: Proc[] = [];
 const uids: Record<string, string> = {};
 const tokens: Record<string, string> = {};
@@ -81,7 +81,9 @@ test.before(async () => {
   tokens.otherSa = await podToken('intruder', 'someone-else');
 
   nats = await startCalloutNats();
-  auth = startCli(['auth', '--nats', nats.url, '--nats-user', nats.auth.user, '--nats-password-file', nats.auth.passwordFile, '--issuer-seed-file', nats.issuerSeedFile, '--kubeconfig', cp.kubeconfig(AUTH_USER)]);
+  const metricsPort = await freePort();
+  authMetrics = `http://127.0.0.1:${metricsPort}/metrics`;
+  auth = startCli(['auth', '--nats', nats.url, '--nats-user', nats.auth.user, '--nats-password-file', nats.auth.passwordFile, '--issuer-seed-file', nats.issuerSeedFile, '--kubeconfig', cp.kubeconfig(AUTH_USER), '--metrics-listen', `127.0.0.1:${metricsPort}`]);
   procs.push(auth);
   await auth.waitForLog(/auth: answering authorization requests/);
   const port = await freePort();
@@ -120,7 +122,9 @@ test('node-a\'s token JetStream-publishes on node-a\'s subjects and gets an ack'
   } finally {
     await nc.close();
   }
-  assert.match(auth.output(), /"node":"node-a".*auth: agent admitted/);
+  // the NATS user expires when the token does
+  const tokenExp = JSON.parse(Buffer.from(tokens.a.split('.')[1], 'base64url').toString()).exp as number;
+  assert.match(auth.output(), new RegExp(`"node":"node-a","expiresAt":"${new Date(tokenExp * 1000).toISOString()}".*auth: agent admitted`));
 });
 
 test('with node-a\'s token: node-b\'s subject, deleting the stream, reading the stream, creating a consumer are all refused', async () => {
@@ -178,15 +182,30 @@ test('refused: a wrong audience, another ServiceAccount, a garbage token, a dele
   assert.match(out, /"reason":"no_token"/);
   assert.not.match(out, /"node":"node-b".*agent admitted/);
   assert.is(auth.child.exitCode, null, 'the auth service is still running');
+  const metrics = await (await fetch(authMetrics, { signal: AbortSignal.timeout(5000) })).text();
+  for (const outcome of ['granted', 'token_rejected', 'wrong_service_account', 'no_token']) {
+    assert.match(metrics, new RegExp(`nodewarden_auth_requests_total\\{outcome="${outcome}"\\} [1-9]`), outcome);
+  }
 });
 
-test('an agent with a garbage token file logs that its authorization failed, and keeps trying', async () => {
-  const agent = startCli(['agent', '--node', 'node-a', '--nats', nats.url, '--nats-token-file', tokenFile('garbage.token', 'garbage'), '--state-dir', join(dir, 'garbage-agent'), '--journal-dir', journal.dir, '--probes', 'none', '--container-log-dir', '']);
-  procs.push(agent);
-  await agent.waitForLog(/nats: authorization failed/, 20_000);
-  assert.match(agent.output(), /Authorization Violation/);
-  assert.is(agent.child.exitCode, null);
-  await agent.stop();
+test('agents with a wrong-audience, garbage or deleted pod\'s token file log that their authorization failed, keep trying, and get in once the file holds a good token', async () => {
+  const agents = (['wrongAudience', 'garbage', 'gone'] as const).map((which) => {
+    const file = tokenFile(`${which}.token`, which === 'garbage' ? 'garbage' : tokens[which]);
+    const p = startCli(['agent', '--node', 'node-a', '--nats', nats.url, '--nats-token-file', file, '--state-dir', join(dir, `agent-${which}`), '--journal-dir', journal.dir, '--probes', 'none', '--container-log-dir', '']);
+    procs.push(p);
+    return { which, file, p };
+  });
+  for (const { which, p } of agents) {
+    await p.waitForLog(/nats: authorization failed/, 20_000);
+    assert.match(p.output(), /Authorization Violation/, which);
+    assert.not.match(p.output(), /nats: connected/, which);
+  }
+  await sleep(1500);
+  for (const { which, p } of agents) assert.is(p.child.exitCode, null, `${which}: still running`);
+  // the file is read at every connect: a renewed token is picked up without a restart
+  writeFileSync(agents[1].file, tokens.a + '\n');
+  await agents[1].p.waitForLog(/nats: connected/, 20_000);
+  for (const { p } of agents) await p.stop();
 });
 
 test('end to end: an agent with its pod\'s token file delivers a drop that the collector shows', async () => {
