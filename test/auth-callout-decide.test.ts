@@ -2,7 +2,7 @@
 // decision from an authorization request + a TokenReview status to a one-node user or a refusal.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createAccount, createServer, createUser } from '@nats-io/nkeys';
+import { createAccount, createServer, createUser, fromPublic } from '@nats-io/nkeys';
 import { decodeJwt, encodeJwt, issuerFromSeed, JwtError, type JwtClaims } from '../collector/auth/jwt.js';
 import { decide, readAuthRequest, responseClaims, tokenExpiry, NODE_NAME_EXTRA, type AuthRequest, type DecideConfig, type TokenReviewStatus } from '../collector/auth/decide.js';
 import { agentInboxPrefix, subjectMatchesNode } from '../common/subjects.js';
@@ -50,7 +50,13 @@ test('a JWT signed with an nkey decodes with its claims; tampering, a wrong role
 
 test('the issuer seed must be an account seed', () => {
   const acct = createAccount();
-  assert.is(issuerFromSeed(new TextDecoder().decode(acct.getSeed()) + '\n').getPublicKey(), acct.getPublicKey());
+  const issuer = issuerFromSeed(new TextDecoder().decode(acct.getSeed()) + '\n');
+  assert.is(issuer.getPublicKey(), acct.getPublicKey());
+  // Node's ed25519 signs what the nkeys reference implementation verifies, and the other way round
+  const data = new TextEncoder().encode('header.payload');
+  assert.ok(fromPublic(acct.getPublicKey()).verify(data, issuer.sign(data)));
+  assert.is(decodeJwt(encodeJwt({ sub: 'x' }, issuer), 'account').iss, acct.getPublicKey());
+  assert.is(decodeJwt(encodeJwt({ sub: 'x' }, acct), 'account').iss, acct.getPublicKey());
   assert.is(jwtError(() => issuerFromSeed(new TextDecoder().decode(createUser().getSeed()))), 'bad_seed');
   assert.is(jwtError(() => issuerFromSeed('not a seed')), 'bad_seed');
 });

@@ -4,18 +4,17 @@
 // the server never waits for its auth timeout on our account; every refusal is counted and each
 // reason logged once.
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
-import type { KeyPair } from '@nats-io/nkeys';
 import { Counter, type Registry } from 'prom-client';
 import { onceLogger, type Logger } from '../../common/log.js';
 import { decide, readAuthRequest, responseClaims, tokenExpiry, type AuthRequest, type DecideConfig } from './decide.js';
-import { decodeJwt, encodeJwt, JwtError } from './jwt.js';
+import { decodeJwt, encodeJwt, JwtError, type Signer } from './jwt.js';
 import type { TokenReviewer } from './token-review.js';
 
 export const AUTH_CALLOUT_SUBJECT = '$SYS.REQ.USER.AUTH';
 export const AUTH_QUEUE = 'nodewarden-auth';
 
 export interface AuthServiceOptions {
-  issuer: KeyPair;
+  issuer: Signer;
   decide: DecideConfig;
   review: TokenReviewer;
   log: Logger;
