@@ -1,6 +1,6 @@
 import { connect, tokenAuthenticator, usernamePasswordAuthenticator, AuthorizationError, PermissionViolationError, UserAuthenticationExpiredError, type NatsConnection, type ConnectionOptions, type Authenticator } from '@nats-io/transport-node';
 import { readFileSync } from 'node:fs';
-import { createLogger, type Logger } from './log.js';
+import { createLogger, onceLogger, type Logger } from './log.js';
 
 export interface NatsAuth {
   /** A static token (development). */
@@ -39,15 +39,14 @@ let natsLog: Logger | undefined;
 const log = () => (natsLog ??= createLogger('nats'));
 const isAuthFailure = (err: unknown) => err instanceof AuthorizationError || err instanceof UserAuthenticationExpiredError || /authoriz|authenticat/i.test(String((err as Error)?.message));
 
+type Report = (err: unknown, what: string) => void;
+
 /** Logs what the server says about our rights once per distinct message: refusals repeat at every retry. */
-function reporter(name: string) {
-  const seen = new Set<string>();
-  return (err: unknown, what: string) => {
+function reporter(name: string): Report {
+  const once = onceLogger(log());
+  return (err, what) => {
     const msg = (err as Error)?.message ?? String(err);
-    if (seen.has(msg)) return;
-    if (seen.size > 100) seen.clear();
-    seen.add(msg);
-    log().error({ client: name, err: msg }, what);
+    once(msg, what, { client: name, err: msg });
   };
 }
 
@@ -89,7 +88,7 @@ export async function connectNats(url: string, auth: NatsAuth, name: string): Pr
   }
 }
 
-async function watchRights(nc: NatsConnection, report: ReturnType<typeof reporter>): Promise<void> {
+async function watchRights(nc: NatsConnection, report: Report): Promise<void> {
   for await (const s of nc.status()) {
     if (s.type !== 'error') continue;
     if (s.error instanceof PermissionViolationError) report(s.error, 'nats: permission denied by the server');
