@@ -77,7 +77,7 @@ export async function connectNats(url: string, auth: NatsAuth, name: string): Pr
   for (;;) {
     try {
       const nc = await connect(opts);
-      void watchRights(nc, report);
+      void watchRights(nc, name, report);
       return nc;
     } catch (err) {
       if (!fromFiles) throw err;
@@ -88,10 +88,12 @@ export async function connectNats(url: string, auth: NatsAuth, name: string): Pr
   }
 }
 
-async function watchRights(nc: NatsConnection, report: Report): Promise<void> {
+async function watchRights(nc: NatsConnection, name: string, report: Report): Promise<void> {
   for await (const s of nc.status()) {
     if (s.type !== 'error') continue;
-    if (s.error instanceof PermissionViolationError) report(s.error, 'nats: permission denied by the server');
+    // An agent's user expires with its token: routine, hourly, answered by reconnecting with the renewed file.
+    if (s.error instanceof UserAuthenticationExpiredError) log().info({ client: name }, 'nats: our NATS user expired; reconnecting with the current credentials');
+    else if (s.error instanceof PermissionViolationError) report(s.error, 'nats: permission denied by the server');
     else if (isAuthFailure(s.error)) report(s.error, 'nats: authorization failed on reconnect: the server refused our credentials; retrying');
   }
 }

@@ -221,6 +221,30 @@ test('end to end: an agent with its pod\'s token file delivers a drop that the c
   await agent.stop();
 });
 
+test('an agent\'s user expires (here after --max-user-ttl 10s) and it reconnects with the token now in its file, still delivering', async () => {
+  await auth.stop();
+  auth = startCli(['auth', '--nats', nats.url, '--nats-user', nats.auth.user, '--nats-password-file', nats.auth.passwordFile, '--issuer-seed-file', nats.issuerSeedFile, '--kubeconfig', cp.kubeconfig(AUTH_USER), '--max-user-ttl', '10s']);
+  procs.push(auth);
+  await auth.waitForLog(/auth: answering authorization requests/);
+  // two pods of the agent on node-a, one after the other (a renewed token would do, but the old one
+  // would stay valid; with its pod deleted, only a re-read file gets the agent back in)
+  for (const pod of ['rot-1', 'rot-2']) uids[pod] = (await cp.createPod(NS, pod, { nodeName: 'node-a', serviceAccountName: 'nodewarden-agent' })).uid;
+  const file = tokenFile('rotating.token', await podToken('rot-1', 'nodewarden-agent'));
+  const agent = startCli(['agent', '--node', 'node-a', '--nats', nats.url, '--nats-token-file', file, '--state-dir', join(dir, 'agent-rotating'), '--journal-dir', journal.dir, '--probes', 'none', '--container-log-dir', '']);
+  procs.push(agent);
+  await agent.waitForLog(/nats: connected/, 20_000);
+  writeFileSync(file, await podToken('rot-2', 'nodewarden-agent') + '\n');
+  await cp.deletePod(NS, 'rot-1');
+  await agent.waitForLog(/our NATS user expired/, 25_000);
+  await agent.waitForLog(/nats: reconnected/, 20_000);
+  const admitted = (auth.output().match(/"node":"node-a".*auth: agent admitted/g) ?? []).length;
+  assert.ok(admitted >= 2, `admitted ${admitted} times`);
+  await journal.append(['calico-packet: IN=cali1a2b3c4d5e6 OUT=eth0 SRC=10.9.0.7 DST=10.9.0.8 LEN=60 TOS=0x00 PREC=0x00 TTL=63 ID=1 DF PROTO=TCP SPT=40000 DPT=6379 WINDOW=64240 RES=0x00 SYN URGP=0 ']);
+  await waitFor('the drop sent after the reconnect', async () => (await getJson<{ items: { dst: { ip: string } }[] }>(`${api}/api/v1/drops`)).items.some((d) => d.dst.ip === '10.9.0.8'), 20_000, 100);
+  assert.not.match(agent.output(), /authorization failed/);
+  await agent.stop();
+});
+
 test('the service answers every request, malformed ones included, and counts each refusal', async () => {
   // A plain broker: here the test itself plays nats-server and sends what a server never would.
   const plain: NatsServer = await startNats();

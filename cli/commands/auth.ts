@@ -49,7 +49,7 @@ export function authConfig(v: FlagValues, env: NodeJS.ProcessEnv = process.env):
   const audience = String(v.audience);
   if (!audience) throw new ConfigError('--audience must not be empty');
   const ttl = parseDuration(String(v['max-user-ttl']), '--max-user-ttl');
-  if (ttl < 60_000) throw new ConfigError('--max-user-ttl must be at least 1m');
+  if (ttl < 10_000) throw new ConfigError('--max-user-ttl must be at least 10s');
   const kc = v.kubeconfig as string | undefined;
   let kube: KubeConfig;
   if (kc) kube = loadKubeconfig(kc, v['kube-context'] as string | undefined);
