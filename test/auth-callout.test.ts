@@ -10,12 +10,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import { createServer } from '@nats-io/nkeys';
+import { createServer, createUser } from '@nats-io/nkeys';
 import { startControlPlane, type ControlPlane } from './support/kube.js';
 import { startCalloutNats, type CalloutNats } from './support/nats-callout.js';
 import { startNats, type NatsServer } from './support/nats.js';
 import { createTestJournal, journalRemoteAvailable, type TestJournal } from './support/journal.js';
-import { startCli, getJson, type Proc } from './support/procs.js';
+import { startCli, runCli, getJson, type Proc } from './support/procs.js';
 import { freePort, waitFor, sleep } from './support/wait.js';
 import { encodeEnvelope, pb } from '../proto/codec.js';
 import { STREAM } from '../common/subjects.js';
@@ -243,6 +243,26 @@ test('an agent\'s user expires (here after --max-user-ttl 10s) and it reconnects
   await waitFor('the drop sent after the reconnect', async () => (await getJson<{ items: { dst: { ip: string } }[] }>(`${api}/api/v1/drops`)).items.some((d) => d.dst.ip === '10.9.0.8'), 20_000, 100);
   assert.not.match(agent.output(), /authorization failed/);
   await agent.stop();
+});
+
+test('invalid configuration of nodewarden auth and of the NATS credential flags exits 2 with one line', async () => {
+  const userSeed = tokenFile('user.seed', new TextDecoder().decode(createUser().getSeed()));
+  const kc = cp.kubeconfig(AUTH_USER);
+  const cases: [string[], RegExp][] = [
+    [['auth', '--kubeconfig', kc], /--issuer-seed-file is required/],
+    [['auth', '--kubeconfig', kc, '--issuer-seed-file', userSeed], /must be an account seed/],
+    [['auth', '--kubeconfig', kc, '--issuer-seed-file', nats.issuerSeedFile, '--service-account', 'nodewarden-agent'], /--service-account: "nodewarden-agent" is not NAMESPACE:NAME/],
+    [['auth', '--kubeconfig', kc, '--issuer-seed-file', nats.issuerSeedFile, '--max-user-ttl', '1s'], /at least 10s/],
+    [['agent', '--nats-token', 'x', '--nats-token-file', userSeed], /exclude each other/],
+    [['agent', '--nats-token-file', join(dir, 'missing.token')], /--nats-token-file: no such file/],
+    [['collector', '--nats-password-file', userSeed], /a NATS password needs --nats-user/],
+  ];
+  for (const [args, re] of cases) {
+    const r = await runCli(args, undefined, 30_000);
+    assert.is(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, re);
+    assert.is(r.stderr.trim().split('\n').length, 1, r.stderr);
+  }
 });
 
 test('the service answers every request, malformed ones included, and counts each refusal', async () => {

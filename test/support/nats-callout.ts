@@ -1,7 +1,8 @@
-// The nats-server built from tools/nats-server (>= 2.11) on 127.0.0.1 and a free port, configured the
-// way deploy/ runs it: auth callout (non-operator mode) with the callout account AUTH, the app
-// account APP with JetStream, static users `auth` (the callout service) and `collector` in
-// auth_users, and an issuer account nkey. Everyone else is decided by the callout service.
+// The nats-server built from tools/nats-server (>= 2.11) on 127.0.0.1 and a free port, with the
+// accounts and auth callout of deploy/nats.yaml (without its TLS; test/deploy-image.test.ts runs that
+// config itself): callout account AUTH, app account APP with JetStream, static users `auth` (the
+// callout service) and `collector` in auth_users, a fresh issuer account nkey. Everyone else is
+// decided by the callout service.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
