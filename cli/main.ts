@@ -8,10 +8,11 @@ import * as drops from './commands/drops.js';
 import * as findings from './commands/findings.js';
 import * as nodes from './commands/nodes.js';
 import * as runtime from './commands/runtime.js';
+import * as auth from './commands/auth.js';
 
 interface Command { spec: CommandSpec; run(v: FlagValues, positionals: string[]): Promise<number> }
 
-const commands: Command[] = [agent, collector, parse, drops, findings, nodes, runtime];
+const commands: Command[] = [agent, collector, auth, parse, drops, findings, nodes, runtime];
 
 function usage(): string {
   const w = Math.max(...commands.map((c) => c.spec.name.length)) + 3;

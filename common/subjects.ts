@@ -20,3 +20,11 @@ export function subjectFor(node: string, kind: BodyKind): string {
 export function messageId(node: string, agentId: string, seq: number): string {
   return `${node}/${agentId}/${seq}`;
 }
+
+/**
+ * Reply inboxes of a node's agent. With auth callout an agent may subscribe only here, so its
+ * JetStream acks must come back under this prefix (nats.js `inboxPrefix`).
+ */
+export function agentInboxPrefix(node: string): string {
+  return `_INBOX_${nodeToken(node)}`;
+}

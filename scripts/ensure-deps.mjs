@@ -42,3 +42,7 @@ if (missing.length) {
 if (mode === 'test' && process.getuid?.() === 0 && existsSync(join(root, 'scripts', 'ensure-kube-bins.sh'))) {
   run('bash', ['scripts/ensure-kube-bins.sh'], { stdio: ['ignore', 'ignore', 'inherit'] });
 }
+// Debian's nats-server is 2.9; auth callout (and the deploy's server version) needs the one built from tools/nats-server.
+if ((mode === 'test' || mode === 'bench') && process.getuid?.() === 0 && existsSync(join(root, 'scripts', 'ensure-nats-server.sh'))) {
+  run('bash', ['scripts/ensure-nats-server.sh'], { stdio: ['ignore', 'ignore', 'inherit'] });
+}

@@ -2,20 +2,23 @@
 //  - scripts/build.mjs makes a bundle that runs from dist/ alone (the runtime stage copies nothing
 //    else: no node_modules), for --help of every role and for a real collector talking to NATS;
 //  - deploy/Dockerfile and /.dockerignore have the shape that guarantees it;
-//  - the NATS StatefulSet's start script (as rendered by kustomize) accepts any one-line token,
-//    and the collector's env from the rendered Deployment authenticates with it.
+//  - the NATS StatefulSet's start script and config (as rendered by kustomize) run the built
+//    nats-server with TLS and auth callout, accept any one-line password, and the collector's env
+//    from the rendered Deployment logs in with it.
 // Run: node --import tsx test/deploy-image.test.ts
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { builtinModules } from 'node:module';
 import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
+import { connect as natsConnect } from '@nats-io/transport-node';
+import { createAccount } from '@nats-io/nkeys';
 import { ensureKubeBins } from './support/kube.js';
+import { natsServerBin } from './support/nats-callout.js';
 import { freePort, waitFor } from './support/wait.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -52,24 +55,25 @@ function start(cmd: string, args: string[], env: NodeJS.ProcessEnv): { child: Ch
   };
 }
 
-/** NATS client protocol by hand: CONNECT with a token, PING; resolves 'ok' (PONG) or 'denied' (-ERR). */
-function natsAuth(port: number, token: string): Promise<'ok' | 'denied'> {
-  return new Promise((resolve, reject) => {
-    const s = connect(port, '127.0.0.1');
-    let buf = '';
-    let sent = false;
-    const t = setTimeout(() => { s.destroy(); reject(new Error(`no answer from nats: ${buf.slice(0, 200)}`)); }, 5000);
-    s.on('data', (d) => {
-      buf += d.toString();
-      if (!sent && buf.includes('INFO ')) {
-        sent = true;
-        s.write(`CONNECT ${JSON.stringify({ auth_token: token, verbose: false, pedantic: false })}\r\nPING\r\n`);
-      }
-      const verdict = buf.includes('PONG') ? 'ok' : buf.includes('-ERR') ? 'denied' : undefined;
-      if (verdict) { clearTimeout(t); s.destroy(); resolve(verdict); }
-    });
-    s.on('error', (e) => { clearTimeout(t); reject(e); });
-  });
+/** Connects as a static NATS user over TLS; 'ok' or the server's refusal. */
+async function natsLogin(port: number, ca: string, user: string, pass: string): Promise<string> {
+  try {
+    const nc = await natsConnect({ servers: `tls://127.0.0.1:${port}`, user, pass, tls: { ca }, maxReconnectAttempts: 0, timeout: 8000 });
+    await nc.close();
+    return 'ok';
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+/** A CA and a server certificate for 127.0.0.1, the way deploy/README.md makes them for the Service name. */
+function makeTls(dir: string): void {
+  mkdirSync(dir, { recursive: true });
+  const sh = (cmd: string) => { const r = run('sh', ['-ec', cmd], { cwd: dir }); assert.is(r.code, 0, `${cmd}: ${r.stderr}`); };
+  sh('openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key -out ca.crt -days 1 -subj /CN=nodewarden-nats-ca 2>/dev/null');
+  sh('openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout tls.key -out tls.csr -subj /CN=nats 2>/dev/null');
+  writeFileSync(join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
+  sh('openssl x509 -req -in tls.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 1 -out tls.crt -extfile san.ext 2>/dev/null');
 }
 
 test.before(async () => {
@@ -120,7 +124,7 @@ test('scripts/build.mjs bundles everything: the bundle imports nothing but Node 
 test('the bundle alone runs every role: --help, agent --help, collector --help, parse', () => {
   // cwd and NODE_PATH far from the repository: nothing can be picked up from its node_modules
   const env = { PATH: process.env.PATH, HOME: tmp, NODE_PATH: '' };
-  for (const args of [['--help'], ['agent', '--help'], ['collector', '--help'], ['parse', '--help'], ['drops', '--help']]) {
+  for (const args of [['--help'], ['agent', '--help'], ['collector', '--help'], ['auth', '--help'], ['parse', '--help'], ['drops', '--help']]) {
     const r = run(process.execPath, [BUNDLE, ...args], { cwd: APP, env });
     assert.is(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
     assert.match(r.stdout, /^Usage: nodewarden/);
@@ -188,62 +192,73 @@ test('/.dockerignore keeps what `npm ci` + `npm run build` need and leaves out i
   }
 });
 
-test('NATS start script from the rendered StatefulSet accepts any one-line token; the rendered collector env authenticates with it', async () => {
+test('NATS as rendered (start script + ConfigMap, built nats-server): TLS, any one-line password, the collector\'s env logs in, nobody else does', async () => {
   const sts = docs.find((d) => d.kind === 'StatefulSet' && d.metadata.name === 'nats');
   const nc = sts.spec.template.spec.containers[0];
   assert.equal(nc.command, ['/bin/sh', '-ec']);
   const natsPort = await freePort();
   const monPort = await freePort();
   const dir = join(tmp, 'nats');
-  // the script as rendered, with only its paths and ports moved to this machine (each must be present)
-  let script: string = nc.args[0];
-  for (const [from, to] of [
-    ['/run/nats/auth.conf', join(dir, 'run', 'auth.conf')],
-    ['--store_dir /data', `--store_dir ${join(dir, 'data')}`],
-    ['--port 4222', `--port ${natsPort} --addr 127.0.0.1`],
-    ['--http_port 8222', `--http_port ${monPort}`],
-  ] as const) {
-    assert.ok(script.includes(from), `the nats script contains "${from}"`);
-    script = script.split(from).join(to);
-  }
-  mkdirSync(join(dir, 'run'), { recursive: true });
-  // nats:*-alpine runs it with busybox sh
+  // the script and config as rendered, with only their paths and ports moved to this machine (each must be present)
+  const move = (text: string, moves: [string, string][]) => moves.reduce((t, [from, to]) => {
+    assert.ok(t.includes(from), `rendered text contains "${from}"`);
+    return t.split(from).join(to);
+  }, text);
+  const script = move(nc.args[0], [['/etc/nats/auth/', `${dir}/auth/`], ['/run/nats/', `${dir}/run/`], ['/etc/nats/config/', `${dir}/config/`]]);
+  const conf = move(docs.find((d) => d.kind === 'ConfigMap' && d.metadata.name === 'nats-config').data['nats.conf'], [
+    ['port: 4222', `listen: "127.0.0.1:${natsPort}"`], ['"127.0.0.1:8222"', `"127.0.0.1:${monPort}"`], ['/etc/nats/tls/', `${dir}/tls/`], ['"/data"', `"${dir}/data"`],
+  ]);
+  for (const d of ['auth', 'run', 'config']) mkdirSync(join(dir, d), { recursive: true });
+  writeFileSync(join(dir, 'config', 'nats.conf'), conf);
+  makeTls(join(dir, 'tls'));
+  const ca = readFileSync(join(dir, 'tls', 'ca.crt'), 'utf8');
+  const mounted = new Set(sts.spec.template.spec.volumes.find((v: any) => v.name === 'auth').secret.items.map((i: any) => i.path));
+  assert.equal([...mounted].sort(), ['auth-password', 'collector-password', 'issuer-public-key'], 'NATS gets the passwords and the issuer public key, never the seed');
+  const secret = (values: Record<string, string>) => { for (const [k, v] of Object.entries(values)) writeFileSync(join(dir, 'auth', k), v); };
+  const issuer = createAccount().getPublicKey();
+  // nats-server >= 2.11 (auth callout), the one the tests build; nats:*-alpine runs the script with busybox sh
+  const env = { PATH: `${dirname(natsServerBin())}:${process.env.PATH}`, POD_NAME: 'nats-0' };
   const sh = run('sh', ['-c', 'command -v busybox']).code === 0 ? ['busybox', 'sh'] : ['sh'];
-  const secret = docs.find((d) => d.kind === 'Secret');
-  const placeholder = Buffer.from(secret.data.token, 'base64').toString('utf8');
-  // a placeholder; a hex token that nats.conf would read as a number (nats-server#3431); quotes, backslash, $, #, spaces
-  const tokens = [placeholder, '1e5abc0d9f', 'true', `q"uo\\te $HOME #x {y}: z`];
+  // a hex value that nats.conf would read as a number (nats-server#3431); a boolean; quotes, backslash, $, #, spaces
+  const passwords = ['1e5abc0d9f', 'true', `q"uo\\te $HOME #x {y}: z`];
 
   const collector = docs.find((d) => d.kind === 'Deployment' && d.metadata.name === 'nodewarden-collector').spec.template.spec.containers[0];
   const podsFile = join(tmp, 'pods.json');
   writeFileSync(podsFile, JSON.stringify({ kind: 'List', items: [] }));
 
-  for (const token of tokens) {
+  for (const pw of passwords) {
     rmSync(join(dir, 'data'), { recursive: true, force: true });
-    const nats = start(sh[0], [...sh.slice(1), '-ec', script], { PATH: process.env.PATH, NATS_TOKEN: token, POD_NAME: 'nats-0' });
+    secret({ 'auth-password': `auth-${pw}\n`, 'collector-password': `${pw}\n`, 'issuer-public-key': `${issuer}\n` });
+    const nats = start(sh[0], [...sh.slice(1), '-ec', script], env);
     try {
-      await waitFor(`nats-server ready with token ${JSON.stringify(token)}`, () => /Server is ready/.test(nats.out()), 15_000, 50)
+      await waitFor(`nats-server ready with password ${JSON.stringify(pw)}`, () => /Server is ready/.test(nats.out()), 15_000, 50)
         .catch((e: Error) => { throw new Error(`${e.message}\n--- nats output:\n${nats.out()}`); });
-      assert.is(await natsAuth(natsPort, token), 'ok', `token ${JSON.stringify(token)} accepted`);
-      assert.is(await natsAuth(natsPort, token + 'x'), 'denied');
-      assert.is(await natsAuth(natsPort, ''), 'denied');
-      // sh exec'd nats-server in place: this PID's command line is the server's, and has no token
+      assert.match(nats.out(), /Version:\s+2\.(1[1-9]|[2-9]\d)\./, 'nats-server >= 2.11');
+      assert.is(await natsLogin(natsPort, ca, 'collector', pw), 'ok', `password ${JSON.stringify(pw)} accepted`);
+      assert.match(await natsLogin(natsPort, ca, 'collector', pw + 'x'), /Authorization Violation/);
+      // not a static user: the callout decides, and with no callout service running nobody gets in
+      assert.match(await natsLogin(natsPort, ca, 'agent', pw), /Authorization Violation/);
+      // the monitoring port answers on loopback only
+      assert.match(nats.out(), new RegExp(`Starting http monitor on 127\\.0\\.0\\.1:${monPort}`));
+      // sh exec'd nats-server in place: this PID's command line is the server's, and has no password
       const cmdline = readFileSync(`/proc/${nats.child.pid}/cmdline`, 'utf8').split('\0');
       assert.ok(cmdline.some((a) => /nats-server$/.test(a)), cmdline.join(' '));
-      assert.not.ok(cmdline.some((a) => a.includes(token)), 'the token is not on the command line');
-      if (token !== tokens[tokens.length - 1]) continue;
+      assert.not.ok(cmdline.some((a) => a.includes(pw)), 'the password is not on the command line');
+      if (pw !== passwords[passwords.length - 1]) continue;
 
-      // the collector, from the bundle, with its env as rendered (secret resolved; NATS address, listen
-      // address moved here; Events off: no cluster in this test)
+      // the collector, from the bundle, with its env as rendered (files and NATS address moved here;
+      // Events off: no cluster in this test)
       const apiPort = await freePort();
-      const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: tmp };
-      for (const e of collector.env) {
-        if (e.valueFrom?.secretKeyRef) env[e.name] = token;
-        else if (e.value !== undefined) env[e.name] = e.value;
-      }
-      assert.ok(env.NODEWARDEN_NATS_TOKEN === token, 'the collector gets the token as NODEWARDEN_NATS_TOKEN');
-      Object.assign(env, { NODEWARDEN_NATS: `nats://127.0.0.1:${natsPort}`, NODEWARDEN_LISTEN: `127.0.0.1:${apiPort}`, NODEWARDEN_EVENTS: 'off', NODEWARDEN_PODS_FILE: podsFile });
-      const col = start(process.execPath, [BUNDLE, ...collector.args], env);
+      const cenv: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: tmp };
+      for (const e of collector.env) if (e.value !== undefined) cenv[e.name] = e.value;
+      assert.not.ok(collector.env.some((e: any) => e.valueFrom?.secretKeyRef), 'no secret in the environment');
+      assert.equal([cenv.NODEWARDEN_NATS_USER, cenv.NODEWARDEN_NATS_PASSWORD_FILE, cenv.NODEWARDEN_NATS_CA], ['collector', '/etc/nodewarden/nats/collector-password', '/etc/nodewarden/nats/ca.crt']);
+      assert.match(cenv.NODEWARDEN_NATS!, /^tls:\/\//);
+      Object.assign(cenv, {
+        NODEWARDEN_NATS: `tls://127.0.0.1:${natsPort}`, NODEWARDEN_NATS_PASSWORD_FILE: join(dir, 'auth', 'collector-password'), NODEWARDEN_NATS_CA: join(dir, 'tls', 'ca.crt'),
+        NODEWARDEN_LISTEN: `127.0.0.1:${apiPort}`, NODEWARDEN_EVENTS: 'off', NODEWARDEN_PODS_FILE: podsFile,
+      });
+      const col = start(process.execPath, [BUNDLE, ...collector.args], cenv);
       try {
         await waitFor('collector /readyz', async () => (await fetch(`http://127.0.0.1:${apiPort}/readyz`, { signal: AbortSignal.timeout(2000) })).status === 200, 30_000, 200)
           .catch((e: Error) => { throw new Error(`${e.message}\n--- collector output:\n${col.out()}`); });
@@ -257,11 +272,12 @@ test('NATS start script from the rendered StatefulSet accepts any one-line token
     }
   }
 
-  // an empty or multi-line token stops nats with one clear line instead of a half-configured server
+  // an empty or multi-line value stops nats with one clear line instead of a half-configured server
   for (const bad of ['', 'a\nb']) {
-    const r = run(sh[0], [...sh.slice(1), '-ec', script], { env: { PATH: process.env.PATH, NATS_TOKEN: bad, POD_NAME: 'nats-0' }, timeoutMs: 10_000 });
+    secret({ 'auth-password': bad });
+    const r = run(sh[0], [...sh.slice(1), '-ec', script], { env, timeoutMs: 10_000 });
     assert.is(r.code, 1, r.stderr);
-    assert.match(r.stderr, /must be one non-empty line/);
+    assert.match(r.stderr, /key 'auth-password' must be one non-empty line/);
   }
 });
 

@@ -1,8 +1,9 @@
 // deploy/ against a REAL kube-apiserver (etcd + kube-apiserver from test/support/kube.ts, RBAC on):
 // server-side validation of every object, a real install + idempotent re-apply, and the rights of
 // each ServiceAccount checked with real ServiceAccount tokens (TokenRequest) and with
-// `kubectl auth can-i --as=system:serviceaccount:…`: the collector can do exactly what it needs,
-// the agent nothing. Also: Pod Security levels of each pod template, and uninstall.
+// `kubectl auth can-i --as=system:serviceaccount:…`: the collector and the auth service can do
+// exactly what they need, the agent nothing (its NATS token, for audience nodewarden, is refused by
+// the API server and accepted by the auth service's TokenReview). Also: Pod Security levels of each pod template, and uninstall.
 // Run: node --import tsx test/deploy-rbac.test.ts
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -19,12 +20,16 @@ const DEPLOY = process.env.NODEWARDEN_DEPLOY_DIR ?? join(ROOT, 'deploy');
 const NS = 'nodewarden';
 const COLLECTOR = `system:serviceaccount:${NS}:nodewarden-collector`;
 const AGENT = `system:serviceaccount:${NS}:nodewarden-agent`;
+const AUTH = `system:serviceaccount:${NS}:nodewarden-auth`;
 const CONTROL = `system:serviceaccount:${NS}:nw-test-unbound`; // an SA nothing binds: the baseline
 
 let cp: ControlPlane | undefined;
 let docs: any[] = [];
 let collectorToken = '';
 let agentToken = '';
+let authToken = '';
+/** The agent's NATS credential as its DaemonSet gets it: audience nodewarden (not the API server's). */
+let agentNatsToken = '';
 
 async function kubectl(args: string[], input?: string) {
   const r = await cp!.kubectl(args, { input, timeoutMs: 60_000 });
@@ -87,8 +92,8 @@ const eventBody = (ns: string, name: string, pod: { name: string; uid: string })
   lastTimestamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
 });
 
-const podFromTemplate = (kind: string, ns: string, name: string): any => {
-  const w = docs.find((d) => d.kind === kind);
+const podFromTemplate = (kind: string, workload: string, ns: string, name: string): any => {
+  const w = docs.find((d) => d.kind === kind && d.metadata.name === workload);
   const spec = structuredClone(w.spec.template.spec);
   // a StatefulSet pod gets its claim volumes from volumeClaimTemplates
   for (const t of w.spec.volumeClaimTemplates ?? []) spec.volumes = [...(spec.volumes ?? []), { name: t.metadata.name, persistentVolumeClaim: { claimName: `${t.metadata.name}-x` } }];
@@ -134,14 +139,16 @@ test('kubectl apply -k deploy/ installs for real; re-applying changes nothing (k
   assert.is(diff.code, 0, `kubectl diff after apply (exit 1 = differences):\n${diff.stdout}${diff.stderr}`);
   const again = await mustKubectl(['apply', '-k', DEPLOY]);
   assert.not.match(again, /created/, again);
-  for (const kind of ['clusterrole', 'clusterrolebinding']) await mustKubectl(['get', kind, 'nodewarden-collector']);
-  for (const what of ['daemonset/nodewarden-agent', 'deployment/nodewarden-collector', 'statefulset/nats', 'service/nats', 'service/nodewarden-collector', 'serviceaccount/nodewarden-agent']) {
+  for (const kind of ['clusterrole', 'clusterrolebinding']) for (const name of ['nodewarden-collector', 'nodewarden-auth']) await mustKubectl(['get', kind, name]);
+  for (const what of ['daemonset/nodewarden-agent', 'deployment/nodewarden-collector', 'deployment/nodewarden-auth', 'statefulset/nats', 'configmap/nats-config', 'service/nats', 'service/nodewarden-collector', 'serviceaccount/nodewarden-agent', 'serviceaccount/nodewarden-auth']) {
     await mustKubectl(['-n', NS, 'get', what]);
   }
   // ServiceAccount tokens the way the kubelet gets them for a pod (TokenRequest API)
   collectorToken = (await mustKubectl(['-n', NS, 'create', 'token', 'nodewarden-collector', '--duration=30m'])).trim();
   agentToken = (await mustKubectl(['-n', NS, 'create', 'token', 'nodewarden-agent', '--duration=30m'])).trim();
-  assert.ok(collectorToken.split('.').length === 3 && agentToken.split('.').length === 3, 'JWTs');
+  authToken = (await mustKubectl(['-n', NS, 'create', 'token', 'nodewarden-auth', '--duration=30m'])).trim();
+  agentNatsToken = (await mustKubectl(['-n', NS, 'create', 'token', 'nodewarden-agent', '--audience=nodewarden', '--duration=1h'])).trim();
+  assert.ok([collectorToken, agentToken, authToken, agentNatsToken].every((t) => t.split('.').length === 3), 'JWTs');
 });
 
 test('collector ServiceAccount token: lists/watches pods cluster-wide, creates and patches Events in any namespace, gets nodes', async () => {
@@ -234,6 +241,7 @@ test('kubectl auth can-i --as the collector ServiceAccount: exactly its rights, 
     ['update', 'nodes'],
     ['create', 'events.events.k8s.io', '-n', 'shop'],
     ['create', 'serviceaccounts', '--subresource=token', '-n', NS],
+    ['create', 'tokenreviews.authentication.k8s.io'],
     ['impersonate', 'serviceaccounts'],
     ['*', '*'],
   ];
@@ -241,7 +249,31 @@ test('kubectl auth can-i --as the collector ServiceAccount: exactly its rights, 
   for (const a of no) assert.not.ok(await canI(COLLECTOR, a), `collector must not ${a.join(' ')}`);
 });
 
+test('auth ServiceAccount token: creates TokenReviews, which name the agent behind its nodewarden token; nothing else', async () => {
+  const review = (token: string, audiences: string[]) => asToken(authToken, 'POST', '/apis/authentication.k8s.io/v1/tokenreviews', { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token, audiences } });
+  const ok = await eventually(async () => {
+    const r = await review(agentNatsToken, ['nodewarden']);
+    assert.is(r.status, 201, JSON.stringify(r.body));
+    return r;
+  });
+  assert.is(ok.body.status.authenticated, true);
+  assert.is(ok.body.status.user.username, AGENT);
+  assert.equal(ok.body.status.audiences, ['nodewarden']);
+  // the agent's API-server token is not a nodewarden token
+  assert.not.ok((await review(agentToken, ['nodewarden'])).body.status.authenticated);
+  for (const [method, path] of [['GET', '/api/v1/pods'], ['GET', `/api/v1/namespaces/${NS}/secrets`], ['GET', '/api/v1/nodes/node-a'], ['POST', '/apis/authorization.k8s.io/v1/subjectaccessreviews']]) {
+    const r = await asToken(authToken, method, path, method === 'POST' ? {} : undefined);
+    assert.is(r.status, 403, `auth ${method} ${path} -> ${r.status}`);
+  }
+  assert.ok(await canI(AUTH, ['create', 'tokenreviews.authentication.k8s.io']));
+  for (const a of [['list', 'pods', '--all-namespaces'], ['get', 'secrets', '-n', NS], ['create', 'events', '-n', 'shop'], ['create', 'serviceaccounts', '--subresource=token', '-n', NS], ['create', 'subjectaccessreviews.authorization.k8s.io'], ['*', '*']]) {
+    assert.not.ok(await canI(AUTH, a), `auth must not ${a.join(' ')}`);
+  }
+});
+
 test('agent ServiceAccount: denied everything (token and can-i); its rights equal those of an unbound ServiceAccount', async () => {
+  // its NATS token (audience nodewarden) is no API credential at all
+  assert.is((await asToken(agentNatsToken, 'GET', '/api/v1/namespaces/shop/pods')).status, 401);
   for (const [method, path, body] of [
     ['GET', '/api/v1/pods'],
     ['GET', '/api/v1/namespaces/shop/pods'],
@@ -263,30 +295,30 @@ test('agent ServiceAccount: denied everything (token and can-i); its rights equa
   assert.not.match(agentRules, /\bpods\b|\bevents\b|\bnodes\b|\bsecrets\b/);
 });
 
-test('Pod Security: collector and NATS pods pass "restricted"; the agent needs "privileged" (refused by baseline), which its namespace grants', async () => {
+test('Pod Security: collector, auth and NATS pods pass "restricted"; the agent needs "privileged" (refused by baseline), which its namespace grants', async () => {
   await mustKubectl(['create', 'namespace', 'nw-restricted']);
   await mustKubectl(['label', 'namespace', 'nw-restricted', 'pod-security.kubernetes.io/enforce=restricted']);
   await mustKubectl(['create', 'namespace', 'nw-baseline']);
   await mustKubectl(['label', 'namespace', 'nw-baseline', 'pod-security.kubernetes.io/enforce=baseline']);
   const create = (pod: any) => kubectl(['create', '--dry-run=server', '-o', 'name', '-f', '-'], JSON.stringify(pod));
 
-  for (const kind of ['Deployment', 'StatefulSet']) {
-    const r = await create(podFromTemplate(kind, 'nw-restricted', `pss-${kind.toLowerCase()}`));
-    assert.is(r.code, 0, `${kind} pod under restricted: ${r.stderr}`);
+  for (const [kind, name] of [['Deployment', 'nodewarden-collector'], ['Deployment', 'nodewarden-auth'], ['StatefulSet', 'nats']]) {
+    const r = await create(podFromTemplate(kind, name, 'nw-restricted', `pss-${name}`));
+    assert.is(r.code, 0, `${kind}/${name} pod under restricted: ${r.stderr}`);
     assert.not.match(r.stderr, /would violate|violates/i, r.stderr);
   }
-  const baseline = await create(podFromTemplate('DaemonSet', 'nw-baseline', 'pss-agent'));
+  const baseline = await create(podFromTemplate('DaemonSet', 'nodewarden-agent', 'nw-baseline', 'pss-agent'));
   assert.is.not(baseline.code, 0);
   assert.match(baseline.stderr, /violates PodSecurity "baseline/);
-  const inNs = await create(podFromTemplate('DaemonSet', NS, 'pss-agent'));
+  const inNs = await create(podFromTemplate('DaemonSet', 'nodewarden-agent', NS, 'pss-agent'));
   assert.is(inNs.code, 0, `agent pod (system-node-critical, hostNetwork, hostPath) in ${NS}: ${inNs.stderr}`);
 });
 
-test('kubectl delete -k deploy/ (uninstall) removes the ClusterRole/Binding: the collector token loses its rights', async () => {
+test('kubectl delete -k deploy/ (uninstall) removes the ClusterRoles/Bindings: the collector token loses its rights', async () => {
   const r = await kubectl(['delete', '-k', DEPLOY, '--wait=false']);
   assert.is(r.code, 0, r.stderr);
-  for (const kind of ['clusterrole', 'clusterrolebinding']) {
-    const g = await kubectl(['get', kind, 'nodewarden-collector']);
+  for (const kind of ['clusterrole', 'clusterrolebinding']) for (const name of ['nodewarden-collector', 'nodewarden-auth']) {
+    const g = await kubectl(['get', kind, name]);
     assert.is.not(g.code, 0);
     assert.match(g.stderr, /NotFound/);
   }

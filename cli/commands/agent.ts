@@ -9,6 +9,7 @@ import { probeConfig } from '../../agent/probes/config.js';
 import { logFlags, startLogWatch, validateRulesFile } from '../../agent/logs/index.js';
 import { runtimeFlags, startRuntime } from '../../agent/cri/index.js';
 import { natsFlags, natsAuth } from '../shared-flags.js';
+import { agentInboxPrefix } from '../../common/subjects.js';
 import { parseBytes, untilSignal } from '../process.js';
 
 export const spec: CommandSpec = {
@@ -42,7 +43,7 @@ export function agentConfig(v: FlagValues, env: NodeJS.ProcessEnv = process.env)
   const prefixes = (v['drop-prefix'] as string[]).filter((p) => p.length > 0);
   if (prefixes.length === 0) throw new ConfigError('--drop-prefix: at least one non-empty prefix is needed');
   return {
-    node, nats: v.nats as string, natsAuth: natsAuth(v), stateDir: v['state-dir'] as string,
+    node, nats: v.nats as string, natsAuth: { ...natsAuth(v), inboxPrefix: agentInboxPrefix(node) }, stateDir: v['state-dir'] as string,
     dropPrefixes: prefixes, journalctl: v.journalctl as string, journalDir: v['journal-dir'] as string | undefined,
     journalMatch: v['journal-match'] as string[],
     metricsListen: v['metrics-listen'] ? parseListen(v['metrics-listen'] as string, '--metrics-listen') : undefined,

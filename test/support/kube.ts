@@ -66,6 +66,8 @@ export interface CreatePodOptions {
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
   hostNetwork?: boolean;
+  /** spec.serviceAccountName (the harness runs without the ServiceAccount admission plugin, so no default). */
+  serviceAccountName?: string;
 }
 
 export interface AuditEvent {
@@ -621,6 +623,7 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
           metadata: { name, namespace: ns, labels: o.labels, annotations: o.annotations },
           spec: {
             nodeName: o.nodeName,
+            serviceAccountName: o.serviceAccountName,
             hostNetwork: o.hostNetwork || undefined,
             containers: [{ name: 'c', image: 'registry.invalid/none:0' }],
           },
