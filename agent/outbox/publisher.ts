@@ -24,6 +24,11 @@ export interface PublisherOptions {
   maxRetryMs?: number;
 }
 
+function isExpiry(err: unknown): boolean {
+  const e = err as { name?: string; message?: string } | undefined;
+  return /AuthenticationExpired/i.test(e?.name ?? '') || /authentication expired/i.test(e?.message ?? '');
+}
+
 /** Errors the server sends for bad or expired credentials (nats.js AuthorizationError, UserAuthenticationExpiredError). */
 export function isAuthError(err: unknown): boolean {
   const e = err as Error | undefined;
@@ -173,7 +178,9 @@ export class Publisher {
       // The client drops the socket after an auth error: that disconnect is the auth failure, not news.
       if (s.type === 'disconnect') { if (this.st !== 'auth-failed') this.setState('disconnected', `lost ${s.server}`); }
       else if (s.type === 'reconnect') this.setState('connected');
-      else if (s.type === 'error' && isAuthError(s.error)) this.setState('auth-failed', s.error.message);
+      // An expired user is the planned end of a short-lived credential: the client reconnects with the
+      // renewed token at once. Only a refusal is an auth failure.
+      else if (s.type === 'error' && isAuthError(s.error)) this.setState(isExpiry(s.error) ? 'disconnected' : 'auth-failed', s.error.message);
       else if (s.type === 'close') break;
     }
     const err = await closed;
