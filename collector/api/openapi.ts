@@ -76,7 +76,7 @@ export const openapi = {
       },
     },
     '/healthz': { get: { summary: 'process is alive', responses: { '200': { description: 'ok' } } } },
-    '/readyz': { get: { summary: 'attached to NATS, caught up with the stream replay and, if configured, pod cache synced', responses: { '200': { description: 'ready' }, '503': { description: 'not ready: the body names the reason (not attached to NATS yet, NATS connection lost, replaying the stream, pod cache not synced)' } } } },
+    '/readyz': { get: { summary: 'attached to NATS, caught up with the stream replay and, if configured, pod cache synced', responses: { '200': { description: 'ready' }, '503': { description: 'not ready: the body names the reason (NATS consumer not attached, NATS connection lost, replaying the stream, pod cache not synced)' } } } },
     '/metrics': { get: { summary: 'Prometheus metrics', responses: { '200': { description: 'text exposition format' } } } },
   },
   components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },

@@ -148,7 +148,7 @@ export function startIngestLink(o: LinkOptions, hooks: LinkHooks, log: Logger): 
 
   return {
     freshness(): Freshness {
-      if (!nc) return { stale: true, reason: 'not attached to NATS yet' };
+      if (!nc) return { stale: true, reason: 'NATS consumer not attached' };
       if (!connected) return { stale: true, reason: 'NATS connection lost' };
       if (!caughtUp) {
         const at = follower?.lastStreamSeq() ?? 0;

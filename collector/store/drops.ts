@@ -50,6 +50,7 @@ interface Entry {
   srcOwner?: Owner;
   dstOwner?: Owner;
   bytes: number;
+  stamp: number;
 }
 
 /**
@@ -131,7 +132,7 @@ export class DropStore {
       e = {
         node: this.names.get(node), prefix: this.names.get(d.prefix ?? ''), proto: this.names.get(d.proto ?? ''), src: d.src ?? '', dst: d.dst ?? '',
         dstPort: opt(d.dstPort), icmpType: opt(d.icmpType), icmpCode: opt(d.icmpCode), inIface: d.inIface ?? '', outIface: d.outIface ?? '',
-        sample: d.sample ?? '', count: Number.isFinite(count) ? count : 0, first, last, bytes: 0,
+        sample: d.sample ?? '', count: Number.isFinite(count) ? count : 0, first, last, bytes: 0, stamp: 0,
       };
     }
     this.flows.set(key, e, flowBytes(key, e));

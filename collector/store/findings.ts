@@ -24,6 +24,7 @@ interface Entry {
   last: number;
   clearedAt?: number;
   bytes: number;
+  stamp: number;
 }
 
 /** The entry, the decoded message object and its map slots, beyond the strings (Node 20, see budget.ts). */
@@ -69,7 +70,7 @@ export class FindingStore {
     const e = this.entries.get(key);
     const t = validTime(f.lastSeenMs) || atMs;
     if (!e) {
-      const n: Entry = { node, f, active: !!f.active, first: validTime(f.firstSeenMs) || t, last: t, clearedAt: f.active ? undefined : t, bytes: 0 };
+      const n: Entry = { node, f, active: !!f.active, first: validTime(f.firstSeenMs) || t, last: t, clearedAt: f.active ? undefined : t, bytes: 0, stamp: 0 };
       this.count(n, 1);
       this.entries.set(key, n, findingBytes(key, n));
       return true;

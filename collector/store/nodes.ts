@@ -32,6 +32,7 @@ interface Entry {
   agentStarted?: number;
   probes?: ProbeView[];
   bytes: number;
+  stamp: number;
 }
 
 const NODE_OVERHEAD = 200;
@@ -54,7 +55,7 @@ export class NodeStore {
 
   /** Any message counts as contact; a heartbeat also brings agent facts. */
   touch(node: string, agentVersion: string, atMs: number, hb?: Heartbeat): void {
-    const e = this.nodes.get(node) ?? { agentVersion, lastSeen: 0, bytes: 0 };
+    const e = this.nodes.get(node) ?? { agentVersion, lastSeen: 0, bytes: 0, stamp: 0 };
     e.agentVersion = agentVersion || e.agentVersion;
     e.lastSeen = Math.max(e.lastSeen, atMs);
     if (hb) {
