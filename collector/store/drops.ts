@@ -54,10 +54,11 @@ interface Entry {
 }
 
 /**
- * Heap bytes of one flow beyond its strings: the 17-field object, its Map slot and the key's header
- * (Node 20, no pointer compression). Calibrated by `npm run bench -- ingest-1m` (bench/RESULTS.md).
+ * Heap bytes of one flow beyond its strings: the 18-field object, its Map slot, its write-order
+ * slot and the key's header (Node 20, no pointer compression). Measured by bench/ingest-1m.ts
+ * (bench/RESULTS.md): ≈ 760 B a flow with 200 B samples, ≈ 2,580 B with 2 KiB ones.
  */
-const FLOW_OVERHEAD = 260;
+const FLOW_OVERHEAD = 420;
 const flowBytes = (key: string, e: Entry) => FLOW_OVERHEAD + key.length + stringBytes(e.src) + stringBytes(e.dst) + stringBytes(e.inIface) + stringBytes(e.outIface) + stringBytes(e.sample);
 
 /** Defaults sized for the deployed collector (deploy/collector.yaml: --max-old-space-size=320). */
