@@ -5,6 +5,7 @@ import { Counter, type Registry } from 'prom-client';
 import { readQuery, BadRequest, NotFound } from './query.js';
 import { specOf, limitOf } from './lists.js';
 import { openapi } from './openapi.js';
+import { sendJson, sendList, isListBody } from './respond.js';
 import type { Stores } from '../ingest/apply.js';
 
 /** Whether the stores are complete: false while replaying the stream or cut off from NATS. */
@@ -12,6 +13,9 @@ export type Freshness = { stale: false } | { stale: true; reason: string };
 
 /** Bytes of /api/* answers being written at once before new ones are refused (503 busy). */
 export const DEFAULT_RESPONSE_BUDGET = 32 * 2 ** 20;
+
+/** A client that stops reading for this long loses its answer (and the budget it holds). */
+const STALLED_CLIENT_MS = 30_000;
 
 export interface ApiDeps {
   stores: Stores;
@@ -74,7 +78,10 @@ export function createApi(d: ApiDeps): Server {
   };
 
   return createServer((req, res) => {
-    handle(req, res).catch((err: Error) => send(res, 500, { error: err.message }));
+    handle(req, res).catch((err: Error) => {
+      if (res.headersSent) res.destroy(err); // mid-answer: the client sees a cut answer, not a wrong one
+      else send(res, 500, { error: err.message });
+    });
   });
 
   function patternRoute(path: string): Handler | undefined {
@@ -104,8 +111,8 @@ export function createApi(d: ApiDeps): Server {
       res.setHeader('www-authenticate', 'Bearer');
       return send(res, 401, { error: 'missing or invalid bearer token' });
     }
-    // Answers are built synchronously, so checking before building bounds what is held to the budget
-    // plus one answer (≤ MAX_LIMIT items), however many heavy queries arrive together.
+    // Answers are built and their size reserved synchronously, so checking before building bounds
+    // what is held to the budget plus one answer (≤ MAX_LIMIT items), however many arrive together.
     if (inFlight >= budget) {
       busy.inc();
       res.setHeader('retry-after', '1');
@@ -113,18 +120,22 @@ export function createApi(d: ApiDeps): Server {
     }
     const f = url.pathname.startsWith('/api/') ? freshness() : { stale: false as const };
     if (f.stale) res.setHeader('x-nodewarden-stale', f.reason);
+    let body: unknown;
     try {
-      const bytes = sendCounted(res, 200, route(url.searchParams));
-      inFlight += bytes;
-      let released = false;
-      const release = () => { if (!released) { released = true; inFlight -= bytes; } };
-      res.once('finish', release);
-      res.once('close', release);
+      body = route(url.searchParams);
     } catch (err) {
       if (err instanceof BadRequest) return send(res, 400, { error: err.message });
       if (err instanceof NotFound) return send(res, 404, { error: err.message });
       throw err;
     }
+    let held = 0;
+    const reserve = (bytes: number) => { held = bytes; inFlight += bytes; };
+    const release = () => { inFlight -= held; held = 0; };
+    res.once('finish', release);
+    res.once('close', release);
+    res.setTimeout(STALLED_CLIENT_MS, () => res.destroy());
+    if (isListBody(body)) await sendList(res, 200, body, reserve);
+    else reserve(sendJson(res, 200, body));
   }
 }
 
@@ -136,16 +147,7 @@ function authorized(header: string | undefined, token: string): boolean {
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {
-  sendCounted(res, status, body);
-}
-
-/** Returns the bytes written (what the response budget counts). */
-function sendCounted(res: ServerResponse, status: number, body: unknown): number {
-  const text = JSON.stringify(body);
-  const bytes = Buffer.byteLength(text);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': bytes });
-  res.end(text);
-  return bytes;
+  sendJson(res, status, body);
 }
 
 function sendText(res: ServerResponse, status: number, text: string): void {
