@@ -14,12 +14,13 @@ export const spec: CommandSpec = {
 
 export function renderNodes(r: ListAnswer<NodeView>): string {
   if (r.items.length === 0) return emptyList(r, 'No agents have reported yet.');
+  // HEALTHY keeps its place and yes/NO (scripts read it); STATE says why a node is not healthy.
   const rows = r.items.map((n) => [
-    n.node, n.state ?? (n.healthy ? 'healthy' : 'unhealthy'), String(n.activeFindings), n.lastSeen.replace(/\.\d+Z$/, 'Z'), n.agentVersion,
-    n.nats ? (n.nats.ok ? 'ok' : `FAILING: ${n.nats.detail}`) : '-',
+    n.node, n.healthy ? 'yes' : 'NO', String(n.activeFindings), n.lastSeen.replace(/\.\d+Z$/, 'Z'), n.agentVersion,
+    n.state ?? (n.healthy ? 'healthy' : 'unhealthy'), n.nats ? (n.nats.ok ? 'ok' : `FAILING: ${n.nats.detail}`) : '-',
     (n.probes ?? []).filter((p) => !p.ok).map((p) => p.name).join(',') || '-',
   ]);
-  return table(['NODE', 'STATE', 'ACTIVE FINDINGS', 'LAST SEEN', 'AGENT', 'AGENT NATS', 'PROBES THAT CANNOT RUN'], rows) + listFooter(r, 'nodes');
+  return table(['NODE', 'HEALTHY', 'ACTIVE FINDINGS', 'LAST SEEN', 'AGENT', 'STATE', 'AGENT NATS', 'PROBES THAT CANNOT RUN'], rows) + listFooter(r, 'nodes');
 }
 
 export async function run(v: FlagValues): Promise<number> {
