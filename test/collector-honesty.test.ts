@@ -109,4 +109,15 @@ test('NATS restarted without its store: the stream is recreated and followed fro
   await waitFor('ready', async () => (await readyz()).status === 200, 30_000, 100);
 });
 
+test('the stream deleted and at once recreated by someone else (another replica): new drops still appear', async () => {
+  const jsm = await jetstreamManager(pub);
+  const before = (await jsm.streams.info(STREAM)).created;
+  await jsm.streams.delete(STREAM);
+  await ensureStream(pub, { maxAgeMs: 3_600_000, maxBytes: 256 << 20, replicas: 1 }, log);
+  assert.is.not((await jsm.streams.info(STREAM)).created, before);
+  await publish(5);
+  await waitFor('drops published into the other stream', async () => (await drops()).total === 40_024, 30_000, 100);
+  await waitFor('ready', async () => (await readyz()).status === 200, 30_000, 100);
+});
+
 test.run();

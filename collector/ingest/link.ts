@@ -46,6 +46,8 @@ export function startIngestLink(o: LinkOptions, hooks: LinkHooks, log: Logger): 
   let follower: Follower | undefined;
   let generation = 0;
   let streamLastSeq: number | undefined;
+  /** Creation time of the stream being followed: another one under the same name restarts at seq 1. */
+  let followedCreated: string | undefined;
   let checking = false;
   let stopped = false;
   const waiters: ((c: NatsConnection) => void)[] = [];
@@ -97,6 +99,14 @@ export function startIngestLink(o: LinkOptions, hooks: LinkHooks, log: Logger): 
         await ensureStream(conn, o.stream, log);
         hooks.recreated.inc();
         log.warn({ stream: STREAM }, `collector: stream ${STREAM} was missing; recreated`);
+        followedCreated = (await jsm.streams.info(STREAM).catch(() => undefined))?.created;
+        await refollow(conn);
+        return;
+      }
+      if (followedCreated !== undefined && info.created !== followedCreated) {
+        // Recreated by another replica: our reader would wait at the old sequence numbers.
+        log.warn({ stream: STREAM }, `collector: stream ${STREAM} was recreated elsewhere; reading it from its start`);
+        followedCreated = info.created;
         await refollow(conn);
         return;
       }
@@ -116,7 +126,9 @@ export function startIngestLink(o: LinkOptions, hooks: LinkHooks, log: Logger): 
       if (stopped) throw new Error('stopped');
       await ensureStream(conn, o.stream, log);
       const m = await jetstreamManager(conn);
-      streamLastSeq = (await m.streams.info(STREAM).catch(() => undefined))?.state.last_seq;
+      const info = await m.streams.info(STREAM).catch(() => undefined);
+      streamLastSeq = info?.state.last_seq;
+      followedCreated = info?.created;
       nc = conn;
       jsm = m;
       connected = true;
