@@ -57,14 +57,14 @@ export async function runCollector(cfg: CollectorConfig, resolver: Resolver, log
   collectDefaultMetrics({ register: registry, prefix: 'nodewarden_collector_' });
   const received = new Counter({ name: 'nodewarden_collector_messages_total', help: 'messages read from the stream, by outcome', labelNames: ['outcome'], registers: [registry] });
   const evictions = new Counter({ name: 'nodewarden_collector_store_evictions_total', help: 'entries evicted from a query store before their retention, oldest written first, by store and the bound reached', labelNames: ['store', 'reason'], registers: [registry] });
-  const bounded = (store: string, what: string): BoundEvents => ({
+  const bounded = (store: string): BoundEvents => ({
     evicted: (reason) => evictions.inc({ store, reason }),
-    episode: (reason, entries, bytes) => log.warn({ store, bound: reason, entries, estimatedBytes: bytes }, `store: ${what} reached the ${reason === 'bytes' ? 'byte' : 'entry'} bound; evicting the oldest (counted in nodewarden_collector_store_evictions_total, logged once per episode)`),
+    episode: (reason, entries, bytes) => log.warn({ store, bound: reason, entries, estimatedBytes: bytes }, `store: ${store} reached the ${reason === 'bytes' ? 'byte' : 'entry'} bound; evicting the oldest (counted in nodewarden_collector_store_evictions_total, logged once per episode)`),
   });
   const stores: Stores = {
-    drops: new DropStore(resolver, { maxBytes: cfg.storeMaxBytes ?? DEFAULT_FLOW_BOUNDS.maxBytes, maxEntries: cfg.storeMaxFlows ?? DEFAULT_FLOW_BOUNDS.maxEntries }, bounded('flows', 'flows')),
-    findings: new FindingStore(resolver, {}, bounded('findings', 'findings')),
-    nodes: new NodeStore(cfg.nodeStaleMs, {}, bounded('nodes', 'nodes')),
+    drops: new DropStore(resolver, { maxBytes: cfg.storeMaxBytes ?? DEFAULT_FLOW_BOUNDS.maxBytes, maxEntries: cfg.storeMaxFlows ?? DEFAULT_FLOW_BOUNDS.maxEntries }, bounded('flows')),
+    findings: new FindingStore(resolver, {}, bounded('findings')),
+    nodes: new NodeStore(cfg.nodeStaleMs, {}, bounded('nodes')),
   };
   new Gauge({ name: 'nodewarden_collector_flows', help: 'flows held in the query store', registers: [registry], collect() { this.set(stores.drops.size); } });
   new Gauge({ name: 'nodewarden_collector_flow_store_bytes', help: 'estimated heap bytes held by the flow store (bound: --store-max-bytes)', registers: [registry], collect() { this.set(stores.drops.bytes); } });
