@@ -1,7 +1,7 @@
 // `npm run bench`: parser throughput, agent pipeline throughput/RSS/CPU, journal line -> API latency
 // at a sustained rate, collector ingest rate. Prints a table and writes bench/results.json.
 // Never part of `npm test`. BENCH_SECONDS (default 60) sets the sustained-load phase, BENCH_IDLE_SECONDS
-// (default 60) the probe-cost phase; arguments pick sections (parser logs pipeline ingest probes runtime).
+// (default 60) the probe-cost phase; arguments pick sections (parser logs pipeline ingest ingest-1m probes runtime).
 import { writeFileSync, readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { appendFile } from 'node:fs/promises';
@@ -168,38 +168,86 @@ async function pipelineBench(): Promise<void> {
   }
 }
 
-async function ingestBench(): Promise<void> {
-  process.stderr.write('collector ingest (replay of a pre-filled stream)\n');
+/**
+ * A collector process replaying a pre-filled stream: msgs messages of 10 flow records each (sample:
+ * the kernel line, padded to sampleBytes when given). Returns the replay time and the RSS once
+ * caught up; the collector runs with env (e.g. the Deployment's NODE_OPTIONS).
+ */
+async function replay(o: { msgs: number; sampleBytes?: number; env?: NodeJS.ProcessEnv; collectorArgs?: string[] }): Promise<{ secs: number; rssMiB: number; flows: number; ready: number }> {
   const nats = await startNats();
   const procs: Proc[] = [];
   try {
     // The collector creates the stream; then it is stopped, filled, and a new collector replays it.
     const port = await freePort();
-    let c = startCli(['collector', '--nats', nats.url, '--listen', `127.0.0.1:${port}`]);
+    const args = ['collector', '--nats', nats.url, '--listen', `127.0.0.1:${port}`, ...(o.collectorArgs ?? [])];
+    let c = startCli(args, o.env);
     await c.waitForLog(/collector: consuming/);
     await c.stop();
     const nc = await connect({ servers: nats.url });
     const js = jetstream(nc);
-    const MSGS = 50_000;
-    const drops = (i: number) => Array.from({ length: 10 }, (_, k) => ({ prefix: 'calico-packet:', family: 4, proto: 'TCP', src: `10.1.${k}.${i & 255}`, dst: `10.2.${(i >> 8) & 255}.${k}`, dstPort: 443, count: 3, firstSeenMs: Date.now(), lastSeenMs: Date.now(), inIface: 'eth0', outIface: 'cali1', sample: dropLine(i) }));
-    for (let i = 0; i < MSGS; i += 500) {
-      await Promise.all(Array.from({ length: 500 }, (_, k) => {
+    const sample = (i: number) => (o.sampleBytes ? dropLine(i).padEnd(o.sampleBytes, 'x') : dropLine(i));
+    const drops = (i: number) => Array.from({ length: 10 }, (_, k) => ({ prefix: 'calico-packet:', family: 4, proto: 'TCP', src: `10.1.${k}.${i & 255}`, dst: `10.2.${(i >> 8) & 255}.${k}`, dstPort: 443 + (i >> 16), count: 3, firstSeenMs: Date.now(), lastSeenMs: Date.now(), inIface: 'eth0', outIface: 'cali1', sample: sample(i) }));
+    for (let i = 0; i < o.msgs; i += 500) {
+      await Promise.all(Array.from({ length: Math.min(500, o.msgs - i) }, (_, k) => {
         const seq = i + k + 1;
         return js.publish(subjectFor('bench-node', 'drops'), encodeEnvelope({ node: 'bench-node', agentId: 'bench', seq, sentMs: Date.now(), drops: { drops: drops(seq) } }), { msgID: messageId('bench-node', 'bench', seq) });
       }));
     }
     await nc.close();
     const t0 = performance.now();
-    c = startCli(['collector', '--nats', nats.url, '--listen', `127.0.0.1:${port}`]);
+    c = startCli(args, o.env);
     procs.push(c);
-    await c.waitForLog(/caught up with the stream/, 300_000);
+    await c.waitForLog(/caught up with the stream/, 600_000);
     const secs = (performance.now() - t0) / 1000;
-    record('collector_ingest_msgs_per_s', 'collector: ingest (10 flows per message, incl. start-up)', MSGS / secs, 'messages/s');
-    record('collector_rss_mib', 'collector RSS after 500k flow records', procStats(c.child.pid!).rssMiB, 'MiB', 1);
+    const rssMiB = procStats(c.child.pid!).rssMiB;
+    const api = `http://127.0.0.1:${port}`;
+    const flows = (await getJson<{ total: number }>(`${api}/api/v1/drops?limit=1`)).total;
+    const ready = (await fetch(`${api}/readyz`)).status;
+    return { secs, rssMiB, flows, ready };
   } finally {
     for (const p of procs) await p.stop();
     await nats.stop();
   }
+}
+
+async function ingestBench(): Promise<void> {
+  process.stderr.write('collector ingest (replay of a pre-filled stream)\n');
+  const MSGS = 50_000;
+  const r = await replay({ msgs: MSGS });
+  record('collector_ingest_msgs_per_s', 'collector: ingest (10 flows per message, incl. start-up)', MSGS / r.secs, 'messages/s');
+  record('collector_rss_mib', 'collector RSS after 500k flow records', r.rssMiB, 'MiB', 1);
+}
+
+/** The deployed heap cap (deploy/collector.yaml NODE_OPTIONS): the collector must fit in it. */
+const DEPLOYED_HEAP = '--max-old-space-size=320';
+
+/**
+ * 1,000,000 messages through decode -> de-dup -> stores in one process under the deployed heap
+ * (bench/ingest-1m.ts): the rate of each 200k block must not fall (the last ≥ 0.8× the first) and
+ * the heap stays bounded with 2 KiB samples. Then a smaller real-NATS part: a collector process
+ * under the deployed NODE_OPTIONS replays 250k flow records with 2 KiB samples (the old store OOMed
+ * at ≈ 111k).
+ */
+async function ingest1mBench(): Promise<void> {
+  process.stderr.write(`collector ingest, 1M messages in process (${DEPLOYED_HEAP})\n`);
+  const script = new URL('../bench/ingest-1m.ts', import.meta.url).pathname;
+  const r = spawnSync(process.execPath, [DEPLOYED_HEAP, '--expose-gc', '--import', 'tsx', script, '1000000', '2048'], { encoding: 'utf8', timeout: 1_200_000, cwd: new URL('..', import.meta.url).pathname });
+  process.stderr.write(r.stderr);
+  const line = r.stdout.trim().split('\n').pop() ?? '';
+  if (r.status !== 0 || !line.startsWith('{')) { process.stderr.write(`  (failed: exit ${r.status ?? r.signal}) ${r.stdout.slice(-500)}\n`); return; }
+  const j = JSON.parse(line) as { blocks: { block: number; msgsPerS: number }[]; lastOverFirst: number; lastOverFirstCpu: number; at500k: { flowsHeld: number; heapMiB: number; rssMiB: number; storeEstimateMiB: number; heapBytesPerFlowHeld: number } };
+  for (const b of j.blocks) record(`ingest_1m_block${b.block}_msgs_per_s`, `ingest 1M: messages ${(b.block - 1) * 200}k-${b.block * 200}k (decode + apply)`, b.msgsPerS, 'messages/s');
+  record('ingest_1m_last_over_first', 'ingest 1M: last block / first block (≥ 0.8 required)', j.lastOverFirst, '×', 2);
+  record('ingest_1m_last_over_first_cpu', 'ingest 1M: the same per CPU-second (a busy neighbour does not count)', j.lastOverFirstCpu, '×', 2);
+  record('ingest_1m_heap_mib_at_500k', 'ingest 1M: heap after 500k flows, 2 KiB samples (after GC)', j.at500k.heapMiB, 'MiB', 1);
+  record('ingest_1m_rss_mib_at_500k', 'ingest 1M: RSS after 500k flows', j.at500k.rssMiB, 'MiB', 1);
+  record('ingest_1m_flows_held', 'ingest 1M: flows held by the byte bound', j.at500k.flowsHeld, 'flows');
+  process.stderr.write(`collector replay through real NATS, 250k flow records with 2 KiB samples, NODE_OPTIONS=${DEPLOYED_HEAP}\n`);
+  const MSGS = 25_000;
+  const n = await replay({ msgs: MSGS, sampleBytes: 2048, env: { NODE_OPTIONS: DEPLOYED_HEAP }, collectorArgs: ['--stream-max-bytes', '2Gi'] });
+  record('replay_2k_msgs_per_s', 'replay 250k 2 KiB flow records: messages/s (10 flows each, incl. start-up)', MSGS / n.secs, 'messages/s');
+  record('replay_2k_rss_mib', 'replay 250k 2 KiB flow records: collector RSS when caught up', n.rssMiB, 'MiB', 1);
+  record('replay_2k_flows_held', 'replay 250k 2 KiB flow records: flows held, /readyz', n.flows, `flows, /readyz ${n.ready}`);
 }
 
 async function logTailBench(): Promise<void> {
@@ -283,7 +331,7 @@ async function runtimePollBench(): Promise<void> {
 }
 
 // `npm run bench -- logs pipeline` runs only the named sections.
-const sections: Record<string, () => void | Promise<void>> = { parser: parserBench, logs: logTailBench, pipeline: pipelineBench, ingest: ingestBench, probes: probeCostBench, runtime: runtimePollBench };
+const sections: Record<string, () => void | Promise<void>> = { parser: parserBench, logs: logTailBench, pipeline: pipelineBench, ingest: ingestBench, 'ingest-1m': ingest1mBench, probes: probeCostBench, runtime: runtimePollBench };
 const only = process.argv.slice(2);
 for (const [name, run] of Object.entries(sections)) if (only.length === 0 || only.includes(name)) await run();
 const machine = `${cpus().length} x ${cpus()[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`;

@@ -44,8 +44,33 @@ export async function getJson(v: FlagValues, path: string, params: Record<string
     throw new Error(`cannot reach the collector at ${base}: ${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message}`);
   }
   const body = (await res.json().catch(() => ({}))) as { error?: string };
-  if (!res.ok) throw new Error(`collector answered ${res.status}: ${body.error ?? res.statusText}`);
+  if (!res.ok) throw new Error(`collector answered ${res.status}: ${body.error ?? res.statusText}${res.headers.get('retry-after') ? ` (retry after ${res.headers.get('retry-after')} s)` : ''}`);
+  // Every command warns the same way; stdout stays clean for -o json.
+  const stale = res.headers.get('x-nodewarden-stale');
+  if (stale) process.stderr.write(staleWarning(stale));
   return body;
+}
+
+export const staleWarning = (reason: string) => `warning: collector is not caught up with the stream (${reason}); answers may be incomplete\n`;
+
+/** What every list answer of the collector carries (GET /api/v1/drops, /findings, /nodes). */
+export interface ListAnswer<T> {
+  items: T[];
+  total: number;
+  truncated: boolean;
+  stale?: boolean;
+  staleReason?: string;
+}
+
+/** The line under a list: how much was left out, or that an empty list may not be the whole truth. */
+export function listFooter(r: ListAnswer<unknown>, noun: string): string {
+  if (r.truncated) return `(${r.items.length} of ${r.total} ${noun} shown; use --limit or filters)\n`;
+  return '';
+}
+
+/** An empty list from a collector that is not caught up says so instead of "none". */
+export function emptyList(r: ListAnswer<unknown>, none: string): string {
+  return r.stale ? `${none.replace(/\.$/, '')} so far — the collector is not caught up with the stream, so there may be some.\n` : `${none}\n`;
 }
 
 /** Plain aligned columns, like kubectl's default output. */

@@ -1,16 +1,17 @@
 // Wires the collector: NATS stream -> decode -> resolve -> stores -> HTTP API.
-import type { Server } from 'node:http';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Registry, Counter, Gauge, collectDefaultMetrics } from 'prom-client';
 import type { Logger } from '../common/log.js';
 import { onceLogger } from '../common/log.js';
-import { connectNats, type NatsAuth } from '../common/nats.js';
+import type { NatsAuth } from '../common/nats.js';
 import { decodeEnvelope, DecodeError, type ValidEnvelope } from '../proto/codec.js';
-import { ensureStream, followStream } from './ingest/stream.js';
-import { applyEnvelope, SeenSet, type Stores, type Applied } from './ingest/apply.js';
-import { DropStore } from './store/drops.js';
+import { applyEnvelope, type Stores, type Applied } from './ingest/apply.js';
+import { SeenSet } from './ingest/dedup.js';
+import { startIngestLink } from './ingest/link.js';
+import { DropStore, DEFAULT_FLOW_BOUNDS } from './store/drops.js';
 import { FindingStore } from './store/findings.js';
 import { NodeStore } from './store/nodes.js';
+import type { BoundEvents } from './store/budget.js';
 import type { Resolver } from './resolve/resolver.js';
 import { createApi, type RouteHandler } from './api/server.js';
 
@@ -24,6 +25,13 @@ export interface CollectorConfig {
   streamReplicas: number;
   /** A node whose agent has been silent this long is unhealthy. */
   nodeStaleMs: number;
+  /** Estimated heap bytes the flow store may hold (default: DEFAULT_FLOW_BOUNDS, sized for the deployed heap). */
+  storeMaxBytes?: number;
+  storeMaxFlows?: number;
+  /** How often the stream's existence and the replay position are checked (default 5 s). */
+  streamCheckMs?: number;
+  /** Bytes of API answers in flight before more are refused with 503 busy. */
+  responseBudgetBytes?: number;
 }
 
 /** Consumers of every applied envelope beyond the stores (e.g. the Kubernetes Event writer). */
@@ -32,6 +40,8 @@ export type EnvelopeListener = (env: ValidEnvelope, applied: Applied, stores: St
 export interface RunningCollector {
   port: number;
   stores: Stores;
+  /** The collector's NATS connection once attached; the Event path shares it. */
+  connection(): Promise<NatsConnection>;
   stop(): Promise<void>;
 }
 
@@ -46,12 +56,21 @@ export async function runCollector(cfg: CollectorConfig, resolver: Resolver, log
   const { listeners = [], routes = {}, registry = new Registry() } = extras;
   collectDefaultMetrics({ register: registry, prefix: 'nodewarden_collector_' });
   const received = new Counter({ name: 'nodewarden_collector_messages_total', help: 'messages read from the stream, by outcome', labelNames: ['outcome'], registers: [registry] });
-  const stores: Stores = { drops: new DropStore(resolver), findings: new FindingStore(resolver), nodes: new NodeStore(cfg.nodeStaleMs) };
+  const evictions = new Counter({ name: 'nodewarden_collector_store_evictions_total', help: 'entries evicted from a query store before their retention, oldest written first, by store and the bound reached', labelNames: ['store', 'reason'], registers: [registry] });
+  const bounded = (store: string): BoundEvents => ({
+    evicted: (reason) => evictions.inc({ store, reason }),
+    episode: (reason, entries, bytes) => log.warn({ store, bound: reason, entries, estimatedBytes: bytes }, `store: ${store} reached the ${reason === 'bytes' ? 'byte' : 'entry'} bound; evicting the oldest (counted in nodewarden_collector_store_evictions_total, logged once per episode)`),
+  });
+  const stores: Stores = {
+    drops: new DropStore(resolver, { maxBytes: cfg.storeMaxBytes ?? DEFAULT_FLOW_BOUNDS.maxBytes, maxEntries: cfg.storeMaxFlows ?? DEFAULT_FLOW_BOUNDS.maxEntries }, bounded('flows')),
+    findings: new FindingStore(resolver, {}, bounded('findings')),
+    nodes: new NodeStore(cfg.nodeStaleMs, {}, bounded('nodes')),
+  };
   new Gauge({ name: 'nodewarden_collector_flows', help: 'flows held in the query store', registers: [registry], collect() { this.set(stores.drops.size); } });
+  new Gauge({ name: 'nodewarden_collector_flow_store_bytes', help: 'estimated heap bytes held by the flow store (bound: --store-max-bytes)', registers: [registry], collect() { this.set(stores.drops.bytes); } });
+  const recreated = new Counter({ name: 'nodewarden_collector_stream_recreated_total', help: 'times the stream was found missing (deleted, or NATS restarted without its store) and recreated', registers: [registry] });
   const seen = new SeenSet();
   const warnOnce = onceLogger(log);
-  let attached = false;
-  let caughtUp = false;
 
   const countAdjusted = (env: ValidEnvelope, subject: string): void => {
     for (const [reason, n] of Object.entries(env.adjusted.droppedReasons)) {
@@ -77,52 +96,50 @@ export async function runCollector(cfg: CollectorConfig, resolver: Resolver, log
     for (const l of listeners) l(env, applied, stores);
   };
 
+  const link = startIngestLink({
+    nats: cfg.nats, natsAuth: cfg.natsAuth, checkMs: cfg.streamCheckMs ?? 5000,
+    stream: { maxAgeMs: cfg.retentionMs, maxBytes: cfg.streamMaxBytes, replicas: cfg.streamReplicas },
+  }, {
+    onMessage: (m) => onMessage(m.data, m.subject),
+    onAttached: () => log.info('collector: consuming'),
+    onCaughtUp: () => log.info({ flows: stores.drops.size }, 'collector: caught up with the stream'),
+    recreated,
+  }, log);
+
   const api = createApi({
-    stores, registry, token: cfg.apiToken, routes,
-    ready: () => !attached ? { ok: false, reason: 'NATS consumer not attached' } : !resolver.ready() ? { ok: false, reason: 'pod cache not synced' } : { ok: true },
+    stores, registry, token: cfg.apiToken, routes, responseBudgetBytes: cfg.responseBudgetBytes,
+    freshness: () => link.freshness(),
+    ready: () => {
+      const f = link.freshness();
+      return f.stale ? { ok: false, reason: f.reason } : !resolver.ready() ? { ok: false, reason: 'pod cache not synced' } : { ok: true };
+    },
   });
-  await new Promise<void>((resolve, reject) => { api.once('error', reject); api.listen(cfg.listen.port, cfg.listen.host, () => resolve()); });
+  try {
+    await new Promise<void>((resolve, reject) => { api.once('error', reject); api.listen(cfg.listen.port, cfg.listen.host, () => resolve()); });
+  } catch (err) {
+    await link.stop();
+    throw err;
+  }
   const port = (api.address() as { port: number }).port;
   log.info({ listen: `${cfg.listen.host}:${port}` }, 'collector: API listening');
-
-  let nc: NatsConnection | undefined;
-  let follower: { stop(): Promise<void> } | undefined;
-  let stopped = false;
-  const attach = async (): Promise<void> => {
-    nc = await connectNats(cfg.nats, cfg.natsAuth, 'nodewarden-collector');
-    if (stopped) return;
-    await ensureStream(nc, { maxAgeMs: cfg.retentionMs, maxBytes: cfg.streamMaxBytes, replicas: cfg.streamReplicas }, log);
-    follower = await followStream(nc, (m) => onMessage(m.data, m.subject), () => { caughtUp = true; log.info({ flows: stores.drops.size }, 'collector: caught up with the stream'); }, log);
-    attached = true;
-    log.info('collector: consuming');
-  };
-  // NATS may come up after us; keep trying without blocking the API (it answers /readyz 503 meanwhile).
-  void (async () => {
-    for (let delay = 500; !stopped && !attached; delay = Math.min(delay * 2, 10_000)) {
-      try { await attach(); } catch (err) {
-        log.error({ err: (err as Error).message, retryInMs: delay }, 'collector: cannot attach to NATS');
-        await new Promise((r) => setTimeout(r, delay));
-      }
-    }
-  })();
 
   const sweep = setInterval(() => {
     const cutoff = Date.now() - cfg.retentionMs;
     stores.drops.expire(cutoff);
     stores.findings.expireCleared(cutoff);
+    stores.nodes.expire(cutoff);
   }, 60_000);
 
   return {
     port,
     stores,
+    connection: () => link.connection(),
     async stop() {
-      stopped = true;
       clearInterval(sweep);
-      await follower?.stop().catch(() => undefined);
-      if (nc && !nc.isClosed()) await nc.close();
+      await link.stop();
       await new Promise<void>((r) => api.close(() => r()));
       api.closeAllConnections?.();
-      log.info({ caughtUp }, 'collector: stopped');
+      log.info({ caughtUp: !link.freshness().stale }, 'collector: stopped');
     },
   };
 }

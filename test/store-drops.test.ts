@@ -39,9 +39,9 @@ test('repeats of a flow add up; the newest record\'s sample and ICMP code speak 
   assert.equal(s.query({ node: 'n2', limit: 10 }).total, 0);
 });
 
-test('a flow that arrived before the pod cache knew its pods is named once it does; the bound evicts the oldest tenth', () => {
+test('a flow that arrived before the pod cache knew its pods is named once it does; the count bound evicts the oldest written', () => {
   const index = new IpIndex([]);
-  const s = new DropStore(index, 10);
+  const s = new DropStore(index, { maxEntries: 10 });
   s.add('n1', drop());
   assert.is(s.query({ limit: 1 }).items[0].src.pod, undefined);
   index.replace(pods);

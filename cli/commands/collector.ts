@@ -42,6 +42,9 @@ The query store is rebuilt from the stream's retention on every start.`,
     retention: { type: 'string', arg: 'DURATION', default: '24h', help: 'How long the stream and the query store keep data.' },
     'stream-max-bytes': { type: 'string', arg: 'SIZE', default: '1Gi', help: 'Size bound of the JetStream stream.' },
     'stream-replicas': { type: 'string', arg: 'N', default: '1', help: 'JetStream replicas (3 on a clustered NATS).' },
+    'store-max-bytes': { type: 'string', arg: 'SIZE', default: '128Mi', help: 'Estimated heap the flow query store may hold; past it (or --store-max-flows) the oldest-written flows are evicted and counted (nodewarden_collector_store_evictions_total). The default fits the deployed --max-old-space-size=320.' },
+    'store-max-flows': { type: 'string', arg: 'N', default: '200000', help: 'Flows the query store may hold.' },
+    'stream-check-interval': { type: 'string', arg: 'DURATION', default: '5s', help: 'How often the collector checks that the stream exists (recreating it when NATS lost it) and whether it has caught up.' },
     ...runtimeCollectorFlags,
     'node-stale': { type: 'string', arg: 'DURATION', default: '60s', help: 'A node whose agent is silent this long is unhealthy.' },
   },
@@ -55,6 +58,8 @@ export function collectorConfig(v: FlagValues): CollectorConfig {
     nats: v.nats as string, natsAuth: natsAuth(v), listen: parseListen(v.listen as string, '--listen'), apiToken: v['api-token'] as string | undefined,
     retentionMs: parseDuration(v.retention as string, '--retention'), streamMaxBytes: parseBytes(v['stream-max-bytes'] as string, '--stream-max-bytes'),
     streamReplicas: replicas, nodeStaleMs: parseDuration(v['node-stale'] as string, '--node-stale'),
+    storeMaxBytes: parseBytes(v['store-max-bytes'] as string, '--store-max-bytes'), storeMaxFlows: positive(v, 'store-max-flows', true),
+    streamCheckMs: parseDuration(v['stream-check-interval'] as string, '--stream-check-interval'),
   };
 }
 
@@ -125,19 +130,19 @@ export async function run(v: FlagValues): Promise<number> {
       if (o) events!.writer.observe(o);
     },
   });
-  // Runtime pod IPs help name drops the pod cache cannot (yet); the API stays first.
-  if (eventsOn && client) events = startEvents({ ...ev, nats: cfg.nats, natsAuth: cfg.natsAuth }, client, rt.resolver, log, registry);
   let c;
   try {
     c = await runCollector(cfg, rt.resolver, log, { listeners: [rt.listener], routes: rt.routes, registry });
   } catch (err) {
     // e.g. the listen port is taken: stop what runs already so the process can exit
     rt.stop();
-    await events?.stop(0);
     await watch?.stop();
     client?.close();
     throw err;
   }
+  // Runtime pod IPs help name drops the pod cache cannot (yet); the API stays first. The Event path
+  // rides on the collector's NATS connection (one per process).
+  if (eventsOn && client) events = startEvents({ ...ev, nats: cfg.nats, natsAuth: cfg.natsAuth, connection: c.connection }, client, rt.resolver, log, registry);
   await signalled;
   rt.stop();
   await events?.stop();

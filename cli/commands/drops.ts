@@ -1,6 +1,6 @@
 import { parseDuration, type CommandSpec, type FlagValues } from '../../common/flags.js';
 import type { Flow, Endpoint } from '../../collector/store/drops.js';
-import { collectorClientFlags, getJson, table, checkOutput } from '../shared-flags.js';
+import { collectorClientFlags, getJson, table, checkOutput, listFooter, emptyList, type ListAnswer } from '../shared-flags.js';
 
 export const spec: CommandSpec = {
   name: 'drops',
@@ -21,20 +21,19 @@ export function side(e: Endpoint): string {
   return who ? `${who} (${e.ip})` : e.ip;
 }
 
-export function renderDrops(r: { items: Flow[]; total: number; truncated: boolean }): string {
-  if (r.items.length === 0) return 'No drops found.\n';
+export function renderDrops(r: ListAnswer<Flow>): string {
+  if (r.items.length === 0) return emptyList(r, 'No drops found.');
   const rows = r.items.map((f) => [
     f.lastSeen.replace(/\.\d+Z$/, 'Z'), String(f.count), f.node, f.proto,
     side(f.src), side(f.dst), f.dst.port !== undefined ? String(f.dst.port) : f.icmpType !== undefined ? `type ${f.icmpType}` : '-',
   ]);
-  const more = r.truncated ? `(${r.items.length} of ${r.total} flows shown; use --limit or filters)\n` : '';
-  return table(['LAST SEEN', 'COUNT', 'NODE', 'PROTO', 'SOURCE', 'DESTINATION', 'PORT'], rows) + more;
+  return table(['LAST SEEN', 'COUNT', 'NODE', 'PROTO', 'SOURCE', 'DESTINATION', 'PORT'], rows) + listFooter(r, 'flows');
 }
 
 export async function run(v: FlagValues): Promise<number> {
   const output = checkOutput(v);
   if (v.since) parseDuration(v.since as string, '--since');
-  const body = (await getJson(v, '/api/v1/drops', { namespace: v.namespace as string, pod: v.pod as string, node: v.node as string, since: v.since as string, limit: v.limit as string })) as { items: Flow[]; total: number; truncated: boolean };
+  const body = (await getJson(v, '/api/v1/drops', { namespace: v.namespace as string, pod: v.pod as string, node: v.node as string, since: v.since as string, limit: v.limit as string })) as ListAnswer<Flow>;
   process.stdout.write(output === 'json' ? JSON.stringify(body, null, 2) + '\n' : renderDrops(body));
   return 0;
 }

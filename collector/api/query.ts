@@ -4,7 +4,8 @@ import { parseDuration, ConfigError } from '../../common/flags.js';
 export class BadRequest extends Error {}
 export class NotFound extends Error {}
 
-type Spec = Record<string, 'string' | 'duration' | 'int' | 'bool'>;
+export type ParamType = 'string' | 'duration' | 'int' | 'bool';
+export type Spec = Record<string, ParamType>;
 
 export function readQuery(params: URLSearchParams, spec: Spec): Record<string, string | number | boolean | undefined> {
   const out: Record<string, string | number | boolean | undefined> = {};

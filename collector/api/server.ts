@@ -1,10 +1,21 @@
 // The collector's HTTP API (DESIGN.md 3.2) on node:http: a handful of read-only JSON routes.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
-import type { Registry } from 'prom-client';
+import { Counter, type Registry } from 'prom-client';
 import { readQuery, BadRequest, NotFound } from './query.js';
+import { specOf, limitOf } from './lists.js';
 import { openapi } from './openapi.js';
+import { sendJson, sendList, isListBody } from './respond.js';
 import type { Stores } from '../ingest/apply.js';
+
+/** Whether the stores are complete: false while replaying the stream or cut off from NATS. */
+export type Freshness = { stale: false } | { stale: true; reason: string };
+
+/** Bytes of /api/* answers being written at once before new ones are refused (503 busy). */
+export const DEFAULT_RESPONSE_BUDGET = 32 * 2 ** 20;
+
+/** A client that stops reading for this long loses its answer (and the budget it holds). */
+const STALLED_CLIENT_MS = 30_000;
 
 export interface ApiDeps {
   stores: Stores;
@@ -15,6 +26,10 @@ export interface ApiDeps {
   now?: () => number;
   /** More read-only routes: a path pattern (":name" segments) -> handler with those segments. */
   routes?: Record<string, RouteHandler>;
+  /** Default: always fresh (a store that is not fed from a stream). */
+  freshness?: () => Freshness;
+  /** See DEFAULT_RESPONSE_BUDGET. */
+  responseBudgetBytes?: number;
 }
 
 type Handler = (params: URLSearchParams) => unknown;
@@ -32,34 +47,41 @@ function matchPattern(pattern: string, path: string): Record<string, string> | u
   return out;
 }
 
-const MAX_LIMIT = 10_000;
-
 export function createApi(d: ApiDeps): Server {
   const now = d.now ?? Date.now;
+  const freshness = d.freshness ?? ((): Freshness => ({ stale: false }));
+  const budget = d.responseBudgetBytes ?? DEFAULT_RESPONSE_BUDGET;
+  const busy = new Counter({ name: 'nodewarden_collector_api_busy_total', help: 'API requests refused with 503 because the in-flight answers already hold the response budget', registers: [d.registry] });
+  let inFlight = 0;
+  /** Every list answer says whether it may be incomplete (200 either way: the data is still useful). */
+  const withFreshness = <T extends object>(page: T): T & { stale: boolean; staleReason?: string } => {
+    const f = freshness();
+    return f.stale ? { ...page, stale: true, staleReason: f.reason } : { ...page, stale: false };
+  };
   const routes: Record<string, Handler> = {
     '/api/v1/drops': (p) => {
-      const f = readQuery(p, { namespace: 'string', pod: 'string', node: 'string', since: 'duration', limit: 'int' });
-      const limit = (f.limit as number | undefined) ?? 100;
-      if (limit < 1 || limit > MAX_LIMIT) throw new BadRequest(`limit must be between 1 and ${MAX_LIMIT}`);
-      return d.stores.drops.query({
+      const f = readQuery(p, specOf('/api/v1/drops'));
+      return withFreshness(d.stores.drops.query({
         namespace: f.namespace as string | undefined, pod: f.pod as string | undefined, node: f.node as string | undefined,
-        sinceMs: f.since === undefined ? undefined : now() - (f.since as number), limit,
-      });
+        sinceMs: f.since === undefined ? undefined : now() - (f.since as number), limit: limitOf('/api/v1/drops', f),
+      }));
     },
     '/api/v1/findings': (p) => {
-      const f = readQuery(p, { node: 'string', kind: 'string', active: 'bool' });
-      return { items: d.stores.findings.query({ node: f.node as string | undefined, kind: f.kind as string | undefined, active: f.active as boolean | undefined }) };
+      const f = readQuery(p, specOf('/api/v1/findings'));
+      return withFreshness(d.stores.findings.page({ node: f.node as string | undefined, kind: f.kind as string | undefined, active: f.active as boolean | undefined }, limitOf('/api/v1/findings', f)));
     },
     '/api/v1/nodes': (p) => {
-      readQuery(p, {});
-      const fs = d.stores.findings;
-      return { items: d.stores.nodes.list(now(), (n) => fs.activeCritical(n), (n) => fs.activeCount(n)) };
+      const f = readQuery(p, specOf('/api/v1/nodes'));
+      return withFreshness(d.stores.nodes.list(now(), (n) => d.stores.findings.counts(n), limitOf('/api/v1/nodes', f)));
     },
     '/openapi.json': (p) => { readQuery(p, {}); return openapi; },
   };
 
   return createServer((req, res) => {
-    handle(req, res).catch((err: Error) => send(res, 500, { error: err.message }));
+    handle(req, res).catch((err: Error) => {
+      if (res.headersSent) res.destroy(err); // mid-answer: the client sees a cut answer, not a wrong one
+      else send(res, 500, { error: err.message });
+    });
   });
 
   function patternRoute(path: string): Handler | undefined {
@@ -89,13 +111,31 @@ export function createApi(d: ApiDeps): Server {
       res.setHeader('www-authenticate', 'Bearer');
       return send(res, 401, { error: 'missing or invalid bearer token' });
     }
+    // Answers are built and their size reserved synchronously, so checking before building bounds
+    // what is held to the budget plus one answer (≤ MAX_LIMIT items), however many arrive together.
+    if (inFlight >= budget) {
+      busy.inc();
+      res.setHeader('retry-after', '1');
+      return send(res, 503, { error: `busy: ${Math.round(inFlight / 2 ** 20)} MiB of answers are still being sent; retry shortly or ask for a smaller limit` });
+    }
+    const f = url.pathname.startsWith('/api/') ? freshness() : { stale: false as const };
+    if (f.stale) res.setHeader('x-nodewarden-stale', f.reason);
+    let body: unknown;
     try {
-      send(res, 200, route(url.searchParams));
+      body = route(url.searchParams);
     } catch (err) {
       if (err instanceof BadRequest) return send(res, 400, { error: err.message });
       if (err instanceof NotFound) return send(res, 404, { error: err.message });
       throw err;
     }
+    let held = 0;
+    const reserve = (bytes: number) => { held = bytes; inFlight += bytes; };
+    const release = () => { inFlight -= held; held = 0; };
+    res.once('finish', release);
+    res.once('close', release);
+    res.setTimeout(STALLED_CLIENT_MS, () => res.destroy());
+    if (isListBody(body)) await sendList(res, 200, body, reserve);
+    else reserve(sendJson(res, 200, body));
   }
 }
 
@@ -107,9 +147,7 @@ function authorized(header: string | undefined, token: string): boolean {
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
+  sendJson(res, status, body);
 }
 
 function sendText(res: ServerResponse, status: number, text: string): void {

@@ -1,5 +1,6 @@
 // Kubernetes Events for the collector: durable consumer -> observations -> correlator -> writer.
 import type { Registry } from 'prom-client';
+import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from '../../common/log.js';
 import type { NatsAuth } from '../../common/nats.js';
 import type { KubeClient } from '../kube/client.js';
@@ -15,6 +16,8 @@ export interface EventsConfig {
   objectBurst: number;
   objectRefillMs: number;
   updateIntervalMs?: number;
+  /** Share the collector's connection instead of opening a second one. */
+  connection?: () => Promise<NatsConnection>;
 }
 
 export interface RunningEvents {
@@ -28,7 +31,7 @@ export function startEvents(cfg: EventsConfig, client: KubeClient, resolver: Res
     qps: cfg.qps, burst: cfg.burst, objectBurst: cfg.objectBurst, objectRefillMs: cfg.objectRefillMs,
     updateIntervalMs: cfg.updateIntervalMs, registry,
   });
-  const source = startEventSource({ nats: cfg.nats, natsAuth: cfg.natsAuth }, resolver, writer, log);
+  const source = startEventSource({ nats: cfg.nats, natsAuth: cfg.natsAuth, connection: cfg.connection }, resolver, writer, log);
   const report = setInterval(() => {
     const c = writer.correlator.stats, w = writer.stats;
     if (c.observed === 0) return;

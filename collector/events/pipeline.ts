@@ -12,7 +12,7 @@ import { onceLogger } from '../../common/log.js';
 import { connectNats, type NatsAuth } from '../../common/nats.js';
 import { STREAM, SUBJECT_ROOT, CONSUMER } from '../../common/subjects.js';
 import { decodeEnvelope, type ValidEnvelope, type Finding } from '../../proto/codec.js';
-import { SeenSet } from '../ingest/apply.js';
+import { SeenSet } from '../ingest/dedup.js';
 import type { Resolver } from '../resolve/resolver.js';
 import { dropObservations, findingObservation, type EventObject, type Observation } from './messages.js';
 import type { EventWriter } from './writer.js';
@@ -79,6 +79,11 @@ export interface EventSourceOptions {
   natsAuth: NatsAuth;
   /** A durable created for the first time starts this far back in the stream (not the whole retention). */
   startLookbackMs?: number;
+  /**
+   * The collector's own connection, shared (one connection per process; it reconnects forever and is
+   * closed by its owner). Without it the Event path connects on its own.
+   */
+  connection?: () => Promise<NatsConnection>;
 }
 
 /**
@@ -92,6 +97,8 @@ export function startEventSource(o: EventSourceOptions, resolver: Resolver, writ
   let nc: NatsConnection | undefined;
   let messages: ConsumerMessages | undefined;
   let stopped = false;
+  let wake: () => void = () => undefined;
+  const stoppedSignal = new Promise<undefined>((r) => { wake = () => r(undefined); });
 
   const handle = (data: Uint8Array, subject: string): void => {
     let env: ValidEnvelope;
@@ -103,7 +110,7 @@ export function startEventSource(o: EventSourceOptions, resolver: Resolver, writ
     }
     stats.messages++;
     if (env.body !== 'drops' && env.body !== 'finding') return;
-    if (!seen.firstTime(env.agentId, env.seq)) { stats.duplicates++; return; }
+    if (!seen.firstTime(env.node, env.agentId, env.seq)) { stats.duplicates++; return; }
     const obs = envelopeObservations(env, resolver, Date.now(), stats);
     stats.observations += obs.length;
     for (const ob of obs) writer.observe(ob);
@@ -138,8 +145,8 @@ export function startEventSource(o: EventSourceOptions, resolver: Resolver, writ
     while (!resolver.ready() && !stopped) await new Promise((r) => setTimeout(r, 100));
     for (let delay = 500; !stopped; ) {
       try {
-        nc ??= await connectNats(o.nats, o.natsAuth, 'nodewarden-collector-events');
-        if (stopped) break;
+        if (!nc || nc.isClosed()) nc = o.connection ? await Promise.race([o.connection(), stoppedSignal]) : await connectNats(o.nats, o.natsAuth, 'nodewarden-collector-events');
+        if (stopped || !nc) break;
         await ensureConsumer(nc);
         const js = jetstream(nc);
         const consumer = await js.consumers.get(STREAM, EVENTS_CONSUMER);
@@ -177,9 +184,10 @@ export function startEventSource(o: EventSourceOptions, resolver: Resolver, writ
     stats,
     async stop() {
       stopped = true;
+      wake();
       messages?.stop();
       await done.catch(() => undefined);
-      if (nc && !nc.isClosed()) await nc.close().catch(() => undefined);
+      if (!o.connection && nc && !nc.isClosed()) await nc.close().catch(() => undefined);
     },
   };
 }

@@ -38,11 +38,18 @@ export async function ensureStream(nc: NatsConnection, o: StreamOptions, log: Lo
   }
 }
 
+export interface Follower {
+  /** Stream sequence of the last message handed to onMessage (0 before the first). */
+  lastStreamSeq(): number;
+  stop(): Promise<void>;
+}
+
 /**
  * Reads the whole retained stream, then follows it (an ordered consumer: no server-side state, so
- * every replica and every restart rebuilds its query store from the stream).
+ * every replica and every restart rebuilds its query store from the stream). onLost: the server
+ * says the stream or consumer is gone (the caller checks and recreates; this reader cannot).
  */
-export async function followStream(nc: NatsConnection, onMessage: (m: JsMsg) => void, onCaughtUp: () => void, log: Logger): Promise<{ stop(): Promise<void> }> {
+export async function followStream(nc: NatsConnection, onMessage: (m: JsMsg) => void, onCaughtUp: () => void, log: Logger, onLost: () => void = () => undefined): Promise<Follower> {
   const js = jetstream(nc);
   const consumer = await js.consumers.get(STREAM, { deliver_policy: DeliverPolicy.All });
   // Short pulls: after a NATS restart the ordered consumer notices missed heartbeats within seconds
@@ -50,14 +57,17 @@ export async function followStream(nc: NatsConnection, onMessage: (m: JsMsg) => 
   const messages = await consumer.consume({ max_messages: 1000, expires: 5000 });
   void (async () => {
     for await (const s of messages.status()) {
-      if (s.type === 'heartbeats_missed' || s.type === 'ordered_consumer_recreated' || s.type === 'consumer_not_found') log.warn({ status: s.type }, 'ingest: consumer status');
+      if (s.type === 'heartbeats_missed' || s.type === 'ordered_consumer_recreated' || s.type === 'consumer_not_found' || s.type === 'stream_not_found' || s.type === 'consumer_deleted') log.warn({ status: s.type }, 'ingest: consumer status');
+      if (s.type === 'consumer_not_found' || s.type === 'stream_not_found' || s.type === 'consumer_deleted') onLost();
     }
-  })();
+  })().catch(() => undefined);
   let caughtUp = false;
+  let last = 0;
   const info = await consumer.info(true).catch(() => undefined);
   if (!info || info.num_pending === 0) { caughtUp = true; onCaughtUp(); }
   void (async () => {
     for await (const m of messages) {
+      last = m.seq;
       try {
         onMessage(m);
       } catch (err) {
@@ -65,6 +75,6 @@ export async function followStream(nc: NatsConnection, onMessage: (m: JsMsg) => 
       }
       if (!caughtUp && m.info.pending === 0) { caughtUp = true; onCaughtUp(); }
     }
-  })();
-  return { stop: async () => { await messages.close(); } };
+  })().catch((err: Error) => { log.warn({ err: err.message }, 'ingest: stream reader ended'); onLost(); });
+  return { lastStreamSeq: () => last, stop: async () => { await messages.close(); } };
 }

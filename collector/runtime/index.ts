@@ -117,7 +117,7 @@ export function runtimeExtension(apiResolver: Resolver, log: Logger, opts: Runti
       readQuery(query, {});
       const v = store.get(node);
       if (!v) {
-        const known = stores?.nodes.list(now(), () => 0, () => 0).find((n) => n.node === node);
+        const known = stores?.nodes.get(node, now(), (n) => stores!.findings.counts(n));
         const probe = known?.probes?.find((p) => p.name === 'runtime');
         throw new NotFound(!known ? `no agent has reported from node "${node}"`
           : probe && !probe.ok ? `node "${node}" has no runtime view: its agent cannot read the container runtime (${probe.detail})`

@@ -1,6 +1,8 @@
 // Bounded in-memory flow store behind GET /api/v1/drops. Rebuilt from the stream on restart.
 import type { PacketDrop } from '../../proto/codec.js';
 import type { Owner, Resolver } from '../resolve/resolver.js';
+import { BoundedMap, stringBytes, type BoundEvents, type Bounds } from './budget.js';
+import { topK } from './top.js';
 
 export interface Endpoint {
   ip: string;
@@ -47,7 +49,23 @@ interface Entry {
   last: number;
   srcOwner?: Owner;
   dstOwner?: Owner;
+  bytes: number;
+  stamp: number;
 }
+
+/**
+ * Heap bytes of one flow beyond its strings: the 18-field object, its Map slot, its write-order
+ * slot and the key's header (Node 20, no pointer compression). Measured by bench/ingest-1m.ts
+ * (bench/RESULTS.md): ≈ 760 B a flow with 200 B samples, ≈ 2,580 B with 2 KiB ones.
+ */
+const FLOW_OVERHEAD = 420;
+const flowBytes = (key: string, e: Entry) => FLOW_OVERHEAD + key.length + stringBytes(e.src) + stringBytes(e.dst) + stringBytes(e.inIface) + stringBytes(e.outIface) + stringBytes(e.sample);
+
+/** Defaults sized for the deployed collector (deploy/collector.yaml: --max-old-space-size=320). */
+export const DEFAULT_FLOW_BOUNDS: Bounds = { maxEntries: 200_000, maxBytes: 128 * 2 ** 20 };
+
+/** A time from the wire that is not a valid date (NaN, ±Infinity, beyond year 275760) must not make a flow immortal or unprintable. */
+const finiteOr = (v: number | null | undefined, fallback: number): number => (typeof v === 'number' && Math.abs(v) <= 8.64e15 ? v : fallback);
 
 const opt = (v: number | null | undefined): number | undefined => (v === null || v === undefined ? undefined : v);
 
@@ -84,23 +102,30 @@ class Interner {
 }
 
 export class DropStore {
-  private flows = new Map<string, Entry>();
+  private readonly flows: BoundedMap<Entry>;
   private readonly names = new Interner();
 
-  constructor(private readonly resolver: Resolver, private readonly maxFlows = 200_000) {}
+  /** Flows go oldest-written first once either bound is reached (a flow seen again is written again). */
+  constructor(private readonly resolver: Resolver, bounds: Partial<Bounds> = {}, events: BoundEvents = {}) {
+    this.flows = new BoundedMap<Entry>({ ...DEFAULT_FLOW_BOUNDS, ...bounds }, events);
+  }
 
   get size(): number { return this.flows.size; }
+  /** Estimated heap bytes held by the flows. */
+  get bytes(): number { return this.flows.bytes; }
 
-  /** Adds one coalesced record; returns the flow's running total. */
-  add(node: string, d: PacketDrop): Entry {
+  /** Adds one coalesced record (atMs stands in for times that are not numbers); returns the flow's running total. */
+  add(node: string, d: PacketDrop, atMs = Date.now()): Entry {
     // join, not a template: a template key stays a tree of cons strings in the Map (≈ 480 extra bytes per flow).
     const key = [node, d.prefix, d.src, d.dst, d.proto, d.dstPort ?? '', d.icmpType ?? '', d.inIface, d.outIface].join('|');
     const count = Number(d.count);
+    const last = finiteOr(d.lastSeenMs, atMs);
+    const first = finiteOr(d.firstSeenMs, last);
     let e = this.flows.get(key);
     if (e) {
-      e.count += count;
-      e.first = Math.min(e.first, d.firstSeenMs as number);
-      e.last = Math.max(e.last, d.lastSeenMs as number);
+      if (Number.isFinite(count)) e.count += count;
+      e.first = Math.min(e.first, first);
+      e.last = Math.max(e.last, last);
       // The latest record speaks for the flow (the key leaves out the ICMP code and the sample).
       e.icmpCode = opt(d.icmpCode);
       if (d.sample) e.sample = d.sample;
@@ -108,24 +133,27 @@ export class DropStore {
       e = {
         node: this.names.get(node), prefix: this.names.get(d.prefix ?? ''), proto: this.names.get(d.proto ?? ''), src: d.src ?? '', dst: d.dst ?? '',
         dstPort: opt(d.dstPort), icmpType: opt(d.icmpType), icmpCode: opt(d.icmpCode), inIface: d.inIface ?? '', outIface: d.outIface ?? '',
-        sample: d.sample ?? '', count, first: d.firstSeenMs as number, last: d.lastSeenMs as number,
+        sample: d.sample ?? '', count: Number.isFinite(count) ? count : 0, first, last, bytes: 0, stamp: 0,
       };
-      this.flows.set(key, e);
-      if (this.flows.size > this.maxFlows) this.evictOldest();
     }
+    this.flows.set(key, e, flowBytes(key, e));
     // Resolve at arrival: the owner at drop time matters once IPs are reused.
     e.srcOwner = this.resolver.resolve(e.src, e.last) ?? e.srcOwner;
     e.dstOwner = this.resolver.resolve(e.dst, e.last) ?? e.dstOwner;
     return e;
   }
 
-  /** Drops flows last seen before cutoffMs (retention). */
-  expire(cutoffMs: number): void {
-    for (const [k, e] of this.flows) if (e.last < cutoffMs) this.flows.delete(k);
+  /** Drops flows last seen before cutoffMs (retention); "not at or after" so no time escapes it. */
+  expire(cutoffMs: number): number {
+    return this.flows.deleteWhere((e) => !(e.last >= cutoffMs));
   }
 
   query(q: DropQuery): { items: Flow[]; total: number; truncated: boolean } {
-    const hits: Entry[] = [];
+    const { items, total } = topK(this.matching(q), q.limit, (a, b) => b.last - a.last);
+    return { items: items.map((e) => this.toFlow(e)), total, truncated: total > items.length };
+  }
+
+  private *matching(q: DropQuery): Generator<Entry> {
     const bySide = q.namespace !== undefined || q.pod !== undefined;
     for (const e of this.flows.values()) {
       if (q.node !== undefined && e.node !== q.node) continue;
@@ -136,11 +164,8 @@ export class DropStore {
         e.dstOwner ??= this.resolver.resolve(e.dst, e.last);
         if (!podMatches(e.srcOwner, q.namespace, q.pod) && !podMatches(e.dstOwner, q.namespace, q.pod)) continue;
       }
-      hits.push(e);
+      yield e;
     }
-    hits.sort((a, b) => b.last - a.last);
-    const items = hits.slice(0, q.limit).map((e) => this.toFlow(e));
-    return { items, total: hits.length, truncated: hits.length > items.length };
   }
 
   toFlow(e: Entry): Flow {
@@ -157,11 +182,5 @@ export class DropStore {
     if (e.icmpCode !== undefined) f.icmpCode = e.icmpCode;
     if (e.sample) f.sample = e.sample;
     return f;
-  }
-
-  private evictOldest(): void {
-    const drop = Math.max(1, Math.floor(this.maxFlows / 10));
-    const oldest = [...this.flows.entries()].sort((a, b) => a[1].last - b[1].last).slice(0, drop);
-    for (const [k] of oldest) this.flows.delete(k);
   }
 }

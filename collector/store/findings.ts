@@ -1,6 +1,8 @@
 // Active and recently cleared findings, per (node, kind, key).
 import type { Finding as FindingMsg } from '../../proto/codec.js';
 import type { Resolver } from '../resolve/resolver.js';
+import { BoundedMap, stringBytes, type BoundEvents, type Bounds } from './budget.js';
+import { topK } from './top.js';
 
 export interface FindingView {
   node: string;
@@ -21,6 +23,26 @@ interface Entry {
   first: number;
   last: number;
   clearedAt?: number;
+  bytes: number;
+  stamp: number;
+}
+
+/** The entry, the decoded message object and its map slots, beyond the strings (Node 20, see budget.ts). */
+const FINDING_OVERHEAD = 480;
+function findingBytes(key: string, e: Entry): number {
+  const f = e.f;
+  let n = FINDING_OVERHEAD + key.length + stringBytes(f.kind) + stringBytes(f.key) + stringBytes(f.severity) + stringBytes(f.message);
+  for (const [k, v] of Object.entries(f.evidence ?? {})) n += 48 + stringBytes(k) + stringBytes(v);
+  if (f.pod) n += 64 + stringBytes(f.pod.namespace) + stringBytes(f.pod.name) + stringBytes(f.pod.uid) + stringBytes(f.pod.container);
+  return n;
+}
+
+export const DEFAULT_FINDING_BOUNDS: Bounds = { maxEntries: 50_000, maxBytes: 32 * 2 ** 20 };
+
+/** What GET /api/v1/nodes shows per node, kept up to date on every change (never a scan per node). */
+export interface NodeFindingCounts {
+  active: number;
+  activeCritical: number;
 }
 
 export interface FindingQuery {
@@ -29,20 +51,31 @@ export interface FindingQuery {
   active?: boolean;
 }
 
-export class FindingStore {
-  private entries = new Map<string, Entry>();
+/** A wire time usable as a date, else 0 (the callers fall back to the arrival time). */
+const validTime = (v: number | null | undefined): number => (typeof v === 'number' && Math.abs(v) <= 8.64e15 ? v : 0);
 
-  constructor(private readonly resolver: Resolver) {}
+export class FindingStore {
+  private readonly entries: BoundedMap<Entry>;
+  private readonly perNode = new Map<string, NodeFindingCounts>();
+
+  constructor(private readonly resolver: Resolver, bounds: Partial<Bounds> = {}, events: BoundEvents = {}) {
+    this.entries = new BoundedMap<Entry>({ ...DEFAULT_FINDING_BOUNDS, ...bounds }, events, (_k, e) => this.count(e, -1));
+  }
+
+  get size(): number { return this.entries.size; }
 
   /** Applies a raise or clear; returns true when it changed the active state. */
   apply(node: string, f: FindingMsg, atMs: number): boolean {
     const key = `${node}|${f.kind}|${f.key ?? ''}`;
     const e = this.entries.get(key);
-    const t = (f.lastSeenMs as number) || atMs;
+    const t = validTime(f.lastSeenMs) || atMs;
     if (!e) {
-      this.entries.set(key, { node, f, active: !!f.active, first: (f.firstSeenMs as number) || t, last: t, clearedAt: f.active ? undefined : t });
+      const n: Entry = { node, f, active: !!f.active, first: validTime(f.firstSeenMs) || t, last: t, clearedAt: f.active ? undefined : t, bytes: 0, stamp: 0 };
+      this.count(n, 1);
+      this.entries.set(key, n, findingBytes(key, n));
       return true;
     }
+    this.count(e, -1);
     const changed = e.active !== !!f.active;
     if (f.active && !e.active) e.first = t;
     e.active = !!f.active;
@@ -50,34 +83,49 @@ export class FindingStore {
     e.clearedAt = f.active ? undefined : t;
     // A clear keeps the evidence of the raise unless it brings its own.
     e.f = f.active || Object.keys(f.evidence ?? {}).length ? f : { ...f, evidence: e.f.evidence, pod: f.pod ?? e.f.pod };
+    this.count(e, 1);
+    this.entries.set(key, e, findingBytes(key, e));
     return changed;
   }
 
-  activeCritical(node: string): number {
-    let n = 0;
-    for (const e of this.entries.values()) if (e.node === node && e.active && e.f.severity === 'critical') n++;
-    return n;
+  /** Active findings of a node, O(1). */
+  counts(node: string): NodeFindingCounts {
+    return this.perNode.get(node) ?? { active: 0, activeCritical: 0 };
   }
 
-  activeCount(node: string): number {
-    let n = 0;
-    for (const e of this.entries.values()) if (e.node === node && e.active) n++;
-    return n;
-  }
+  activeCritical(node: string): number { return this.counts(node).activeCritical; }
+  activeCount(node: string): number { return this.counts(node).active; }
 
   expireCleared(cutoffMs: number): void {
-    for (const [k, e] of this.entries) if (!e.active && (e.clearedAt ?? 0) < cutoffMs) this.entries.delete(k);
+    this.entries.deleteWhere((e) => !e.active && !((e.clearedAt ?? 0) >= cutoffMs));
   }
 
+  /** Every match, newest first (for callers that need them all; the API uses page()). */
   query(q: FindingQuery): FindingView[] {
-    const out: FindingView[] = [];
+    return this.page(q, Number.MAX_SAFE_INTEGER).items;
+  }
+
+  page(q: FindingQuery, limit: number): { items: FindingView[]; total: number; truncated: boolean } {
+    const { items, total } = topK(this.matching(q), limit, (a, b) => b.last - a.last);
+    return { items: items.map((e) => this.view(e)), total, truncated: total > items.length };
+  }
+
+  private *matching(q: FindingQuery): Generator<Entry> {
     for (const e of this.entries.values()) {
       if (q.node !== undefined && e.node !== q.node) continue;
       if (q.kind !== undefined && e.f.kind !== q.kind) continue;
       if (q.active !== undefined && e.active !== q.active) continue;
-      out.push(this.view(e));
+      yield e;
     }
-    return out.sort((a, b) => b.lastSeen.localeCompare(a.lastSeen));
+  }
+
+  private count(e: Entry, sign: 1 | -1): void {
+    if (!e.active) return;
+    const c = this.perNode.get(e.node) ?? { active: 0, activeCritical: 0 };
+    c.active += sign;
+    if (e.f.severity === 'critical') c.activeCritical += sign;
+    if (c.active === 0) this.perNode.delete(e.node);
+    else this.perNode.set(e.node, c);
   }
 
   private view(e: Entry): FindingView {

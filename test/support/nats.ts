@@ -9,6 +9,8 @@ import { connect } from 'node:net';
 export interface NatsServer {
   url: string;
   port: number;
+  /** The JetStream store directory (remove it between kill() and start() for a NATS that lost its store). */
+  storeDir: string;
   stop(): Promise<void>;
   /** Kill the server (the store survives) — an outage. */
   kill(): Promise<void>;
@@ -53,6 +55,7 @@ export async function startNats(opts: { token?: string; netns?: string } = {}): 
   return {
     url: `nats://127.0.0.1:${port}`,
     port,
+    storeDir: dir,
     kill,
     start,
     authFailures: () => authFailures,

@@ -1,0 +1,61 @@
+// The list endpoints' query schema, defined once: the server validates with it and the OpenAPI
+// document is generated from it, so the two cannot drift.
+import { BadRequest, type ParamType, type Spec } from './query.js';
+
+/** No list answer holds more items than this (a 10,000-flow answer with 2 KiB samples is ≈ 25 MB). */
+export const MAX_LIMIT = 10_000;
+
+export interface ParamDoc {
+  type: ParamType;
+  description: string;
+}
+
+export interface ListSchema {
+  summary: string;
+  defaultLimit: number;
+  params: Record<string, ParamDoc>;
+}
+
+const limit = (defaultLimit: number): ParamDoc => ({ type: 'int', description: `maximum items (default ${defaultLimit}, max ${MAX_LIMIT}); total and truncated tell what was left out` });
+
+export const LISTS = {
+  '/api/v1/drops': {
+    summary: 'Dropped packet flows, newest lastSeen first',
+    defaultLimit: 100,
+    params: {
+      namespace: { type: 'string', description: 'pods in this namespace, on either side' },
+      pod: { type: 'string', description: 'pods with this name, on either side' },
+      node: { type: 'string', description: 'node that saw the drop' },
+      since: { type: 'duration', description: 'only flows last seen within this duration (e.g. 15m, 2h)' },
+      limit: limit(100),
+    },
+  },
+  '/api/v1/findings': {
+    summary: 'Node and pod findings (active and recently cleared), newest lastSeen first',
+    defaultLimit: 1000,
+    params: {
+      node: { type: 'string', description: 'node name' },
+      kind: { type: 'string', description: 'finding kind, e.g. IPForwardingDisabled' },
+      active: { type: 'bool', description: 'true or false' },
+      limit: limit(1000),
+    },
+  },
+  '/api/v1/nodes': {
+    summary: 'Nodes with an agent, their last contact and health, by name',
+    defaultLimit: 1000,
+    params: { limit: limit(1000) },
+  },
+} satisfies Record<string, ListSchema>;
+
+export type ListPath = keyof typeof LISTS;
+
+export function specOf(path: ListPath): Spec {
+  return Object.fromEntries(Object.entries(LISTS[path].params).map(([k, p]) => [k, p.type]));
+}
+
+/** The validated limit of a parsed query, or its default. */
+export function limitOf(path: ListPath, f: Record<string, unknown>): number {
+  const n = (f.limit as number | undefined) ?? LISTS[path].defaultLimit;
+  if (n < 1 || n > MAX_LIMIT) throw new BadRequest(`limit must be between 1 and ${MAX_LIMIT}`);
+  return n;
+}
