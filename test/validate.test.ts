@@ -55,7 +55,7 @@ function storeAndRender(env: ValidEnvelope): void {
   applyEnvelope(env, stores, new SeenSet(), NOW);
   JSON.stringify(stores.drops.query({ limit: 100 }));
   JSON.stringify(stores.findings.query({}));
-  JSON.stringify(stores.nodes.list(NOW, () => 0, () => 0));
+  JSON.stringify(stores.nodes.list(NOW, (n) => stores.findings.counts(n)));
   if (env.body === 'runtime' && env.msg.runtime) {
     const rt = runtimeExtension(new IpIndex(), createLogger('test', 'silent'), { tickMs: 0, now: () => NOW });
     rt.listener(env, { kind: 'runtime' }, stores);
