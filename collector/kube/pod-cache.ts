@@ -7,6 +7,7 @@
 // a drop is attributed to the pod that held the IP at the drop's time.
 import type { Owner, PodInfo, PodOwner, Resolver } from '../resolve/resolver.js';
 import { podInfoFromJson } from '../resolve/pods-file.js';
+import type { PodMetaJson } from '../resolve/pod-meta.js';
 
 interface Claim {
   owner: PodOwner;
@@ -32,8 +33,8 @@ interface PodRec {
 }
 
 export interface PodJson {
-  metadata?: { namespace?: string; name?: string; uid?: string; creationTimestamp?: string; resourceVersion?: string; deletionTimestamp?: string };
-  spec?: { nodeName?: string; hostNetwork?: boolean };
+  metadata?: { namespace?: string; name?: string; uid?: string; creationTimestamp?: string; resourceVersion?: string; deletionTimestamp?: string; labels?: Record<string, string> | null };
+  spec?: PodMetaJson['spec'] & { nodeName?: string };
   status?: { phase?: string; podIP?: string; podIPs?: { ip?: string }[]; hostIP?: string; hostIPs?: { ip?: string }[] };
 }
 
@@ -68,7 +69,7 @@ export class PodCache implements Resolver {
   apply(key: string, info: PodInfo, terminal: boolean, since: number, resourceVersion?: string): void {
     const now = this.now();
     const old = this.pods.get(key);
-    const owner: PodOwner = old && sameOwner(old.owner, info) ? old.owner : { kind: 'pod', namespace: info.namespace, name: info.name, uid: info.uid, node: info.node };
+    const owner: PodOwner = old && sameOwner(old.owner, info) ? old.owner : { kind: 'pod', namespace: info.namespace, name: info.name, uid: info.uid, node: info.node, meta: info.meta };
     // A host-network pod's IPs are its node's: they name the node, never the pod.
     const ips = terminal || info.hostNetwork ? [] : info.podIPs;
     const hostIps = terminal || !info.node ? [] : [...new Set([...info.hostIPs, ...(info.hostNetwork ? info.podIPs : [])])];
@@ -198,5 +199,5 @@ export class PodCache implements Resolver {
 }
 
 function sameOwner(o: PodOwner, i: PodInfo): boolean {
-  return o.namespace === i.namespace && o.name === i.name && o.uid === i.uid && o.node === i.node;
+  return o.namespace === i.namespace && o.name === i.name && o.uid === i.uid && o.node === i.node && o.meta === i.meta;
 }
