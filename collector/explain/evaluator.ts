@@ -65,7 +65,7 @@ export interface FlowInput {
 
 export type Direction = 'egress' | 'ingress';
 export interface RuleRef { policy: string; rule: number }
-export interface NearestMiss extends RuleRef { why: string; matched: 'peer' | 'port' }
+export interface NearestMiss extends RuleRef { why: string }
 export type SideVerdict = 'not-isolated' | 'allows' | 'denies' | 'undecidable';
 export interface SideResult {
   direction: Direction;
@@ -285,8 +285,8 @@ export function evaluateSide(direction: Direction, subject: Endpoint, peer: Endp
       const m = and(pm, qm);
       if (m === true) return { ...base, pod, isolatedBy, verdict: 'allows', allowedBy: { policy: key(p), rule: i } };
       if (typeof m === 'string') undecided ??= m;
-      else if (pm === true && qm === false) peerMiss ??= { policy: key(p), rule: i, matched: 'peer', why: `rule ${i} of ${key(p)} ${portMissText(r.ports!, protocol, port, dst)}` };
-      else if (qm === true && pm === false) portMiss ??= { policy: key(p), rule: i, matched: 'port', why: `rule ${i} of ${key(p)} allows ${protocol}/${port} but ${peerMissText(peers!, p.metadata.namespace, peer)}` };
+      else if (pm === true && qm === false) peerMiss ??= { policy: key(p), rule: i, why: `rule ${i} of ${key(p)} ${portMissText(r.ports!, protocol, port, dst)}` };
+      else if (qm === true && pm === false) portMiss ??= { policy: key(p), rule: i, why: `rule ${i} of ${key(p)} allows ${protocol}/${port} but ${peerMissText(peers!, p.metadata.namespace, peer)}` };
     }
   }
   const nearestMiss = peerMiss ?? portMiss;
