@@ -12,7 +12,7 @@
 //   pods-file IpIndex do. A pod without meta (e.g. a runtime hint) is treated as an unknown IP.
 // - `from`/`to` are an IP (resolved at atMs, as drops are) or "namespace/pod".
 // - Explanations are cached by (from, to, proto, port) and recomputed only when the policy
-//   generation moves (a policy or namespace label change) or an endpoint resolves to a different pod
+//   generation moves (a policy or namespace label change), the not-evaluated kinds change, or an endpoint resolves to a different pod
 //   object (the pod cache keeps the object while its labels/ports are unchanged).
 // - ex.ready() is false until the policy and namespace caches are synced; explanations before that
 //   would be confidently wrong, so explain() throws NotReady (a NotFound: createApi maps it to 404 with that message).
@@ -76,7 +76,7 @@ function blockList(cidrs: string[] | undefined, flag: string): BlockList | undef
   return l;
 }
 
-interface Cached { gen: number; src: unknown; dst: unknown; value: Explanation }
+interface Cached { gen: number; kinds: string[]; src: unknown; dst: unknown; value: Explanation }
 
 export function explainExtension(resolver: Resolver, policies: PolicySource, opts: ExplainOptions = {}): ExplainExtension {
   const pods = blockList(opts.podCidrs, 'podCidrs'), services = blockList(opts.serviceCidrs, 'serviceCidrs');
@@ -121,11 +121,11 @@ export function explainExtension(resolver: Resolver, policies: PolicySource, opt
     const src = endpoint(from, atMs, 'from'), dst = endpoint(to, atMs, 'to');
     const key = `${from}|${to}|${protocol}|${port}`;
     const st = policies.state();
+    const notEvaluated = policies.notEvaluated();
     const hit = cache.get(key);
-    if (hit && hit.gen === st.generation && hit.src === src.ref && hit.dst === dst.ref) { stats.cached++; return hit.value; }
+    if (hit && hit.gen === st.generation && hit.kinds === notEvaluated && hit.src === src.ref && hit.dst === dst.ref) { stats.cached++; return hit.value; }
     const nsList = [...new Set([src.e, dst.e].flatMap((e) => (e.kind === 'pod' ? [e.namespace] : [])))];
     const r = evaluateFlow({ src: src.e, dst: dst.e, protocol, port, policies: nsList.length === 1 ? policies.policiesIn(nsList[0]) : nsList.flatMap((n) => policies.policiesIn(n)) });
-    const notEvaluated = policies.notEvaluated();
     const w = summarize(src.e, dst.e, protocol, port, r, notEvaluated);
     const value: Explanation = {
       verdict: r.verdict, summary: w.summary, ...(w.fix ? { fix: w.fix } : {}),
@@ -135,7 +135,7 @@ export function explainExtension(resolver: Resolver, policies: PolicySource, opt
     };
     stats.computed++;
     cache.delete(key);
-    cache.set(key, { gen: st.generation, src: src.ref, dst: dst.ref, value });
+    cache.set(key, { gen: st.generation, kinds: notEvaluated, src: src.ref, dst: dst.ref, value });
     if (cache.size > max) cache.delete(cache.keys().next().value!);
     return value;
   };

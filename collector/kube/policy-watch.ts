@@ -14,7 +14,7 @@ export interface PolicySource {
   policiesIn(namespace: string): readonly NetworkPolicyJson[];
   namespaceLabels(name: string): Labels | undefined;
   state(): PolicyStateStamp;
-  /** Served policy kinds this version does not evaluate. */
+  /** Served policy kinds this version does not evaluate (the same array until the answer changes). */
   notEvaluated(): string[];
   ready(): boolean;
 }
@@ -60,7 +60,8 @@ export class PolicyWatch implements PolicySource {
   async discover(): Promise<void> {
     try {
       const k = await discoverUnevaluatedPolicyKinds(this.client);
-      if (this.kinds && k.join() !== this.kinds.join()) this.log.info({ kinds: k }, 'kube: policy kinds not evaluated by explanations changed');
+      if (this.kinds && k.join() === this.kinds.join()) return; // the same array: callers cache by its identity
+      if (this.kinds) this.log.info({ kinds: k }, 'kube: policy kinds not evaluated by explanations changed');
       this.kinds = k;
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'kube: API discovery of policy kinds failed; keeping the last answer');
