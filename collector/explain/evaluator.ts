@@ -11,7 +11,7 @@
 // say "we cannot tell" than name a wrong cause. What cannot be known here (semantics the spec leaves to
 // the CNI, see /work/shared/reference/netpol-explain.md): ipBlock against pod/node IPs, hostNetwork
 // pods, IPs that are neither a known pod nor known to be external, namespaces we have no labels for.
-import { BlockList, isIPv4, isIPv6 } from 'node:net';
+import { cidrContains, parseCidr, type Cidr } from './cidr.js';
 
 export type Labels = Readonly<Record<string, string>>;
 export type Protocol = 'TCP' | 'UDP' | 'SCTP';
@@ -85,7 +85,14 @@ type Tri = true | false | string;
 const and = (a: Tri, b: Tri): Tri => (a === false || b === false ? false : a === true ? b : a);
 
 /** policyTypes as the API server defaults them (SetDefaults_NetworkPolicy): Ingress, plus Egress iff egress rules exist. */
-export function effectivePolicyTypes(p: NetworkPolicyJson): Direction[] {
+export function effectivePolicyTypes(p: NetworkPolicyJson): readonly Direction[] {
+  let d = typesMemo.get(p);
+  if (!d) typesMemo.set(p, (d = defaultedTypes(p)));
+  return d;
+}
+// Policy objects are not edited in place (a watch event replaces them), so the answer is memoised.
+const typesMemo = new WeakMap<NetworkPolicyJson, readonly Direction[]>();
+function defaultedTypes(p: NetworkPolicyJson): Direction[] {
   const t = p.spec.policyTypes;
   if (t && t.length) return t.map((x) => x.toLowerCase()).filter((x): x is Direction => x === 'ingress' || x === 'egress');
   return (p.spec.egress?.length ?? 0) > 0 ? ['ingress', 'egress'] : ['ingress'];
@@ -94,8 +101,10 @@ export function effectivePolicyTypes(p: NetworkPolicyJson): Direction[] {
 /** metav1.LabelSelector: matchLabels AND every matchExpression; an empty (or absent) selector matches everything. */
 export function selectorMatches(sel: LabelSelectorJson | null | undefined, labels: Labels): boolean {
   if (!sel) return true;
-  for (const [k, v] of Object.entries(sel.matchLabels ?? {})) if (labels[k] !== v) return false;
-  for (const e of sel.matchExpressions ?? []) {
+  const ml = sel.matchLabels;
+  if (ml) for (const k in ml) if (labels[k] !== ml[k]) return false;
+  const me = sel.matchExpressions;
+  if (me) for (const e of me) {
     const has = Object.prototype.hasOwnProperty.call(labels, e.key);
     const vals = e.values ?? [];
     switch (e.operator) {
@@ -113,20 +122,12 @@ const isEmptySelector = (s: LabelSelectorJson | null | undefined) => !s || (!Obj
 
 // ---- ipBlock ----------------------------------------------------------------------------------
 
-const blockCache = new WeakMap<IpBlockJson, { inside: BlockList; except: BlockList } | null>();
-function addCidr(l: BlockList, cidr: string): boolean {
-  const [net, len] = cidr.split('/');
-  const fam = isIPv4(net) ? 'ipv4' : isIPv6(net) ? 'ipv6' : undefined;
-  const n = Number(len);
-  if (!fam || !Number.isInteger(n)) return false;
-  l.addSubnet(net, n, fam);
-  return true;
-}
-function compiled(b: IpBlockJson): { inside: BlockList; except: BlockList } | null {
+const blockCache = new WeakMap<IpBlockJson, { inside: Cidr; except: Cidr[] } | null>();
+function compiled(b: IpBlockJson): { inside: Cidr; except: Cidr[] } | null {
   let c = blockCache.get(b);
   if (c === undefined) {
-    const inside = new BlockList(), except = new BlockList();
-    c = addCidr(inside, b.cidr) && (b.except ?? []).every((x) => addCidr(except, x)) ? { inside, except } : null;
+    const inside = parseCidr(b.cidr), except = (b.except ?? []).map(parseCidr);
+    c = inside && except.every((x) => x) ? { inside, except: except as Cidr[] } : null;
     blockCache.set(b, c);
   }
   return c;
@@ -135,8 +136,7 @@ function compiled(b: IpBlockJson): { inside: BlockList; except: BlockList } | nu
 export function ipBlockContains(b: IpBlockJson, ip: string): boolean | undefined {
   const c = compiled(b);
   if (!c) return undefined;
-  const fam = isIPv4(ip) ? 'ipv4' : 'ipv6';
-  return c.inside.check(ip, fam) && !c.except.check(ip, fam);
+  return cidrContains(c.inside, ip) && !c.except.some((x) => cidrContains(x, ip));
 }
 
 // ---- peers --------------------------------------------------------------------------------------
@@ -263,9 +263,10 @@ export function evaluateSide(direction: Direction, subject: Endpoint, peer: Endp
   }
   const pod = { namespace: subject.namespace, name: subject.name };
   if (subject.hostNetwork) return { ...base, pod, verdict: 'undecidable', reason: `${describe(subject)} is a hostNetwork pod: NetworkPolicy behaviour for it is undefined (most CNIs treat it as node traffic)` };
-  const applicable = policies
-    .filter((p) => p.metadata.namespace === subject.namespace && effectivePolicyTypes(p).includes(direction) && selectorMatches(p.spec.podSelector, subject.labels))
-    .sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : a.metadata.name > b.metadata.name ? 1 : 0));
+  const applicable: NetworkPolicyJson[] = [];
+  for (const p of policies) if (p.metadata.namespace === subject.namespace && effectivePolicyTypes(p).includes(direction) && selectorMatches(p.spec.podSelector, subject.labels)) applicable.push(p);
+  // Sorted by name so "allowed by" and the nearest miss do not depend on the caller's order.
+  for (let i = 1; i < applicable.length; i++) if (applicable[i - 1].metadata.name > applicable[i].metadata.name) { applicable.sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1)); break; }
   const isolatedBy = applicable.map(key);
   if (!applicable.length) return { ...base, pod, verdict: 'not-isolated' };
   // The spec always admits ingress from the pod's own node (kubelet probes); CNIs differ, so say so.

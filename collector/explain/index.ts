@@ -17,7 +17,7 @@
 // - ex.ready() is false until the policy and namespace caches are synced; explanations before that
 //   would be confidently wrong, so explain() throws NotReady (a NotFound: createApi maps it to 404 with that message).
 import { canonicalIp } from '../../common/ip.js';
-import { BlockList, isIPv4 } from 'node:net';
+import { cidrContains, parseCidr, type Cidr } from './cidr.js';
 import type { RouteHandler } from '../api/server.js';
 import { BadRequest, NotFound, readQuery } from '../api/query.js';
 import type { PodOwner, Resolver } from '../resolve/resolver.js';
@@ -64,25 +64,25 @@ export class NotReady extends NotFound {}
 
 const PROTOCOLS = new Set<Protocol>(['TCP', 'UDP', 'SCTP']);
 
-function blockList(cidrs: string[] | undefined, flag: string): BlockList | undefined {
+function cidrList(cidrs: string[] | undefined, flag: string): Cidr[] | undefined {
   if (!cidrs?.length) return undefined;
-  const l = new BlockList();
-  for (const c of cidrs) {
-    const [net, len] = c.split('/');
-    const ip = canonicalIp(net ?? '');
-    if (!ip || !/^\d{1,3}$/.test(len ?? '')) throw new BadRequest(`${flag}: "${c}" is not a CIDR`);
-    l.addSubnet(ip, Number(len), isIPv4(ip) ? 'ipv4' : 'ipv6');
-  }
-  return l;
+  return cidrs.map((c) => {
+    const x = parseCidr(c);
+    if (!x) throw new BadRequest(`${flag}: "${c}" is not a CIDR`);
+    return x;
+  });
 }
+const inAny = (list: Cidr[] | undefined, ip: string) => !!list?.some((c) => cidrContains(c, ip));
 
 interface Cached { gen: number; kinds: string[]; src: unknown; dst: unknown; value: Explanation }
 
 export function explainExtension(resolver: Resolver, policies: PolicySource, opts: ExplainOptions = {}): ExplainExtension {
-  const pods = blockList(opts.podCidrs, 'podCidrs'), services = blockList(opts.serviceCidrs, 'serviceCidrs');
+  const pods = cidrList(opts.podCidrs, 'podCidrs'), services = cidrList(opts.serviceCidrs, 'serviceCidrs');
   const max = opts.maxCached ?? 20_000;
   const cache = new Map<string, Cached>();
   const stats = { computed: 0, cached: 0 };
+  let isoMs = NaN, isoText = '';
+  const iso = (ms: number) => (ms === isoMs ? isoText : ((isoMs = ms), (isoText = new Date(ms).toISOString())));
 
   /** The endpoint, plus the object whose identity says "same pod, same labels" for the cache. */
   const endpoint = (text: string, atMs: number | undefined, what: string): { e: Endpoint; ref: unknown } => {
@@ -99,8 +99,7 @@ export function explainExtension(resolver: Resolver, policies: PolicySource, opt
     const o = resolver.resolve(ip, atMs);
     if (o?.kind === 'pod') return podEndpoint(o, [ip]);
     if (o?.kind === 'node') return { e: { kind: 'node', name: o.name, ip }, ref: o.name };
-    const fam = isIPv4(ip) ? 'ipv4' : 'ipv6';
-    const scope = services?.check(ip, fam) ? 'service' : pods && !pods.check(ip, fam) ? 'external' : 'unknown';
+    const scope = inAny(services, ip) ? 'service' : pods && !inAny(pods, ip) ? 'external' : 'unknown';
     return { e: { kind: 'ip', ip, scope }, ref: scope };
   };
 
@@ -124,19 +123,22 @@ export function explainExtension(resolver: Resolver, policies: PolicySource, opt
     const notEvaluated = policies.notEvaluated();
     const hit = cache.get(key);
     if (hit && hit.gen === st.generation && hit.kinds === notEvaluated && hit.src === src.ref && hit.dst === dst.ref) { stats.cached++; return hit.value; }
-    const nsList = [...new Set([src.e, dst.e].flatMap((e) => (e.kind === 'pod' ? [e.namespace] : [])))];
-    const r = evaluateFlow({ src: src.e, dst: dst.e, protocol, port, policies: nsList.length === 1 ? policies.policiesIn(nsList[0]) : nsList.flatMap((n) => policies.policiesIn(n)) });
+    const a = src.e.kind === 'pod' ? src.e.namespace : undefined, b = dst.e.kind === 'pod' ? dst.e.namespace : undefined;
+    const inScope = a === b || b === undefined ? (a ? policies.policiesIn(a) : []) : a === undefined ? policies.policiesIn(b) : [...policies.policiesIn(a), ...policies.policiesIn(b)];
+    const r = evaluateFlow({ src: src.e, dst: dst.e, protocol, port, policies: inScope });
     const w = summarize(src.e, dst.e, protocol, port, r, notEvaluated);
     const value: Explanation = {
       verdict: r.verdict, summary: w.summary, ...(w.fix ? { fix: w.fix } : {}),
-      policyState: { at: new Date(st.changedAtMs).toISOString(), resourceVersion: st.resourceVersion },
+      policyState: { at: iso(st.changedAtMs), resourceVersion: st.resourceVersion },
       ...(notEvaluated.length ? { notEvaluated } : {}),
       sides: r.sides,
     };
     stats.computed++;
-    cache.delete(key);
-    cache.set(key, { gen: st.generation, kinds: notEvaluated, src: src.ref, dst: dst.ref, value });
-    if (cache.size > max) cache.delete(cache.keys().next().value!);
+    if (max > 0) {
+      cache.delete(key); // re-insert: Map order is the eviction order
+      cache.set(key, { gen: st.generation, kinds: notEvaluated, src: src.ref, dst: dst.ref, value });
+      if (cache.size > max) cache.delete(cache.keys().next().value!);
+    }
     return value;
   };
 

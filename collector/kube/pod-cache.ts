@@ -127,8 +127,10 @@ export class PodCache implements Resolver {
   keyOf(p: PodJson): string { return p.metadata?.uid ?? `${p.metadata?.namespace}/${p.metadata?.name}`; }
 
   resolve(ip: string, atMs?: number): Owner | undefined {
-    const now = this.now();
     let list = this.claims.get(ip);
+    // The common case, one pod holding the IP now: it is the answer at any time (see below).
+    if (list?.length === 1 && list[0].until === Infinity) return list[0].owner;
+    const now = this.now();
     if (list) {
       this.pruneClaims(ip, list, now);
       list = this.claims.get(ip) ?? [];
