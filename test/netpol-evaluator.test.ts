@@ -101,6 +101,9 @@ const rows: Row[] = [
     check: (r) => assert.match(r.sides[1].reason!, /SNAT/) },
   { name: 'Service IP destination (pre-DNAT): egress undecidable when isolated', src: web, dst: { kind: 'ip', ip: '10.96.0.10', scope: 'service' }, port: 53, proto: 'UDP', policies: [np('shop', 'p', { podSelector: {}, policyTypes: ['Egress'], egress: [{ ports: [{ port: 53, protocol: 'UDP' }] }] })], want: 'undecidable:undecidable/undecidable' },
   { name: 'both sides deny: both reported, egress first', src: web, dst: dns, proto: 'UDP', port: 53, policies: [denyWip, np('kube-system', 'deny-all', { podSelector: {} })], want: 'denied:denies/denies' },
+  { name: 'a pod cannot block traffic to itself', src: db, dst: db, port: 5432, policies: [np('shop', 'deny', { podSelector: {}, policyTypes: ['Ingress', 'Egress'] })], want: 'allowed:allows/allows' },
+  { name: 'egress to the pod\'s own node is CNI-specific: undecidable, not denied', src: { ...web, node: 'n1' }, dst: { kind: 'node', name: 'n1', ip: '192.0.2.1' }, port: 10250, policies: [denyWip], want: 'undecidable:undecidable/not-isolated' },
+  { name: 'egress to another node under deny-wip: denied', src: { ...web, node: 'n1' }, dst: { kind: 'node', name: 'n2', ip: '192.0.2.2' }, port: 10250, policies: [denyWip], want: 'denied:denies/not-isolated' },
   { name: 'SCTP is not TCP', src: web, dst: db, proto: 'TCP', port: 80, policies: [np('shop', 'p', { podSelector: {}, ingress: [{ ports: [{ protocol: 'SCTP', port: 80 }] }] })], want: 'denied:not-isolated/denies' },
 ];
 

@@ -269,6 +269,8 @@ export function evaluateSide(direction: Direction, subject: Endpoint, peer: Endp
   for (let i = 1; i < applicable.length; i++) if (applicable[i - 1].metadata.name > applicable[i].metadata.name) { applicable.sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1)); break; }
   const isolatedBy = applicable.map(key);
   if (!applicable.length) return { ...base, pod, verdict: 'not-isolated' };
+  if (peer.kind === 'pod' && peer.namespace === subject.namespace && peer.name === subject.name)
+    return { ...base, pod, isolatedBy, verdict: 'allows', reason: 'a pod cannot block traffic to itself (NetworkPolicy spec)' };
   // The spec always admits ingress from the pod's own node (kubelet probes); CNIs differ, so say so.
   if (direction === 'ingress' && peer.kind === 'node' && subject.node && peer.name === subject.node)
     return { ...base, pod, isolatedBy, verdict: 'allows', reason: `traffic from the pod's own node (${peer.name}) is always allowed by the NetworkPolicy spec; a drop here is the CNI's own behaviour` };
@@ -291,6 +293,10 @@ export function evaluateSide(direction: Direction, subject: Endpoint, peer: Endp
     }
   }
   const nearestMiss = peerMiss ?? portMiss;
+  // Egress to the pod's own node: the concept docs say traffic to and from the node is always
+  // allowed, the API reference says so only for ingress, and CNIs differ.
+  if (!undecided && direction === 'egress' && peer.kind === 'node' && subject.node && peer.name === subject.node)
+    undecided = `the destination is the pod's own node (${peer.name}); whether NetworkPolicy egress applies to it is CNI-specific`;
   if (undecided) return { ...base, pod, isolatedBy, verdict: 'undecidable', reason: undecided, ...(nearestMiss ? { nearestMiss } : {}) };
   // An ingress source that shows as a node may be a pod or client masqueraded (SNAT) to the node IP:
   // the policy judged the node address, which is what we did too, but the real client is hidden.

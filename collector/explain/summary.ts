@@ -43,7 +43,7 @@ export function summarize(src: Endpoint, dst: Endpoint, proto: Protocol, port: n
     const first = denying[0];
     const fix = dnsEgress
       ? `Allow egress to namespace kube-system pods k8s-app=kube-dns on UDP and TCP ${port} (the container port), or remove ${names(first.isolatedBy)}.`
-      : `Add a ${first.direction} rule allowing ${proto}/${port} ${first.direction === 'egress' ? `to ${describe(dst)}` : `from ${describe(src)}`} to one of ${names(first.isolatedBy)}, or remove the isolation.`;
+      : `Add an ${first.direction} rule allowing ${proto}/${port} ${first.direction === 'egress' ? `to ${describe(dst)}` : `from ${describe(src)}`} to one of ${names(first.isolatedBy)}, or remove the isolation.`;
     return { summary, fix: cap(fix) };
   }
   if (r.verdict === 'allowed') {

@@ -30,6 +30,7 @@ export class PolicyWatch implements PolicySource {
   readonly policies: ListWatch<PolicyWireJson>;
   readonly namespaces: ListWatch<NamespaceJson>;
   private kinds: string[] | undefined;
+  private discoveryTried = false;
   private discoveryTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly client: KubeClient, private readonly log: Logger, private readonly opts: PolicyWatchOptions = {}) {
@@ -45,7 +46,8 @@ export class PolicyWatch implements PolicySource {
   policiesIn(namespace: string): readonly NetworkPolicyJson[] { return this.cache.policiesIn(namespace); }
   namespaceLabels(name: string): Labels | undefined { return this.cache.namespaceLabels(name); }
   state(): PolicyStateStamp { return this.cache.state(); }
-  ready(): boolean { return this.policies.ready() && this.namespaces.ready() && this.kinds !== undefined; }
+  /** Both caches synced and discovery tried once (a failed discovery must not block explanations: they then list the unknown). */
+  ready(): boolean { return this.policies.ready() && this.namespaces.ready() && this.discoveryTried; }
   notEvaluated(): string[] { return this.kinds ?? ['unknown policy kinds (API discovery has not answered)']; }
 
   start(): void {
@@ -65,6 +67,8 @@ export class PolicyWatch implements PolicySource {
       this.kinds = k;
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'kube: API discovery of policy kinds failed; keeping the last answer');
+    } finally {
+      this.discoveryTried = true;
     }
   }
 
