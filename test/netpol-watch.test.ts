@@ -26,6 +26,7 @@ let cp: ControlPlane;
 let pods: PodWatch;
 let policies: PolicyWatch;
 let ex: ExplainExtension;
+const registry = new Registry();
 
 const EXTRA_RBAC = `
 apiVersion: rbac.authorization.k8s.io/v1
@@ -86,8 +87,9 @@ test.before(async () => {
   await createPod('kube-system', 'coredns-x2x4q', { 'k8s-app': 'kube-dns' }, '10.244.2.3', [{ name: 'dns', containerPort: 53, protocol: 'UDP' }, { name: 'dns-tcp', containerPort: 53 }]);
   await createPod('payments', 'api-7c4b', { app: 'api' }, '10.244.3.8', [{ name: 'metrics', containerPort: 9090 }, { name: 'http', containerPort: 8080 }]);
   const client = new KubeClient(loadKubeconfig(cp.kubeconfig(COLLECTOR_USER)));
-  pods = new PodWatch(client, testLog(), { graceMs: 5000, watchTimeoutS: 60 });
-  policies = new PolicyWatch(client, testLog(), { pageSize: 2, watchTimeoutS: 60 });
+  // one registry for both, as in the collector: their metric names must not clash
+  pods = new PodWatch(client, testLog(), { graceMs: 5000, watchTimeoutS: 60, registry });
+  policies = new PolicyWatch(client, testLog(), { pageSize: 2, watchTimeoutS: 60, backoffMinMs: 100, backoffMaxMs: 500, registry });
   pods.start();
   policies.start();
   await Promise.all([pods.waitReady(15_000), policies.waitReady(15_000)]);
@@ -211,6 +213,25 @@ test('ipBlock: against a pod IP undecidable, against an external IP decided', as
   // an unresolved IP inside the pod network may be a pod we do not know
   assert.is(ex.explain('10.244.0.4', '10.244.200.1', 'TCP', 443).verdict, 'undecidable');
   await remove('shop', 'egress-cidr');
+});
+
+test('apiserver restart: the policy watch gets 410, relists, and sees a change made meanwhile; metrics are served', async () => {
+  const relists = policies.policies.stats.relists410;
+  // As in kube-watch.test.ts: writes the policy watch does not see move etcd's revision past its
+  // resourceVersion; the restarted apiserver's watch cache starts there, so resuming is "too old".
+  for (let i = 0; i < 5; i++) assert.is((await cp.request('POST', '/api/v1/namespaces/default/configmaps', { metadata: { name: `np-rv-bump-${i}` } })).status, 201);
+  await cp.restartApiserver();
+  await apply('shop', 'during-relist', { podSelector: { matchLabels: { app: 'db' } }, ingress: [] });
+  await waitFor('410 relist', () => policies.policies.stats.relists410 > relists, 30_000, 50);
+  await waitFor('policy seen', () => policies.policiesIn('shop').some((p) => p.metadata.name === 'during-relist'), 10_000, 20);
+  assert.ok(policies.ready());
+  await remove('shop', 'during-relist');
+  await waitFor('removal seen', () => !policies.policiesIn('shop').some((p) => p.metadata.name === 'during-relist'), 10_000, 20);
+  const text = await registry.metrics();
+  assert.match(text, /nodewarden_kube_networkpolicy_lists_total\{reason="expired"\} [1-9]/);
+  assert.match(text, /nodewarden_kube_namespace_watch_events_total/);
+  assert.match(text, /nodewarden_kube_pod_lists_total/);
+  assert.match(text, /nodewarden_kube_networkpolicies \d+/);
 });
 
 test('route GET /api/v1/explain through createApi on loopback: 200 object, 400 bad input, 404 unknown pod', async () => {
