@@ -5,12 +5,15 @@
 //   policyWatch.start();                                              // NetworkPolicy + Namespace list+watch, discovery
 //   const ex = explainExtension(podWatch, policyWatch, { podCidrs, serviceCidrs });
 //   createApi({ ..., routes: { ...runtime.routes, ...ex.routes } }); // GET /api/v1/explain?from=&to=&port=&proto=
-//   ex.explain(srcIp, dstIp, 'TCP', 5432, drop.lastSeenMs)           // for a drop / an Event message
+//   ex.explain(srcIp, dstIp, 'TCP', 5432, drop.lastSeenMs)           // for a drop (the flow's API object)
+//   policyEvents(explanation)                                        // -> [{pod, reason, message}] to write as Events
 //   await policyWatch.stop();
 //
 // - The resolver must carry PodOwner.meta (labels, hostNetwork, named ports): PodWatch and the
 //   pods-file IpIndex do. A pod without meta (e.g. a runtime hint) is treated as an unknown IP.
-// - `from`/`to` are an IP (resolved at atMs, as drops are) or "namespace/pod".
+// - `from`/`to` are an IP (resolved at atMs, as drops are) or "namespace/pod" (a pod named without
+//   its IP cannot be compared with ipBlocks: those rules come out undecidable).
+// - Only TCP/UDP/SCTP: NetworkPolicy defines no other protocol (an ICMP drop is a BadRequest; skip it).
 // - Explanations are cached by (from, to, proto, port) and recomputed only when the policy
 //   generation moves (a policy or namespace label change), the not-evaluated kinds change, or an endpoint resolves to a different pod
 //   object (the pod cache keeps the object while its labels/ports are unchanged).
@@ -24,6 +27,9 @@ import type { PodOwner, Resolver } from '../resolve/resolver.js';
 import type { PolicySource } from '../kube/policy-watch.js';
 import { evaluateFlow, type Endpoint, type FlowVerdict, type NearestMiss, type Protocol, type RuleRef, type SideVerdict, type Direction } from './evaluator.js';
 import { summarize } from './summary.js';
+
+export { policyEvents, type PolicyEvent } from './summary.js';
+export { PolicyWatch, cacheSource, type PolicySource } from '../kube/policy-watch.js';
 
 export interface ExplanationSide {
   direction: Direction;
