@@ -12,6 +12,7 @@ import { IpIndex } from '../collector/resolve/resolver.js';
 import { cidrContains, parseCidr } from '../collector/explain/cidr.js';
 import { explainExtension, policyEvents } from '../collector/explain/index.js';
 import { BadRequest, NotFound } from '../collector/api/query.js';
+import { explainOpenApiPaths } from '../collector/explain/openapi.js';
 
 const pol = (ns: string, name: string, spec: unknown, rv = '1', extra: Record<string, unknown> = {}) => ({ metadata: { namespace: ns, name, resourceVersion: rv, ...extra }, spec } as never);
 
@@ -177,6 +178,16 @@ test('extension: the route reads from/to/port/proto and refuses anything else', 
   assert.is(r.verdict, 'allowed', 'proto defaults to TCP');
   assert.throws(() => route(new URLSearchParams({ from: 'shop/web-0', to: 'shop/db-0' }), {}), (e: Error) => e instanceof BadRequest);
   assert.throws(() => route(new URLSearchParams({ from: 'a', to: 'b', port: '1', extra: 'x' }), {}), (e: Error) => e instanceof BadRequest);
+});
+
+test('OpenAPI fragment: every field an explanation carries is described, required ones present', () => {
+  const { ex } = setup();
+  const schema = explainOpenApiPaths['/api/v1/explain'].get.responses['200'].content['application/json'].schema;
+  const e = ex.explain('10.244.0.4', '10.244.1.6', 'TCP', 5432) as unknown as Record<string, unknown>;
+  for (const k of schema.required) assert.ok(k in e, k);
+  for (const k of Object.keys(e)) assert.ok(k in schema.properties, `undocumented field ${k}`);
+  const side = schema.properties.sides.items;
+  for (const s of e.sides as Record<string, unknown>[]) for (const k of Object.keys(s)) assert.ok(k in side.properties, `undocumented side field ${k}`);
 });
 
 test('extension: not ready until the policy source is (no confidently wrong answers at startup)', () => {

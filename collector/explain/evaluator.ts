@@ -218,7 +218,7 @@ export function describe(e: Endpoint): string {
   return e.kind === 'pod' ? `${e.namespace}/${e.name}` : e.kind === 'node' ? `node ${e.name}` : e.ip;
 }
 
-export function portText(p: PortJson, dst: Endpoint): string {
+function portText(p: PortJson, dst: Endpoint): string {
   const proto = p.protocol ?? 'TCP';
   if (p.port === undefined || p.port === null) return `all ${proto} ports`;
   if (typeof p.port === 'number') return p.endPort != null ? `${proto}/${p.port}-${p.endPort}` : `${proto}/${p.port}`;
