@@ -5,7 +5,7 @@
 // (which pod held it, from when, until when). A deleted or finished pod's claims are closed, not
 // dropped, and kept for a grace period so late drops (agents batch, NATS buffers) are still named;
 // a drop is attributed to the pod that held the IP at the drop's time.
-import type { Owner, PodInfo, PodOwner, Resolver } from '../resolve/resolver.js';
+import { podOwner, type Owner, type PodInfo, type PodOwner, type Resolver } from '../resolve/resolver.js';
 import { podInfoFromJson } from '../resolve/pods-file.js';
 import type { PodMetaJson } from '../resolve/pod-meta.js';
 
@@ -69,7 +69,7 @@ export class PodCache implements Resolver {
   apply(key: string, info: PodInfo, terminal: boolean, since: number, resourceVersion?: string): void {
     const now = this.now();
     const old = this.pods.get(key);
-    const owner: PodOwner = old && sameOwner(old.owner, info) ? old.owner : { kind: 'pod', namespace: info.namespace, name: info.name, uid: info.uid, node: info.node, meta: info.meta };
+    const owner: PodOwner = old && sameOwner(old.owner, info) ? old.owner : podOwner(info);
     // A host-network pod's IPs are its node's: they name the node, never the pod.
     const ips = terminal || info.hostNetwork ? [] : info.podIPs;
     const hostIps = terminal || !info.node ? [] : [...new Set([...info.hostIPs, ...(info.hostNetwork ? info.podIPs : [])])];

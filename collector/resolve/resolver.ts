@@ -46,6 +46,13 @@ export interface PodInfo {
   meta?: PodMeta;
 }
 
+/** The owner for a PodInfo; `meta` only when known (deep-equal comparisons see no undefined key). */
+export function podOwner(p: PodInfo): PodOwner {
+  const o: PodOwner = { kind: 'pod', namespace: p.namespace, name: p.name, uid: p.uid, node: p.node };
+  if (p.meta) o.meta = p.meta;
+  return o;
+}
+
 /** An IP index over PodInfo: pod IPs name pods, host IPs (and host-network pods' IPs) name nodes. */
 export class IpIndex implements Resolver {
   private byIp = new Map<string, Owner>();
@@ -62,11 +69,11 @@ export class IpIndex implements Resolver {
     const names = new Map<string, PodOwner>();
     const nodes: [string, string][] = [];
     for (const p of pods) {
-      if (p.uid) uids.set(p.uid, { kind: 'pod', namespace: p.namespace, name: p.name, uid: p.uid, node: p.node, meta: p.meta });
-      names.set([p.namespace, p.name].join('/'), { kind: 'pod', namespace: p.namespace, name: p.name, uid: p.uid, node: p.node, meta: p.meta });
+      if (p.uid) uids.set(p.uid, podOwner(p));
+      names.set([p.namespace, p.name].join('/'), podOwner(p));
       for (const ip of p.hostIPs) if (p.node) nodes.push([ip, p.node]);
       if (p.hostNetwork) continue;
-      for (const ip of p.podIPs) m.set(ip, { kind: 'pod', namespace: p.namespace, name: p.name, uid: p.uid, node: p.node, meta: p.meta });
+      for (const ip of p.podIPs) m.set(ip, podOwner(p));
     }
     // A pod IP wins over a node IP: an IP is a host IP only when no pod owns it.
     for (const [ip, node] of nodes) if (!m.has(ip)) m.set(ip, { kind: 'node', name: node });
