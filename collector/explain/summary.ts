@@ -48,7 +48,9 @@ export function summarize(src: Endpoint, dst: Endpoint, proto: Protocol, port: n
   }
   if (r.verdict === 'allowed') {
     const how = r.sides.map((s) => `${s.direction} ${s.verdict === 'not-isolated' ? 'not isolated' : s.allowedBy ? `allowed by ${s.allowedBy.policy} rule ${s.allowedBy.rule}` : 'allowed'}`).join(', ');
-    return { summary: cap(`Current NetworkPolicies allow ${flow} (${how}); the drop has another cause, or policies changed since${caveat}.`) };
+    // Served policy kinds we do not evaluate are the likeliest other cause: name them first.
+    const cause = notEvaluated.length ? `${names(notEvaluated)} (not evaluated here), a non-policy cause, or a policy change since` : 'another cause, or policies changed since';
+    return { summary: cap(`Current NetworkPolicies allow ${flow} (${how}); the drop has ${cause}.`) };
   }
   const why = r.sides.filter((s) => s.verdict === 'undecidable').map((s) => `${s.direction}: ${s.reason}`).join('; ');
   return { summary: cap(`Cannot tell whether NetworkPolicy allows ${flow}: ${why}${caveat}.`) };
