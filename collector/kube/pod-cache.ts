@@ -5,8 +5,9 @@
 // (which pod held it, from when, until when). A deleted or finished pod's claims are closed, not
 // dropped, and kept for a grace period so late drops (agents batch, NATS buffers) are still named;
 // a drop is attributed to the pod that held the IP at the drop's time.
-import type { Owner, PodInfo, PodOwner, Resolver } from '../resolve/resolver.js';
+import { podOwner, type Owner, type PodInfo, type PodOwner, type Resolver } from '../resolve/resolver.js';
 import { podInfoFromJson } from '../resolve/pods-file.js';
+import type { PodMetaJson } from '../resolve/pod-meta.js';
 
 interface Claim {
   owner: PodOwner;
@@ -32,8 +33,8 @@ interface PodRec {
 }
 
 export interface PodJson {
-  metadata?: { namespace?: string; name?: string; uid?: string; creationTimestamp?: string; resourceVersion?: string; deletionTimestamp?: string };
-  spec?: { nodeName?: string; hostNetwork?: boolean };
+  metadata?: { namespace?: string; name?: string; uid?: string; creationTimestamp?: string; resourceVersion?: string; deletionTimestamp?: string; labels?: Record<string, string> | null };
+  spec?: PodMetaJson['spec'] & { nodeName?: string };
   status?: { phase?: string; podIP?: string; podIPs?: { ip?: string }[]; hostIP?: string; hostIPs?: { ip?: string }[] };
 }
 
@@ -68,7 +69,7 @@ export class PodCache implements Resolver {
   apply(key: string, info: PodInfo, terminal: boolean, since: number, resourceVersion?: string): void {
     const now = this.now();
     const old = this.pods.get(key);
-    const owner: PodOwner = old && sameOwner(old.owner, info) ? old.owner : { kind: 'pod', namespace: info.namespace, name: info.name, uid: info.uid, node: info.node };
+    const owner: PodOwner = old && sameOwner(old.owner, info) ? old.owner : podOwner(info);
     // A host-network pod's IPs are its node's: they name the node, never the pod.
     const ips = terminal || info.hostNetwork ? [] : info.podIPs;
     const hostIps = terminal || !info.node ? [] : [...new Set([...info.hostIPs, ...(info.hostNetwork ? info.podIPs : [])])];
@@ -126,8 +127,10 @@ export class PodCache implements Resolver {
   keyOf(p: PodJson): string { return p.metadata?.uid ?? `${p.metadata?.namespace}/${p.metadata?.name}`; }
 
   resolve(ip: string, atMs?: number): Owner | undefined {
-    const now = this.now();
     let list = this.claims.get(ip);
+    // The common case, one pod holding the IP now: it is the answer at any time (see below).
+    if (list?.length === 1 && list[0].until === Infinity) return list[0].owner;
+    const now = this.now();
     if (list) {
       this.pruneClaims(ip, list, now);
       list = this.claims.get(ip) ?? [];
@@ -198,5 +201,5 @@ export class PodCache implements Resolver {
 }
 
 function sameOwner(o: PodOwner, i: PodInfo): boolean {
-  return o.namespace === i.namespace && o.name === i.name && o.uid === i.uid && o.node === i.node;
+  return o.namespace === i.namespace && o.name === i.name && o.uid === i.uid && o.node === i.node && o.meta === i.meta;
 }

@@ -3,10 +3,11 @@ import { readFileSync } from 'node:fs';
 import { canonicalIp } from '../../common/ip.js';
 import { ConfigError } from '../../common/flags.js';
 import { IpIndex, type PodInfo } from './resolver.js';
+import { podMetaFromJson, type PodMetaJson } from './pod-meta.js';
 
-interface PodJson {
-  metadata?: { namespace?: string; name?: string; uid?: string };
-  spec?: { nodeName?: string; hostNetwork?: boolean };
+interface PodJson extends PodMetaJson {
+  metadata?: { namespace?: string; name?: string; uid?: string; labels?: Record<string, string> | null };
+  spec?: PodMetaJson['spec'] & { nodeName?: string };
   status?: { podIP?: string; podIPs?: { ip?: string }[]; hostIP?: string; hostIPs?: { ip?: string }[] };
 }
 
@@ -19,6 +20,7 @@ export function podInfoFromJson(p: PodJson): PodInfo | undefined {
     namespace: ns, name, uid: p.metadata?.uid, node: p.spec?.nodeName, hostNetwork: p.spec?.hostNetwork === true,
     podIPs: ips([st.podIP, ...(st.podIPs ?? []).map((x) => x.ip)]),
     hostIPs: ips([st.hostIP, ...(st.hostIPs ?? []).map((x) => x.ip)]),
+    meta: podMetaFromJson(p),
   };
 }
 

@@ -1,10 +1,15 @@
 // Who owns an IP. Implementations: a PodList file (pods-file.ts) and the Kubernetes pod watch.
+import type { PodMeta } from './pod-meta.js';
+
+export type { PodMeta } from './pod-meta.js';
 export interface PodOwner {
   kind: 'pod';
   namespace: string;
   name: string;
   uid?: string;
   node?: string;
+  /** Labels, hostNetwork, named ports (shared between pods that have the same); for NetworkPolicy explanations. */
+  meta?: PodMeta;
 }
 
 export interface NodeOwner {
@@ -38,6 +43,14 @@ export interface PodInfo {
   hostNetwork: boolean;
   podIPs: string[];
   hostIPs: string[];
+  meta?: PodMeta;
+}
+
+/** The owner for a PodInfo; `meta` only when known (deep-equal comparisons see no undefined key). */
+export function podOwner(p: PodInfo): PodOwner {
+  const o: PodOwner = { kind: 'pod', namespace: p.namespace, name: p.name, uid: p.uid, node: p.node };
+  if (p.meta) o.meta = p.meta;
+  return o;
 }
 
 /** An IP index over PodInfo: pod IPs name pods, host IPs (and host-network pods' IPs) name nodes. */
@@ -56,11 +69,11 @@ export class IpIndex implements Resolver {
     const names = new Map<string, PodOwner>();
     const nodes: [string, string][] = [];
     for (const p of pods) {
-      if (p.uid) uids.set(p.uid, { kind: 'pod', namespace: p.namespace, name: p.name, uid: p.uid, node: p.node });
-      names.set([p.namespace, p.name].join('/'), { kind: 'pod', namespace: p.namespace, name: p.name, uid: p.uid, node: p.node });
+      if (p.uid) uids.set(p.uid, podOwner(p));
+      names.set([p.namespace, p.name].join('/'), podOwner(p));
       for (const ip of p.hostIPs) if (p.node) nodes.push([ip, p.node]);
       if (p.hostNetwork) continue;
-      for (const ip of p.podIPs) m.set(ip, { kind: 'pod', namespace: p.namespace, name: p.name, uid: p.uid, node: p.node });
+      for (const ip of p.podIPs) m.set(ip, podOwner(p));
     }
     // A pod IP wins over a node IP: an IP is a host IP only when no pod owns it.
     for (const [ip, node] of nodes) if (!m.has(ip)) m.set(ip, { kind: 'node', name: node });
