@@ -17,10 +17,8 @@ elapsed() { echo "$(( ($(date +%s%N) - t0) / 1000000 )) ms"; }
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 moddir=$(cd "$here/../tools/k8s-testbins" && pwd)
-cache_root=${NODEWARDEN_CACHE:-/var/cache/nodewarden}
-hash=$(cat "$moddir/go.mod" "$moddir/go.sum" | sha256sum | cut -c1-12)
-outdir="$cache_root/k8s-$hash"
-bindir="$outdir/bin"
+. "$here/lib/go-cache.sh"
+go_cache_dirs k8s "$moddir"
 
 # --- system packages: etcd (Debian etcd-server) and openssl -------------------
 apt_updated=0
@@ -51,28 +49,21 @@ if [ "${#pkgs[@]}" -gt 0 ]; then
 fi
 
 # --- fast path ----------------------------------------------------------------
-if [ -x "$bindir/kube-apiserver" ] && [ -x "$bindir/kubectl" ]; then
+if go_cache_has kube-apiserver kubectl; then
   log "cached ($bindir), $(elapsed)"
   echo "$bindir"
   exit 0
 fi
 
 # --- build --------------------------------------------------------------------
-[ -n "${HOME:-}" ] || export HOME=$(getent passwd "$(id -u)" | cut -d: -f6)
-command -v go >/dev/null 2>&1 || export PATH="/usr/local/go/bin:$PATH"
-command -v go >/dev/null 2>&1 || { log "go not found (PATH or /usr/local/go/bin)"; exit 1; }
-
-mkdir -p "$outdir" || { log "cannot create $outdir (set NODEWARDEN_CACHE)"; exit 1; }
-# Serialize concurrent callers; re-check after getting the lock.
-exec 9>"$outdir/.lock"
-flock 9
-if [ -x "$bindir/kube-apiserver" ] && [ -x "$bindir/kubectl" ]; then
+go_cache_lock
+if go_cache_has kube-apiserver kubectl; then
   log "built by a concurrent caller ($bindir), $(elapsed)"
   echo "$bindir"
   exit 0
 fi
 
-version=$(awk '($1=="require" && $2=="k8s.io/kubernetes"){print $3} ($1=="k8s.io/kubernetes" && $2 ~ /^v1\./){print $2}' "$moddir/go.mod" | head -1)
+version=$(go_module_version "$moddir" k8s.io/kubernetes)
 [[ "$version" =~ ^v1\.([0-9]+)\.[0-9]+ ]] || { log "cannot read k8s.io/kubernetes version from go.mod"; exit 1; }
 minor=${BASH_REMATCH[1]}
 ldflags="-s -w"

@@ -16,32 +16,22 @@ elapsed() { echo "$(( ($(date +%s%N) - t0) / 1000000 )) ms"; }
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 moddir=$(cd "$here/../tools/nats-server" && pwd)
-cache_root=${NODEWARDEN_CACHE:-/var/cache/nodewarden}
-hash=$(cat "$moddir/go.mod" "$moddir/go.sum" | sha256sum | cut -c1-12)
-outdir="$cache_root/nats-$hash"
-bindir="$outdir/bin"
+. "$here/lib/go-cache.sh"
+go_cache_dirs nats "$moddir"
 
-if [ -x "$bindir/nats-server" ]; then
+if go_cache_has nats-server; then
   log "cached ($bindir), $(elapsed)"
   echo "$bindir"
   exit 0
 fi
-
-[ -n "${HOME:-}" ] || export HOME=$(getent passwd "$(id -u)" | cut -d: -f6)
-command -v go >/dev/null 2>&1 || export PATH="/usr/local/go/bin:$PATH"
-command -v go >/dev/null 2>&1 || { log "go not found (PATH or /usr/local/go/bin)"; exit 1; }
-
-mkdir -p "$outdir" || { log "cannot create $outdir (set NODEWARDEN_CACHE)"; exit 1; }
-# Serialize concurrent callers; re-check after getting the lock.
-exec 9>"$outdir/.lock"
-flock 9
-if [ -x "$bindir/nats-server" ]; then
+go_cache_lock
+if go_cache_has nats-server; then
   log "built by a concurrent caller ($bindir), $(elapsed)"
   echo "$bindir"
   exit 0
 fi
 
-version=$(awk '($1=="require" && $2=="github.com/nats-io/nats-server/v2"){print $3} ($1=="github.com/nats-io/nats-server/v2" && $2 ~ /^v2\./){print $2}' "$moddir/go.mod" | head -1)
+version=$(go_module_version "$moddir" github.com/nats-io/nats-server/v2)
 [[ "$version" =~ ^v2\.[0-9]+\.[0-9]+ ]] || { log "cannot read the nats-server version from go.mod"; exit 1; }
 
 tmp=$(mktemp -d "$outdir/.build.XXXXXX")
