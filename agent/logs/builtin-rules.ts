@@ -68,7 +68,7 @@ export const BUILTIN_RULES: RuleSpec[] = [
     kind: 'APIServerThrottling',
     severity: 'warning',
     pattern: '"HTTP" verb="(?<verb>[A-Z]+)" URI="(?<uri>[^"]*)".*? userAgent="(?<userAgent>(?:[^"\\\\]|\\\\.)*)".*? srcIP="(?<srcIP>[^"]*)".*? resp=429\\b',
-    literals: [' resp=429'],
+    literals: ['429'], // the generic 429 rule's literal: no new alternative in the pre-filter scan
     message: 'The API server answered {userAgent} with 429 ({verb} {uri}): requests are being throttled',
   },
   {
@@ -77,7 +77,7 @@ export const BUILTIN_RULES: RuleSpec[] = [
     kind: 'APIServerThrottling',
     severity: 'warning',
     pattern: '"msg":"HTTP".*?"verb":"(?<verb>[A-Z]+)","URI":"(?<uri>[^"]*)".*?"userAgent":"(?<userAgent>(?:[^"\\\\]|\\\\.)*)".*?"resp":429\\b',
-    literals: ['"resp":429'],
+    literals: ['429'],
     message: 'The API server answered {userAgent} with 429 ({verb} {uri}): requests are being throttled',
   },
   {
@@ -87,7 +87,7 @@ export const BUILTIN_RULES: RuleSpec[] = [
     kind: 'APIServerThrottling',
     severity: 'warning',
     pattern: '(?<verb>GET|LIST|WATCH|POST|PUT|PATCH|DELETE) (?<uri>\\S+): \\([^)]*\\) 429 \\[\\[(?<userAgent>[^\\]]*)\\] (?<srcIP>[^\\]\\s]+)\\]',
-    literals: [') 429 [['],
+    literals: ['429'],
     message: 'The API server answered {userAgent} with 429 ({verb} {uri}): requests are being throttled',
   },
   {
