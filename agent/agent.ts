@@ -7,6 +7,7 @@ import type { Logger } from '../common/log.js';
 import type { NatsAuth } from '../common/nats.js';
 import { startMetricsServer } from '../common/metrics-server.js';
 import { VERSION } from '../common/version.js';
+import { JobGuard } from '../common/guard.js';
 import { JournalSource } from './sources/journal.js';
 import type { JournalConsumer } from './sources/journal-consumer.js';
 import { dropConsumer } from './drop-consumer.js';
@@ -112,7 +113,8 @@ export async function runAgent(cfg: AgentConfig, log: Logger, detectors: Detecto
   publisher.start();
   outbox.start();
   journal.start();
-  const heartbeat = (): void => outbox.sendHeartbeat({ startedMs: started, counters: { ...counts, spool_bytes: outbox.spoolBytes, spool_memory_bytes: outbox.spoolMemoryBytes }, probes: [...probes, publisher.probe()] });
+  const guard = new JobGuard(log, registry, 'nodewarden_agent');
+  const heartbeat = guard.wrap('heartbeat', () => outbox.sendHeartbeat({ startedMs: started, counters: { ...counts, spool_bytes: outbox.spoolBytes, spool_memory_bytes: outbox.spoolMemoryBytes }, probes: [...probes, publisher.probe()] }));
   const hbTimer = setInterval(heartbeat, cfg.heartbeatMs);
   // First heartbeat soon after connecting, so /api/v1/nodes shows the node at once.
   const firstHb = setInterval(() => { if (publisher.connected) { heartbeat(); clearInterval(firstHb); } }, 100);
