@@ -73,7 +73,7 @@ test.before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'nw-explain-e2e-'));
   const port = await freePort();
   api = `http://127.0.0.1:${port}`;
-  collector = startCli(['collector', '--nats', nats.url, '--listen', `127.0.0.1:${port}`, '--kubeconfig', cp.kubeconfig(COLLECTOR_USER), '--pod-cidr', '10.244.0.0/16', '--event-update-interval', '1s']);
+  collector = startCli(['collector', '--nats', nats.url, '--listen', `127.0.0.1:${port}`, '--kubeconfig', cp.kubeconfig(COLLECTOR_USER), '--pod-cidr', '10.244.0.0/16', '--event-update-interval', '1s', '--dns-blocked-clear', '6s']);
   await waitFor('collector /readyz 200', async () => (await fetch(`${api}/readyz`).catch(() => undefined))?.status === 200, 30_000);
   await collector.waitForLog(/events: consuming/);
 });
@@ -100,6 +100,24 @@ test('a UDP/53 drop under shop/deny-wip: the flow in /api/v1/drops carries a den
   assert.match(e.policyState.resourceVersion, /^\d+$/);
   const icmp = items.find((x) => x.proto === 'ICMP')!;
   assert.is(icmp.explanation, undefined, 'NetworkPolicy defines no ICMP: no explanation');
+});
+
+interface FindingView { kind: string; severity: string; active: boolean; message: string; node: string; pod?: { namespace: string; name: string; uid?: string }; evidence?: Record<string, string> }
+const dnsBlocked = async () => (await getJson<{ items: FindingView[] }>(`${api}/api/v1/findings?kind=DNSBlocked`)).items;
+
+test('DNSBlocked: raised on the source pod by the drop towards the kube-dns pod, the explanation in message and evidence', async () => {
+  const [f] = await waitFor('DNSBlocked', async () => { const x = await dnsBlocked(); return x.length > 0 && x; }, 10_000);
+  assert.is(f.active, true);
+  assert.is(f.severity, 'warning');
+  assert.equal(f.pod, { namespace: 'shop', name: 'web-0', uid: uids['web-0'] });
+  assert.is(f.message, `DNS from shop/web-0 to kube-system/coredns-x2x4q (${DNS}) on 53/UDP is dropped. ${SUMMARY}`);
+  assert.is(f.evidence?.explanation, SUMMARY);
+  assert.is(f.evidence?.verdict, 'denied');
+  assert.is(f.evidence?.dnsPod, 'kube-system/coredns-x2x4q');
+  const cli = await runCli(['findings', '--collector', api, '--kind', 'DNSBlocked']);
+  assert.match(cli.stdout, /DNSBlocked/);
+  // and as an Event on the pod, read from the API server
+  await waitFor('DNSBlocked Event on web-0', async () => (await listEvents(cp, 'shop', `involvedObject.name=web-0,involvedObject.uid=${uids['web-0']}`)).some((e) => e.reason === 'DNSBlocked' && e.type === 'Warning' && e.message === f.message), 15_000);
 });
 
 test('GET /api/v1/explain answers the same object for a pair named by namespace/pod, and is in /openapi.json', async () => {
@@ -155,6 +173,12 @@ test('the policy is finished (egress to CoreDNS allowed): the explanation follow
   const cli = await runCli(['explain', 'shop/web-0', 'kube-system/coredns-x2x4q', '53/UDP', '--collector', api]);
   assert.match(cli.stdout, /^ALLOWED: /);
   assert.match(cli.stdout, /allowed by shop\/deny-wip rule 0/);
+});
+
+test('DNSBlocked clears once no drop towards DNS was seen for --dns-blocked-clear (6s)', async () => {
+  const [f] = await waitFor('DNSBlocked cleared', async () => { const x = await dnsBlocked(); return x.length === 1 && !x[0].active && x; }, 20_000);
+  assert.match(f.message, /^DNS from shop\/web-0 is no longer dropped/);
+  assert.is(f.evidence?.dnsPod, 'kube-system/coredns-x2x4q', 'the evidence of the raise stays');
 });
 
 test('/readyz waits for the policy caches: a collector that may not list NetworkPolicies is never ready and says why', async () => {

@@ -14,6 +14,8 @@ import { runtimeExtension, runtimeExtensionOptions, runtimeCollectorFlags } from
 import { explainExtension, PolicyWatch, type ExplainExtension, type ExplainOptions } from '../../collector/explain/index.js';
 import { dropExplainer, deniedSummary, noClusterExplainRoutes } from '../../collector/explain/flows.js';
 import { parseCidr } from '../../collector/explain/cidr.js';
+import { dnsBlockedCheck } from '../../collector/explain/dns-blocked.js';
+import type { Finding } from '../../proto/codec.js';
 import { natsFlags, natsAuth } from '../shared-flags.js';
 import { parseBytes, untilSignal } from '../process.js';
 
@@ -55,6 +57,7 @@ The query store is rebuilt from the stream's retention on every start.`,
     'stream-check-interval': { type: 'string', arg: 'DURATION', default: '5s', help: 'How often the collector checks that the stream exists (recreating it when NATS lost it) and whether it has caught up.' },
     ...runtimeCollectorFlags,
     'pod-cidr': { type: 'list', arg: 'CIDR', help: 'Pod network CIDR (e.g. 10.244.0.0/16; comma-separated lists too). An IP that is not a known pod is then external when outside every pod CIDR (NetworkPolicy ipBlocks decide it) and an unknown pod inside one (undecidable). Unset: every unknown IP is undecidable.' },
+    'dns-blocked-clear': { type: 'string', arg: 'DURATION', default: '5m', help: 'DNSBlocked (drops from a pod towards the k8s-app=kube-dns pods on 53/UDP or TCP) clears after this long without such a drop.' },
     'service-cidr': { type: 'list', arg: 'CIDR', help: 'Service CIDR (e.g. 10.96.0.0/12). A drop towards it was logged before DNAT, so the backend pod and its policies cannot be named: undecidable, saying so.' },
     'node-stale': { type: 'string', arg: 'DURATION', default: '60s', help: 'A node whose agent is silent this long is unhealthy.' },
   },
@@ -118,6 +121,7 @@ export async function run(v: FlagValues): Promise<number> {
   const ev = eventsConfig(v);
   const rtOpts = runtimeExtensionOptions(v);
   const exOpts = explainOptionsFrom(v);
+  const dnsClearMs = parseDuration(v['dns-blocked-clear'] as string, '--dns-blocked-clear');
   const kube = kubeConfigFrom(v);
   const eventsOn = v.events === undefined ? !!kube : v.events === 'on';
   if (eventsOn && !kube) throw new ConfigError(`--events=on needs a cluster: --kubeconfig PATH, or in-cluster config (KUBERNETES_SERVICE_HOST and a service account token)${v['pods-file'] ? '; --pods-file names pods but cannot write Events' : ''}`);
@@ -148,16 +152,17 @@ export async function run(v: FlagValues): Promise<number> {
     log.warn('collector: no --kubeconfig, in-cluster config or --pods-file: drops are stored with IPs only, no pod names, no Events');
   }
   let events: RunningEvents | undefined;
-  // The runtime view's findings are made here, not by agents, so they reach Events directly (on a raise, a clear, or a cause learned).
-  const rt = runtimeExtension(resolver, log, {
-    ...rtOpts,
-    guard: new JobGuard(log, registry, 'nodewarden_collector'),
-    onFinding: (node, finding, notify) => {
-      const o = notify && events ? findingToObservation(node, finding, rt.resolver, Date.now()) : undefined;
-      if (o) events!.writer.observe(o);
-    },
-  });
+  // Findings made here, not by agents (runtime view, DNSBlocked), reach Events directly (on a raise, a clear, or news).
+  const onFinding = (node: string, finding: Finding, notify: boolean): void => {
+    const o = notify && events ? findingToObservation(node, finding, rt.resolver, Date.now()) : undefined;
+    if (o) events!.writer.observe(o);
+  };
+  const guard = new JobGuard(log, registry, 'nodewarden_collector');
+  const rt = runtimeExtension(resolver, log, { ...rtOpts, guard, onFinding });
   const explainDrop = ex ? dropExplainer(ex) : undefined;
+  // The labelled pod source (not runtime hints): DNS endpoints are found by their k8s-app=kube-dns label.
+  // Clears are checked a few times per window, so one lands within ~25% of --dns-blocked-clear.
+  const dns = dnsBlockedCheck(resolver, explainDrop, { clearAfterMs: dnsClearMs, tickMs: Math.min(30_000, Math.max(1000, dnsClearMs / 4)), guard, onFinding });
   const stopKube = async () => {
     await policies?.stop();
     await watch?.stop();
@@ -166,7 +171,7 @@ export async function run(v: FlagValues): Promise<number> {
   let c;
   try {
     c = await runCollector(cfg, rt.resolver, log, {
-      listeners: [rt.listener], registry,
+      listeners: [rt.listener, dns.listener], registry,
       routes: { ...rt.routes, ...(ex ? ex.routes : noClusterExplainRoutes) },
       explainFlow: explainDrop && ((f) => explainDrop(f.src.ip, f.dst.ip, f.proto, f.dst.port, Date.parse(f.lastSeen))),
       notReady: () => (ex && !ex.ready() ? 'NetworkPolicy/Namespace caches not synced' : undefined),
@@ -174,6 +179,7 @@ export async function run(v: FlagValues): Promise<number> {
   } catch (err) {
     // e.g. the listen port is taken: stop what runs already so the process can exit
     rt.stop();
+    dns.stop();
     await stopKube();
     throw err;
   }
@@ -188,6 +194,7 @@ export async function run(v: FlagValues): Promise<number> {
   }
   await signalled;
   rt.stop();
+  dns.stop();
   await events?.stop();
   await stopKube();
   await c.stop();
