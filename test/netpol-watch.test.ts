@@ -61,9 +61,11 @@ async function apply(ns: string, name: string, spec: unknown): Promise<string> {
   return r.body.metadata.resourceVersion as string;
 }
 
+/** Deletes a policy and waits until the watch has seen it go: a generation read right after must not count the delete. */
 async function remove(ns: string, name: string): Promise<void> {
   const r = await cp.request('DELETE', `/apis/networking.k8s.io/v1/namespaces/${ns}/networkpolicies/${name}`);
   assert.ok(r.status === 200 || r.status === 404, JSON.stringify(r.body));
+  await waitFor(`watch saw ${ns}/${name} deleted`, () => !policies.policiesIn(ns).some((p) => p.metadata.name === name), 10_000, 20);
 }
 
 /** Waits until the watch has seen a change past `gen`, then explains. */

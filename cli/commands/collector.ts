@@ -29,6 +29,7 @@ With a cluster the collector also keeps one NetworkPolicy and one Namespace list
 each TCP/UDP/SCTP drop by the policies behind it (the flow's "explanation" in /api/v1/drops, GET
 /api/v1/explain, the PacketDrop Event message); /readyz and Events also wait for those caches.
 Without a cluster no policies are known: flows carry no explanation and /api/v1/explain answers 404.
+Drops from a pod towards the k8s-app=kube-dns pods on 53/UDP or TCP raise DNSBlocked on that pod.
 Events (core/v1, reason PacketDrop on both pods, finding kinds on pods and Nodes) are written by
 replicas sharing one JetStream durable consumer; repeats only raise count/lastTimestamp, and writes
 stay within --event-qps/--event-burst overall and --event-object-burst/--event-object-refill per
