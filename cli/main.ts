@@ -8,11 +8,12 @@ import * as drops from './commands/drops.js';
 import * as findings from './commands/findings.js';
 import * as nodes from './commands/nodes.js';
 import * as runtime from './commands/runtime.js';
+import * as explain from './commands/explain.js';
 import * as auth from './commands/auth.js';
 
 interface Command { spec: CommandSpec; run(v: FlagValues, positionals: string[]): Promise<number> }
 
-const commands: Command[] = [agent, collector, auth, parse, drops, findings, nodes, runtime];
+const commands: Command[] = [agent, collector, auth, parse, drops, findings, nodes, runtime, explain];
 
 function usage(): string {
   const w = Math.max(...commands.map((c) => c.spec.name.length)) + 3;

@@ -80,8 +80,11 @@ export function table(header: string[], rows: string[][]): string {
   return [fmt(header), ...rows.map(fmt)].join('\n') + '\n';
 }
 
-export function checkOutput(v: FlagValues): 'table' | 'json' {
+export function checkOutput(v: FlagValues): 'table' | 'json';
+export function checkOutput(v: FlagValues, wide: true): 'table' | 'json' | 'wide';
+/** --output: table or json, and wide where a command has extra columns. */
+export function checkOutput(v: FlagValues, wide = false): 'table' | 'json' | 'wide' {
   const o = String(v.output);
-  if (o !== 'table' && o !== 'json') throw new ConfigError(`--output must be table or json, not "${o}"`);
+  if (o !== 'table' && o !== 'json' && !(wide && o === 'wide')) throw new ConfigError(`--output must be table${wide ? ', wide' : ''} or json, not "${o}"`);
   return o;
 }

@@ -14,6 +14,8 @@ import { NodeStore } from './store/nodes.js';
 import type { BoundEvents } from './store/budget.js';
 import type { Resolver } from './resolve/resolver.js';
 import { createApi, type RouteHandler } from './api/server.js';
+import type { Flow } from './store/drops.js';
+import type { Explanation } from './explain/index.js';
 
 export interface CollectorConfig {
   nats: string;
@@ -50,10 +52,14 @@ export interface CollectorExtras {
   routes?: Record<string, RouteHandler>;
   /** Served at /metrics; pass one to add the pod watch's and Event writer's metrics. */
   registry?: Registry;
+  /** Adds `explanation` to each flow of /api/v1/drops at query time (collector/explain/flows.ts). */
+  explainFlow?: (f: Flow) => Explanation | undefined;
+  /** More readiness beyond NATS and the pod cache (e.g. the policy caches): a reason while not ready. */
+  notReady?: () => string | undefined;
 }
 
 export async function runCollector(cfg: CollectorConfig, resolver: Resolver, log: Logger, extras: CollectorExtras = {}): Promise<RunningCollector> {
-  const { listeners = [], routes = {}, registry = new Registry() } = extras;
+  const { listeners = [], routes = {}, registry = new Registry(), explainFlow, notReady } = extras;
   collectDefaultMetrics({ register: registry, prefix: 'nodewarden_collector_' });
   const received = new Counter({ name: 'nodewarden_collector_messages_total', help: 'messages read from the stream, by outcome', labelNames: ['outcome'], registers: [registry] });
   const evictions = new Counter({ name: 'nodewarden_collector_store_evictions_total', help: 'entries evicted from a query store before their retention, oldest written first, by store and the bound reached', labelNames: ['store', 'reason'], registers: [registry] });
@@ -107,11 +113,14 @@ export async function runCollector(cfg: CollectorConfig, resolver: Resolver, log
   }, log);
 
   const api = createApi({
-    stores, registry, token: cfg.apiToken, routes, responseBudgetBytes: cfg.responseBudgetBytes,
+    stores, registry, token: cfg.apiToken, routes, responseBudgetBytes: cfg.responseBudgetBytes, explainFlow,
     freshness: () => link.freshness(),
     ready: () => {
       const f = link.freshness();
-      return f.stale ? { ok: false, reason: f.reason } : !resolver.ready() ? { ok: false, reason: 'pod cache not synced' } : { ok: true };
+      if (f.stale) return { ok: false, reason: f.reason };
+      if (!resolver.ready()) return { ok: false, reason: 'pod cache not synced' };
+      const more = notReady?.();
+      return more ? { ok: false, reason: more } : { ok: true };
     },
   });
   try {

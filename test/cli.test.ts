@@ -58,7 +58,7 @@ test('parse survives a 10 MB line without newline and keeps the good lines aroun
 });
 
 test('--help answers for every command; bad config exits 2 with one line', async () => {
-  for (const cmd of ['agent', 'collector', 'parse', 'drops', 'findings', 'nodes']) {
+  for (const cmd of ['agent', 'collector', 'parse', 'drops', 'findings', 'nodes', 'explain']) {
     const h = await runCli([cmd, '--help']);
     assert.is(h.code, 0, cmd);
     assert.match(h.stdout, new RegExp(`Usage: nodewarden ${cmd}`));
@@ -70,7 +70,10 @@ test('--help answers for every command; bad config exits 2 with one line', async
     [['agent', '--bogus'], /Unknown option '--bogus'/],
     [['collector', '--listen', 'nope'], /--listen: "nope" is not HOST:PORT/],
     [['collector', '--pods-file', join(dir, 'missing.json')], /--pods-file .*no such file/],
-    [['drops', '-o', 'yaml'], /--output must be table or json/],
+    [['drops', '-o', 'yaml'], /--output must be table, wide or json/],
+    [['collector', '--pod-cidr', '10.244.0.0/33', '--pods-file', '/dev/null'], /--pod-cidr: "10.244.0.0\/33" is not a CIDR/],
+    [['explain', 'shop/web-0', 'kube-system/coredns-abc', '53/ICMP'], /protocol must be TCP, UDP or SCTP/],
+    [['explain', 'shop/web-0', '53/UDP'], /expected FROM TO PORT\[\/PROTO\]/],
     [['frobnicate'], /unknown command "frobnicate"/],
   ] as const;
   for (const [args, re] of bad) {

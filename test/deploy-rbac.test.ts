@@ -151,7 +151,7 @@ test('kubectl apply -k deploy/ installs for real; re-applying changes nothing (k
   assert.ok([collectorToken, agentToken, authToken, agentNatsToken].every((t) => t.split('.').length === 3), 'JWTs');
 });
 
-test('collector ServiceAccount token: lists/watches pods cluster-wide, creates and patches Events in any namespace, gets nodes', async () => {
+test('collector ServiceAccount token: lists/watches pods, NetworkPolicies and Namespaces cluster-wide, creates and patches Events in any namespace, gets nodes', async () => {
   await cp!.createNamespace('shop');
   await cp!.createNamespace('payments');
   const node = await cp!.createNode('node-a', '192.0.2.10');
@@ -191,12 +191,21 @@ test('collector ServiceAccount token: lists/watches pods cluster-wide, creates a
   });
   assert.is(nodeEvent.status, 201, JSON.stringify(nodeEvent.body));
 
+  // NetworkPolicies and Namespaces: one cluster-wide list + watch each (explanations)
+  for (const path of ['/apis/networking.k8s.io/v1/networkpolicies', '/api/v1/namespaces']) {
+    const l = await asToken(collectorToken, 'GET', `${path}?limit=500`);
+    assert.is(l.status, 200, `${path}: ${JSON.stringify(l.body)}`);
+    const w = await asToken(collectorToken, 'GET', `${path}?watch=1&timeoutSeconds=1&resourceVersion=${l.body.metadata.resourceVersion}`);
+    assert.is(w.status, 200, `watch ${path}`);
+  }
+  assert.is((await asToken(collectorToken, 'GET', '/api/v1/namespaces/shop')).status, 200);
+
   // and what kubectl describe pod shows comes from these Events
   const describe = await mustKubectl(['-n', 'shop', 'describe', 'pod', 'web-0']);
   assert.match(describe, /PacketDrop/);
 });
 
-test('collector ServiceAccount token: denied secrets, configmaps, pod and Event deletes, node listing, writes to pods/nodes', async () => {
+test('collector ServiceAccount token: denied secrets, configmaps, pod and Event deletes, node listing, writes to pods/nodes/namespaces/NetworkPolicies', async () => {
   const denied: [string, string, unknown?][] = [
     ['GET', `/api/v1/namespaces/${NS}/secrets`],
     ['GET', '/api/v1/secrets'],
@@ -208,7 +217,11 @@ test('collector ServiceAccount token: denied secrets, configmaps, pod and Event 
     ['GET', '/api/v1/namespaces/shop/events'],
     ['GET', '/api/v1/nodes'],
     ['PATCH', '/api/v1/nodes/node-a', { metadata: { labels: { x: 'y' } } }],
-    ['GET', '/api/v1/namespaces'],
+    ['PATCH', '/api/v1/namespaces/shop', { metadata: { labels: { x: 'y' } } }],
+    ['DELETE', '/api/v1/namespaces/shop'],
+    ['POST', '/apis/networking.k8s.io/v1/namespaces/shop/networkpolicies', { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'evil' }, spec: { podSelector: {} } }],
+    ['DELETE', '/apis/networking.k8s.io/v1/namespaces/shop/networkpolicies/evil'],
+    ['GET', '/apis/networking.k8s.io/v1/ingresses'],
     ['POST', '/apis/events.k8s.io/v1/namespaces/shop/events', { apiVersion: 'events.k8s.io/v1', kind: 'Event', metadata: { name: 'e2' } }],
     ['GET', '/apis/apps/v1/deployments'],
   ];
@@ -228,8 +241,19 @@ test('kubectl auth can-i --as the collector ServiceAccount: exactly its rights, 
     ['create', 'events', '-n', 'kube-system'],
     ['patch', 'events', '-n', 'default'],
     ['get', 'nodes'],
+    ['list', 'networkpolicies.networking.k8s.io', '--all-namespaces'],
+    ['watch', 'networkpolicies.networking.k8s.io', '--all-namespaces'],
+    ['get', 'networkpolicies.networking.k8s.io', '-n', 'kube-system'],
+    ['list', 'namespaces'],
+    ['watch', 'namespaces'],
+    ['get', 'namespaces'],
   ];
   const no: string[][] = [
+    ['create', 'networkpolicies.networking.k8s.io', '-n', 'shop'],
+    ['delete', 'networkpolicies.networking.k8s.io', '-n', 'shop'],
+    ['update', 'namespaces'],
+    ['delete', 'namespaces'],
+    ['list', 'ingresses.networking.k8s.io', '--all-namespaces'],
     ['get', 'secrets', '-n', NS],
     ['list', 'secrets', '--all-namespaces'],
     ['delete', 'pods', '-n', 'shop'],

@@ -110,13 +110,15 @@ test('renders the expected objects, all namespaced ones in "nodewarden"', () => 
   assert.is(find('Namespace', NS).metadata.labels['pod-security.kubernetes.io/enforce'], 'privileged');
 });
 
-test('RBAC: the collector gets exactly pods get/list/watch, events create/patch/get, nodes get (core group ""); the auth service tokenreviews create; the agent nothing', () => {
+test('RBAC: the collector gets exactly pods get/list/watch, events create/patch/get, nodes get (core group ""), namespaces and networkpolicies (networking.k8s.io) get/list/watch; the auth service tokenreviews create; the agent nothing', () => {
   const role = find('ClusterRole', 'nodewarden-collector');
   const rules = role.rules.map((r: any) => ({ apiGroups: r.apiGroups, resources: r.resources, verbs: [...r.verbs].sort(), names: r.resourceNames }));
   assert.equal(rules, [
     { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'], names: undefined },
     { apiGroups: [''], resources: ['events'], verbs: ['create', 'get', 'patch'], names: undefined },
     { apiGroups: [''], resources: ['nodes'], verbs: ['get'], names: undefined },
+    { apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list', 'watch'], names: undefined },
+    { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: ['get', 'list', 'watch'], names: undefined },
   ]);
   // the anchor's bug (kube-iptables-tailer #22/#24): apiGroups ["v1"] matches nothing
   for (const r of role.rules) assert.not.ok(r.apiGroups.includes('v1'), 'apiGroups must be "" for core resources, not "v1"');

@@ -28,20 +28,6 @@ let policies: PolicyWatch;
 let ex: ExplainExtension;
 const registry = new Registry();
 
-const EXTRA_RBAC = `
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata: { name: nodewarden-collector-netpol-test }
-rules:
-  - { apiGroups: ["networking.k8s.io"], resources: ["networkpolicies"], verbs: ["get", "list", "watch"] }
-  - { apiGroups: [""], resources: ["namespaces"], verbs: ["get", "list", "watch"] }
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: { name: nodewarden-collector-netpol-test }
-roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: nodewarden-collector-netpol-test }
-subjects: [{ apiGroup: rbac.authorization.k8s.io, kind: User, name: ${COLLECTOR_USER} }]
-`;
 
 /** A pod with named container ports (createPod has none), then its status (IP) as a kubelet would write it. */
 async function createPod(ns: string, name: string, labels: Record<string, string>, ip: string, ports: { name: string; containerPort: number; protocol?: string }[] = []): Promise<void> {
@@ -61,9 +47,11 @@ async function apply(ns: string, name: string, spec: unknown): Promise<string> {
   return r.body.metadata.resourceVersion as string;
 }
 
+/** Deletes a policy and waits until the watch has seen it go: a generation read right after must not count the delete. */
 async function remove(ns: string, name: string): Promise<void> {
   const r = await cp.request('DELETE', `/apis/networking.k8s.io/v1/namespaces/${ns}/networkpolicies/${name}`);
   assert.ok(r.status === 200 || r.status === 404, JSON.stringify(r.body));
+  await waitFor(`watch saw ${ns}/${name} deleted`, () => !policies.policiesIn(ns).some((p) => p.metadata.name === name), 10_000, 20);
 }
 
 /** Waits until the watch has seen a change past `gen`, then explains. */
@@ -74,9 +62,7 @@ async function afterChange(gen: number, from: string, to: string, proto: string,
 
 test.before(async () => {
   cp = await startControlPlane({ users: [{ name: COLLECTOR_USER }] });
-  await grantCollector(cp);
-  const rb = await cp.kubectl(['apply', '-f', '-'], { input: EXTRA_RBAC });
-  assert.is(rb.code, 0, rb.stderr);
+  await grantCollector(cp); // the collector's test role includes networkpolicies and namespaces
   await eventually(async () => {
     const c = await cp.kubectl(['auth', 'can-i', 'watch', 'networkpolicies', '--as', COLLECTOR_USER, '-A']);
     if (c.stdout.trim() !== 'yes') throw new Error(`not yet: ${c.stdout}${c.stderr}`);

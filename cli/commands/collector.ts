@@ -11,6 +11,11 @@ import { PodWatch } from '../../collector/kube/pod-watch.js';
 import { startEvents, type EventsConfig, type RunningEvents } from '../../collector/events/index.js';
 import { findingToObservation } from '../../collector/events/pipeline.js';
 import { runtimeExtension, runtimeExtensionOptions, runtimeCollectorFlags } from '../../collector/runtime/index.js';
+import { explainExtension, PolicyWatch, type ExplainExtension, type ExplainOptions } from '../../collector/explain/index.js';
+import { dropExplainer, deniedSummary, noClusterExplainRoutes } from '../../collector/explain/flows.js';
+import { parseCidr } from '../../collector/explain/cidr.js';
+import { dnsBlockedCheck } from '../../collector/explain/dns-blocked.js';
+import type { Finding } from '../../proto/codec.js';
 import { natsFlags, natsAuth } from '../shared-flags.js';
 import { parseBytes, untilSignal } from '../process.js';
 
@@ -20,10 +25,16 @@ export const spec: CommandSpec = {
   details: `Pod names come from the Kubernetes API (--kubeconfig, or the in-cluster service account when
 running in a pod: one cluster-wide pod list+watch), or from --pods-file (a PodList as printed by
 kubectl get pods -A -o json) without a cluster. /readyz waits for the first pod sync.
+With a cluster the collector also keeps one NetworkPolicy and one Namespace list+watch and explains
+each TCP/UDP/SCTP drop by the policies behind it (the flow's "explanation" in /api/v1/drops, GET
+/api/v1/explain, the PacketDrop Event message); /readyz and Events also wait for those caches.
+Without a cluster no policies are known: flows carry no explanation and /api/v1/explain answers 404.
+Drops from a pod towards the k8s-app=kube-dns pods on 53/UDP or TCP raise DNSBlocked on that pod.
 Events (core/v1, reason PacketDrop on both pods, finding kinds on pods and Nodes) are written by
 replicas sharing one JetStream durable consumer; repeats only raise count/lastTimestamp, and writes
 stay within --event-qps/--event-burst overall and --event-object-burst/--event-object-refill per
-object. The collector's ServiceAccount needs: pods get/list/watch, events create/patch/get, nodes get.
+object. The collector's ServiceAccount needs: pods get/list/watch, events create/patch/get, nodes get,
+namespaces get/list/watch, networkpolicies (networking.k8s.io) get/list/watch.
 The query store is rebuilt from the stream's retention on every start.`,
   flags: {
     ...natsFlags,
@@ -46,6 +57,9 @@ The query store is rebuilt from the stream's retention on every start.`,
     'store-max-flows': { type: 'string', arg: 'N', default: '200000', help: 'Flows the query store may hold.' },
     'stream-check-interval': { type: 'string', arg: 'DURATION', default: '5s', help: 'How often the collector checks that the stream exists (recreating it when NATS lost it) and whether it has caught up.' },
     ...runtimeCollectorFlags,
+    'pod-cidr': { type: 'list', arg: 'CIDR', help: 'Pod network CIDR (e.g. 10.244.0.0/16; comma-separated lists too). An IP that is not a known pod is then external when outside every pod CIDR (NetworkPolicy ipBlocks decide it) and an unknown pod inside one (undecidable). Unset: every unknown IP is undecidable.' },
+    'dns-blocked-clear': { type: 'string', arg: 'DURATION', default: '5m', help: 'DNSBlocked (drops from a pod towards the k8s-app=kube-dns pods on 53/UDP or TCP) clears after this long without such a drop.' },
+    'service-cidr': { type: 'list', arg: 'CIDR', help: 'Service CIDR (e.g. 10.96.0.0/12). A drop towards it was logged before DNAT, so the backend pod and its policies cannot be named: undecidable, saying so.' },
     'node-stale': { type: 'string', arg: 'DURATION', default: '60s', help: 'A node whose agent is silent this long is unhealthy.' },
   },
 };
@@ -68,6 +82,16 @@ function positive(v: FlagValues, flag: string, integer: boolean): number {
   const n = Number(text);
   if (!/^\d+(\.\d+)?$/.test(text.trim()) || !(n > 0) || (integer && !Number.isInteger(n))) throw new ConfigError(`--${flag} must be a positive ${integer ? 'integer' : 'number'}, not "${text}"`);
   return n;
+}
+
+/** --pod-cidr / --service-cidr -> explanation options (ConfigError on a bad CIDR). */
+export function explainOptionsFrom(v: FlagValues): ExplainOptions {
+  const cidrs = (flag: string): string[] | undefined => {
+    const list = ((v[flag] as string[] | undefined) ?? []).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
+    for (const c of list) if (!parseCidr(c)) throw new ConfigError(`--${flag}: "${c}" is not a CIDR (e.g. 10.244.0.0/16 or fd00::/48)`);
+    return list.length ? list : undefined;
+  };
+  return { podCidrs: cidrs('pod-cidr'), serviceCidrs: cidrs('service-cidr') };
 }
 
 /** Which cluster, if any: --kubeconfig, else in-cluster when running in a pod (not with --pods-file). */
@@ -97,6 +121,8 @@ export async function run(v: FlagValues): Promise<number> {
   const cfg = collectorConfig(v);
   const ev = eventsConfig(v);
   const rtOpts = runtimeExtensionOptions(v);
+  const exOpts = explainOptionsFrom(v);
+  const dnsClearMs = parseDuration(v['dns-blocked-clear'] as string, '--dns-blocked-clear');
   const kube = kubeConfigFrom(v);
   const eventsOn = v.events === undefined ? !!kube : v.events === 'on';
   if (eventsOn && !kube) throw new ConfigError(`--events=on needs a cluster: --kubeconfig PATH, or in-cluster config (KUBERNETES_SERVICE_HOST and a service account token)${v['pods-file'] ? '; --pods-file names pods but cannot write Events' : ''}`);
@@ -109,11 +135,17 @@ export async function run(v: FlagValues): Promise<number> {
   let resolver: Resolver;
   let watch: PodWatch | undefined;
   let client: KubeClient | undefined;
+  let policies: PolicyWatch | undefined;
+  let ex: ExplainExtension | undefined;
   if (kube) {
     client = new KubeClient(kube);
     watch = new PodWatch(client, log, { graceMs: ev.graceMs, registry });
     watch.start();
     resolver = watch;
+    policies = new PolicyWatch(client, log, { registry });
+    policies.start();
+    // The pod watch itself, not the runtime-hinted resolver: hints carry no labels to match policies.
+    ex = explainExtension(watch, policies, exOpts);
     log.info({ api: kube.server, via: kube.describe, events: eventsOn }, 'collector: watching pods through the Kubernetes API');
   } else if (v['pods-file']) resolver = loadPodsFile(v['pods-file'] as string);
   else {
@@ -121,33 +153,51 @@ export async function run(v: FlagValues): Promise<number> {
     log.warn('collector: no --kubeconfig, in-cluster config or --pods-file: drops are stored with IPs only, no pod names, no Events');
   }
   let events: RunningEvents | undefined;
-  // The runtime view's findings are made here, not by agents, so they reach Events directly (on a raise, a clear, or a cause learned).
-  const rt = runtimeExtension(resolver, log, {
-    ...rtOpts,
-    guard: new JobGuard(log, registry, 'nodewarden_collector'),
-    onFinding: (node, finding, notify) => {
-      const o = notify && events ? findingToObservation(node, finding, rt.resolver, Date.now()) : undefined;
-      if (o) events!.writer.observe(o);
-    },
-  });
+  // Findings made here, not by agents (runtime view, DNSBlocked), reach Events directly (on a raise, a clear, or news).
+  const onFinding = (node: string, finding: Finding, notify: boolean): void => {
+    const o = notify && events ? findingToObservation(node, finding, rt.resolver, Date.now()) : undefined;
+    if (o) events!.writer.observe(o);
+  };
+  const guard = new JobGuard(log, registry, 'nodewarden_collector');
+  const rt = runtimeExtension(resolver, log, { ...rtOpts, guard, onFinding });
+  const explainDrop = ex ? dropExplainer(ex) : undefined;
+  // The labelled pod source (not runtime hints): DNS endpoints are found by their k8s-app=kube-dns label.
+  // Clears are checked a few times per window, so one lands within ~25% of --dns-blocked-clear.
+  const dns = dnsBlockedCheck(resolver, explainDrop, { clearAfterMs: dnsClearMs, tickMs: Math.min(30_000, Math.max(1000, dnsClearMs / 4)), guard, onFinding });
+  const stopKube = async () => {
+    await policies?.stop();
+    await watch?.stop();
+    client?.close();
+  };
   let c;
   try {
-    c = await runCollector(cfg, rt.resolver, log, { listeners: [rt.listener], routes: rt.routes, registry });
+    c = await runCollector(cfg, rt.resolver, log, {
+      listeners: [rt.listener, dns.listener], registry,
+      routes: { ...rt.routes, ...(ex ? ex.routes : noClusterExplainRoutes) },
+      explainFlow: explainDrop && ((f) => explainDrop(f.src.ip, f.dst.ip, f.proto, f.dst.port, Date.parse(f.lastSeen))),
+      notReady: () => (ex && !ex.ready() ? 'NetworkPolicy/Namespace caches not synced' : undefined),
+    });
   } catch (err) {
     // e.g. the listen port is taken: stop what runs already so the process can exit
     rt.stop();
-    await watch?.stop();
-    client?.close();
+    dns.stop();
+    await stopKube();
     throw err;
   }
   // Runtime pod IPs help name drops the pod cache cannot (yet); the API stays first. The Event path
   // rides on the collector's NATS connection (one per process).
-  if (eventsOn && client) events = startEvents({ ...ev, nats: cfg.nats, natsAuth: cfg.natsAuth, connection: c.connection }, client, rt.resolver, log, registry);
+  if (eventsOn && client) {
+    events = startEvents({
+      ...ev, nats: cfg.nats, natsAuth: cfg.natsAuth, connection: c.connection,
+      why: explainDrop && ((src, dst, proto, port, atMs) => deniedSummary(explainDrop(src, dst, proto, port, atMs))),
+      whyReady: ex && (() => ex!.ready()),
+    }, client, rt.resolver, log, registry);
+  }
   await signalled;
   rt.stop();
+  dns.stop();
   await events?.stop();
-  await watch?.stop();
-  client?.close();
+  await stopKube();
   await c.stop();
   // A NATS connection still being attempted would keep the process alive after a clean stop.
   process.exit(0);

@@ -1,6 +1,7 @@
 // OpenAPI 3 description of the collector's HTTP API (DESIGN.md 3.2), served at /openapi.json.
 import { VERSION } from '../../common/version.js';
 import { LISTS, MAX_LIMIT, type ListPath } from './lists.js';
+import { explainOpenApiPaths, explanationSchema } from '../explain/openapi.js';
 
 const str = { type: 'string' } as const;
 const int = { type: 'integer' } as const;
@@ -44,7 +45,8 @@ export const openapi = {
     '/api/v1/drops': {
       get: listOf('/api/v1/drops', { type: 'object', required: ['node', 'prefix', 'proto', 'src', 'dst', 'count', 'firstSeen', 'lastSeen'], properties: {
         node: str, prefix: str, proto: str, src: endpoint, dst: endpoint, count: int, firstSeen: { type: 'string', format: 'date-time' }, lastSeen: { type: 'string', format: 'date-time' },
-        in: str, out: str, icmpType: int, icmpCode: int, sample: str } }),
+        in: str, out: str, icmpType: int, icmpCode: int, sample: str,
+        explanation: { ...explanationSchema, description: 'which NetworkPolicies isolate each side and which rule admits the flow or nearly does, from the policy state at query time; absent for ICMP and other protocols without a port, without a cluster, and until the policy caches are synced' } } }),
     },
     '/api/v1/findings': {
       get: listOf('/api/v1/findings', { type: 'object', required: ['node', 'kind', 'severity', 'message', 'active', 'firstSeen', 'lastSeen'], properties: {
@@ -75,8 +77,9 @@ export const openapi = {
         },
       },
     },
+    ...explainOpenApiPaths,
     '/healthz': { get: { summary: 'process is alive', responses: { '200': { description: 'ok' } } } },
-    '/readyz': { get: { summary: 'attached to NATS, caught up with the stream replay and, if configured, pod cache synced', responses: { '200': { description: 'ready' }, '503': { description: 'not ready: the body names the reason (NATS consumer not attached, NATS connection lost, replaying the stream, pod cache not synced)' } } } },
+    '/readyz': { get: { summary: 'attached to NATS, caught up with the stream replay and, with a cluster, pod, NetworkPolicy and Namespace caches synced', responses: { '200': { description: 'ready' }, '503': { description: 'not ready: the body names the reason (NATS consumer not attached, NATS connection lost, replaying the stream, pod cache not synced, NetworkPolicy/Namespace caches not synced)' } } } },
     '/metrics': { get: { summary: 'Prometheus metrics', responses: { '200': { description: 'text exposition format' } } } },
   },
   components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },

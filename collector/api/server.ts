@@ -7,6 +7,8 @@ import { specOf, limitOf } from './lists.js';
 import { openapi } from './openapi.js';
 import { sendJson, sendList, isListBody } from './respond.js';
 import type { Stores } from '../ingest/apply.js';
+import type { Flow } from '../store/drops.js';
+import type { Explanation } from '../explain/index.js';
 
 /** Whether the stores are complete: false while replaying the stream or cut off from NATS. */
 export type Freshness = { stale: false } | { stale: true; reason: string };
@@ -30,6 +32,8 @@ export interface ApiDeps {
   freshness?: () => Freshness;
   /** See DEFAULT_RESPONSE_BUDGET. */
   responseBudgetBytes?: number;
+  /** Each flow of /api/v1/drops gets `explanation` from this, at query time (cached by the explainer). */
+  explainFlow?: (f: Flow) => Explanation | undefined;
 }
 
 type Handler = (params: URLSearchParams) => unknown;
@@ -61,10 +65,12 @@ export function createApi(d: ApiDeps): Server {
   const routes: Record<string, Handler> = {
     '/api/v1/drops': (p) => {
       const f = readQuery(p, specOf('/api/v1/drops'));
-      return withFreshness(d.stores.drops.query({
+      const page = d.stores.drops.query({
         namespace: f.namespace as string | undefined, pod: f.pod as string | undefined, node: f.node as string | undefined,
         sinceMs: f.since === undefined ? undefined : now() - (f.since as number), limit: limitOf('/api/v1/drops', f),
-      }));
+      });
+      if (d.explainFlow) for (const flow of page.items) { const e = d.explainFlow(flow); if (e) flow.explanation = e; }
+      return withFreshness(page);
     },
     '/api/v1/findings': (p) => {
       const f = readQuery(p, specOf('/api/v1/findings'));

@@ -6,7 +6,7 @@ import type { NatsAuth } from '../../common/nats.js';
 import type { KubeClient } from '../kube/client.js';
 import type { Resolver } from '../resolve/resolver.js';
 import { EventWriter } from './writer.js';
-import { startEventSource, type EventSourceStats } from './pipeline.js';
+import { startEventSource, type EventSourceStats, type DropReason } from './pipeline.js';
 
 export interface EventsConfig {
   nats: string;
@@ -18,6 +18,9 @@ export interface EventsConfig {
   updateIntervalMs?: number;
   /** Share the collector's connection instead of opening a second one. */
   connection?: () => Promise<NatsConnection>;
+  /** The NetworkPolicy summary appended to PacketDrop messages of denied flows, and what it waits for. */
+  why?: DropReason;
+  whyReady?: () => boolean;
 }
 
 export interface RunningEvents {
@@ -31,7 +34,7 @@ export function startEvents(cfg: EventsConfig, client: KubeClient, resolver: Res
     qps: cfg.qps, burst: cfg.burst, objectBurst: cfg.objectBurst, objectRefillMs: cfg.objectRefillMs,
     updateIntervalMs: cfg.updateIntervalMs, registry,
   });
-  const source = startEventSource({ nats: cfg.nats, natsAuth: cfg.natsAuth, connection: cfg.connection }, resolver, writer, log);
+  const source = startEventSource({ nats: cfg.nats, natsAuth: cfg.natsAuth, connection: cfg.connection, why: cfg.why, ready: cfg.whyReady }, resolver, writer, log);
   const report = setInterval(() => {
     const c = writer.correlator.stats, w = writer.stats;
     if (c.observed === 0) return;

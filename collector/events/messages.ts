@@ -63,18 +63,24 @@ export interface DropFacts {
 
 const podObject = (o: PodOwner): EventObject | undefined => (o.uid ? { kind: 'Pod', namespace: o.namespace, name: o.name, uid: o.uid } : undefined);
 
+/** `<message>. <why>` within MAX_MESSAGE: the drop itself always survives, the explanation is cut. */
+export function withReason(message: string, why: string | undefined): string {
+  return why ? clampMessage(`${message}. ${why}`) : message;
+}
+
 /**
  * A drop -> up to two observations: a sending one on the source pod and a receiving one on the
- * destination pod. Host IPs and unknown IPs get no Event (they only appear as peers).
+ * destination pod. Host IPs and unknown IPs get no Event (they only appear as peers). `why` (the
+ * NetworkPolicy summary of a denied flow) is appended to both.
  */
-export function dropObservations(d: DropFacts, src: Owner | undefined, dst: Owner | undefined, host: string): Observation[] {
+export function dropObservations(d: DropFacts, src: Owner | undefined, dst: Owner | undefined, host: string, why?: string): Observation[] {
   const out: Observation[] = [];
   const base = { type: 'Warning' as const, reason: DROP_REASON, host, count: d.count, firstMs: d.firstSeenMs, lastMs: d.lastSeenMs };
   const so = src?.kind === 'pod' ? podObject(src) : undefined;
-  if (so) out.push({ ...base, object: so, message: sendingMessage(peerText(d.dst, dst), d.proto, d.dstPort) });
+  if (so) out.push({ ...base, object: so, message: withReason(sendingMessage(peerText(d.dst, dst), d.proto, d.dstPort), why) });
   const doo = dst?.kind === 'pod' ? podObject(dst) : undefined;
   // A pod dropping its own traffic (hairpin) is one object with two different messages: both stay.
-  if (doo) out.push({ ...base, object: doo, message: receivingMessage(peerText(d.src, src), d.proto, d.dstPort) });
+  if (doo) out.push({ ...base, object: doo, message: withReason(receivingMessage(peerText(d.src, src), d.proto, d.dstPort), why) });
   return out;
 }
 

@@ -17,6 +17,9 @@ import type { Resolver } from '../resolve/resolver.js';
 import { dropObservations, findingObservation, type EventObject, type Observation } from './messages.js';
 import type { EventWriter } from './writer.js';
 
+/** The NetworkPolicy summary to append to a drop's Events (collector/explain/flows.ts), if any. */
+export type DropReason = (src: string, dst: string, proto: string, dstPort: number | null | undefined, atMs: number) => string | undefined;
+
 /** The durable consumer of the Event path (shared by replicas). */
 export const EVENTS_CONSUMER = `${CONSUMER}-events`;
 
@@ -33,7 +36,7 @@ export interface EventSourceStats {
 }
 
 /** Pure: one decoded envelope -> the Event observations it implies. */
-export function envelopeObservations(env: ValidEnvelope, resolver: Resolver, nowMs: number, stats?: EventSourceStats): Observation[] {
+export function envelopeObservations(env: ValidEnvelope, resolver: Resolver, nowMs: number, stats?: EventSourceStats, why?: DropReason): Observation[] {
   const m = env.msg;
   if (env.body === 'drops') {
     const out: Observation[] = [];
@@ -45,7 +48,8 @@ export function envelopeObservations(env: ValidEnvelope, resolver: Resolver, now
       const src = resolver.resolve(d.src as string, last);
       const dst = resolver.resolve(d.dst as string, last);
       if (stats) stats.drops += count;
-      out.push(...dropObservations({ src: d.src as string, dst: d.dst as string, proto: d.proto as string, dstPort: d.dstPort ?? undefined, count, firstSeenMs: first, lastSeenMs: last }, src, dst, env.node));
+      const reason = why?.(d.src as string, d.dst as string, d.proto as string, d.dstPort ?? undefined, last);
+      out.push(...dropObservations({ src: d.src as string, dst: d.dst as string, proto: d.proto as string, dstPort: d.dstPort ?? undefined, count, firstSeenMs: first, lastSeenMs: last }, src, dst, env.node, reason));
     }
     return out;
   }
@@ -84,11 +88,18 @@ export interface EventSourceOptions {
    * closed by its owner). Without it the Event path connects on its own.
    */
   connection?: () => Promise<NatsConnection>;
+  /** Appends the NetworkPolicy summary to PacketDrop messages of denied flows. */
+  why?: DropReason;
+  /**
+   * More to wait for before consuming (the policy caches): otherwise the first repeats of a drop
+   * would get an Event without the summary and later ones a second Event with it.
+   */
+  ready?: () => boolean;
 }
 
 /**
  * Consumes the stream through the shared durable consumer and feeds the writer. Waits for the pod
- * cache to be synced first (Events need pod uids). Reconnects and re-attaches on its own.
+ * cache (Events need pod uids) and o.ready to be synced first. Reconnects and re-attaches on its own.
  */
 export function startEventSource(o: EventSourceOptions, resolver: Resolver, writer: EventWriter, log: Logger): { stats: EventSourceStats; stop(): Promise<void> } {
   const stats: EventSourceStats = { messages: 0, drops: 0, findings: 0, observations: 0, unresolvedFindings: 0, duplicates: 0, rejected: 0 };
@@ -111,7 +122,7 @@ export function startEventSource(o: EventSourceOptions, resolver: Resolver, writ
     stats.messages++;
     if (env.body !== 'drops' && env.body !== 'finding') return;
     if (!seen.firstTime(env.node, env.agentId, env.seq)) { stats.duplicates++; return; }
-    const obs = envelopeObservations(env, resolver, Date.now(), stats);
+    const obs = envelopeObservations(env, resolver, Date.now(), stats, o.why);
     stats.observations += obs.length;
     for (const ob of obs) writer.observe(ob);
   };
@@ -142,7 +153,7 @@ export function startEventSource(o: EventSourceOptions, resolver: Resolver, writ
   };
 
   const loop = async (): Promise<void> => {
-    while (!resolver.ready() && !stopped) await new Promise((r) => setTimeout(r, 100));
+    while (!(resolver.ready() && (o.ready?.() ?? true)) && !stopped) await new Promise((r) => setTimeout(r, 100));
     for (let delay = 500; !stopped; ) {
       try {
         if (!nc || nc.isClosed()) nc = o.connection ? await Promise.race([o.connection(), stoppedSignal]) : await connectNats(o.nats, o.natsAuth, 'nodewarden-collector-events');

@@ -1,6 +1,7 @@
 // Bounded in-memory flow store behind GET /api/v1/drops. Rebuilt from the stream on restart.
 import type { PacketDrop } from '../../proto/codec.js';
 import type { Owner, Resolver } from '../resolve/resolver.js';
+import type { Explanation } from '../explain/index.js';
 import { BoundedMap, stringBytes, type BoundEvents, type Bounds } from './budget.js';
 import { topK } from './top.js';
 
@@ -26,6 +27,8 @@ export interface Flow {
   icmpType?: number;
   icmpCode?: number;
   sample?: string;
+  /** Added by the API at query time (collector/explain/flows.ts), never stored. */
+  explanation?: Explanation;
 }
 
 /**
