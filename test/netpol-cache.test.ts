@@ -10,7 +10,7 @@ import { internPodMeta, podMetaFromJson } from '../collector/resolve/pod-meta.js
 import { podInfoFromJson } from '../collector/resolve/pods-file.js';
 import { IpIndex } from '../collector/resolve/resolver.js';
 import { cidrContains, parseCidr } from '../collector/explain/cidr.js';
-import { explainExtension, policyEvents } from '../collector/explain/index.js';
+import { explainExtension } from '../collector/explain/index.js';
 import { BadRequest, NotFound } from '../collector/api/query.js';
 import { explainOpenApiPaths } from '../collector/explain/openapi.js';
 
@@ -156,19 +156,6 @@ test('extension: unresolved IPs are external, unknown pods or Service IPs by the
   assert.throws(() => ex.explain('not-an-ip', '10.244.1.6', 'TCP', 1), (e: Error) => e instanceof BadRequest);
   assert.throws(() => ex.explain('shop/nope', '10.244.1.6', 'TCP', 1), (e: Error) => e instanceof NotFound);
   assert.throws(() => explainExtension(new IpIndex(), cacheSource(cache), { podCidrs: ['10.0.0.0/40'] }), (e: Error) => /not a CIDR/.test(e.message));
-});
-
-test('policyEvents: one Event per denying pod side, summary then fix, none for allowed or undecidable', () => {
-  const { ex, cache } = setup();
-  assert.equal(policyEvents(ex.explain('10.244.0.4', '10.244.1.6', 'TCP', 5432)), []);
-  cache.policySink.upsert(pol('shop', 'deny-wip', { podSelector: {}, policyTypes: ['Egress'] }));
-  cache.policySink.upsert(pol('shop', 'allow-db', { podSelector: { matchLabels: { app: 'db' } }, ingress: [{ ports: [{ port: 5433 }] }] }, '3'));
-  const evs = policyEvents(ex.explain('10.244.0.4', '10.244.1.6', 'TCP', 5432));
-  assert.equal(evs.map((e) => `${e.pod.namespace}/${e.pod.name}`), ['shop/web-0', 'shop/db-0']);
-  assert.is(evs[0].reason, 'PacketDropNetworkPolicy');
-  assert.match(evs[0].message, /^Egress of shop\/web-0 is isolated by shop\/deny-wip; .* Fix: Rule 0 of shop\/allow-db allows TCP\/5433, not TCP\/5432\.$/);
-  assert.ok(evs[0].message.length <= 1024);
-  assert.equal(policyEvents(ex.explain('10.244.0.4', '10.96.0.1', 'TCP', 443)), [], 'undecidable: no Event');
 });
 
 test('extension: the route reads from/to/port/proto and refuses anything else', () => {

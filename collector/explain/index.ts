@@ -6,7 +6,7 @@
 //   const ex = explainExtension(podWatch, policyWatch, { podCidrs, serviceCidrs });
 //   createApi({ ..., routes: { ...runtime.routes, ...ex.routes } }); // GET /api/v1/explain?from=&to=&port=&proto=
 //   ex.explain(srcIp, dstIp, 'TCP', 5432, drop.lastSeenMs)           // for a drop (the flow's API object)
-//   policyEvents(explanation)                                        // -> [{pod, reason, message}] to write as Events
+//   PacketDrop Events append the summary of a denied explanation (collector/explain/flows.ts)
 //   await policyWatch.stop();
 //
 // - The resolver must carry PodOwner.meta (labels, hostNetwork, named ports): PodWatch and the
@@ -25,21 +25,13 @@ import type { RouteHandler } from '../api/server.js';
 import { BadRequest, NotFound, readQuery } from '../api/query.js';
 import type { PodOwner, Resolver } from '../resolve/resolver.js';
 import type { PolicySource } from '../kube/policy-watch.js';
-import { evaluateFlow, type Endpoint, type FlowVerdict, type NearestMiss, type Protocol, type RuleRef, type SideVerdict, type Direction } from './evaluator.js';
+import { evaluateFlow, type Endpoint, type FlowVerdict, type Protocol, type SideResult } from './evaluator.js';
 import { summarize } from './summary.js';
 
-export { policyEvents, type PolicyEvent } from './summary.js';
 export { PolicyWatch, cacheSource, type PolicySource } from '../kube/policy-watch.js';
 
-export interface ExplanationSide {
-  direction: Direction;
-  pod?: { namespace: string; name: string };
-  verdict: SideVerdict;
-  isolatedBy: string[];
-  allowedBy?: RuleRef;
-  nearestMiss?: NearestMiss;
-  reason?: string;
-}
+/** One side of an explanation: exactly what the evaluator decided for that direction. */
+export type ExplanationSide = SideResult;
 export interface Explanation {
   verdict: FlowVerdict;
   summary: string;

@@ -57,13 +57,3 @@ export function summarize(src: Endpoint, dst: Endpoint, proto: Protocol, port: n
 }
 
 /** The Event one denying side deserves: on the pod isolated in that direction (both pods when both deny). */
-export interface PolicyEvent { pod: { namespace: string; name: string }; reason: 'PacketDropNetworkPolicy'; message: string }
-
-const EVENT_MAX = 1024; // events.k8s.io/v1 note limit; core/v1 message is larger, the same cap keeps both happy
-
-/** Events for an explanation: one per denying side that is a pod, summary then fix. Nothing for allowed/undecidable. */
-export function policyEvents(e: { verdict: string; summary: string; fix?: string; sides: readonly SideResult[] }): PolicyEvent[] {
-  if (e.verdict !== 'denied') return [];
-  const message = `${e.summary}${e.fix ? ` Fix: ${e.fix}` : ''}`.slice(0, EVENT_MAX);
-  return e.sides.filter((s) => s.verdict === 'denies' && s.pod).map((s) => ({ pod: s.pod!, reason: 'PacketDropNetworkPolicy' as const, message }));
-}
