@@ -3,6 +3,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { Registry, Counter, Gauge, collectDefaultMetrics } from 'prom-client';
 import type { Logger } from '../common/log.js';
 import { onceLogger } from '../common/log.js';
+import type { JobGuard } from '../common/guard.js';
 import type { NatsAuth } from '../common/nats.js';
 import { decodeEnvelope, DecodeError, type ValidEnvelope } from '../proto/codec.js';
 import { applyEnvelope, type Stores, type Applied } from './ingest/apply.js';
@@ -56,10 +57,12 @@ export interface CollectorExtras {
   explainFlow?: (f: Flow) => Explanation | undefined;
   /** More readiness beyond NATS and the pod cache (e.g. the policy caches): a reason while not ready. */
   notReady?: () => string | undefined;
+  /** Catches and counts a failing periodic job (the retention sweep); one per registry. */
+  guard?: JobGuard;
 }
 
 export async function runCollector(cfg: CollectorConfig, resolver: Resolver, log: Logger, extras: CollectorExtras = {}): Promise<RunningCollector> {
-  const { listeners = [], routes = {}, registry = new Registry(), explainFlow, notReady } = extras;
+  const { listeners = [], routes = {}, registry = new Registry(), explainFlow, notReady, guard } = extras;
   collectDefaultMetrics({ register: registry, prefix: 'nodewarden_collector_' });
   const received = new Counter({ name: 'nodewarden_collector_messages_total', help: 'messages read from the stream, by outcome', labelNames: ['outcome'], registers: [registry] });
   const evictions = new Counter({ name: 'nodewarden_collector_store_evictions_total', help: 'entries evicted from a query store before their retention, oldest written first, by store and the bound reached', labelNames: ['store', 'reason'], registers: [registry] });
@@ -132,12 +135,13 @@ export async function runCollector(cfg: CollectorConfig, resolver: Resolver, log
   const port = (api.address() as { port: number }).port;
   log.info({ listen: `${cfg.listen.host}:${port}` }, 'collector: API listening');
 
-  const sweep = setInterval(() => {
+  const expire = (): void => {
     const cutoff = Date.now() - cfg.retentionMs;
     stores.drops.expire(cutoff);
     stores.findings.expireCleared(cutoff);
     stores.nodes.expire(cutoff);
-  }, 60_000);
+  };
+  const sweep = setInterval(guard ? guard.wrap('retention-sweep', expire) : expire, 60_000);
 
   return {
     port,

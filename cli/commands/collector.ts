@@ -172,7 +172,7 @@ export async function run(v: FlagValues): Promise<number> {
   let c;
   try {
     c = await runCollector(cfg, rt.resolver, log, {
-      listeners: [rt.listener, dns.listener], registry,
+      listeners: [rt.listener, dns.listener], registry, guard,
       routes: { ...rt.routes, ...(ex ? ex.routes : noClusterExplainRoutes) },
       explainFlow: explainDrop && ((f) => explainDrop(f.src.ip, f.dst.ip, f.proto, f.dst.port, Date.parse(f.lastSeen))),
       notReady: () => (ex && !ex.ready() ? 'NetworkPolicy/Namespace caches not synced' : undefined),
