@@ -1,7 +1,7 @@
 // `npm run bench`: parser throughput, agent pipeline throughput/RSS/CPU, journal line -> API latency
 // at a sustained rate, collector ingest rate. Prints a table and writes bench/results.json.
 // Never part of `npm test`. BENCH_SECONDS (default 60) sets the sustained-load phase, BENCH_IDLE_SECONDS
-// (default 60) the probe-cost phase; arguments pick sections (parser logs pipeline ingest ingest-1m probes runtime).
+// (default 60) the probe-cost phase; arguments pick sections (explain parser logs pipeline ingest ingest-1m probes runtime).
 import { writeFileSync, readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { appendFile } from 'node:fs/promises';
@@ -20,6 +20,7 @@ import { startStack, type Stack } from '../test/support/stack.js';
 import { startLogWatch } from '../agent/logs/index.js';
 import { tempDir, podLog, newRegistry, metric, watchFlags, silentLog, CollectSink } from '../test/logs/helpers.js';
 import { freePort, waitFor, sleep } from '../test/support/wait.js';
+import { benchExplain } from './explain.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 60);
 const RATE = Number(process.env.BENCH_RATE ?? 1000);
@@ -331,7 +332,16 @@ async function runtimePollBench(): Promise<void> {
 }
 
 // `npm run bench -- logs pipeline` runs only the named sections.
-const sections: Record<string, () => void | Promise<void>> = { parser: parserBench, logs: logTailBench, pipeline: pipelineBench, ingest: ingestBench, 'ingest-1m': ingest1mBench, probes: probeCostBench, runtime: runtimePollBench };
+/** NetworkPolicy explanations, 1,000 policies × 10,000 pods, in process (bench/explain.ts). */
+async function explainBench(): Promise<void> {
+  process.stderr.write('explain (one core)\n');
+  const r = await benchExplain();
+  record('explain_computed_per_cpu_s', 'explain: 1,000 policies x 10,000 pods, computed', r.computedPerSec, 'explanations per CPU-s');
+  record('explain_cached_per_cpu_s', 'explain: served from the cache', r.cachedPerSec, 'explanations per CPU-s');
+  record('explain_heap_mib', 'explain: heap of pod + policy caches', r.heapMiB, 'MiB', 1);
+}
+
+const sections: Record<string, () => void | Promise<void>> = { explain: explainBench, parser: parserBench, logs: logTailBench, pipeline: pipelineBench, ingest: ingestBench, 'ingest-1m': ingest1mBench, probes: probeCostBench, runtime: runtimePollBench };
 const only = process.argv.slice(2);
 for (const [name, run] of Object.entries(sections)) if (only.length === 0 || only.includes(name)) await run();
 const machine = `${cpus().length} x ${cpus()[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`;
