@@ -1,4 +1,4 @@
-// What detectors (probes, log signatures) hand to the outbox. Kinds: DESIGN.md 3.3a.
+// What detectors (probes, log signatures) hand to the outbox. Kinds: docs/architecture.md#finding-kinds.
 import type { PodRef } from '../proto/codec.js';
 
 export type Severity = 'warning' | 'critical' | 'info';

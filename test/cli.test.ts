@@ -1,4 +1,4 @@
-// The `nodewarden` CLI contract: parse output (DESIGN.md 3.1), help, config errors exit 2.
+// The `nodewarden` CLI contract: parse output (docs/architecture.md#cli), help, config errors exit 2.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';

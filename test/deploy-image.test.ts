@@ -134,7 +134,7 @@ test('the bundle alone runs every role: --help, agent --help, collector --help, 
   assert.is(p.code, 0, p.stderr);
   const drop = JSON.parse(p.stdout);
   assert.equal([drop.src, drop.dst, drop.dstPort, drop.proto], ['10.244.1.5', '10.244.2.6', 5432, 'TCP']);
-  // invalid config exits 2 with one line (DESIGN.md 3.1), also from the bundle
+  // invalid config exits 2 with one line (docs/architecture.md#cli), also from the bundle
   const bad = run(process.execPath, [BUNDLE, 'collector', '--events', 'maybe'], { cwd: APP, env });
   assert.is(bad.code, 2, bad.stderr);
 });

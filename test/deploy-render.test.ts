@@ -62,7 +62,7 @@ function quantity(q: string | number): number {
   return Number(m![1]) * mult[m![2] ?? ''];
 }
 
-/** The NODEWARDEN_* variables a subcommand reads, from its --help ("[env NODEWARDEN_X]", DESIGN.md 3.1). */
+/** The NODEWARDEN_* variables a subcommand reads, from its --help ("[env NODEWARDEN_X]", docs/architecture.md#cli). */
 function envVarsOf(command: string): Set<string> {
   const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'nodewarden.mjs'), command, '--help'], { encoding: 'utf8', timeout: 60_000 });
   assert.is(r.status, 0, r.stderr);

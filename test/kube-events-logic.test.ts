@@ -15,7 +15,7 @@ import { pb } from '../proto/codec.js';
 const web = { kind: 'pod' as const, namespace: 'shop', name: 'web-0', uid: 'uid-web', node: 'node-a' };
 const db = { kind: 'pod' as const, namespace: 'shop', name: 'db-0', uid: 'uid-db', node: 'node-b' };
 
-test('messages: both sides, pod / node / bare-IP peers, ICMP without a port (DESIGN 3.3)', () => {
+test('messages: both sides, pod / node / bare-IP peers, ICMP without a port (docs/architecture.md#events)', () => {
   const obs = dropObservations({ src: '10.244.0.4', dst: '10.244.1.6', proto: 'TCP', dstPort: 5432, count: 3, firstSeenMs: 1, lastSeenMs: 2 }, web, db, 'node-a');
   assert.equal(obs.map((o) => [o.object.name, o.object.uid, o.message]), [
     ['web-0', 'uid-web', 'Packet dropped when sending traffic to shop/db-0 (10.244.1.6) on port 5432/TCP'],

@@ -114,7 +114,7 @@ test('repeats PATCH the same Event (count grows, no new Event); describe shows (
   assert.match(metrics, /nodewarden_collector_messages_total/);
 });
 
-test('node-IP peer, external IP, and ICMP: the message forms of DESIGN 3.3; host IPs get no Event', async () => {
+test('node-IP peer, external IP, and ICMP: the message forms of docs/architecture.md#events; host IPs get no Event', async () => {
   await journal.append([
     ...tcp('192.0.2.11', '10.244.0.4', 8080, 2), // from node-b's host IP into web-0
     ...tcp('10.244.0.4', '8.8.8.8', 53, 1, 'UDP'),

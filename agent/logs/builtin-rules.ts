@@ -1,4 +1,4 @@
-// Built-in container-log signatures (kinds: DESIGN.md 3.3a). A user rule with the same name replaces
+// Built-in container-log signatures (kinds: docs/architecture.md#finding-kinds). A user rule with the same name replaces
 // one; `{name: …, enabled: false}` switches it off. OOMKilled comes from kernel lines (oom.ts).
 import type { RuleSpec } from './rules.js';
 

@@ -1,4 +1,4 @@
-// Node probes (DESIGN.md 2): what the agent starts, and the flags it gains for them.
+// Node probes (docs/architecture.md#data-flow): what the agent starts, and the flags it gains for them.
 import type { Registry } from 'prom-client';
 import type { Logger } from '../../common/log.js';
 import type { FindingSink } from '../findings.js';

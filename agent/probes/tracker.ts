@@ -1,4 +1,4 @@
-// The one raise/clear state machine every probe reports through (DESIGN.md 3.3a).
+// The one raise/clear state machine every probe reports through (docs/architecture.md#finding-kinds).
 import type { FindingReport, FindingSink } from '../findings.js';
 
 export interface TrackerOptions {

@@ -1,4 +1,4 @@
-// OpenAPI 3 description of the collector's HTTP API (DESIGN.md 3.2), served at /openapi.json.
+// OpenAPI 3 description of the collector's HTTP API (docs/architecture.md#api), served at /openapi.json.
 import { VERSION } from '../../common/version.js';
 import { LISTS, MAX_LIMIT, type ListPath } from './lists.js';
 import { explainOpenApiPaths, explanationSchema } from '../explain/openapi.js';

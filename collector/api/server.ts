@@ -1,4 +1,4 @@
-// The collector's HTTP API (DESIGN.md 3.2) on node:http: a handful of read-only JSON routes.
+// The collector's HTTP API (docs/architecture.md#api) on node:http: a handful of read-only JSON routes.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
 import { Counter, type Registry } from 'prom-client';

@@ -1,4 +1,4 @@
-// Pure: what an Event says and what it is called (DESIGN.md 3.3, contract).
+// Pure: what an Event says and what it is called (docs/architecture.md#events, contract).
 import { createHash } from 'node:crypto';
 import type { Owner, PodOwner } from '../resolve/resolver.js';
 
