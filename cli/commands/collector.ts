@@ -15,6 +15,7 @@ import { explainExtension, PolicyWatch, type ExplainExtension, type ExplainOptio
 import { dropExplainer, deniedSummary, noClusterExplainRoutes } from '../../collector/explain/flows.js';
 import { parseCidr } from '../../collector/explain/cidr.js';
 import { dnsBlockedCheck } from '../../collector/explain/dns-blocked.js';
+import { apiServerEgressCheck, type ApiServerEgressCheck } from '../../collector/explain/apiserver-egress.js';
 import type { Finding } from '../../proto/codec.js';
 import { natsFlags, natsAuth } from '../shared-flags.js';
 import { parseBytes, untilSignal } from '../process.js';
@@ -30,6 +31,9 @@ each TCP/UDP/SCTP drop by the policies behind it (the flow's "explanation" in /a
 /api/v1/explain, the PacketDrop Event message); /readyz and Events also wait for those caches.
 Without a cluster no policies are known: flows carry no explanation and /api/v1/explain answers 404.
 Drops from a pod towards the k8s-app=kube-dns pods on 53/UDP or TCP raise DNSBlocked on that pod.
+kube-system pods whose egress to the API server no NetworkPolicy rule allows raise
+APIServerEgressBlocked before any drop (API server: the address the collector uses, plus the host
+IPs of component=kube-apiserver pods; no endpoints permission needed).
 Events (core/v1, reason PacketDrop on both pods, finding kinds on pods and Nodes) are written by
 replicas sharing one JetStream durable consumer; repeats only raise count/lastTimestamp, and writes
 stay within --event-qps/--event-burst overall and --event-object-burst/--event-object-refill per
@@ -164,6 +168,8 @@ export async function run(v: FlagValues): Promise<number> {
   // The labelled pod source (not runtime hints): DNS endpoints are found by their k8s-app=kube-dns label.
   // Clears are checked a few times per window, so one lands within ~25% of --dns-blocked-clear.
   const dns = dnsBlockedCheck(resolver, explainDrop, { clearAfterMs: dnsClearMs, tickMs: Math.min(30_000, Math.max(1000, dnsClearMs / 4)), guard, onFinding });
+  // kube-system pods cut off from the API server (the CoreDNS incident), from the policies alone.
+  const apiEgress: ApiServerEgressCheck | undefined = kube && watch && policies && ex ? apiServerEgressCheck(watch, policies, ex, kube, log, { guard, onFinding }) : undefined;
   const stopKube = async () => {
     await policies?.stop();
     await watch?.stop();
@@ -181,9 +187,11 @@ export async function run(v: FlagValues): Promise<number> {
     // e.g. the listen port is taken: stop what runs already so the process can exit
     rt.stop();
     dns.stop();
+    apiEgress?.stop();
     await stopKube();
     throw err;
   }
+  apiEgress?.attach(c.stores);
   // Runtime pod IPs help name drops the pod cache cannot (yet); the API stays first. The Event path
   // rides on the collector's NATS connection (one per process).
   if (eventsOn && client) {
@@ -196,6 +204,7 @@ export async function run(v: FlagValues): Promise<number> {
   await signalled;
   rt.stop();
   dns.stop();
+  apiEgress?.stop();
   await events?.stop();
   await stopKube();
   await c.stop();
