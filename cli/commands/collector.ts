@@ -63,6 +63,7 @@ The query store is rebuilt from the stream's retention on every start.`,
     ...runtimeCollectorFlags,
     'pod-cidr': { type: 'list', arg: 'CIDR', help: 'Pod network CIDR (e.g. 10.244.0.0/16; comma-separated lists too). An IP that is not a known pod is then external when outside every pod CIDR (NetworkPolicy ipBlocks decide it) and an unknown pod inside one (undecidable). Unset: every unknown IP is undecidable.' },
     'dns-blocked-clear': { type: 'string', arg: 'DURATION', default: '5m', help: 'DNSBlocked (drops from a pod towards the k8s-app=kube-dns pods on 53/UDP or TCP) clears after this long without such a drop.' },
+    'dns-blocked-cluster-pods': { type: 'string', arg: 'N', default: '10', help: 'When this many source pods in 2 or more namespaces are DNSBlocked at once, one cluster-level DNSBlocked (key "cluster", on the DNS pod) names the namespaces, and further per-pod DNSBlocked findings stay in the API without an Event each.' },
     'service-cidr': { type: 'list', arg: 'CIDR', help: 'Service CIDR (e.g. 10.96.0.0/12). A drop towards it was logged before DNAT, so the backend pod and its policies cannot be named: undecidable, saying so.' },
     'node-stale': { type: 'string', arg: 'DURATION', default: '60s', help: 'A node whose agent is silent this long is unhealthy.' },
   },
@@ -127,6 +128,7 @@ export async function run(v: FlagValues): Promise<number> {
   const rtOpts = runtimeExtensionOptions(v);
   const exOpts = explainOptionsFrom(v);
   const dnsClearMs = parseDuration(v['dns-blocked-clear'] as string, '--dns-blocked-clear');
+  const dnsClusterPods = positive(v, 'dns-blocked-cluster-pods', true);
   const kube = kubeConfigFrom(v);
   const eventsOn = v.events === undefined ? !!kube : v.events === 'on';
   if (eventsOn && !kube) throw new ConfigError(`--events=on needs a cluster: --kubeconfig PATH, or in-cluster config (KUBERNETES_SERVICE_HOST and a service account token)${v['pods-file'] ? '; --pods-file names pods but cannot write Events' : ''}`);
@@ -167,7 +169,7 @@ export async function run(v: FlagValues): Promise<number> {
   const explainDrop = ex ? dropExplainer(ex) : undefined;
   // The labelled pod source (not runtime hints): DNS endpoints are found by their k8s-app=kube-dns label.
   // Clears are checked a few times per window, so one lands within ~25% of --dns-blocked-clear.
-  const dns = dnsBlockedCheck(resolver, explainDrop, { clearAfterMs: dnsClearMs, tickMs: Math.min(30_000, Math.max(1000, dnsClearMs / 4)), guard, onFinding });
+  const dns = dnsBlockedCheck(resolver, explainDrop, { clearAfterMs: dnsClearMs, tickMs: Math.min(30_000, Math.max(1000, dnsClearMs / 4)), guard, onFinding, clusterPods: dnsClusterPods });
   // kube-system pods cut off from the API server (the CoreDNS incident), from the policies alone.
   const apiEgress: ApiServerEgressCheck | undefined = kube && watch && policies && ex ? apiServerEgressCheck(watch, policies, ex, kube, log, { guard, onFinding }) : undefined;
   const stopKube = async () => {
