@@ -17,8 +17,9 @@
 // kept in the store (the API answers them) but raise no further Events: the first pods (those
 // blocked before the threshold was reached) got theirs, the rest are summed up by the cluster one,
 // so 500 blocked pods make ~10 Events, not 500. Clears of pods that never had an Event get none.
-// The cluster finding is news (an Event) when raised, cleared, or when its namespaces change;
-// not when only the pod count moves.
+// The cluster finding is news (an Event) when raised, cleared, or when its namespaces change; its
+// message names the threshold, not the pod count (that is in evidence.pods), so the Event and the
+// API say the same thing while the count moves.
 import type { Finding } from '../../proto/codec.js';
 import type { EnvelopeListener } from '../collector.js';
 import type { Stores } from '../ingest/apply.js';
@@ -102,7 +103,7 @@ function clusterFinding(c: ClusterBlocked, active: boolean, threshold: number): 
   return {
     kind: DNS_BLOCKED, severity: 'warning', active,
     message: active
-      ? `DNS is dropped for ${c.pods} pods in ${c.namespaces.length} namespaces (${nsList(c.namespaces)}) towards ${podName(c.dns)} and other DNS pods; each pod has its own DNSBlocked finding with the NetworkPolicy explanation`
+      ? `DNS is dropped for ${threshold} or more pods in ${c.namespaces.length} namespaces (${nsList(c.namespaces)}) towards ${podName(c.dns)} and other DNS pods; each pod has its own DNSBlocked finding with the NetworkPolicy explanation`
       : `DNS drops from many namespaces have stopped (fewer than ${threshold} pods in 2 or more namespaces blocked)`,
     key: CLUSTER_KEY,
     pod: { namespace: c.dns.namespace, name: c.dns.name, uid: c.dns.uid },
