@@ -12,8 +12,11 @@
 //  - the address it talks to itself (collector/kube/config.ts): from a kubeconfig usually an
 //    apiserver or a load balancer in front of it (judged as explain() judges any IP); in-cluster it
 //    is the default/kubernetes Service IP, judged as a Service IP (pre-DNAT: egress rules apply to
-//    the backend, so most answers are undecidable — except "no rule at all", which we do not
-//    special-case: an undecidable answer here only means no finding);
+//    the backend we cannot name, so that answer is undecidable) — with one exception: when the
+//    isolating policies have no egress rule at all (the `deny-all` incident) nothing can admit any
+//    backend, so it is blocked, unless a kube-apiserver pod runs on the pod's own node (whether
+//    egress to the own node is policed is CNI-specific). On managed control planes this is all we
+//    have, and it is exactly the incident;
 //  - kube-apiserver pods (label component=kube-apiserver, the kubeadm/kOps static mirror pods) in
 //    the pod cache: their host IPs (they are hostNetwork) on the kubeconfig's port, or 6443 (the
 //    kube-apiserver default --secure-port) in-cluster, where the Service port (443) is not the
@@ -101,7 +104,7 @@ export interface ApiServerEgressCheck {
   stop(): void;
 }
 
-export function apiServerEgressCheck(pods: PodLister, policies: Pick<PolicySource, 'state' | 'notEvaluated'>, ex: ExplainExtension, kube: Pick<KubeConfig, 'server' | 'inCluster'>, log: Logger, opts: ApiServerEgressOptions = {}): ApiServerEgressCheck {
+export function apiServerEgressCheck(pods: PodLister, policies: Pick<PolicySource, 'state' | 'notEvaluated' | 'policiesIn'>, ex: ExplainExtension, kube: Pick<KubeConfig, 'server' | 'inCluster'>, log: Logger, opts: ApiServerEgressOptions = {}): ApiServerEgressCheck {
   const now = opts.now ?? Date.now;
   const config = configAddress(kube);
   if (typeof config === 'string') log.info(`apiserver-egress: ${config}`);
@@ -112,10 +115,22 @@ export function apiServerEgressCheck(pods: PodLister, policies: Pick<PolicySourc
 
   const endpointFor = (a: ApiServerAddress): Endpoint => (a.service ? { kind: 'ip', ip: a.ip, scope: 'service' } : ex.endpointOf(a.ip));
 
-  const judge = (p: PodOwner, addrs: readonly ApiServerAddress[]): Judgement => {
+  /** Isolated for egress by policies none of which has an egress rule: no backend of any Service is admitted. */
+  const noEgressRule = (isolatedBy: readonly string[]): boolean =>
+    isolatedBy.length > 0 && policies.policiesIn(NAMESPACE).every((x) => !isolatedBy.includes(`${x.metadata.namespace}/${x.metadata.name}`) || !(x.spec.egress?.length));
+
+  const judge = (p: PodOwner, addrs: readonly ApiServerAddress[], apiserverNodes: ReadonlySet<string>): Judgement => {
     let first: { e: Explanation; addr: ApiServerAddress } | undefined, undecided: string | undefined;
     for (const a of addrs) {
-      const e = ex.explainTo(podName(p), endpointFor(a), 'TCP', a.port);
+      let e = ex.explainTo(podName(p), endpointFor(a), 'TCP', a.port);
+      // the Service exception above: judged as an address no rule can admit (there is no rule)
+      if (a.service && e.sides[0].verdict === 'undecidable' && noEgressRule(e.sides[0].isolatedBy)) {
+        if (apiserverNodes.has(p.node ?? '')) {
+          undecided ??= `${addrText(a)}: a kube-apiserver runs on the pod's own node (${p.node}); whether egress to the own node is policed is CNI-specific`;
+          continue;
+        }
+        e = ex.explainTo(podName(p), { kind: 'ip', ip: a.ip, scope: 'external' }, 'TCP', a.port);
+      }
       const egress = e.sides[0];
       if (egress.verdict === 'allows' || egress.verdict === 'not-isolated') return { blocked: false };
       if (egress.verdict === 'undecidable') undecided ??= `${addrText(a)}: ${egress.reason ?? e.summary}`;
@@ -145,11 +160,12 @@ export function apiServerEgressCheck(pods: PodLister, policies: Pick<PolicySourc
     last = stamp;
     const kubeSystem = pods.podsIn(NAMESPACE);
     const addrs = apiServerAddresses(typeof config === 'string' ? undefined : config, kubeSystem, !!kube.inCluster);
+    const apiserverNodes = new Set(kubeSystem.filter((p) => p.owner.meta?.labels.component === 'kube-apiserver' && p.owner.node).map((p) => p.owner.node!));
     const seen = new Set<string>();
     for (const { owner } of kubeSystem) {
       if (!owner.meta || owner.meta.hostNetwork || !owner.node || !addrs.length) continue;
       const key = owner.uid || podName(owner);
-      const j = judge(owner, addrs);
+      const j = judge(owner, addrs, apiserverNodes);
       if (!j.blocked) {
         if (j.undecided && !saidUndecided.has(`${key}|${j.undecided}`)) {
           if (saidUndecided.size > 10_000) saidUndecided.clear();
