@@ -186,7 +186,9 @@ export function apiServerEgressCheck(pods: PodLister, policies: Pick<PolicySourc
         message: `${podName(owner)} cannot reach the API server (${addrs.map((a) => `${a.ip}:${a.port}`).join(', ')}): ${j.e.summary}`,
       };
       raised.set(key, r);
-      if (!prev || prev.message !== r.message) write(r, true, true);
+      // a new message is news (an Event); fresher evidence (e.g. the policy resourceVersion) is only stored
+      const news = !prev || prev.message !== r.message;
+      if (news || JSON.stringify(prev!.evidence) !== JSON.stringify(r.evidence)) write(r, true, news);
     }
     for (const [key, r] of raised) {
       if (seen.has(key)) continue;
