@@ -159,7 +159,7 @@ export async function run(v: FlagValues): Promise<number> {
     log.warn('collector: no --kubeconfig, in-cluster config or --pods-file: drops are stored with IPs only, no pod names, no Events');
   }
   let events: RunningEvents | undefined;
-  // Findings made here, not by agents (runtime view, DNSBlocked), reach Events directly (on a raise, a clear, or news).
+  // Findings made here, not by agents (runtime view, DNSBlocked, APIServerEgressBlocked), reach Events directly (on a raise, a clear, or news).
   const onFinding = (node: string, finding: Finding, notify: boolean): void => {
     const o = notify && events ? findingToObservation(node, finding, rt.resolver, Date.now()) : undefined;
     if (o) events!.writer.observe(o);

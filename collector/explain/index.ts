@@ -7,6 +7,7 @@
 //   createApi({ ..., routes: { ...runtime.routes, ...ex.routes } }); // GET /api/v1/explain?from=&to=&port=&proto=
 //   ex.explain(srcIp, dstIp, 'TCP', 5432, drop.lastSeenMs)           // for a drop (the flow's API object)
 //   PacketDrop Events append the summary of a denied explanation (collector/explain/flows.ts)
+//   ex.explainTo('kube-system/coredns-x', endpoint, 'TCP', 6443)     // uncached, caller-classified peer (apiserver-egress.ts)
 //   await policyWatch.stop();
 //
 // - The resolver must carry PodOwner.meta (labels, hostNetwork, named ports): PodWatch and the
