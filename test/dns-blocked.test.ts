@@ -23,15 +23,15 @@ const T0 = Date.now();
 const pod = (ns: string, name: string, ip: string, labels: Record<string, string>) => podInfoFromJson({ metadata: { namespace: ns, name, uid: `uid-${name}`, labels }, spec: { nodeName: 'node-a' }, status: { podIP: ip, hostIP: '192.0.2.10' } } as never) as PodInfo;
 const index = new IpIndex([pod('shop', 'web-0', '10.244.0.4', { app: 'web' }), pod('kube-system', 'coredns-1', '10.244.2.3', { 'k8s-app': 'kube-dns' }), pod('shop', 'db-0', '10.244.1.6', { app: 'db' })]);
 
-function setup(withPolicies = true) {
+function setup(withPolicies = true, idx = index) {
   const cache = new PolicyCache(() => T0);
   for (const ns of ['shop', 'kube-system']) cache.namespaceSink.upsert({ metadata: { name: ns, labels: { 'kubernetes.io/metadata.name': ns } } });
   if (withPolicies) cache.policySink.upsert({ metadata: { namespace: 'shop', name: 'deny-wip', resourceVersion: '5' }, spec: { podSelector: {}, policyTypes: ['Egress'] } } as never);
-  const explain = dropExplainer(explainExtension(index, cacheSource(cache)));
-  const stores: Stores = { drops: new DropStore(index, {}), findings: new FindingStore(index), nodes: new NodeStore(60_000) };
+  const explain = dropExplainer(explainExtension(idx, cacheSource(cache)));
+  const stores: Stores = { drops: new DropStore(idx, {}), findings: new FindingStore(idx), nodes: new NodeStore(60_000) };
   const seen: { node: string; f: Finding; notify: boolean }[] = [];
   let now = T0;
-  const check = dnsBlockedCheck(index, withPolicies ? explain : undefined, { clearAfterMs: 60_000, tickMs: 0, now: () => now, onFinding: (node, f, notify) => seen.push({ node, f, notify }) });
+  const check = dnsBlockedCheck(idx, withPolicies ? explain : undefined, { clearAfterMs: 60_000, tickMs: 0, now: () => now, onFinding: (node, f, notify) => seen.push({ node, f, notify }) });
   let seq = 0;
   const feed = (drops: Record<string, unknown>[], node = 'node-a') => {
     const env = decodeEnvelope(encodeEnvelope({ node, agentId: 'a1a1a1a1a1a1', seq: ++seq, sentMs: now, agentVersion: 't', drops: { drops: drops.map((d) => ({ prefix: 'p:', family: 4, proto: 'UDP', src: '10.244.0.4', dst: '10.244.2.3', dstPort: 53, count: 1, firstSeenMs: now - 10, lastSeenMs: now, ...d })) } }), { subject: subjectFor(node, 'drops'), nowMs: now });
@@ -97,6 +97,44 @@ test('without a cluster (no explainer) it is still raised, saying that no explan
   feed([{}]);
   assert.match(active(stores)[0].message, /is dropped; no NetworkPolicy explanation/);
   assert.is(active(stores)[0].evidence?.explanation, undefined);
+});
+
+// 12 pods in 3 namespaces (4 each), all dropped towards coredns-1 (on node-dns).
+const many = ['a', 'b', 'c'].flatMap((ns, i) => [0, 1, 2, 3].map((j) => ({ ns, name: `app-${j}`, ip: `10.244.3.${i * 10 + j + 1}` })));
+const bigIndex = new IpIndex([
+  ...many.map((p) => ({ ...pod(p.ns, p.name, p.ip, { app: 'x' }), uid: `uid-${p.ns}-${p.name}` })),
+  { ...pod('kube-system', 'coredns-1', '10.244.2.3', { 'k8s-app': 'kube-dns' }), node: 'node-dns' },
+]);
+
+test('12 blocked pods in 3 namespaces: one cluster-level DNSBlocked on the DNS pod naming them; per-pod Events stop at the threshold', () => {
+  const { stores, seen, feed, check, at } = setup(true, bigIndex);
+  for (const p of many) feed([{ src: p.ip }]);
+  const cluster = active(stores).filter((f) => f.evidence?.scope === 'cluster');
+  assert.is(cluster.length, 1);
+  const [c] = cluster;
+  assert.is(c.active, true);
+  assert.is(c.node, 'node-dns', 'the node of the DNS pod');
+  assert.equal(c.pod, { namespace: 'kube-system', name: 'coredns-1', uid: 'uid-coredns-1' });
+  assert.is(c.evidence?.namespaces, 'a,b,c');
+  assert.is(c.evidence?.pods, '12');
+  assert.match(c.message, /^DNS is dropped for 10 or more pods in 3 namespaces \(a, b, c\) towards kube-system\/coredns-1/);
+  assert.is(active(stores).filter((f) => f.evidence?.scope !== 'cluster').length, 12, 'per-pod findings stay in the store');
+  const podNews = seen.filter((x) => x.notify && x.f.key !== 'cluster');
+  assert.is(podNews.length, 9, 'the pods before the 10th got an Event each, the rest none');
+  // raised at the 10th pod, then two more pods: the count is stored, but only a raise is news
+  assert.equal(seen.filter((x) => x.f.key === 'cluster').map((x) => x.notify), [true, false, false]);
+  at(61_000);
+  check.tick();
+  const after = stores.findings.page({ kind: 'DNSBlocked' }, 100).items;
+  assert.ok(after.every((f) => !f.active));
+  const cleared = seen.filter((x) => !x.f.active);
+  assert.is(cleared.filter((x) => x.notify).length, 10, 'clears: the 9 pods that had an Event, and the cluster finding');
+});
+
+test('many pods in ONE namespace: no cluster-level finding (that is one namespace\'s policy, named per pod)', () => {
+  const { stores, feed } = setup(true, bigIndex);
+  for (const p of many.filter((x) => x.ns === 'a')) feed([{ src: p.ip }]);
+  assert.is(active(stores).filter((f) => f.evidence?.scope === 'cluster').length, 0);
 });
 
 test.run();

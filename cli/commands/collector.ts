@@ -15,6 +15,7 @@ import { explainExtension, PolicyWatch, type ExplainExtension, type ExplainOptio
 import { dropExplainer, deniedSummary, noClusterExplainRoutes } from '../../collector/explain/flows.js';
 import { parseCidr } from '../../collector/explain/cidr.js';
 import { dnsBlockedCheck } from '../../collector/explain/dns-blocked.js';
+import { apiServerEgressCheck, type ApiServerEgressCheck } from '../../collector/explain/apiserver-egress.js';
 import type { Finding } from '../../proto/codec.js';
 import { natsFlags, natsAuth } from '../shared-flags.js';
 import { parseBytes, untilSignal } from '../process.js';
@@ -30,6 +31,9 @@ each TCP/UDP/SCTP drop by the policies behind it (the flow's "explanation" in /a
 /api/v1/explain, the PacketDrop Event message); /readyz and Events also wait for those caches.
 Without a cluster no policies are known: flows carry no explanation and /api/v1/explain answers 404.
 Drops from a pod towards the k8s-app=kube-dns pods on 53/UDP or TCP raise DNSBlocked on that pod.
+kube-system pods whose egress to the API server no NetworkPolicy rule allows raise
+APIServerEgressBlocked before any drop (API server: the address the collector uses, plus the host
+IPs of component=kube-apiserver pods; no endpoints permission needed).
 Events (core/v1, reason PacketDrop on both pods, finding kinds on pods and Nodes) are written by
 replicas sharing one JetStream durable consumer; repeats only raise count/lastTimestamp, and writes
 stay within --event-qps/--event-burst overall and --event-object-burst/--event-object-refill per
@@ -59,6 +63,7 @@ The query store is rebuilt from the stream's retention on every start.`,
     ...runtimeCollectorFlags,
     'pod-cidr': { type: 'list', arg: 'CIDR', help: 'Pod network CIDR (e.g. 10.244.0.0/16; comma-separated lists too). An IP that is not a known pod is then external when outside every pod CIDR (NetworkPolicy ipBlocks decide it) and an unknown pod inside one (undecidable). Unset: every unknown IP is undecidable.' },
     'dns-blocked-clear': { type: 'string', arg: 'DURATION', default: '5m', help: 'DNSBlocked (drops from a pod towards the k8s-app=kube-dns pods on 53/UDP or TCP) clears after this long without such a drop.' },
+    'dns-blocked-cluster-pods': { type: 'string', arg: 'N', default: '10', help: 'When this many source pods in 2 or more namespaces are DNSBlocked at once, one cluster-level DNSBlocked (key "cluster", on the DNS pod) names the namespaces, and further per-pod DNSBlocked findings stay in the API without an Event each.' },
     'service-cidr': { type: 'list', arg: 'CIDR', help: 'Service CIDR (e.g. 10.96.0.0/12). A drop towards it was logged before DNAT, so the backend pod and its policies cannot be named: undecidable, saying so.' },
     'node-stale': { type: 'string', arg: 'DURATION', default: '60s', help: 'A node whose agent is silent this long is unhealthy.' },
   },
@@ -123,6 +128,7 @@ export async function run(v: FlagValues): Promise<number> {
   const rtOpts = runtimeExtensionOptions(v);
   const exOpts = explainOptionsFrom(v);
   const dnsClearMs = parseDuration(v['dns-blocked-clear'] as string, '--dns-blocked-clear');
+  const dnsClusterPods = positive(v, 'dns-blocked-cluster-pods', true);
   const kube = kubeConfigFrom(v);
   const eventsOn = v.events === undefined ? !!kube : v.events === 'on';
   if (eventsOn && !kube) throw new ConfigError(`--events=on needs a cluster: --kubeconfig PATH, or in-cluster config (KUBERNETES_SERVICE_HOST and a service account token)${v['pods-file'] ? '; --pods-file names pods but cannot write Events' : ''}`);
@@ -153,7 +159,7 @@ export async function run(v: FlagValues): Promise<number> {
     log.warn('collector: no --kubeconfig, in-cluster config or --pods-file: drops are stored with IPs only, no pod names, no Events');
   }
   let events: RunningEvents | undefined;
-  // Findings made here, not by agents (runtime view, DNSBlocked), reach Events directly (on a raise, a clear, or news).
+  // Findings made here, not by agents (runtime view, DNSBlocked, APIServerEgressBlocked), reach Events directly (on a raise, a clear, or news).
   const onFinding = (node: string, finding: Finding, notify: boolean): void => {
     const o = notify && events ? findingToObservation(node, finding, rt.resolver, Date.now()) : undefined;
     if (o) events!.writer.observe(o);
@@ -163,7 +169,9 @@ export async function run(v: FlagValues): Promise<number> {
   const explainDrop = ex ? dropExplainer(ex) : undefined;
   // The labelled pod source (not runtime hints): DNS endpoints are found by their k8s-app=kube-dns label.
   // Clears are checked a few times per window, so one lands within ~25% of --dns-blocked-clear.
-  const dns = dnsBlockedCheck(resolver, explainDrop, { clearAfterMs: dnsClearMs, tickMs: Math.min(30_000, Math.max(1000, dnsClearMs / 4)), guard, onFinding });
+  const dns = dnsBlockedCheck(resolver, explainDrop, { clearAfterMs: dnsClearMs, tickMs: Math.min(30_000, Math.max(1000, dnsClearMs / 4)), guard, onFinding, clusterPods: dnsClusterPods });
+  // kube-system pods cut off from the API server (the CoreDNS incident), from the policies alone.
+  const apiEgress: ApiServerEgressCheck | undefined = kube && watch && policies && ex ? apiServerEgressCheck(watch, policies, ex, kube, log, { guard, onFinding }) : undefined;
   const stopKube = async () => {
     await policies?.stop();
     await watch?.stop();
@@ -181,9 +189,11 @@ export async function run(v: FlagValues): Promise<number> {
     // e.g. the listen port is taken: stop what runs already so the process can exit
     rt.stop();
     dns.stop();
+    apiEgress?.stop();
     await stopKube();
     throw err;
   }
+  apiEgress?.attach(c.stores);
   // Runtime pod IPs help name drops the pod cache cannot (yet); the API stays first. The Event path
   // rides on the collector's NATS connection (one per process).
   if (eventsOn && client) {
@@ -196,6 +206,7 @@ export async function run(v: FlagValues): Promise<number> {
   await signalled;
   rt.stop();
   dns.stop();
+  apiEgress?.stop();
   await events?.stop();
   await stopKube();
   await c.stop();

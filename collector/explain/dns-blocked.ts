@@ -7,6 +7,19 @@
 // One finding per source pod, kept on the node that first reported it, so replicas and repeats
 // converge. Its message changes only with the explanation (a policy edit): that is news worth an
 // Event; fresher counts are not.
+//
+// Cluster-wide: when at least `clusterPods` (10) source pods in at least 2 namespaces are blocked at
+// once (a broken CoreDNS, a cluster-wide policy change), one more DNSBlocked with key `cluster` is
+// raised, naming the namespaces. Findings are per node, so it lives on the node of the DNS pod the
+// drops went to (the pod that drew the most blocked sources when it was raised) and is attributed to
+// that DNS pod: its Event lands in `kubectl describe pod coredns-…` and `nodewarden findings --kind
+// DNSBlocked` lists it next to the per-pod ones. While it is active the per-pod findings are still
+// kept in the store (the API answers them) but raise no further Events: the first pods (those
+// blocked before the threshold was reached) got theirs, the rest are summed up by the cluster one,
+// so 500 blocked pods make ~10 Events, not 500. Clears of pods that never had an Event get none.
+// The cluster finding is news (an Event) when raised, cleared, or when its namespaces change; its
+// message names the threshold, not the pod count (that is in evidence.pods), so the Event and the
+// API say the same thing while the count moves.
 import type { Finding } from '../../proto/codec.js';
 import type { EnvelopeListener } from '../collector.js';
 import type { Stores } from '../ingest/apply.js';
@@ -26,6 +39,8 @@ export interface DnsBlockedOptions {
   /** Called for every finding written to the store; notify = a raise, a clear, or a new explanation. */
   onFinding?: (node: string, finding: Finding, notify: boolean) => void;
   guard?: JobGuard;
+  /** Blocked source pods (in ≥ 2 namespaces) that raise the cluster-level finding. Default 10. */
+  clusterPods?: number;
 }
 
 interface Blocked {
@@ -39,9 +54,28 @@ interface Blocked {
   lastMs: number;
   message: string;
   explanation?: { verdict: string; summary: string };
+  /** Its raise was sent on as news (an Event); a suppressed one's clear is not either. */
+  notified: boolean;
 }
 
+export const CLUSTER_KEY = 'cluster';
+interface ClusterBlocked { node: string; dns: PodOwner; namespaces: string[]; pods: number; firstMs: number; lastMs: number }
+
 const podName = (p: PodOwner) => `${p.namespace}/${p.name}`;
+
+/** The DNS pod (and its node) most blocked sources were dropped towards. */
+function busiestDns(list: readonly Blocked[]): { node: string; dns: PodOwner } {
+  const n = new Map<string, { dns: PodOwner; count: number }>();
+  for (const b of list) {
+    const k = podName(b.dns);
+    const x = n.get(k) ?? { dns: b.dns, count: 0 };
+    x.count++;
+    n.set(k, x);
+  }
+  const best = [...n.values()].sort((a, b) => b.count - a.count || (podName(a.dns) < podName(b.dns) ? -1 : 1))[0];
+  // a DNS pod has a node as soon as it runs; the drop's reporting node is the fallback
+  return { node: best.dns.node ?? list[0].node, dns: best.dns };
+}
 const isDnsPod = (o: ReturnType<Resolver['resolve']>): o is PodOwner => o?.kind === 'pod' && o.meta?.labels[DNS_LABEL] === DNS_VALUE;
 
 function message(b: Blocked): string {
@@ -63,6 +97,21 @@ function finding(b: Blocked, active: boolean): Finding {
   };
 }
 
+const nsList = (ns: readonly string[]) => (ns.length <= 20 ? ns.join(', ') : `${ns.slice(0, 20).join(', ')} and ${ns.length - 20} more`);
+
+function clusterFinding(c: ClusterBlocked, active: boolean, threshold: number): Finding {
+  return {
+    kind: DNS_BLOCKED, severity: 'warning', active,
+    message: active
+      ? `DNS is dropped for ${threshold} or more pods in ${c.namespaces.length} namespaces (${nsList(c.namespaces)}) towards ${podName(c.dns)} and other DNS pods; each pod has its own DNSBlocked finding with the NetworkPolicy explanation`
+      : `DNS drops from many namespaces have stopped (fewer than ${threshold} pods in 2 or more namespaces blocked)`,
+    key: CLUSTER_KEY,
+    pod: { namespace: c.dns.namespace, name: c.dns.name, uid: c.dns.uid },
+    evidence: { scope: CLUSTER_KEY, namespaces: c.namespaces.join(','), pods: String(c.pods), dnsPod: podName(c.dns), threshold: String(threshold) },
+    firstSeenMs: c.firstMs, lastSeenMs: c.lastMs,
+  };
+}
+
 export interface DnsBlockedCheck {
   listener: EnvelopeListener;
   tick(nowMs?: number): void;
@@ -73,13 +122,32 @@ export interface DnsBlockedCheck {
 export function dnsBlockedCheck(resolver: Resolver, explain: DropExplainer | undefined, opts: DnsBlockedOptions = {}): DnsBlockedCheck {
   const now = opts.now ?? Date.now;
   const clearAfterMs = opts.clearAfterMs ?? 5 * 60_000;
+  const threshold = opts.clusterPods ?? 10;
   const active = new Map<string, Blocked>();
   let stores: Stores | undefined;
+  let cluster: ClusterBlocked | undefined;
 
-  const write = (b: Blocked, isActive: boolean, notify: boolean, atMs: number): void => {
-    const f = finding(b, isActive);
-    const changed = stores!.findings.apply(b.node, f, atMs);
-    opts.onFinding?.(b.node, f, changed || notify);
+  /** quiet: never news (a pod the cluster-level finding speaks for), even when the store changed. */
+  const put = (node: string, f: Finding, notify: boolean, atMs: number, quiet = false): void => {
+    const changed = stores!.findings.apply(node, f, atMs);
+    opts.onFinding?.(node, f, !quiet && (changed || notify));
+  };
+  const write = (b: Blocked, isActive: boolean, notify: boolean, atMs: number): void => put(b.node, finding(b, isActive), notify, atMs, !b.notified);
+
+  /** Raises, refreshes or clears the cluster-level finding from the active per-pod ones. */
+  const updateCluster = (atMs: number): void => {
+    const namespaces = [...new Set([...active.values()].map((b) => b.src.namespace))].sort();
+    if (active.size >= threshold && namespaces.length >= 2) {
+      const prev = cluster;
+      const lastMs = Math.max(...[...active.values()].map((b) => b.lastMs));
+      // the home is fixed while it is active: moving it would leave a stale twin on the old node
+      const home = prev ?? busiestDns([...active.values()]);
+      cluster = { node: home.node, dns: home.dns, namespaces, pods: active.size, firstMs: prev?.firstMs ?? atMs, lastMs };
+      if (!prev || prev.pods !== cluster.pods || prev.namespaces.join() !== namespaces.join()) put(cluster.node, clusterFinding(cluster, true, threshold), !prev || prev.namespaces.join() !== namespaces.join(), atMs);
+    } else if (cluster) {
+      put(cluster.node, clusterFinding({ ...cluster, lastMs: atMs }, false, threshold), true, atMs);
+      cluster = undefined;
+    }
   };
 
   const listener: EnvelopeListener = (env, applied, s) => {
@@ -101,11 +169,16 @@ export function dnsBlockedCheck(resolver: Resolver, explain: DropExplainer | und
       const b: Blocked = {
         node: prev?.node ?? env.node, src, dns: dst, dnsIp: d.dst as string, proto,
         drops: (prev?.drops ?? 0) + (Number(d.count) || 1), firstMs: prev?.firstMs ?? (Number(d.firstSeenMs) || last), lastMs: Math.max(prev?.lastMs ?? 0, last),
-        message: '', explanation: e ? { verdict: e.verdict, summary: e.summary } : prev?.explanation,
+        message: '', explanation: e ? { verdict: e.verdict, summary: e.summary } : prev?.explanation, notified: prev?.notified ?? false,
       };
       b.message = message(b);
       active.set(key, b);
-      write(b, true, !prev || prev.message !== b.message, last);
+      // only a new pod can change the pod count or the namespaces (counted once per pod, not per drop)
+      if (!prev) updateCluster(last);
+      // news about one pod is an Event only while no cluster-level finding speaks for it (see above)
+      const news = !prev || prev.message !== b.message;
+      if (news && !cluster) b.notified = true;
+      write(b, true, news && !cluster, last);
     }
   };
 
@@ -113,8 +186,9 @@ export function dnsBlockedCheck(resolver: Resolver, explain: DropExplainer | und
     for (const [key, b] of active) {
       if (nowMs - b.lastMs <= clearAfterMs) continue;
       active.delete(key);
-      write(b, false, true, nowMs);
+      write(b, false, b.notified, nowMs);
     }
+    updateCluster(nowMs);
   };
 
   const tickMs = opts.tickMs ?? 30_000;

@@ -7,6 +7,7 @@
 //   createApi({ ..., routes: { ...runtime.routes, ...ex.routes } }); // GET /api/v1/explain?from=&to=&port=&proto=
 //   ex.explain(srcIp, dstIp, 'TCP', 5432, drop.lastSeenMs)           // for a drop (the flow's API object)
 //   PacketDrop Events append the summary of a denied explanation (collector/explain/flows.ts)
+//   ex.explainTo('kube-system/coredns-x', endpoint, 'TCP', 6443)     // uncached, caller-classified peer (apiserver-egress.ts)
 //   await policyWatch.stop();
 //
 // - The resolver must carry PodOwner.meta (labels, hostNetwork, named ports): PodWatch and the
@@ -53,6 +54,13 @@ export interface ExplainOptions {
 export interface ExplainExtension {
   /** Throws BadRequest (bad input), NotFound (unknown pod name) or NotReady. */
   explain(from: string, to: string, proto: string, port: number, atMs?: number): Explanation;
+  /**
+   * The same explanation towards an endpoint the caller classified itself (e.g. an address it knows
+   * to be a Service IP without --service-cidr). Not cached: for checks that run on policy changes.
+   */
+  explainTo(from: string, to: Endpoint, proto: Protocol, port: number, atMs?: number): Explanation;
+  /** How explain() sees an IP at a time: a pod, a node, or a bare IP with its scope. */
+  endpointOf(ip: string, atMs?: number): Endpoint;
   routes: Record<string, RouteHandler>;
   ready(): boolean;
   readonly stats: { computed: number; cached: number };
@@ -110,35 +118,51 @@ export function explainExtension(resolver: Resolver, policies: PolicySource, opt
     };
   };
 
-  const explain = (from: string, to: string, proto: string, port: number, atMs?: number): Explanation => {
+  const checked = (proto: string, port: number): Protocol => {
     if (!policies.ready()) throw new NotReady('NetworkPolicy and Namespace caches are not synced yet');
     const protocol = proto.toUpperCase() as Protocol;
     if (!PROTOCOLS.has(protocol)) throw new BadRequest(`proto must be TCP, UDP or SCTP (NetworkPolicy defines no others), not "${proto}"`);
     if (!Number.isInteger(port) || port < 1 || port > 65535) throw new BadRequest(`port must be 1..65535, not ${port}`);
-    const src = endpoint(from, atMs, 'from'), dst = endpoint(to, atMs, 'to');
-    const key = `${from}|${to}|${protocol}|${port}`;
+    return protocol;
+  };
+
+  const compute = (src: Endpoint, dst: Endpoint, protocol: Protocol, port: number): Explanation => {
     const st = policies.state();
     const notEvaluated = policies.notEvaluated();
-    const hit = cache.get(key);
-    if (hit && hit.gen === st.generation && hit.kinds === notEvaluated && hit.src === src.ref && hit.dst === dst.ref) { stats.cached++; return hit.value; }
-    const a = src.e.kind === 'pod' ? src.e.namespace : undefined, b = dst.e.kind === 'pod' ? dst.e.namespace : undefined;
+    const a = src.kind === 'pod' ? src.namespace : undefined, b = dst.kind === 'pod' ? dst.namespace : undefined;
     const inScope = a === b || b === undefined ? (a ? policies.policiesIn(a) : []) : a === undefined ? policies.policiesIn(b) : [...policies.policiesIn(a), ...policies.policiesIn(b)];
-    const r = evaluateFlow({ src: src.e, dst: dst.e, protocol, port, policies: inScope });
-    const w = summarize(src.e, dst.e, protocol, port, r, notEvaluated);
-    const value: Explanation = {
+    const r = evaluateFlow({ src, dst, protocol, port, policies: inScope });
+    const w = summarize(src, dst, protocol, port, r, notEvaluated);
+    stats.computed++;
+    return {
       verdict: r.verdict, summary: w.summary, ...(w.fix ? { fix: w.fix } : {}),
       policyState: { at: iso(st.changedAtMs), resourceVersion: st.resourceVersion },
       ...(notEvaluated.length ? { notEvaluated } : {}),
       sides: r.sides,
     };
-    stats.computed++;
+  };
+
+  const explain = (from: string, to: string, proto: string, port: number, atMs?: number): Explanation => {
+    const protocol = checked(proto, port);
+    const src = endpoint(from, atMs, 'from'), dst = endpoint(to, atMs, 'to');
+    const key = `${from}|${to}|${protocol}|${port}`;
+    const gen = policies.state().generation;
+    const notEvaluated = policies.notEvaluated();
+    const hit = cache.get(key);
+    if (hit && hit.gen === gen && hit.kinds === notEvaluated && hit.src === src.ref && hit.dst === dst.ref) { stats.cached++; return hit.value; }
+    const value = compute(src.e, dst.e, protocol, port);
     if (max > 0) {
       cache.delete(key); // re-insert: Map order is the eviction order
-      cache.set(key, { gen: st.generation, kinds: notEvaluated, src: src.ref, dst: dst.ref, value });
+      cache.set(key, { gen, kinds: notEvaluated, src: src.ref, dst: dst.ref, value });
       if (cache.size > max) cache.delete(cache.keys().next().value!);
     }
     return value;
   };
+
+  const explainTo = (from: string, to: Endpoint, proto: Protocol, port: number, atMs?: number): Explanation =>
+    compute(endpoint(from, atMs, 'from').e, to, checked(proto, port), port);
+
+  const endpointOf = (ip: string, atMs?: number): Endpoint => endpoint(ip, atMs, 'to').e;
 
   const routes: Record<string, RouteHandler> = {
     '/api/v1/explain': (query) => {
@@ -148,5 +172,5 @@ export function explainExtension(resolver: Resolver, policies: PolicySource, opt
     },
   };
 
-  return { explain, routes, ready: () => policies.ready(), stats };
+  return { explain, explainTo, endpointOf, routes, ready: () => policies.ready(), stats };
 }

@@ -28,6 +28,8 @@ export interface KubeConfig {
   basic?: { username: string; password: string };
   /** For logs: "kubeconfig /path (context x)" or "in-cluster". */
   describe: string;
+  /** True for the in-cluster config: `server` is then the default/kubernetes Service IP (pre-DNAT), not an apiserver. */
+  inCluster?: boolean;
 }
 
 /** A token read from a file, re-read at most every refreshMs (client-go re-reads every minute). */
@@ -141,6 +143,6 @@ export function loadInCluster(env: NodeJS.ProcessEnv = process.env, dir = IN_CLU
   const ca = existsSync(`${dir}/ca.crt`) ? readConfigFile(`${dir}/ca.crt`, 'in-cluster config: ca.crt') : undefined;
   return {
     server: `https://${host.includes(':') ? `[${host}]` : host}:${port}`,
-    ca, insecureSkipTlsVerify: false, auth: fileToken(`${dir}/token`), describe: 'in-cluster service account',
+    ca, insecureSkipTlsVerify: false, auth: fileToken(`${dir}/token`), describe: 'in-cluster service account', inCluster: true,
   };
 }

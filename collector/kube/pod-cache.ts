@@ -32,6 +32,9 @@ interface PodRec {
   resourceVersion?: string;
 }
 
+/** A live pod as podsIn() lists it. */
+export interface ListedPod { owner: PodOwner; podIps: readonly string[]; hostIps: readonly string[] }
+
 export interface PodJson {
   metadata?: { namespace?: string; name?: string; uid?: string; creationTimestamp?: string; resourceVersion?: string; deletionTimestamp?: string; labels?: Record<string, string> | null };
   spec?: PodMetaJson['spec'] & { nodeName?: string };
@@ -48,12 +51,26 @@ export class PodCache implements Resolver {
   private claims = new Map<string, Claim[]>();
   private nodeIps = new Map<string, NodeClaim>();
   private synced = false;
+  private gen = 0;
 
   constructor(private readonly graceMs: number, private readonly now: () => number = Date.now) {}
 
   get size(): number { return this.pods.size; }
   get tombstones(): number { return this.gone.size; }
   ready(): boolean { return this.synced; }
+  /**
+   * Bumped when a live pod appears, goes, or changes anything a NetworkPolicy evaluation reads
+   * (labels/ports/hostNetwork via its owner object, node, IPs); status-only updates leave it alone,
+   * so checks that evaluate policies against pods (apiserver-egress.ts) recompute only when it moves.
+   */
+  get generation(): number { return this.gen; }
+
+  /** Live pods of one namespace with their IPs (pod IPs; host IPs, which host-network pods' IPs are). */
+  podsIn(namespace: string): ListedPod[] {
+    const out: ListedPod[] = [];
+    for (const r of this.pods.values()) if (r.owner.namespace === namespace) out.push({ owner: r.owner, podIps: r.ips, hostIps: r.hostIps });
+    return out;
+  }
 
   /** Adds or updates a pod from its JSON (watch ADDED/MODIFIED, or a list item). */
   upsert(p: PodJson): void {
@@ -87,6 +104,7 @@ export class PodCache implements Resolver {
       }
     }
     for (const ip of hostIps) if (!old?.hostIps.includes(ip) || old.owner.node !== info.node) this.refNode(ip, info.node!);
+    if (!old || old.owner !== owner || !sameList(old.ips, ips) || !sameList(old.hostIps, hostIps)) this.gen++;
     this.pods.set(key, { owner, ips, hostIps, since, resourceVersion });
     this.names.set([info.namespace, info.name].join('/'), owner); // flat key (a template keeps a cons-string tree)
     this.gone.delete(key);
@@ -101,6 +119,7 @@ export class PodCache implements Resolver {
     for (const ip of rec.ips) this.close(ip, rec.owner, now);
     for (const ip of rec.hostIps) this.unrefNode(ip, rec.owner.node!, now);
     this.pods.delete(key);
+    this.gen++;
     const nk = `${rec.owner.namespace}/${rec.owner.name}`;
     if (this.names.get(nk) === rec.owner) this.names.delete(nk);
     this.gone.set(key, { owner: rec.owner, until: now });
@@ -203,3 +222,5 @@ export class PodCache implements Resolver {
 function sameOwner(o: PodOwner, i: PodInfo): boolean {
   return o.namespace === i.namespace && o.name === i.name && o.uid === i.uid && o.node === i.node && o.meta === i.meta;
 }
+
+const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x, i) => x === b[i]);

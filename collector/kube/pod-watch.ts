@@ -4,7 +4,7 @@ import type { Logger } from '../../common/log.js';
 import type { Owner, PodOwner, Resolver } from '../resolve/resolver.js';
 import type { KubeClient } from './client.js';
 import { ListWatch, type ListWatchOptions } from './list-watch.js';
-import { PodCache, type PodJson } from './pod-cache.js';
+import { PodCache, type ListedPod, type PodJson } from './pod-cache.js';
 import { Gauge } from 'prom-client';
 
 export interface PodWatchOptions extends ListWatchOptions {
@@ -32,6 +32,8 @@ export class PodWatch extends ListWatch<PodJson> implements Resolver {
   podByUid(uid: string): PodOwner | undefined { return this.cache.podByUid(uid); }
   podByName(namespace: string, name: string): PodOwner | undefined { return this.cache.podByName(namespace, name); }
   override ready(): boolean { return this.cache.ready(); }
+  get generation(): number { return this.cache.generation; }
+  podsIn(namespace: string): ListedPod[] { return this.cache.podsIn(namespace); }
 
   override start(): void {
     super.start();
