@@ -19,7 +19,7 @@ import { startControlPlane, type ControlPlane } from './support/kube.js';
 import { startNats, type NatsServer } from './support/nats.js';
 import { startCli, getJson, type Proc } from './support/procs.js';
 import { freePort, sleep, waitFor } from './support/wait.js';
-import { grantCollector, listEvents, COLLECTOR_USER } from './fixtures/kube/helpers.js';
+import { applyNetworkPolicy, grantCollector, listEvents, COLLECTOR_USER } from './fixtures/kube/helpers.js';
 import { encodeEnvelope } from '../proto/codec.js';
 import { subjectFor, messageId } from '../common/subjects.js';
 import type { Explanation } from '../collector/explain/index.js';
@@ -34,12 +34,6 @@ const findings = async (kind: string) => (await getJson<{ items: FindingView[] }
 const egressOf = async (pod: string) => (await findings('APIServerEgressBlocked')).find((f) => f.pod?.name === pod);
 
 const NP = '/apis/networking.k8s.io/v1/namespaces/kube-system/networkpolicies';
-async function applyPolicy(name: string, spec: unknown): Promise<void> {
-  const body = { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name, namespace: 'kube-system' }, spec };
-  let r = await cp.request('POST', NP, body);
-  if (r.status === 409) r = await cp.request('PUT', `${NP}/${name}`, { ...body, metadata: { ...body.metadata, resourceVersion: (await cp.request('GET', `${NP}/${name}`)).body.metadata.resourceVersion } });
-  assert.ok(r.status === 200 || r.status === 201, JSON.stringify(r.body));
-}
 async function deletePolicy(name: string): Promise<void> {
   const r = await cp.request('DELETE', `${NP}/${name}`);
   assert.ok(r.status === 200 || r.status === 202, JSON.stringify(r.body));
@@ -80,7 +74,7 @@ test('no policy in kube-system: no APIServerEgressBlocked', async () => {
 });
 
 test('deny-all in kube-system: CoreDNS (and every other non-host-network pod) gets APIServerEgressBlocked without any drop', async () => {
-  await applyPolicy('deny-all', { podSelector: {}, policyTypes: ['Ingress', 'Egress'] });
+  await applyNetworkPolicy(cp, 'kube-system', 'deny-all', { podSelector: {}, policyTypes: ['Ingress', 'Egress'] });
   const f = await waitFor('APIServerEgressBlocked on coredns', () => egressOf('coredns-x2x4q'), 10_000);
   assert.is(f.active, true);
   assert.is(f.severity, 'critical');
@@ -100,27 +94,27 @@ test('deny-all in kube-system: CoreDNS (and every other non-host-network pod) ge
 });
 
 test('an ipBlock covering the API server address on its port: CoreDNS cleared, metrics-server (not selected) stays', async () => {
-  await applyPolicy('allow-apiserver', { podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } }, policyTypes: ['Egress'], egress: [{ to: [{ ipBlock: { cidr: '127.0.0.1/32' } }], ports: [{ protocol: 'TCP', port: apiPort }] }] });
+  await applyNetworkPolicy(cp, 'kube-system', 'allow-apiserver', { podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } }, policyTypes: ['Egress'], egress: [{ to: [{ ipBlock: { cidr: '127.0.0.1/32' } }], ports: [{ protocol: 'TCP', port: apiPort }] }] });
   const f = await waitFor('coredns cleared', async () => { const x = await egressOf('coredns-x2x4q'); return x && !x.active && x; }, 10_000);
   assert.match(f.message, /may reach the API server again/);
   assert.is((await egressOf('metrics-server-0'))?.active, true);
 });
 
 test('a port rule (any destination, TCP/<apiserver port>): no finding', async () => {
-  await applyPolicy('allow-apiserver', { podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } }, policyTypes: ['Egress'], egress: [{ ports: [{ protocol: 'TCP', port: apiPort }] }] });
+  await applyNetworkPolicy(cp, 'kube-system', 'allow-apiserver', { podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } }, policyTypes: ['Egress'], egress: [{ ports: [{ protocol: 'TCP', port: apiPort }] }] });
   await collectorSees((e) => e.sides[0].allowedBy?.policy === 'kube-system/allow-apiserver' && e.sides[0].allowedBy.rule === 0, 'collector sees the port rule');
   assert.is((await egressOf('coredns-x2x4q'))?.active, false);
 });
 
 test('the wrong port: raised again (the rule allows TCP/443, the API server listens elsewhere)', async () => {
-  await applyPolicy('allow-apiserver', { podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } }, policyTypes: ['Egress'], egress: [{ ports: [{ protocol: 'TCP', port: 443 }] }] });
+  await applyNetworkPolicy(cp, 'kube-system', 'allow-apiserver', { podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } }, policyTypes: ['Egress'], egress: [{ ports: [{ protocol: 'TCP', port: 443 }] }] });
   const f = await waitFor('coredns raised again', async () => { const x = await egressOf('coredns-x2x4q'); return x?.active && x; }, 10_000);
   assert.is(f.evidence?.isolatedBy, 'kube-system/allow-apiserver, kube-system/deny-all');
   assert.match(f.evidence?.fix ?? '', new RegExp(`allows TCP/443, not TCP/${apiPort}`));
 });
 
 test('an ipBlock against the host-network kube-apiserver only: undecidable, so not raised, and logged', async () => {
-  await applyPolicy('allow-apiserver', { podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } }, policyTypes: ['Egress'], egress: [{ to: [{ ipBlock: { cidr: `${APISERVER_HOST}/32` } }] }] });
+  await applyNetworkPolicy(cp, 'kube-system', 'allow-apiserver', { podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } }, policyTypes: ['Egress'], egress: [{ to: [{ ipBlock: { cidr: `${APISERVER_HOST}/32` } }] }] });
   await collector.waitForLog(/coredns-x2x4q.*cannot tell whether NetworkPolicies let this pod reach the API server|cannot tell whether NetworkPolicies let this pod reach the API server.*coredns-x2x4q/, 10_000);
   await waitFor('coredns cleared (no longer decidable)', async () => (await egressOf('coredns-x2x4q'))?.active === false, 10_000);
   await sleep(2500);

@@ -17,7 +17,7 @@ import { startControlPlane, type ControlPlane } from './support/kube.js';
 import { startNats, type NatsServer } from './support/nats.js';
 import { startCli, runCli, getJson, type Proc } from './support/procs.js';
 import { freePort, waitFor } from './support/wait.js';
-import { grantCollector, listEvents, COLLECTOR_USER, type K8sEvent } from './fixtures/kube/helpers.js';
+import { applyNetworkPolicy, grantCollector, listEvents, COLLECTOR_USER, type K8sEvent } from './fixtures/kube/helpers.js';
 import { encodeEnvelope, type Envelope } from '../proto/codec.js';
 import { subjectFor, messageId } from '../common/subjects.js';
 import type { Flow } from '../collector/store/drops.js';
@@ -44,14 +44,6 @@ const drop = (over: Record<string, unknown> = {}) => {
   return { prefix: 'calico-packet:', family: 4, proto: 'UDP', src: WEB, dst: DNS, dstPort: 53, count: 1, firstSeenMs: now - 200, lastSeenMs: now, sample: `calico-packet: SRC=${WEB} DST=${DNS} PROTO=UDP DPT=53`, ...over };
 };
 
-async function applyPolicy(ns: string, name: string, spec: unknown): Promise<void> {
-  const path = `/apis/networking.k8s.io/v1/namespaces/${ns}/networkpolicies`;
-  const body = { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name, namespace: ns }, spec };
-  let r = await cp.request('POST', path, body);
-  if (r.status === 409) r = await cp.request('PUT', `${path}/${name}`, { ...body, metadata: { ...body.metadata, resourceVersion: (await cp.request('GET', `${path}/${name}`)).body.metadata.resourceVersion } });
-  assert.ok(r.status === 200 || r.status === 201, JSON.stringify(r.body));
-}
-
 const flows = async (base = api) => (await getJson<{ items: Flow[] }>(`${base}/api/v1/drops?limit=100`)).items;
 const dnsFlow = (items: Flow[]) => items.find((f) => f.proto === 'UDP' && f.dst.ip === DNS && f.dst.port === 53);
 /** PacketDrop Events of a pod about the DNS flow (web-0 also has one about its ICMP drop). */
@@ -66,7 +58,7 @@ test.before(async () => {
     uids[name] = (await cp.createPod(ns, name, { nodeName: 'node-a', podIP: ip, hostIP: '192.0.2.10', labels })).uid;
   }
   // the seed incident: an unfinished policy that isolates every shop pod's egress and allows nothing
-  await applyPolicy('shop', 'deny-wip', { podSelector: {}, policyTypes: ['Egress'] });
+  await applyNetworkPolicy(cp, 'shop', 'deny-wip', { podSelector: {}, policyTypes: ['Egress'] });
   nats = await startNats();
   nc = await connect({ servers: nats.url });
   js = jetstream(nc);
@@ -163,7 +155,7 @@ test('the PacketDrop Events on both pods end with the summary; a repeat raises t
 
 test('the policy is finished (egress to CoreDNS allowed): the explanation follows, and new Events carry no summary', async () => {
   const before = dnsFlow(await flows())!.explanation!;
-  await applyPolicy('shop', 'deny-wip', { podSelector: {}, policyTypes: ['Egress'], egress: [{ to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }], ports: [{ protocol: 'UDP', port: 53 }] }] });
+  await applyNetworkPolicy(cp, 'shop', 'deny-wip', { podSelector: {}, policyTypes: ['Egress'], egress: [{ to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }], ports: [{ protocol: 'UDP', port: 53 }] }] });
   const e = await waitFor('explanation allowed', async () => { const x = dnsFlow(await flows())!.explanation!; return x.verdict === 'allowed' && x; }, 10_000);
   assert.equal(e.sides[0].allowedBy, { policy: 'shop/deny-wip', rule: 0 });
   assert.match(e.summary, /^Current NetworkPolicies allow UDP\/53 from shop\/web-0 to kube-system\/coredns-x2x4q/);

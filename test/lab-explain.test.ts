@@ -10,7 +10,7 @@ import { startStack, type Stack } from './support/stack.js';
 import { startControlPlane, type ControlPlane } from './support/kube.js';
 import { getJson } from './support/procs.js';
 import { waitFor, isRoot } from './support/wait.js';
-import { grantCollector, COLLECTOR_USER } from './fixtures/kube/helpers.js';
+import { applyNetworkPolicy, grantCollector, COLLECTOR_USER } from './fixtures/kube/helpers.js';
 import type { Flow } from '../collector/store/drops.js';
 
 if (!isRoot()) throw new Error('lab-explain needs root (network namespaces, iptables, journald); CI runs as root');
@@ -25,10 +25,7 @@ test.before(async () => {
   for (const [name, ip, app] of [['web-0', LAB_IPS.podA, 'web'], ['db-0', LAB_IPS.podB, 'db']] as const) {
     await cp.createPod('shop', name, { nodeName: 'lab-node', podIP: ip, hostIP: LAB_IPS.node, labels: { app } });
   }
-  const r = await cp.request('POST', '/apis/networking.k8s.io/v1/namespaces/shop/networkpolicies', {
-    apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'deny-wip', namespace: 'shop' }, spec: { podSelector: {}, policyTypes: ['Egress'] },
-  });
-  assert.is(r.status, 201, JSON.stringify(r.body));
+  await applyNetworkPolicy(cp, 'shop', 'deny-wip', { podSelector: {}, policyTypes: ['Egress'] });
   lab = await labUp();
   stack = await startStack({
     node: 'lab-node', journalDir: lab.journalDir, agentArgs: ['--probes', 'none', '--container-log-dir', ''],

@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { Registry } from 'prom-client';
 import { startControlPlane, eventually, type ControlPlane } from './support/kube.js';
 import { waitFor } from './support/wait.js';
-import { grantCollector, testLog, COLLECTOR_USER } from './fixtures/kube/helpers.js';
+import { applyNetworkPolicy, grantCollector, testLog, COLLECTOR_USER } from './fixtures/kube/helpers.js';
 import { KubeClient } from '../collector/kube/client.js';
 import { loadKubeconfig } from '../collector/kube/config.js';
 import { PodWatch } from '../collector/kube/pod-watch.js';
@@ -36,15 +36,6 @@ async function createPod(ns: string, name: string, labels: Record<string, string
   assert.is(r.status, 201, JSON.stringify(r.body));
   const s = await cp.request('PATCH', `${base}/${name}/status`, { status: { phase: 'Running', podIP: ip, podIPs: [{ ip }], hostIP: '192.0.2.10', hostIPs: [{ ip: '192.0.2.10' }] } });
   assert.is(s.status, 200, JSON.stringify(s.body));
-}
-
-async function apply(ns: string, name: string, spec: unknown): Promise<string> {
-  const path = `/apis/networking.k8s.io/v1/namespaces/${ns}/networkpolicies`;
-  const body = { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name, namespace: ns }, spec };
-  let r = await cp.request('POST', path, body);
-  if (r.status === 409) r = await cp.request('PUT', `${path}/${name}`, { ...body, metadata: { ...body.metadata, resourceVersion: (await cp.request('GET', `${path}/${name}`)).body.metadata.resourceVersion } });
-  assert.ok(r.status === 200 || r.status === 201, JSON.stringify(r.body));
-  return r.body.metadata.resourceVersion as string;
 }
 
 /** Deletes a policy and waits until the watch has seen it go: a generation read right after must not count the delete. */
@@ -105,7 +96,7 @@ test('no policies: allowed (the drop has another cause), stamped with the policy
 
 test('seed incident deny-wip: egress of shop/web-0 isolated, no rule allows UDP/53 to CoreDNS', async () => {
   const gen = policies.state().generation, rv = policies.state().resourceVersion;
-  await apply('shop', 'deny-wip', { podSelector: {}, policyTypes: ['Egress'] });
+  await applyNetworkPolicy(cp, 'shop', 'deny-wip', { podSelector: {}, policyTypes: ['Egress'] });
   const e = await afterChange(gen, '10.244.0.4', '10.244.2.3', 'UDP', 53);
   assert.is(e.verdict, 'denied');
   assert.is(e.summary, 'Egress of shop/web-0 is isolated by shop/deny-wip; no rule allows UDP/53 to kube-system/coredns-x2x4q (DNS).');
@@ -119,7 +110,7 @@ test('seed incident deny-wip: egress of shop/web-0 isolated, no rule allows UDP/
 
 test('seed incident deny-all in kube-system: both sides reported, egress first', async () => {
   const gen = policies.state().generation;
-  await apply('kube-system', 'deny-all', { podSelector: {}, policyTypes: ['Ingress', 'Egress'] });
+  await applyNetworkPolicy(cp, 'kube-system', 'deny-all', { podSelector: {}, policyTypes: ['Ingress', 'Egress'] });
   const e = await afterChange(gen, '10.244.0.4', '10.244.2.3', 'UDP', 53);
   assert.equal(e.sides.map((s) => `${s.direction}:${s.verdict}:${s.isolatedBy.join()}`), ['egress:denies:shop/deny-wip', 'ingress:denies:kube-system/deny-all']);
   assert.match(e.summary, /^Egress of shop\/web-0 is isolated by shop\/deny-wip; .*; and Ingress of kube-system\/coredns-x2x4q is isolated by kube-system\/deny-all; no rule allows UDP\/53 from shop\/web-0\.$/);
@@ -130,7 +121,7 @@ test('seed incident deny-all in kube-system: both sides reported, egress first',
 
 test('a port mistake gives the nearest miss; editing the policy is seen, the explanation follows (generation, stamp, recomputation)', async () => {
   let gen = policies.state().generation;
-  await apply('shop', 'allow-db', { podSelector: { matchLabels: { app: 'db' } }, ingress: [{ from: [{ podSelector: { matchLabels: { app: 'web' } } }], ports: [{ protocol: 'TCP', port: 5433 }] }] });
+  await applyNetworkPolicy(cp, 'shop', 'allow-db', { podSelector: { matchLabels: { app: 'db' } }, ingress: [{ from: [{ podSelector: { matchLabels: { app: 'web' } } }], ports: [{ protocol: 'TCP', port: 5433 }] }] });
   const miss = await afterChange(gen, '10.244.0.4', '10.244.1.6', 'TCP', 5432);
   assert.is(miss.verdict, 'denied');
   assert.equal(miss.sides[1].nearestMiss, { policy: 'shop/allow-db', rule: 0, why: 'rule 0 of shop/allow-db allows TCP/5433, not TCP/5432' });
@@ -140,7 +131,7 @@ test('a port mistake gives the nearest miss; editing the policy is seen, the exp
   assert.is(ex.explain('10.244.0.4', '10.244.1.6', 'TCP', 5432), miss);
   assert.is(ex.stats.computed, computed);
   gen = policies.state().generation;
-  await apply('shop', 'allow-db', { podSelector: { matchLabels: { app: 'db' } }, ingress: [{ from: [{ podSelector: { matchLabels: { app: 'web' } } }], ports: [{ protocol: 'TCP', port: 5432 }] }] });
+  await applyNetworkPolicy(cp, 'shop', 'allow-db', { podSelector: { matchLabels: { app: 'db' } }, ingress: [{ from: [{ podSelector: { matchLabels: { app: 'web' } } }], ports: [{ protocol: 'TCP', port: 5432 }] }] });
   const fixed = await afterChange(gen, '10.244.0.4', '10.244.1.6', 'TCP', 5432);
   assert.is(fixed.verdict, 'allowed');
   assert.equal(fixed.sides[1].allowedBy, { policy: 'shop/allow-db', rule: 0 });
@@ -161,7 +152,7 @@ test('a pod relabelled out of the peer selector: the explanation follows the pod
 
 test('named ports resolve on the destination pod from the watch', async () => {
   const gen = policies.state().generation;
-  await apply('payments', 'allow-metrics', { podSelector: { matchLabels: { app: 'api' } }, ingress: [{ from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'shop' } } }], ports: [{ port: 'metrics' }] }] });
+  await applyNetworkPolicy(cp, 'payments', 'allow-metrics', { podSelector: { matchLabels: { app: 'api' } }, ingress: [{ from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'shop' } } }], ports: [{ port: 'metrics' }] }] });
   const ok = await afterChange(gen, 'shop/web-0', '10.244.3.8', 'TCP', 9090);
   assert.is(ok.verdict, 'allowed');
   assert.equal(ok.sides[1].allowedBy, { policy: 'payments/allow-metrics', rule: 0 });
@@ -173,7 +164,7 @@ test('named ports resolve on the destination pod from the watch', async () => {
 test('a namespace relabel moves the generation and the namespaceSelector verdict', async () => {
   await remove('payments', 'allow-metrics'); // its rule admits shop on 9090: it would be the nearer miss
   let gen = policies.state().generation;
-  await apply('payments', 'allow-team', { podSelector: { matchLabels: { app: 'api' } }, ingress: [{ from: [{ namespaceSelector: { matchLabels: { team: 'shop' } } }], ports: [{ port: 8080 }] }] });
+  await applyNetworkPolicy(cp, 'payments', 'allow-team', { podSelector: { matchLabels: { app: 'api' } }, ingress: [{ from: [{ namespaceSelector: { matchLabels: { team: 'shop' } } }], ports: [{ port: 8080 }] }] });
   const before = await afterChange(gen, 'shop/web-0', 'payments/api-7c4b', 'TCP', 8080);
   assert.is(before.verdict, 'denied');
   assert.match(before.fix!, /namespace shop does not match its namespaceSelector team=shop/);
@@ -187,7 +178,7 @@ test('a namespace relabel moves the generation and the namespaceSelector verdict
 
 test('ipBlock: against a pod IP undecidable, against an external IP decided', async () => {
   const gen = policies.state().generation;
-  await apply('shop', 'egress-cidr', { podSelector: { matchLabels: { app: 'web' } }, policyTypes: ['Egress'], egress: [{ to: [{ ipBlock: { cidr: '10.244.0.0/16', except: ['10.244.3.0/24'] } }, { ipBlock: { cidr: '203.0.113.0/24' } }] }] });
+  await applyNetworkPolicy(cp, 'shop', 'egress-cidr', { podSelector: { matchLabels: { app: 'web' } }, policyTypes: ['Egress'], egress: [{ to: [{ ipBlock: { cidr: '10.244.0.0/16', except: ['10.244.3.0/24'] } }, { ipBlock: { cidr: '203.0.113.0/24' } }] }] });
   const u = await afterChange(gen, '10.244.0.4', '10.244.1.6', 'TCP', 5432);
   assert.is(u.verdict, 'undecidable');
   assert.match(u.sides[0].reason!, /ipBlock 10\.244\.0\.0\/16 contains pod IP 10\.244\.1\.6; whether ipBlock matches pod IPs depends on the CNI/);
@@ -207,7 +198,7 @@ test('apiserver restart: the policy watch gets 410, relists, and sees a change m
   // resourceVersion; the restarted apiserver's watch cache starts there, so resuming is "too old".
   for (let i = 0; i < 5; i++) assert.is((await cp.request('POST', '/api/v1/namespaces/default/configmaps', { metadata: { name: `np-rv-bump-${i}` } })).status, 201);
   await cp.restartApiserver();
-  await apply('shop', 'during-relist', { podSelector: { matchLabels: { app: 'db' } }, ingress: [] });
+  await applyNetworkPolicy(cp, 'shop', 'during-relist', { podSelector: { matchLabels: { app: 'db' } }, ingress: [] });
   await waitFor('410 relist', () => policies.policies.stats.relists410 > relists, 30_000, 50);
   await waitFor('policy seen', () => policies.policiesIn('shop').some((p) => p.metadata.name === 'during-relist'), 10_000, 20);
   assert.ok(policies.ready());

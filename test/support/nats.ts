@@ -1,4 +1,4 @@
-// A real nats-server (Debian's) with JetStream on 127.0.0.1, a free port and a temp store.
+// A real nats-server (Debian's, or another binary) with JetStream on 127.0.0.1, a free port and a temp store.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,7 +21,9 @@ export interface NatsServer {
 }
 
 /** netns: run inside a test network namespace (its own loopback); readiness then comes from the log alone. */
-export async function startNats(opts: { token?: string; netns?: string } = {}): Promise<NatsServer> {
+/** binary: another nats-server than Debian's (e.g. natsServerBin(), the version deploy/ pins). */
+export async function startNats(opts: { token?: string; netns?: string; binary?: string } = {}): Promise<NatsServer> {
+  const bin = opts.binary ?? 'nats-server';
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'nw-nats-'));
   let child: ChildProcess | undefined;
@@ -36,7 +38,7 @@ export async function startNats(opts: { token?: string; netns?: string } = {}): 
     if ('token' in o) token = o.token;
     const args = ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir];
     if (token) args.push('--auth', token);
-    child = opts.netns ? spawn('ip', ['netns', 'exec', opts.netns, 'nats-server', ...args], { stdio: ['ignore', 'pipe', 'pipe'] }) : spawn('nats-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    child = opts.netns ? spawn('ip', ['netns', 'exec', opts.netns, bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }) : spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     child.stderr!.on('data', (c: Buffer) => {
       authFailures += c.toString().match(/Authorization Error|authentication error/gi)?.length ?? 0;
       log = (log + c.toString()).slice(-4000);
