@@ -25,24 +25,33 @@ export function createTestJournal(): TestJournal {
   const boot = randomBytes(16).toString('hex');
   let mono = 1_000_000;
   const file = join(dir, 'remote.journal');
+  // Two systemd-journal-remote processes appending to one file at once lose each other's entries
+  // (seen in CI: 1 of 3 records survived), so appends queue behind each other.
+  let queue: Promise<void> = Promise.resolve();
   return {
     dir,
-    async append(messages, opts = {}) {
-      const now = Date.now() * 1000;
-      let body = '';
-      messages.forEach((m, i) => {
-        mono += 1000;
-        body += `__REALTIME_TIMESTAMP=${now + i}\n__MONOTONIC_TIMESTAMP=${mono}\n_BOOT_ID=${boot}\n_TRANSPORT=${opts.transport ?? 'kernel'}\nPRIORITY=4\nSYSLOG_IDENTIFIER=${opts.identifier ?? 'kernel'}\n_HOSTNAME=test-node\nMESSAGE=${m}\n\n`;
-      });
-      await new Promise<void>((resolve, reject) => {
-        const p = spawn(JOURNAL_REMOTE, ['-o', file, '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
-        let err = '';
-        p.stderr.on('data', (c: Buffer) => { err += c.toString(); });
-        const t = setTimeout(() => p.kill('SIGKILL'), 20_000);
-        p.on('close', (code) => { clearTimeout(t); code === 0 ? resolve() : reject(new Error(`systemd-journal-remote exited ${code}: ${err.trim()}`)); });
-        p.stdin.end(body);
-      });
+    append(messages, opts = {}) {
+      const next = queue.then(() => write(messages, opts));
+      queue = next.catch(() => undefined);
+      return next;
     },
     remove() { rmSync(dir, { recursive: true, force: true }); },
   };
+
+  async function write(messages: string[], opts: { transport?: string; identifier?: string }): Promise<void> {
+    const now = Date.now() * 1000;
+    let body = '';
+    messages.forEach((m, i) => {
+      mono += 1000;
+      body += `__REALTIME_TIMESTAMP=${now + i}\n__MONOTONIC_TIMESTAMP=${mono}\n_BOOT_ID=${boot}\n_TRANSPORT=${opts.transport ?? 'kernel'}\nPRIORITY=4\nSYSLOG_IDENTIFIER=${opts.identifier ?? 'kernel'}\n_HOSTNAME=test-node\nMESSAGE=${m}\n\n`;
+    });
+    await new Promise<void>((resolve, reject) => {
+      const p = spawn(JOURNAL_REMOTE, ['-o', file, '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
+      let err = '';
+      p.stderr.on('data', (c: Buffer) => { err += c.toString(); });
+      const t = setTimeout(() => p.kill('SIGKILL'), 20_000);
+      p.on('close', (code) => { clearTimeout(t); code === 0 ? resolve() : reject(new Error(`systemd-journal-remote exited ${code}: ${err.trim()}`)); });
+      p.stdin.end(body);
+    });
+  }
 }
