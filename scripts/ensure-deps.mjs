@@ -20,7 +20,22 @@ if (!existsSync(gen) || statSync(gen).mtimeMs < newestProto) run('node', ['scrip
 
 const packages = {
   // binary or file that proves the package is there -> Debian package
-  test: [['nats-server', 'nats-server'], ['iptables', 'iptables'], ['/lib/systemd/systemd-journald', 'systemd'], ['/lib/systemd/systemd-journal-remote', 'systemd-journal-remote'], ['etcd', 'etcd-server'], ['etcdctl', 'etcd-client'], ['openssl', 'openssl'], ['ip', 'iproute2'], ['python3', 'python3'], ['unshare', 'util-linux'], ['containerd', 'containerd'], ['/usr/lib/cni/bridge', 'containernetworking-plugins'], ['busybox', 'busybox-static'], ['conntrack', 'conntrack']],
+  test: [
+    ['nats-server', 'nats-server'],
+    ['iptables', 'iptables'],
+    ['/lib/systemd/systemd-journald', 'systemd'],
+    ['/lib/systemd/systemd-journal-remote', 'systemd-journal-remote'],
+    ['etcd', 'etcd-server'],
+    ['etcdctl', 'etcd-client'],
+    ['openssl', 'openssl'],
+    ['ip', 'iproute2'],
+    ['python3', 'python3'],
+    ['unshare', 'util-linux'],
+    ['containerd', 'containerd'],
+    ['/usr/lib/cni/bridge', 'containernetworking-plugins'],
+    ['busybox', 'busybox-static'],
+    ['conntrack', 'conntrack'],
+  ],
   demo: [['nats-server', 'nats-server'], ['iptables', 'iptables'], ['/lib/systemd/systemd-journald', 'systemd'], ['/lib/systemd/systemd-journal-remote', 'systemd-journal-remote'], ['ip', 'iproute2'], ['unshare', 'util-linux']],
   bench: [['nats-server', 'nats-server'], ['/lib/systemd/systemd-journal-remote', 'systemd-journal-remote'], ['/lib/systemd/systemd-journald', 'systemd']],
 }[mode] ?? [];
