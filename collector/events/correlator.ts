@@ -10,48 +10,7 @@
 // write, retries included, takes from it). Whatever is held back stays in `pending` and is added to
 // the count of the next write: suppressed repeats are never lost, only delayed.
 import { objectKey, observationKey, type EventObject, type Observation } from './messages.js';
-
-export class TokenBucket {
-  private tokens: number;
-  private at: number;
-
-  /** ratePerSec tokens per second up to burst; starts full. */
-  constructor(private readonly ratePerSec: number, private readonly burst: number, now: number) {
-    this.tokens = burst;
-    this.at = now;
-  }
-
-  private refill(now: number): void {
-    if (now > this.at) {
-      this.tokens = Math.min(this.burst, this.tokens + ((now - this.at) / 1000) * this.ratePerSec);
-      this.at = now;
-    }
-  }
-
-  available(now: number): boolean {
-    this.refill(now);
-    return this.tokens >= 1;
-  }
-
-  take(now: number): boolean {
-    this.refill(now);
-    if (this.tokens < 1) return false;
-    this.tokens -= 1;
-    return true;
-  }
-
-  /** ms until one token is available (0 if now). */
-  waitMs(now: number): number {
-    this.refill(now);
-    if (this.tokens >= 1) return 0;
-    return this.ratePerSec > 0 ? Math.ceil(((1 - this.tokens) / this.ratePerSec) * 1000) : Infinity;
-  }
-
-  full(now: number): boolean {
-    this.refill(now);
-    return this.tokens >= this.burst;
-  }
-}
+import { TokenBucket } from './token-bucket.js';
 
 /** What the API server holds for an Event, as far as this process knows. */
 export interface KnownEvent {
