@@ -14,6 +14,7 @@ import { dropConsumer } from './drop-consumer.js';
 import { Outbox } from './outbox/outbox.js';
 import { Publisher } from './outbox/publisher.js';
 import type { FindingSink } from './findings.js';
+import type { Detector } from './detector.js';
 import type { RuntimeSnapshot } from '../proto/codec.js';
 
 export interface AgentConfig {
@@ -31,16 +32,6 @@ export interface AgentConfig {
   spoolMaxBytes: number;
   heartbeatMs: number;
 }
-
-/** Detectors that plug in beside packet drops (probes, log signatures, runtime). */
-export interface DetectorDeps {
-  log: Logger;
-  registry: Registry;
-  stateDir: string;
-  /** Sends the container runtime's view of the node to the collector. */
-  publishRuntime(snapshot: RuntimeSnapshot): void;
-}
-export type Detector = (sink: FindingSink, deps: DetectorDeps) => Promise<{ stop(): Promise<void>; journalConsumers: JournalConsumer[] }>;
 
 export interface RunningAgent {
   stop(): Promise<void>;

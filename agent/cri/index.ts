@@ -1,9 +1,9 @@
 // The container runtime's view of the node (issue 6): polls CRI (or crictl) and sends a compact
 // RuntimeSnapshot through the agent's outbox when the view changes, plus a periodic full one.
 import { Counter, Gauge, Histogram } from 'prom-client';
-import { ConfigError, parseDuration, type FlagSpec } from '../../common/flags.js';
+import { ConfigError, readFlags, type FlagSpecs } from '../../common/flags.js';
 import { onceLogger } from '../../common/log.js';
-import type { Detector, DetectorDeps } from '../agent.js';
+import { bindDetector, type Detector, type DetectorContract, type DetectorDeps, type RunningDetector } from '../detector.js';
 import type { FindingSink } from '../findings.js';
 import { normalizeEndpoint } from './endpoint.js';
 import { MirrorErrorBook } from './mirror-errors.js';
@@ -17,21 +17,21 @@ export type { RuntimeReader } from './types.js';
 /** The status name under which a missing or hung runtime is reported (once). */
 export const RUNTIME_STATUS = 'runtime';
 
-export const runtimeFlags: Record<string, FlagSpec> = {
+export const runtimeFlags = {
   'runtime-endpoint': {
     type: 'string', arg: 'URL',
     help: 'CRI socket, e.g. unix:///run/containerd/containerd.sock (default: $CONTAINER_RUNTIME_ENDPOINT, then runtime-endpoint in /etc/crictl.yaml or $CRI_CONFIG_FILE, then the first existing of /run/containerd/containerd.sock, /run/crio/crio.sock, /var/run/cri-dockerd.sock).',
   },
   crictl: { type: 'string', arg: 'PATH', help: 'Read the runtime by running this crictl binary (crictl pods/ps/inspectp -o json) instead of talking to the socket; --runtime-endpoint, if set, is passed on to it.' },
-  'runtime-poll': { type: 'string', arg: 'DURATION', default: '10s', help: 'How often the runtime is polled (a snapshot is sent only when its view changed).' },
-  'runtime-full-every': { type: 'string', arg: 'DURATION', default: '5m', help: 'Send the runtime view at least this often even when nothing changed.' },
-  'runtime-timeout': { type: 'string', arg: 'DURATION', default: '2s', help: 'Time box of each CRI call (crictl run: this plus 1s).' },
-  runtime: { type: 'string', arg: 'on|off', default: 'on', help: 'Poll the container runtime at all.' },
+  'runtime-poll': { type: 'duration', min: 100, arg: 'DURATION', default: '10s', help: 'How often the runtime is polled (a snapshot is sent only when its view changed).' },
+  'runtime-full-every': { type: 'duration', min: 100, arg: 'DURATION', default: '5m', help: 'Send the runtime view at least this often even when nothing changed.' },
+  'runtime-timeout': { type: 'duration', min: 10, arg: 'DURATION', default: '2s', help: 'Time box of each CRI call (crictl run: this plus 1s).' },
+  runtime: { type: 'choice', choices: ['on', 'off'], arg: 'on|off', default: 'on', help: 'Poll the container runtime at all.' },
   'kubelet-journal-match': {
     type: 'string', arg: 'MATCH', default: 'SYSLOG_IDENTIFIER=kubelet',
     help: 'journalctl match for the kubelet\'s own records, read (besides --journal-match) for why it could not create a static pod\'s mirror pod: the API server\'s answer is then named in StaticPodNotMirrored. off (or empty): do not read them (e.g. a kubelet that logs to a file).',
   },
-};
+} satisfies FlagSpecs;
 
 export interface RuntimeConfig extends ReaderConfig {
   enabled: boolean;
@@ -43,22 +43,16 @@ export interface RuntimeConfig extends ReaderConfig {
 
 /** Validates the flags (ConfigError -> exit 2 before anything starts). */
 export function runtimeConfig(v: Record<string, unknown>): RuntimeConfig {
-  const enabled = (v.runtime ?? 'on') as string;
-  if (enabled !== 'on' && enabled !== 'off') throw new ConfigError(`--runtime must be on or off, not "${enabled}"`);
-  const dur = (flag: string, def: string, min: number): number => {
-    const ms = parseDuration(String(v[flag] ?? def), `--${flag}`);
-    if (ms < min) throw new ConfigError(`--${flag} must be at least ${min} ms`);
-    return ms;
-  };
-  const endpoint = v['runtime-endpoint'] ? normalizeEndpoint(String(v['runtime-endpoint']), '--runtime-endpoint') : undefined;
-  const crictl = v.crictl ? String(v.crictl) : undefined;
-  const pollMs = dur('runtime-poll', '10s', 100);
-  const fullEveryMs = dur('runtime-full-every', '5m', 100);
+  const f = readFlags(runtimeFlags, v);
+  const endpoint = f['runtime-endpoint'] ? normalizeEndpoint(f['runtime-endpoint'], '--runtime-endpoint') : undefined;
+  const crictl = f.crictl || undefined;
+  const pollMs = f['runtime-poll'];
+  const fullEveryMs = f['runtime-full-every'];
   if (fullEveryMs < pollMs) throw new ConfigError('--runtime-full-every must not be shorter than --runtime-poll');
-  const raw = String(v['kubelet-journal-match'] ?? 'SYSLOG_IDENTIFIER=kubelet');
+  const raw = f['kubelet-journal-match'];
   const kubeletMatch = raw === 'off' ? '' : raw;
   if (kubeletMatch && !/^[A-Z0-9_]+=.+$/.test(kubeletMatch)) throw new ConfigError(`--kubelet-journal-match must be FIELD=value with an upper-case journal field (e.g. _SYSTEMD_UNIT=kubelet.service) or off, not "${kubeletMatch}"`);
-  return { enabled: enabled === 'on', endpoint, crictl, pollMs, fullEveryMs, timeoutMs: dur('runtime-timeout', '2s', 10), kubeletMatch: kubeletMatch || undefined };
+  return { enabled: f.runtime === 'on', endpoint, crictl, pollMs, fullEveryMs, timeoutMs: f['runtime-timeout'], kubeletMatch: kubeletMatch || undefined };
 }
 
 /** Fraction of the interval by which each delay varies, so nodes do not poll their runtimes in step. */
@@ -145,12 +139,14 @@ export function runRuntimeLoop(cfg: RuntimeConfig, sink: FindingSink, deps: Pick
 }
 
 /**
- * `(values) => Detector`: validates the flags at once (ConfigError), then polls in the background
- * once the agent starts it. A missing, refusing or hung runtime is one status line, never a crash.
+ * The runtime detector: flags validated at once (ConfigError), polling in the background once the
+ * agent starts it. A missing, refusing or hung runtime is one status line, never a crash.
  */
-export function startRuntime(values: Record<string, unknown>): Detector {
-  const cfg = runtimeConfig(values);
-  return async (sink, deps) => {
+export const runtimeDetector: DetectorContract<RuntimeConfig> = {
+  title: 'Container runtime (CRI)',
+  flags: runtimeFlags,
+  configure: runtimeConfig,
+  async start(cfg, sink, deps): Promise<RunningDetector> {
     if (!cfg.enabled) return { async stop() {}, journalConsumers: [] };
     const book = new MirrorErrorBook();
     const loop = runRuntimeLoop(cfg, sink, deps, Date.now, book);
@@ -162,5 +158,8 @@ export function startRuntime(values: Record<string, unknown>): Detector {
       if (!understood) warnOnce('kubelet-mirror-unrecognised', 'runtime: a kubelet line about a mirror pod in a format not understood; further ones are only counted', { line: line.slice(0, 300) });
     };
     return { stop: () => loop.stop(), journalConsumers: [book.consumer(cfg.kubeletMatch, seen)] };
-  };
-}
+  },
+};
+
+/** `(values) => Detector` (tests start the runtime detector alone). */
+export const startRuntime = (values: Record<string, unknown>): Detector => bindDetector(runtimeDetector, values);

@@ -1,8 +1,9 @@
 // Container-log and kernel-log signatures for the agent: flags, start/stop, rules-file validation.
 import path from 'node:path';
 import type { Registry } from 'prom-client';
-import { ConfigError, parseDuration, type FlagSpec } from '../../common/flags.js';
+import { readFlags, type FlagSpecs } from '../../common/flags.js';
 import type { Logger } from '../../common/log.js';
+import type { DetectorContract } from '../detector.js';
 import type { FindingSink } from '../findings.js';
 import type { JournalConsumer } from '../sources/journal-consumer.js';
 import { BUILTIN_RULES } from './builtin-rules.js';
@@ -14,7 +15,7 @@ import { compileRules, loadRulesFile, mergeRules, type CompiledRule } from './ru
 import { SignatureReporter } from './signatures.js';
 import { LogTailer } from './tailer.js';
 
-export const logFlags: Record<string, FlagSpec> = {
+export const logFlags = {
   'container-log-dir': {
     type: 'string',
     arg: 'DIR',
@@ -27,24 +28,27 @@ export const logFlags: Record<string, FlagSpec> = {
     help: 'Extra log signature rules, YAML or JSON (kind, severity, pattern, scope, message, dedupWindow), checked at start.',
   },
   'log-lookback': {
-    type: 'string',
+    type: 'duration',
+    zero: true,
     arg: 'DURATION',
     default: '0',
     help: 'On the first start, read container logs already present from this far back (e.g. 10m); 0 reads only new lines. Later starts resume at saved offsets.',
   },
   'log-poll-interval': {
-    type: 'string',
+    type: 'duration',
+    min: 1,
     arg: 'DURATION',
     default: '500ms',
     help: 'How often followed container log files are checked for new lines, rotation and truncation.',
   },
   'log-rescan-interval': {
-    type: 'string',
+    type: 'duration',
+    min: 1,
     arg: 'DURATION',
     default: '10s',
     help: 'How often the container log dir is listed again (file events are only a hint).',
   },
-};
+} satisfies FlagSpecs;
 
 export interface LogWatchDeps {
   log: Logger;
@@ -57,13 +61,36 @@ export interface LogWatch {
   journalConsumers: JournalConsumer[];
 }
 
+export interface LogWatchConfig {
+  /** '' turns container log signatures off. */
+  dir: string;
+  rulesFile?: string;
+  rules: CompiledRule[];
+  lookbackMs: number;
+  pollMs: number;
+  rescanMs: number;
+}
+
+/** Flags -> configuration, the rules file loaded and checked (ConfigError names the rule and field). */
+export function logWatchConfig(values: Record<string, unknown>): LogWatchConfig {
+  const f = readFlags(logFlags, values);
+  const rulesFile = f['rules-file'];
+  return { dir: f['container-log-dir'], rulesFile, rules: loadRules(rulesFile), lookbackMs: f['log-lookback'], pollMs: f['log-poll-interval'], rescanMs: f['log-rescan-interval'] };
+}
+
+export const logsDetector: DetectorContract<LogWatchConfig> = {
+  title: 'Log signatures (container logs, kernel OOM kills)',
+  flags: logFlags,
+  configure: logWatchConfig,
+  start: (cfg, sink, deps) => runLogWatch(cfg, sink, deps),
+};
+
 export async function startLogWatch(values: Record<string, unknown>, sink: FindingSink, deps: LogWatchDeps): Promise<LogWatch> {
-  const dir = str(values, 'container-log-dir') ?? '';
-  const rulesFile = str(values, 'rules-file');
-  const lookbackMs = duration(values, 'log-lookback', true);
-  const pollMs = duration(values, 'log-poll-interval', false);
-  const rescanMs = duration(values, 'log-rescan-interval', false);
-  const rules = loadRules(rulesFile);
+  return runLogWatch(logWatchConfig(values), sink, deps);
+}
+
+async function runLogWatch(cfg: LogWatchConfig, sink: FindingSink, deps: LogWatchDeps): Promise<LogWatch> {
+  const { dir, rulesFile, rules, lookbackMs, pollMs, rescanMs } = cfg;
 
   let tailer: LogTailer | undefined;
   const metrics = createLogMetrics(deps.registry, () => tailer?.files().length ?? 0);
@@ -113,19 +140,4 @@ function loadRules(file: string | undefined): CompiledRule[] {
       builtin.map((r) => r.name),
     ),
   );
-}
-
-function str(values: Record<string, unknown>, flag: string): string | undefined {
-  const v = values[flag];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'string') throw new ConfigError(`--${flag}: expected a string`);
-  return v;
-}
-
-function duration(values: Record<string, unknown>, flag: string, zeroOk: boolean): number {
-  const raw = str(values, flag) ?? (logFlags[flag].default as string);
-  if (zeroOk && /^0+$/.test(raw.trim())) return 0;
-  const ms = parseDuration(raw, `--${flag}`);
-  if (!zeroOk && ms <= 0) throw new ConfigError(`--${flag}: must be more than 0`);
-  return ms;
 }

@@ -3,7 +3,8 @@ import type { Registry } from 'prom-client';
 import type { Logger } from '../../common/log.js';
 import type { FindingSink } from '../findings.js';
 import type { JournalConsumer } from '../sources/journal-consumer.js';
-import { probeConfig } from './config.js';
+import type { DetectorContract } from '../detector.js';
+import { probeConfig, probeFlags, type ProbeConfig } from './config.js';
 import { conntrackProbe } from './conntrack.js';
 import { startProbe, type Probe } from './framework.js';
 import { iptablesProbe } from './iptables.js';
@@ -11,7 +12,7 @@ import { journaldProbe } from './journald.js';
 import { nodePidsProbe, podPidsProbe } from './pids.js';
 import { sysctlProbe } from './sysctl.js';
 
-export { probeFlags } from './config.js';
+export { probeFlags };
 
 export interface RunningProbes {
   stop(): Promise<void>;
@@ -21,7 +22,17 @@ export interface RunningProbes {
 
 /** Starts the enabled probes; throws ConfigError on invalid flag values. */
 export function startProbes(values: Record<string, unknown>, sink: FindingSink, deps: { log: Logger; registry: Registry }): RunningProbes {
-  const cfg = probeConfig(values);
+  return runProbes(probeConfig(values), sink, deps);
+}
+
+export const probesDetector: DetectorContract<ProbeConfig> = {
+  title: 'Node probes',
+  flags: probeFlags,
+  configure: probeConfig,
+  start: async (cfg, sink, deps) => runProbes(cfg, sink, deps),
+};
+
+function runProbes(cfg: ProbeConfig, sink: FindingSink, deps: { log: Logger; registry: Registry }): RunningProbes {
   const probes: Probe[] = [];
   const journalConsumers: JournalConsumer[] = [];
   const pidOpts = { intervalMs: cfg.intervalMs, procRoot: cfg.procRoot, cgroupRoot: cfg.cgroupRoot, nodePercent: cfg.pidPressurePercent, podPercent: cfg.podPidsPercent };

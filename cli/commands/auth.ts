@@ -11,8 +11,8 @@ import { issuerFromSeed, JwtError } from '../../collector/auth/jwt.js';
 import { serveAuthCallout } from '../../collector/auth/service.js';
 import { tokenReviewer } from '../../collector/auth/token-review.js';
 import type { DecideConfig } from '../../collector/auth/decide.js';
-import { natsFlags, natsAuth } from '../shared-flags.js';
-import { untilSignal } from '../process.js';
+import { natsFlags, natsAuth } from '../../common/nats-flags.js';
+import { untilSignal } from '../../common/process.js';
 
 export const spec: CommandSpec = {
   name: 'auth',

@@ -5,7 +5,7 @@
 import type { Logger } from '../../common/log.js';
 import { onceLogger } from '../../common/log.js';
 import type { JobGuard } from '../../common/guard.js';
-import { ConfigError, parseDuration, type FlagSpec } from '../../common/flags.js';
+import { readFlags, type FlagSpecs } from '../../common/flags.js';
 import type { Finding } from '../../proto/codec.js';
 import type { EnvelopeListener } from '../collector.js';
 import type { RouteHandler } from '../api/server.js';
@@ -54,22 +54,19 @@ export interface RuntimeExtension {
   stop(): void;
 }
 
-export const runtimeCollectorFlags: Record<string, FlagSpec> = {
-  'static-pod-grace': { type: 'string', arg: 'DURATION', default: '2m', help: 'A static pod running without its mirror pod in the API this long raises StaticPodNotMirrored.' },
-  'restart-threshold': { type: 'string', arg: 'N', default: '3', help: 'ContainerRestarting when a container restarts this many times within --restart-window.' },
-  'restart-window': { type: 'string', arg: 'DURATION', default: '10m', help: 'Window for --restart-threshold; the finding clears after a window without restarts.' },
-};
+export const runtimeCollectorFlags = {
+  'static-pod-grace': { type: 'duration', arg: 'DURATION', default: '2m', help: 'A static pod running without its mirror pod in the API this long raises StaticPodNotMirrored.' },
+  'restart-threshold': { type: 'int', arg: 'N', default: '3', help: 'ContainerRestarting when a container restarts this many times within --restart-window.' },
+  'restart-window': { type: 'duration', arg: 'DURATION', default: '10m', help: 'Window for --restart-threshold; the finding clears after a window without restarts.' },
+} satisfies FlagSpecs;
 
-/** Flags -> options (ConfigError on bad values). */
+/** Flags -> options (ConfigError on bad values); `{}` gives the defaults. */
 export function runtimeExtensionOptions(v: Record<string, unknown>): RuntimeExtensionOptions {
-  const n = Number(v['restart-threshold'] ?? '3');
-  if (!Number.isInteger(n) || n < 1) throw new ConfigError(`--restart-threshold must be a positive integer, not "${String(v['restart-threshold'])}"`);
-  return {
-    staticPodGraceMs: parseDuration(String(v['static-pod-grace'] ?? '2m'), '--static-pod-grace'),
-    restartThreshold: n,
-    restartWindowMs: parseDuration(String(v['restart-window'] ?? '10m'), '--restart-window'),
-  };
+  const f = readFlags(runtimeCollectorFlags, v);
+  return { staticPodGraceMs: f['static-pod-grace'], restartThreshold: f['restart-threshold'], restartWindowMs: f['restart-window'] };
 }
+
+const DEFAULTS = runtimeExtensionOptions({}) as Required<Pick<RuntimeExtensionOptions, 'staticPodGraceMs' | 'restartThreshold' | 'restartWindowMs'>>;
 
 export function runtimeExtension(apiResolver: Resolver, log: Logger, opts: RuntimeExtensionOptions = {}): RuntimeExtension {
   const now = opts.now ?? Date.now;
@@ -77,9 +74,9 @@ export function runtimeExtension(apiResolver: Resolver, log: Logger, opts: Runti
   const store = new RuntimeStore();
   const hints = new RuntimeHints(staleMs, now);
   const resolver = new HintedResolver(apiResolver, hints);
-  const statics = new StaticPodCheck(opts.staticPodGraceMs ?? 2 * 60_000);
+  const statics = new StaticPodCheck(opts.staticPodGraceMs ?? DEFAULTS.staticPodGraceMs);
   const conditions = new RuntimeConditionCheck();
-  const restarts = new RestartCheck({ threshold: opts.restartThreshold ?? 3, windowMs: opts.restartWindowMs ?? 10 * 60_000 });
+  const restarts = new RestartCheck({ threshold: opts.restartThreshold ?? DEFAULTS.restartThreshold, windowMs: opts.restartWindowMs ?? DEFAULTS.restartWindowMs });
   const warnOnce = onceLogger(log);
   let stores: Stores | undefined;
 
