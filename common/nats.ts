@@ -1,6 +1,7 @@
 import { connect, tokenAuthenticator, usernamePasswordAuthenticator, AuthorizationError, PermissionViolationError, UserAuthenticationExpiredError, type NatsConnection, type ConnectionOptions, type Authenticator } from '@nats-io/transport-node';
 import { readFileSync } from 'node:fs';
 import { createLogger, onceLogger, type Logger } from './log.js';
+import { backoff } from './backoff.js';
 
 export interface NatsAuth {
   /** A static token (development). */
@@ -83,7 +84,7 @@ export async function connectNats(url: string, auth: NatsAuth, name: string): Pr
       if (!fromFiles) throw err;
       if (isAuthFailure(err)) report(err, 'nats: authorization failed: the server refused our credentials; retrying');
       else if (/NATS token file|NATS password file/.test((err as Error).message)) report(err, 'nats: cannot read the credentials; retrying');
-      await new Promise((r) => setTimeout(r, 500 + Math.random() * 500));
+      await new Promise((r) => setTimeout(r, backoff(0, { baseMs: 1000, capMs: 1000, jitter: 'equal' })));
     }
   }
 }

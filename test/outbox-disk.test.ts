@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { evictions, safeCursor, type HeldSeal } from '../agent/outbox/budget.js';
 import { SealStore } from '../agent/outbox/seal-store.js';
 import { Outbox, type OutboxCounter } from '../agent/outbox/outbox.js';
-import { Publisher, retryDelayMs } from '../agent/outbox/publisher.js';
+import { Publisher } from '../agent/outbox/publisher.js';
+import { backoff } from '../common/backoff.js';
 import pino from 'pino';
 import { decodeEnvelope } from '../proto/codec.js';
 import { createLogger } from '../common/log.js';
@@ -40,8 +41,8 @@ test('cursor invariant: a memory-only seal pins the cursor before its records; d
 });
 
 test('backoff: grows exponentially, capped, with jitter in [d/2, d]', () => {
-  assert.equal([0, 1, 2, 3, 10].map((a) => retryDelayMs(a, 250, 5000, () => 1)), [250, 500, 1000, 2000, 5000]);
-  assert.is(retryDelayMs(3, 250, 5000, () => 0), 1000);
+  assert.equal([0, 1, 2, 3, 10].map((a) => backoff(a, { baseMs: 250, capMs: 5000, jitter: 'equal', random: () => 1 })), [250, 500, 1000, 2000, 5000]);
+  assert.is(backoff(3, { baseMs: 250, capMs: 5000, jitter: 'equal', random: () => 0 }), 1000);
 });
 
 test('seal store on a full disk: seals wait in memory in order, are readable, within one budget, and reach disk when space is back', () => {

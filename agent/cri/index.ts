@@ -3,6 +3,7 @@
 import { Counter, Gauge, Histogram } from 'prom-client';
 import { ConfigError, readFlags, type FlagSpecs } from '../../common/flags.js';
 import { onceLogger } from '../../common/log.js';
+import { pollLoop } from '../../common/poll.js';
 import { bindDetector, type Detector, type DetectorContract, type DetectorDeps, type RunningDetector } from '../detector.js';
 import type { FindingSink } from '../findings.js';
 import { normalizeEndpoint } from './endpoint.js';
@@ -55,9 +56,6 @@ export function runtimeConfig(v: Record<string, unknown>): RuntimeConfig {
   return { enabled: f.runtime === 'on', endpoint, crictl, pollMs, fullEveryMs, timeoutMs: f['runtime-timeout'], kubeletMatch: kubeletMatch || undefined };
 }
 
-/** Fraction of the interval by which each delay varies, so nodes do not poll their runtimes in step. */
-const JITTER = 0.1;
-
 export interface RunningRuntime {
   stop(): Promise<void>;
 }
@@ -84,8 +82,6 @@ export function runRuntimeLoop(cfg: RuntimeConfig, sink: FindingSink, deps: Pick
   };
 
   let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  let inflight: Promise<void> | undefined;
 
   const pollOnce = async (): Promise<void> => {
     const end = seconds.startTimer();
@@ -116,24 +112,15 @@ export function runRuntimeLoop(cfg: RuntimeConfig, sink: FindingSink, deps: Pick
     }
   };
 
-  const schedule = (ms: number): void => {
-    if (!stopped) timer = setTimeout(run, ms);
-  };
-  function run(): void {
-    inflight = pollOnce().finally(() => {
-      inflight = undefined;
-      schedule(cfg.pollMs * (1 + JITTER * (2 * Math.random() - 1)));
-    });
-  }
-  run();
+  const loop = pollLoop(pollOnce, { intervalMs: cfg.pollMs });
   log.info({ endpoint: cfg.endpoint ?? (cfg.crictl ? undefined : 'auto'), crictl: cfg.crictl, pollMs: cfg.pollMs, fullEveryMs: cfg.fullEveryMs }, 'runtime: polling');
 
   return {
     async stop() {
       stopped = true;
-      clearTimeout(timer);
+      const done = loop.stop();
       poller.close(); // cancels calls in flight / kills a running crictl
-      await inflight;
+      await done;
     },
   };
 }

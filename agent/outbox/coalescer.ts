@@ -1,14 +1,10 @@
 // Pure: identical flows within one window become one record with a count.
 import type { Drop } from '../parse/packet-drop.js';
 import type { PacketDrop } from '../../proto/codec.js';
+import { flowKey } from '../../common/flow.js';
 
 /** Sample lines are for people; the kernel's own lines are far shorter than this. */
 export const MAX_SAMPLE_CHARS = 2048;
-
-export function flowKey(d: Drop): string {
-  // join, not a template: map keys made by templates stay trees of cons strings (several times the size).
-  return [d.prefix, d.src, d.dst, d.proto, d.dstPort, d.icmpType, d.in, d.out].join('|');
-}
 
 export class Coalescer {
   private flows = new Map<string, PacketDrop>();
@@ -16,7 +12,7 @@ export class Coalescer {
 
   /** Returns true when the window holds maxFlows distinct flows and should be sealed now. */
   add(d: Drop, timeMs: number, maxFlows: number): boolean {
-    const key = flowKey(d);
+    const key = flowKey(d, d.in, d.out);
     const f = this.flows.get(key);
     this.lines++;
     if (f) {

@@ -7,6 +7,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstream, type JetStreamClient, type PubAck } from '@nats-io/jetstream';
 import { connectNats, type NatsAuth } from '../../common/nats.js';
 import type { Logger } from '../../common/log.js';
+import { backoff } from '../../common/backoff.js';
 
 export type NatsState = 'connecting' | 'connected' | 'disconnected' | 'auth-failed' | 'unreachable';
 export type ConnectOutcome = 'connected' | 'auth_failed' | 'unreachable';
@@ -33,12 +34,6 @@ function isExpiry(err: unknown): boolean {
 export function isAuthError(err: unknown): boolean {
   const e = err as Error | undefined;
   return /Authorization|AuthenticationExpired/i.test(e?.name ?? '') || /authorization violation|authentication (expired|timeout)/i.test(e?.message ?? '');
-}
-
-/** Full jitter in [d/2, d], d = min * 2^attempt capped at max: a fleet of agents does not reconnect in step. */
-export function retryDelayMs(attempt: number, minMs: number, maxMs: number, random = Math.random): number {
-  const d = Math.min(maxMs, minMs * 2 ** Math.min(attempt, 30));
-  return Math.round(d / 2 + (random() * d) / 2);
 }
 
 /**
@@ -138,7 +133,8 @@ export class Publisher {
         await this.watch(nc);
         continue;
       }
-      await this.sleep(retryDelayMs(failures++, this.o.minRetryMs ?? 250, this.o.maxRetryMs ?? 5000));
+      // Equal jitter: a fleet of agents does not reconnect in step.
+      await this.sleep(backoff(failures++, { baseMs: this.o.minRetryMs ?? 250, capMs: this.o.maxRetryMs ?? 5000, jitter: 'equal' }));
     }
   }
 

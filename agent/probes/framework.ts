@@ -4,6 +4,7 @@ import type { Logger } from '../../common/log.js';
 import type { FindingReport, FindingSink } from '../findings.js';
 import { ProbeUnavailable } from './host.js';
 import { FindingTracker } from './tracker.js';
+import { pollLoop } from '../../common/poll.js';
 
 export interface TickContext {
   /** Aborted when the tick overruns its time box or the probes stop; commands are killed then. */
@@ -30,8 +31,6 @@ export interface ProbeRunOptions {
   log: Logger;
 }
 
-/** Fraction of the interval by which each delay varies, so nodes and probes do not poll in step. */
-const JITTER = 0.1;
 
 export interface RunningProbe {
   stop(): Promise<void>;
@@ -50,15 +49,9 @@ export function startProbe(probe: Probe, sink: FindingSink, opts: ProbeRunOption
   const log = opts.log.child({ probe: probe.name });
   const tracker = new FindingTracker(sink, { clearAfter: probe.clearAfter ?? 1, refreshMs: opts.refreshMs });
   const stopping = new AbortController();
-  let timer: NodeJS.Timeout | undefined;
   let inflight: Promise<unknown> | undefined;
   let healthy: boolean | undefined;
   let warnedStuck = false;
-
-  const nextDelay = () => probe.intervalMs * (1 + JITTER * (2 * Math.random() - 1));
-  const schedule = (delayMs: number) => {
-    if (!stopping.signal.aborted) timer = setTimeout(run, delayMs);
-  };
 
   // Status is reported on transitions only: "cannot run here" once, and once more when it recovers.
   const setHealth = (ok: boolean, detail: string) => {
@@ -72,7 +65,7 @@ export function startProbe(probe: Probe, sink: FindingSink, opts: ProbeRunOption
       // A tick that ignored its abort is still running: never stack another one on top of it.
       if (!warnedStuck) log.warn('previous tick has not finished; skipping polls until it does');
       warnedStuck = true;
-      return schedule(nextDelay());
+      return;
     }
     warnedStuck = false;
     const box = new AbortController();
@@ -100,16 +93,15 @@ export function startProbe(probe: Probe, sink: FindingSink, opts: ProbeRunOption
       clearTimeout(timeout);
       stopping.signal.removeEventListener('abort', onStop);
     }
-    schedule(nextDelay());
   }
 
   // The first tick comes soon but at a random point, so a fleet restart does not fire in step.
-  schedule(Math.random() * probe.intervalMs * 0.5);
+  const loop = pollLoop(run, { intervalMs: probe.intervalMs, firstDelayMs: Math.random() * probe.intervalMs * 0.5 });
 
   return {
     async stop() {
       stopping.abort(new Error('probes stopping'));
-      clearTimeout(timer);
+      await loop.stop();
       const pending = inflight;
       if (pending) {
         let t: NodeJS.Timeout | undefined;

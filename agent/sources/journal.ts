@@ -6,6 +6,7 @@ import type { Logger } from '../../common/log.js';
 import { LineSplitter } from '../../common/lines.js';
 import { parseJournalJson, cursorOf } from '../parse/log-line.js';
 import type { JournalConsumer } from './journal-consumer.js';
+import { backoff } from '../../common/backoff.js';
 
 /** journald caps a record well below this; a longer line is junk and is skipped up to its newline. */
 export const MAX_JSON_LINE = 1024 * 1024;
@@ -34,7 +35,8 @@ export class JournalSource {
   private child?: ChildProcess;
   private stopped = false;
   private lastLine = '';
-  private backoff = BACKOFF_MIN_MS;
+  /** journalctl restarts since it last printed a line. */
+  private failures = 0;
   private timer?: NodeJS.Timeout;
   private cursor?: string;
   private readonly literals: string[];
@@ -117,7 +119,7 @@ export class JournalSource {
     let sawLine = false;
     const lines = new LineSplitter(MAX_JSON_LINE, (line) => { if (line.length > 0) this.handle(line); }, () => this.o.onCounter?.('rejected_too_long'));
     child.stdout!.on('data', (chunk: Buffer) => {
-      if (!sawLine) { sawLine = true; this.backoff = BACKOFF_MIN_MS; }
+      if (!sawLine) { sawLine = true; this.failures = 0; }
       lines.write(chunk);
     });
     child.stderr!.on('data', (c: Buffer) => { if (stderr.length < 4096) stderr += c.toString(); });
@@ -145,9 +147,9 @@ export class JournalSource {
   private retry(message: string): void {
     if (this.stopped) return;
     this.o.onCounter?.('restarts');
-    this.o.log.error({ retryInMs: this.backoff }, message);
-    this.timer = setTimeout(() => void this.launch(), this.backoff);
-    this.backoff = Math.min(this.backoff * 2, BACKOFF_MAX_MS);
+    const delay = backoff(this.failures++, { baseMs: BACKOFF_MIN_MS, capMs: BACKOFF_MAX_MS, jitter: 'none' });
+    this.o.log.error({ retryInMs: delay }, message);
+    this.timer = setTimeout(() => void this.launch(), delay);
   }
 
   private handle(line: string): void {

@@ -16,35 +16,25 @@ export interface ListSchema {
   params: Record<string, ParamDoc>;
 }
 
-const limit = (defaultLimit: number): ParamDoc => ({ type: 'int', description: `maximum items (default ${defaultLimit}, max ${MAX_LIMIT}); total and truncated tell what was left out` });
+/** A list's schema: its own filters plus `limit`, whose default is stated once. */
+function list<P extends Record<string, ParamDoc>>(summary: string, defaultLimit: number, params: P) {
+  const limit: ParamDoc = { type: 'int', description: `maximum items (default ${defaultLimit}, max ${MAX_LIMIT}); total and truncated tell what was left out` };
+  return { summary, defaultLimit, params: { ...params, limit } };
+}
 
 export const LISTS = {
-  '/api/v1/drops': {
-    summary: 'Dropped packet flows, newest lastSeen first',
-    defaultLimit: 100,
-    params: {
-      namespace: { type: 'string', description: 'pods in this namespace, on either side' },
-      pod: { type: 'string', description: 'pods with this name, on either side' },
-      node: { type: 'string', description: 'node that saw the drop' },
-      since: { type: 'duration', description: 'only flows last seen within this duration (e.g. 15m, 2h)' },
-      limit: limit(100),
-    },
-  },
-  '/api/v1/findings': {
-    summary: 'Node and pod findings (active and recently cleared), newest lastSeen first',
-    defaultLimit: 1000,
-    params: {
-      node: { type: 'string', description: 'node name' },
-      kind: { type: 'string', description: 'finding kind, e.g. IPForwardingDisabled' },
-      active: { type: 'bool', description: 'true or false' },
-      limit: limit(1000),
-    },
-  },
-  '/api/v1/nodes': {
-    summary: 'Nodes with an agent, their last contact and health, by name',
-    defaultLimit: 1000,
-    params: { limit: limit(1000) },
-  },
+  '/api/v1/drops': list('Dropped packet flows, newest lastSeen first', 100, {
+    namespace: { type: 'string', description: 'pods in this namespace, on either side' },
+    pod: { type: 'string', description: 'pods with this name, on either side' },
+    node: { type: 'string', description: 'node that saw the drop' },
+    since: { type: 'duration', description: 'only flows last seen within this duration (e.g. 15m, 2h)' },
+  }),
+  '/api/v1/findings': list('Node and pod findings (active and recently cleared), newest lastSeen first', 1000, {
+    node: { type: 'string', description: 'node name' },
+    kind: { type: 'string', description: 'finding kind, e.g. IPForwardingDisabled' },
+    active: { type: 'bool', description: 'true or false' },
+  }),
+  '/api/v1/nodes': list('Nodes with an agent, their last contact and health, by name', 1000, {}),
 } satisfies Record<string, ListSchema>;
 
 export type ListPath = keyof typeof LISTS;

@@ -16,6 +16,10 @@ import { SeenSet } from '../ingest/dedup.js';
 import type { Resolver } from '../resolve/resolver.js';
 import { dropObservations, findingObservation, type EventObject, type Observation } from './messages.js';
 import type { EventWriter } from './writer.js';
+import { backoff } from '../../common/backoff.js';
+
+/** Retries of the consumer after NATS errors: 0.5 s doubling to 10 s (reset once consuming). */
+const RETRY = { baseMs: 500, capMs: 10_000, jitter: 'none' } as const;
 
 /** The NetworkPolicy summary to append to a drop's Events (collector/explain/flows.ts), if any. */
 export type DropReason = (src: string, dst: string, proto: string, dstPort: number | null | undefined, atMs: number) => string | undefined;
@@ -154,7 +158,8 @@ export function startEventSource(o: EventSourceOptions, resolver: Resolver, writ
 
   const loop = async (): Promise<void> => {
     while (!(resolver.ready() && (o.ready?.() ?? true)) && !stopped) await new Promise((r) => setTimeout(r, 100));
-    for (let delay = 500; !stopped; ) {
+    let failures = 0;
+    while (!stopped) {
       try {
         if (!nc || nc.isClosed()) nc = o.connection ? await Promise.race([o.connection(), stoppedSignal]) : await connectNats(o.nats, o.natsAuth, 'nodewarden-collector-events');
         if (stopped || !nc) break;
@@ -163,7 +168,7 @@ export function startEventSource(o: EventSourceOptions, resolver: Resolver, writ
         const consumer = await js.consumers.get(STREAM, EVENTS_CONSUMER);
         messages = await consumer.consume({ max_messages: 500, expires: 5000 });
         log.info({ consumer: EVENTS_CONSUMER }, 'events: consuming');
-        delay = 500;
+        failures = 0;
         void (async () => {
           for await (const s of messages!.status()) {
             if (s.type === 'consumer_deleted' || s.type === 'consumer_not_found') {
@@ -182,11 +187,10 @@ export function startEventSource(o: EventSourceOptions, resolver: Resolver, writ
         }
       } catch (err) {
         if (stopped) break;
-        log.warn({ err: (err as Error).message, retryInMs: delay }, 'events: cannot consume from NATS; retrying');
+        log.warn({ err: (err as Error).message, retryInMs: backoff(failures, RETRY) }, 'events: cannot consume from NATS; retrying');
       }
       if (stopped) break;
-      await new Promise((r) => setTimeout(r, delay));
-      delay = Math.min(delay * 2, 10_000);
+      await new Promise((r) => setTimeout(r, backoff(failures++, RETRY)));
     }
   };
   const done = loop();

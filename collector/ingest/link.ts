@@ -9,6 +9,7 @@ import { connectNats, type NatsAuth } from '../../common/nats.js';
 import { STREAM } from '../../common/subjects.js';
 import type { Freshness } from '../api/server.js';
 import { ensureStream, followStream, type Follower, type StreamOptions } from './stream.js';
+import { backoff } from '../../common/backoff.js';
 
 export interface LinkOptions {
   nats: string;
@@ -147,7 +148,8 @@ export function startIngestLink(o: LinkOptions, hooks: LinkHooks, log: Logger): 
 
   // NATS may come up after us; keep trying without blocking the API (it answers /readyz 503 meanwhile).
   void (async () => {
-    for (let delay = 500; !stopped && !nc; delay = Math.min(delay * 2, 10_000)) {
+    for (let failures = 0; !stopped && !nc; failures++) {
+      const delay = backoff(failures, { baseMs: 500, capMs: 10_000, jitter: 'none' });
       try { await attach(); } catch (err) {
         if (stopped) return;
         log.error({ err: (err as Error).message, retryInMs: delay }, 'collector: cannot attach to NATS');

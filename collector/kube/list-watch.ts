@@ -12,6 +12,7 @@
 import type { Logger } from '../../common/log.js';
 import { KubeApiError, statusMessage, type KubeClient, type WatchHandle } from './client.js';
 import { Counter, type Registry } from 'prom-client';
+import { backoff } from '../../common/backoff.js';
 
 /** Where list/watch results go. Objects are the API's JSON; the sink reduces them. */
 export interface ListWatchSink<T> {
@@ -156,8 +157,7 @@ export class ListWatch<T extends { metadata?: { resourceVersion?: string } }> {
   }
 
   private backoff(n: number): number {
-    const cap = Math.min(this.o.backoffMaxMs, this.o.backoffMinMs * 2 ** Math.min(n, 16));
-    return Math.round(cap / 2 + Math.random() * (cap / 2)); // "equal jitter"
+    return backoff(n, { baseMs: this.o.backoffMinMs, capMs: this.o.backoffMaxMs, jitter: 'equal' });
   }
 
   private async list(reason: string): Promise<void> {

@@ -1,5 +1,6 @@
 // Bounded in-memory flow store behind GET /api/v1/drops. Rebuilt from the stream on restart.
 import type { PacketDrop } from '../../proto/codec.js';
+import { flowKey } from '../../common/flow.js';
 import type { Owner, Resolver } from '../resolve/resolver.js';
 import type { Explanation } from '../explain/index.js';
 import { BoundedMap, stringBytes, type BoundEvents, type Bounds } from './budget.js';
@@ -119,8 +120,7 @@ export class DropStore {
 
   /** Adds one coalesced record (atMs stands in for times that are not numbers); returns the flow's running total. */
   add(node: string, d: PacketDrop, atMs = Date.now()): Entry {
-    // join, not a template: a template key stays a tree of cons strings in the Map (≈ 480 extra bytes per flow).
-    const key = [node, d.prefix, d.src, d.dst, d.proto, d.dstPort ?? '', d.icmpType ?? '', d.inIface, d.outIface].join('|');
+    const key = flowKey(d, d.inIface, d.outIface, node);
     const count = Number(d.count);
     const last = finiteOr(d.lastSeenMs, atMs);
     const first = finiteOr(d.firstSeenMs, last);
