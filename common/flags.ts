@@ -184,6 +184,14 @@ export function parseDuration(text: string, what: string): number {
   return Number(m[1]) * mult;
 }
 
+/** The inverse of parseDuration for whole units: 7200000 -> "2h", 90000 -> "90s", 1500 -> "1500ms". */
+export function formatDuration(ms: number): string {
+  if (ms % 3_600_000 === 0 && ms >= 3_600_000) return `${ms / 3_600_000}h`;
+  if (ms % 60_000 === 0 && ms >= 60_000) return `${ms / 60_000}m`;
+  if (ms % 1000 === 0) return `${ms / 1000}s`;
+  return `${ms}ms`;
+}
+
 /** "64Mi", "1Gi", "500M", "1048576" -> bytes. */
 export function parseBytes(text: string, what: string): number {
   const m = /^(\d+)(Ki|Mi|Gi|K|M|G)?$/.exec(text.trim());

@@ -15,10 +15,10 @@ export interface PhysicalLine {
   contentBytes: number;
 }
 
-export type LineRejectReason = 'malformed' | 'binary';
+export type ContainerLineRejectReason = 'malformed' | 'binary';
 
-export interface LineReject {
-  reject: LineRejectReason;
+export interface ContainerLineReject {
+  reject: ContainerLineRejectReason;
   detail: string;
 }
 
@@ -29,7 +29,7 @@ const CRI_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{
  * One CRI line without its newline. `lineBytes` is the line's UTF-8 size (the caller has it from the
  * buffer); the header is ASCII, so the content's size follows without re-encoding.
  */
-export function parseCriLine(line: string, lineBytes = Buffer.byteLength(line)): PhysicalLine | LineReject {
+export function parseCriLine(line: string, lineBytes = Buffer.byteLength(line)): PhysicalLine | ContainerLineReject {
   // kubelet splits on the first three spaces only; the content may contain spaces or be empty.
   const s1 = line.indexOf(' ');
   if (s1 < 20 || s1 > 35) return reject(line, 'no RFC3339 timestamp');
@@ -50,7 +50,7 @@ export function parseCriLine(line: string, lineBytes = Buffer.byteLength(line)):
 }
 
 /** One Docker json-file line: `{"log":"…\n","stream":"stdout","time":"…"}`. */
-export function parseDockerJsonLine(line: string): PhysicalLine | LineReject {
+export function parseDockerJsonLine(line: string): PhysicalLine | ContainerLineReject {
   let rec: unknown;
   try {
     rec = JSON.parse(line);
@@ -69,7 +69,7 @@ export function parseDockerJsonLine(line: string): PhysicalLine | LineReject {
 }
 
 /** A line of either format: CRI lines start with a digit, Docker lines with `{`. */
-export function parseContainerLine(line: string, lineBytes?: number): PhysicalLine | LineReject {
+export function parseContainerLine(line: string, lineBytes?: number): PhysicalLine | ContainerLineReject {
   const c = line.charCodeAt(0);
   if (c === 123 /* { */) return parseDockerJsonLine(line);
   return parseCriLine(line, lineBytes);
@@ -85,7 +85,7 @@ export function looksBinary(line: string): boolean {
   return false;
 }
 
-function reject(line: string, detail: string): LineReject {
+function reject(line: string, detail: string): ContainerLineReject {
   return { reject: looksBinary(line) ? 'binary' : 'malformed', detail };
 }
 

@@ -2,7 +2,7 @@
 // over to the next chunk, but never more than `maxLine` bytes of it: the rest of an oversize line is
 // dropped until its newline, so a 10 MB line costs no more memory than a short one.
 
-export type LineHandler = (line: Buffer, start: number, end: number, oversize: boolean) => void;
+export type RawLineHandler = (line: Buffer, start: number, end: number, oversize: boolean) => void;
 
 export const MAX_PHYSICAL_LINE = 64 * 1024 + 128;
 
@@ -18,7 +18,7 @@ export class OffsetLineSplitter {
    * Feeds bytes [0, n) of `chunk`, which start at file offset `at`. `onLine` gets each complete line
    * without its "\n"; the buffer is only valid during the call. `end` is the offset after the "\n".
    */
-  push(chunk: Buffer, n: number, at: number, onLine: LineHandler): void {
+  push(chunk: Buffer, n: number, at: number, onLine: RawLineHandler): void {
     let pos = 0;
     while (pos < n) {
       let nl = chunk.indexOf(10, pos);

@@ -8,13 +8,11 @@ export const MAX_SAMPLE_CHARS = 2048;
 
 export class Coalescer {
   private flows = new Map<string, PacketDrop>();
-  private lines = 0;
 
   /** Returns true when the window holds maxFlows distinct flows and should be sealed now. */
   add(d: Drop, timeMs: number, maxFlows: number): boolean {
     const key = flowKey(d, d.in, d.out);
     const f = this.flows.get(key);
-    this.lines++;
     if (f) {
       f.count = (f.count as number) + 1;
       if (timeMs > (f.lastSeenMs as number)) f.lastSeenMs = timeMs;
@@ -32,13 +30,11 @@ export class Coalescer {
   }
 
   get size(): number { return this.flows.size; }
-  get lineCount(): number { return this.lines; }
 
   /** Empties the window and returns its records. */
   take(): PacketDrop[] {
     const out = [...this.flows.values()];
     this.flows = new Map();
-    this.lines = 0;
     return out;
   }
 }

@@ -77,7 +77,6 @@ export class Outbox {
   get spoolBytes(): number { return this.store.totalBytes; }
   get spoolMemoryBytes(): number { return this.store.memoryBytes; }
   get spoolMessages(): number { return this.pending.length; }
-  get openFlows(): number { return this.coalescer.size; }
 
   /** Housekeeping once a second; windows have their own timer, so an idle agent barely wakes up. */
   start(): void {

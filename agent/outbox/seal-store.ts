@@ -55,7 +55,6 @@ export class SealStore {
   get totalBytes(): number { return this.bytes; }
   get memoryBytes(): number { return this.memBytes; }
   get memoryCount(): number { return this.memCount; }
-  get count(): number { return this.entries.size; }
 
   /** Held seals, oldest first. */
   indexes(): number[] { return [...this.entries.keys()]; }

@@ -98,6 +98,13 @@ export class JournalSource {
     });
   }
 
+  /** Whether journalctl reads the journal with our arguments (exit 0 of a run that prints nothing). */
+  private opens(): Promise<boolean> {
+    return new Promise((resolve) => {
+      execFile(this.o.journalctl, [...this.baseArgs(), '--lines=0'], { timeout: 15_000 }, (err) => resolve(!err));
+    });
+  }
+
   private async launch(): Promise<void> {
     if (this.stopped) return;
     if (this.cursor === undefined) {
@@ -118,8 +125,14 @@ export class JournalSource {
     let stderr = '';
     let sawLine = false;
     const lines = new LineSplitter(MAX_JSON_LINE, (line) => { if (line.length > 0) this.handle(line); }, () => this.o.onCounter?.('rejected_too_long'));
+    let announced = false;
+    const ready = () => {
+      if (announced || this.child !== child || child.exitCode !== null) return;
+      announced = true;
+      this.o.onReady?.();
+    };
     child.stdout!.on('data', (chunk: Buffer) => {
-      if (!sawLine) { sawLine = true; this.failures = 0; }
+      if (!sawLine) { sawLine = true; this.failures = 0; ready(); }
       lines.write(chunk);
     });
     child.stderr!.on('data', (c: Buffer) => { if (stderr.length < 4096) stderr += c.toString(); });
@@ -127,8 +140,10 @@ export class JournalSource {
       this.retry(`journal: cannot start ${this.o.journalctl}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'command not found' : err.message}`);
     });
     child.on('spawn', () => {
-      // journalctl -f prints nothing until a record arrives; once spawned with a position it is following.
-      setTimeout(() => { if (this.child === child && child.exitCode === null) this.o.onReady?.(); }, 200);
+      // journalctl -f prints nothing until a record arrives, and reads from its position whenever it
+      // gets there: it is following once it runs and the journal opens with these arguments, which a
+      // one-shot `--lines=0` with the same ones proves (or its first line, whichever comes first).
+      void this.opens().then((ok) => { if (ok) ready(); });
     });
     child.on('close', (code, signal) => {
       if (this.child !== child || this.stopped) return;

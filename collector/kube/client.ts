@@ -35,7 +35,7 @@ export function retryAfterMs(h: string | string[] | undefined, now = Date.now())
   return Number.isNaN(t) ? undefined : Math.max(0, t - now);
 }
 
-export interface RequestOptions {
+export interface KubeRequestOptions {
   contentType?: string;
   timeoutMs?: number;
 }
@@ -57,8 +57,6 @@ export class KubeClient {
       ? new https.Agent({ keepAlive: true, maxSockets: opts.maxSockets ?? 8, ...tls })
       : new http.Agent({ keepAlive: true, maxSockets: opts.maxSockets ?? 8 });
   }
-
-  get server(): string { return this.cfg.server; }
 
   private tlsOptions(): https.AgentOptions {
     const o: https.AgentOptions = {};
@@ -84,7 +82,7 @@ export class KubeClient {
   }
 
   /** One request; HTTP error statuses are returned, not thrown. Transport failures throw KubeApiError(status 0). */
-  async request<T = any>(method: string, path: string, body?: unknown, opts: RequestOptions = {}): Promise<KubeResponse<T>> {
+  async request<T = any>(method: string, path: string, body?: unknown, opts: KubeRequestOptions = {}): Promise<KubeResponse<T>> {
     let r = await this.once<T>(method, path, body, opts);
     if (r.status === 401) {
       // A rotated token file: re-read once and retry.
@@ -94,7 +92,7 @@ export class KubeClient {
     return r;
   }
 
-  private once<T>(method: string, path: string, body: unknown, opts: RequestOptions): Promise<KubeResponse<T>> {
+  private once<T>(method: string, path: string, body: unknown, opts: KubeRequestOptions): Promise<KubeResponse<T>> {
     const payload = body === undefined ? undefined : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
     const extra: http.OutgoingHttpHeaders = {};
     if (payload) {

@@ -107,12 +107,6 @@ export class ListWatch<T extends { metadata?: { resourceVersion?: string } }> {
     await Promise.race([this.loop?.catch(() => undefined), new Promise((r) => setTimeout(r, 2000).unref())]);
   }
 
-  /** Test hook: pretend our resourceVersion is this (e.g. one etcd has compacted) and restart the watch. */
-  forceResourceVersion(rv: string): void {
-    this.rv = rv;
-    this.current?.abort('resourceVersion forced');
-  }
-
   private sleep(ms: number): Promise<void> {
     return new Promise((r) => {
       const t = setTimeout(() => { this.wake = undefined; r(); }, ms);

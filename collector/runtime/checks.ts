@@ -7,6 +7,7 @@ import type { Finding, MirrorPodErrorView } from '../../proto/codec.js';
 import type { PodOwner } from '../resolve/resolver.js';
 import { mirrorCause } from './mirror-cause.js';
 import type { NodeRuntime, RuntimePodView } from './store.js';
+import { formatDuration } from '../../common/flags.js';
 
 export interface FindingChange {
   node: string;
@@ -17,13 +18,6 @@ export interface FindingChange {
 
 export const CONFIG_SOURCE = 'kubernetes.io/config.source';
 export const CONFIG_HASH = 'kubernetes.io/config.hash';
-
-export function fmtDuration(ms: number): string {
-  if (ms % 3_600_000 === 0 && ms >= 3_600_000) return `${ms / 3_600_000}h`;
-  if (ms % 60_000 === 0 && ms >= 60_000) return `${ms / 60_000}m`;
-  if (ms % 1000 === 0) return `${ms / 1000}s`;
-  return `${ms}ms`;
-}
 
 /** The static pods of a view, one per namespace/name (a READY sandbox wins over older NOTREADY ones). */
 export function staticPods(v: NodeRuntime): RuntimePodView[] {
@@ -103,7 +97,7 @@ export class StaticPodCheck {
   }
 
   private raiseMessage(key: string, p: RuntimePodView, err: MirrorPodErrorView | undefined): string {
-    const head = `static pod ${key} runs on the node (config hash ${p.annotations[CONFIG_HASH] || 'unknown'}) but the API server has had no mirror pod for it for more than ${fmtDuration(this.graceMs)}; kubectl does not show it`;
+    const head = `static pod ${key} runs on the node (config hash ${p.annotations[CONFIG_HASH] || 'unknown'}) but the API server has had no mirror pod for it for more than ${formatDuration(this.graceMs)}; kubectl does not show it`;
     if (!err) return `${head} (mirror pod creation rejected, e.g. by an admission policy, or the kubelet cannot reach the API; the kubelet's log on the node says which)`;
     return `${head}. Likely cause: ${mirrorCause(err.error).summary}. The kubelet${err.name ? '' : ' (for every static pod)'} got: ${err.error}`;
   }
@@ -136,6 +130,8 @@ interface RestartState {
   /** Rises of the attempt number: when seen, by how much. */
   rises: { atMs: number; n: number }[];
   raised: boolean;
+  /** The container left the node: evaluate() clears a raised finding and forgets it. */
+  gone: boolean;
   seenMs: number;
 }
 
@@ -171,13 +167,13 @@ export class RestartCheck {
         keys.add(key);
         const s = this.state.get(key);
         if (!s) {
-          this.state.set(key, { node: v.node, pod: p, container: name, firstAttempt: m.attempt, lastAttempt: m.attempt, reportedAttempt: m.attempt, lastState: m.state, lastId: m.id, rises: [], raised: false, seenMs: v.observedMs });
+          this.state.set(key, { node: v.node, pod: p, container: name, firstAttempt: m.attempt, lastAttempt: m.attempt, reportedAttempt: m.attempt, lastState: m.state, lastId: m.id, rises: [], raised: false, gone: false, seenMs: v.observedMs });
           continue;
         }
         if (v.observedMs < s.seenMs) continue; // an older view arriving late
         if (m.attempt > s.lastAttempt) s.rises.push({ atMs: v.observedMs, n: m.attempt - s.lastAttempt });
         if (m.attempt < s.lastAttempt) s.firstAttempt = m.attempt; // the runtime forgot the pod's history (new sandbox)
-        Object.assign(s, { pod: p, lastAttempt: m.attempt, lastState: m.state, lastId: m.id, seenMs: v.observedMs });
+        Object.assign(s, { pod: p, lastAttempt: m.attempt, lastState: m.state, lastId: m.id, seenMs: v.observedMs, gone: false });
       }
     }
     // Containers that left the node are marked; evaluate() clears a raised finding and forgets them.
@@ -185,7 +181,7 @@ export class RestartCheck {
     for (const k of mine) {
       if (keys.has(k)) continue;
       const s = this.state.get(k);
-      if (s) s.lastState = GONE;
+      if (s) s.gone = true;
       else mine.delete(k);
     }
     for (const k of keys) mine.add(k);
@@ -202,7 +198,7 @@ export class RestartCheck {
       if (!s) continue;
       s.rises = s.rises.filter((r) => r.atMs > since);
       const restarts = s.rises.reduce((a, r) => a + r.n, 0);
-      if (s.lastState === GONE) {
+      if (s.gone) {
         if (s.raised) out.push({ node: s.node, finding: this.finding(s, false, nowMs, restarts, `container ${s.container} of ${s.pod.namespace}/${s.pod.name} is gone from the node`) });
         this.state.delete(key);
         this.byNode.get(s.node)?.delete(key);
@@ -211,14 +207,14 @@ export class RestartCheck {
       if (!s.raised && restarts >= this.o.threshold) {
         s.raised = true;
         s.reportedAttempt = s.lastAttempt;
-        out.push({ node: s.node, finding: this.finding(s, true, nowMs, restarts, `container ${s.container} of ${s.pod.namespace}/${s.pod.name} restarted ${restarts} times in the last ${fmtDuration(this.o.windowMs)} (attempt ${s.lastAttempt}, now ${stateWord(s.lastState)})`) });
+        out.push({ node: s.node, finding: this.finding(s, true, nowMs, restarts, `container ${s.container} of ${s.pod.namespace}/${s.pod.name} restarted ${restarts} times in the last ${formatDuration(this.o.windowMs)} (attempt ${s.lastAttempt}, now ${stateWord(s.lastState)})`) });
       } else if (s.raised && restarts > 0 && s.lastAttempt !== s.reportedAttempt) {
         // Still restarting: the same raised finding with fresh evidence (not a new transition).
         s.reportedAttempt = s.lastAttempt;
-        out.push({ node: s.node, finding: this.finding(s, true, nowMs, restarts, `container ${s.container} of ${s.pod.namespace}/${s.pod.name} restarted ${restarts} times in the last ${fmtDuration(this.o.windowMs)} (attempt ${s.lastAttempt}, now ${stateWord(s.lastState)})`) });
+        out.push({ node: s.node, finding: this.finding(s, true, nowMs, restarts, `container ${s.container} of ${s.pod.namespace}/${s.pod.name} restarted ${restarts} times in the last ${formatDuration(this.o.windowMs)} (attempt ${s.lastAttempt}, now ${stateWord(s.lastState)})`) });
       } else if (s.raised && restarts === 0) {
         s.raised = false;
-        out.push({ node: s.node, finding: this.finding(s, false, nowMs, 0, `container ${s.container} of ${s.pod.namespace}/${s.pod.name} has not restarted for ${fmtDuration(this.o.windowMs)} (attempt ${s.lastAttempt})`) });
+        out.push({ node: s.node, finding: this.finding(s, false, nowMs, 0, `container ${s.container} of ${s.pod.namespace}/${s.pod.name} has not restarted for ${formatDuration(this.o.windowMs)} (attempt ${s.lastAttempt})`) });
       }
     }
     return out;
@@ -231,14 +227,12 @@ export class RestartCheck {
       pod: { namespace: s.pod.namespace, name: s.pod.name, uid: s.pod.uid, container: s.container },
       evidence: {
         container: s.container, attempts: `${s.firstAttempt}→${s.lastAttempt}`, attempt: String(s.lastAttempt),
-        restartsInWindow: String(restarts), window: fmtDuration(this.o.windowMs), state: s.lastState, containerId: s.lastId,
+        restartsInWindow: String(restarts), window: formatDuration(this.o.windowMs), state: s.gone ? 'GONE' : s.lastState, containerId: s.lastId,
       },
       firstSeenMs: nowMs, lastSeenMs: nowMs,
     };
   }
 }
-
-const GONE = 'GONE';
 
 function stateWord(state: string): string {
   return ({ CONTAINER_RUNNING: 'running', CONTAINER_EXITED: 'exited', CONTAINER_CREATED: 'created', CONTAINER_UNKNOWN: 'unknown' } as Record<string, string>)[state] ?? state.toLowerCase();

@@ -59,10 +59,6 @@ export class RuntimeHints {
   podByUid(uid: string): PodOwner | undefined {
     return this.fresh(this.byUid.get(uid));
   }
-
-  get size(): number {
-    return this.byIp.size;
-  }
 }
 
 /** Asks the API resolver first and falls back to the runtime hints; ready() and podByName are the API's. */

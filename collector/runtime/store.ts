@@ -78,8 +78,4 @@ export class RuntimeStore {
   all(): IterableIterator<NodeRuntime> {
     return this.nodes.values();
   }
-
-  get size(): number {
-    return this.nodes.size;
-  }
 }
