@@ -18,7 +18,9 @@ import { createTestJournal } from '../test/support/journal.js';
 import { startCli, getJson, type Proc } from '../test/support/procs.js';
 import { startStack, type Stack } from '../test/support/stack.js';
 import { startLogWatch } from '../agent/logs/index.js';
-import { tempDir, podLog, newRegistry, metric, watchFlags, silentLog, CollectSink } from '../test/logs/helpers.js';
+import { tempDir, podLog, newRegistry, metric, watchFlags } from '../test/logs/helpers.js';
+import { RecordingSink } from '../test/support/sink.js';
+import { testLog } from '../test/support/log.js';
 import { freePort, waitFor, sleep } from '../test/support/wait.js';
 import { benchExplain } from './explain.js';
 
@@ -259,7 +261,7 @@ async function logTailBench(): Promise<void> {
     try {
       const logs = await Promise.all(Array.from({ length: FILES }, (_, i) => podLog(dir, { namespace: 'bench', pod: `app-${i}`, container: 'app' })));
       const registry = newRegistry();
-      const w = await startLogWatch(watchFlags(dir, extra), new CollectSink(), { log: silentLog, stateDir: join(dir, 'state'), registry });
+      const w = await startLogWatch(watchFlags(dir, extra), new RecordingSink(), { log: testLog, stateDir: join(dir, 'state'), registry });
       await waitFor('all files followed', async () => (await metric(registry, 'nodewarden_container_log_files')) === FILES || undefined, 30_000);
       // Component-log shaped lines; one in a thousand carries a built-in signature.
       const body = (i: number) => Array.from({ length: PER_FILE }, (_, k) => `2026-11-23T15:00:00.${String(k).padStart(9, '0')}Z stderr F ${k % 1000 === 0 ? 'W1123 15:00:00.000000 1 dispatcher.go:205] Failed calling webhook, failing closed: failed calling webhook "validate.example.com": context deadline exceeded' : `I1123 15:00:00.000000 1 controller.go:${k % 900}] "Reconciled object" object="ns-${i}/obj-${k}" duration="1.2ms"`}\n`).join('');

@@ -4,7 +4,6 @@
 // Run: node --import tsx test/events-protocol.test.ts
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import pino from 'pino';
 import { begin, step, CONFLICT_LIMIT, type Answer, type EventRequest, type Step, type WriteState } from '../collector/events/protocol.js';
 import type { WriteTask } from '../collector/events/correlator.js';
 import type { EventApi } from '../collector/events/api.js';
@@ -14,6 +13,7 @@ import { RequestWindow } from '../collector/events/window.js';
 import { TokenBucket } from '../collector/events/token-bucket.js';
 import { backoff } from '../common/backoff.js';
 import { waitFor } from './support/wait.js';
+import { testLog } from './support/log.js';
 
 const NOW = Date.parse('2026-03-01T12:00:00Z');
 const task = (over: Partial<WriteTask> = {}): WriteTask => ({
@@ -201,7 +201,7 @@ function scripted(answers: (Answer | Error)[]): Scripted {
     },
   };
 }
-const silent = pino({ level: 'silent' });
+const silent = testLog;
 const opts = { qps: 1000, burst: 1000, objectBurst: 100, objectRefillMs: 10, updateIntervalMs: 0, attempts: 3 };
 const obs = { object: { kind: 'Pod' as const, namespace: 'shop', name: 'web-1', uid: 'u-1' }, type: 'Warning' as const, reason: 'PacketDrop', message: 'dropped', host: 'node-a', count: 2, firstMs: NOW, lastMs: NOW };
 

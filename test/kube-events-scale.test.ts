@@ -35,8 +35,23 @@ const startCollector = async (user: string) => {
   return p;
 };
 
+let created = 0;
+
+/** Waits until every collector's pod cache (nodewarden_kube_pods at /metrics) holds every pod created. */
+async function podsKnown(): Promise<void> {
+  const want = created;
+  await waitFor(`${want} pods in every collector's cache`, async () => {
+    const counts = await Promise.all(ports.map(async (port) => {
+      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      return Number(/^nodewarden_kube_pods (\d+)$/m.exec(text)?.[1] ?? 0);
+    }));
+    return counts.every((c) => c >= want);
+  }, 15_000, 50);
+}
+
 /** Creates n pods named prefix0..n-1 on a node with IPs base.1..n; returns name -> {uid, ip}. */
 async function pods(ns: string, prefix: string, n: number, node: string, base: string, host: string) {
+  created += n;
   const out: Record<string, { uid: string; ip: string }> = {};
   await Promise.all(Array.from({ length: n }, async (_, i) => {
     const ip = `${base}.${i + 1}`;
@@ -81,7 +96,7 @@ test.after(async () => {
 test('storm: 10,000 drops over 200 flows in ~3 s -> one Event per (pod, message), counts add up, writes within the budget', async () => {
   const senders = await pods('storm', 's', 20, 'node-a', '10.244.10', '192.0.2.10');
   const receivers = await pods('storm', 'r', 20, 'node-b', '10.244.11', '192.0.2.11');
-  await sleep(500); // the watch delivers pods within milliseconds
+  await podsKnown();
   // flows: s_i -> r_((i+k) mod 20), k = 0..9; 50 drops each, written in 5 rounds
   const flows: [string, string][] = [];
   for (let i = 0; i < 20; i++) for (let k = 0; k < 10; k++) flows.push([`s${i}`, `r${(i + k) % 20}`]);
@@ -126,7 +141,7 @@ test('two collector replicas on one stream: each does part of the Event work, no
   await startCollector(REPLICA2);
   const as = await pods('duo', 'a', 5, 'node-a', '10.244.20', '192.0.2.10');
   const bs = await pods('duo', 'b', 5, 'node-b', '10.244.21', '192.0.2.11');
-  await sleep(300);
+  await podsKnown();
   const before1 = auditWrites(cp, COLLECTOR_USER).length;
   // 25 flows x 10 rounds x 4 drops, rounds 300 ms apart: many small messages for both replicas
   for (let round = 0; round < 10; round++) {
@@ -154,7 +169,7 @@ test('two collector replicas on one stream: each does part of the Event work, no
 test('kube-apiserver restarted mid-run: pod caches resync, Events resume with every count, no crash', async () => {
   const cs = await pods('bounce', 'c', 1, 'node-a', '10.244.30', '192.0.2.10');
   const ds = await pods('bounce', 'd', 1, 'node-b', '10.244.31', '192.0.2.11');
-  await sleep(300);
+  await podsKnown();
   let written = 0;
   let stop = false;
   const writer = (async () => {
@@ -170,7 +185,8 @@ test('kube-apiserver restarted mid-run: pod caches resync, Events resume with ev
   const downMs = Date.now() - restart;
   // a pod created after the restart is only known through the re-established watch
   const late = (await cp.createPod('bounce', 'late', { nodeName: 'node-b', podIP: '10.244.31.200', hostIP: '192.0.2.11' })).uid;
-  await sleep(1500);
+  created++;
+  await podsKnown(); // only through the re-established watch
   await journal.append([line(cs.c0.ip, '10.244.31.200', 9001, 43000), line(cs.c0.ip, '10.244.31.200', 9001, 43001), line(cs.c0.ip, '10.244.31.200', 9001, 43002)]);
   await sleep(2000);
   stop = true;

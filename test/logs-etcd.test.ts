@@ -9,7 +9,10 @@ import { promisify } from 'node:util';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { startLogWatch } from '../agent/logs/index.js';
-import { CollectSink, freePort, metric, newRegistry, podLog, RuntimeWriter, silentLog, tempDir, waitFor, watchFlags } from './logs/helpers.js';
+import { metric, newRegistry, podLog, RuntimeWriter, tempDir, watchFlags } from './logs/helpers.js';
+import { RecordingSink } from './support/sink.js';
+import { freePort, waitFor } from './support/wait.js';
+import { testLog } from './support/log.js';
 
 const run = promisify(execFile);
 
@@ -31,10 +34,10 @@ test('real etcd filled to its quota -> EtcdNoSpace on the etcd pod and on the cl
   const etcdBin = findBin('etcd');
   const etcdctl = findBin('etcdctl');
   const tmp = tempDir('etcd');
-  const sink = new CollectSink();
+  const sink = new RecordingSink();
   const registry = newRegistry();
   let etcd: ChildProcess | undefined;
-  const watch = await startLogWatch(watchFlags(tmp.dir), sink, { log: silentLog, stateDir: path.join(tmp.dir, 'state'), registry });
+  const watch = await startLogWatch(watchFlags(tmp.dir), sink, { log: testLog, stateDir: path.join(tmp.dir, 'state'), registry });
   try {
     // Created after the watcher started: new files are read from their start.
     const etcdPod = await podLog(tmp.dir, { namespace: 'kube-system', pod: 'etcd-node1', container: 'etcd' });

@@ -6,13 +6,16 @@ import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { startLogWatch } from '../agent/logs/index.js';
-import { CollectSink, criLines, criTime, metric, newRegistry, podLog, RuntimeWriter, silentLog, sleep, tempDir, waitFor, watchFlags } from './logs/helpers.js';
+import { criLines, criTime, metric, newRegistry, podLog, RuntimeWriter, tempDir, watchFlags } from './logs/helpers.js';
+import { RecordingSink } from './support/sink.js';
+import { testLog } from './support/log.js';
+import { sleep, waitFor } from './support/wait.js';
 
 test('malformed lines, a 10 MB line without newline and binary junk are counted and skipped; good lines around them match', async () => {
   const tmp = tempDir('junk');
-  const sink = new CollectSink();
+  const sink = new RecordingSink();
   const registry = newRegistry();
-  const watch = await startLogWatch(watchFlags(tmp.dir), sink, { log: silentLog, stateDir: path.join(tmp.dir, 'state'), registry });
+  const watch = await startLogWatch(watchFlags(tmp.dir), sink, { log: testLog, stateDir: path.join(tmp.dir, 'state'), registry });
   try {
     const pod = await podLog(tmp.dir, { namespace: 'payments', pod: 'api-7d9f', container: 'api' });
     const w = new RuntimeWriter(pod.file);

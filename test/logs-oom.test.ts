@@ -11,7 +11,10 @@ import * as assert from 'uvu/assert';
 import { startLogWatch } from '../agent/logs/index.js';
 import { parseJournalJson } from '../agent/parse/log-line.js';
 import type { JournalConsumer } from '../agent/sources/journal-consumer.js';
-import { CollectSink, metric, newRegistry, randomHex, randomUid, silentLog, sleep, tempDir, waitFor } from './logs/helpers.js';
+import { metric, newRegistry, randomHex, randomUid, tempDir } from './logs/helpers.js';
+import { RecordingSink } from './support/sink.js';
+import { testLog } from './support/log.js';
+import { sleep, waitFor } from './support/wait.js';
 
 const JOURNALD = '/lib/systemd/systemd-journald';
 const MIB = 1024 * 1024;
@@ -82,9 +85,9 @@ test('real kernel OOM kill in a kubelet-shaped memcg -> OOMKilled on the pod uid
   let journald: ChildProcess | undefined;
   let follower: ChildProcess | undefined;
   let cg: ReturnType<typeof makeMemcg> | undefined;
-  const sink = new CollectSink();
+  const sink = new RecordingSink();
   const registry = newRegistry();
-  const watch = await startLogWatch({ 'container-log-dir': '' }, sink, { log: silentLog, stateDir: path.join(tmp.dir, 'state'), registry });
+  const watch = await startLogWatch({ 'container-log-dir': '' }, sink, { log: testLog, stateDir: path.join(tmp.dir, 'state'), registry });
   try {
     assert.equal(sink.statuses, [{ name: 'container-logs', ok: false, detail: 'container log signatures are off (--container-log-dir is empty)' }]);
     assert.is(watch.journalConsumers.length, 1);

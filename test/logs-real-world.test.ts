@@ -7,15 +7,18 @@ import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { startLogWatch } from '../agent/logs/index.js';
-import { CollectSink, newRegistry, podLog, RuntimeWriter, silentLog, sleep, tempDir, waitFor, watchFlags } from './logs/helpers.js';
+import { newRegistry, podLog, RuntimeWriter, tempDir, watchFlags } from './logs/helpers.js';
+import { RecordingSink } from './support/sink.js';
+import { testLog } from './support/log.js';
+import { sleep, waitFor } from './support/wait.js';
 
 interface Case { source: string; pod: string; container: string; kind: string | null; evidence?: Record<string, string>; line: string }
 const { cases } = JSON.parse(readFileSync(new URL('./fixtures/logs/real-world.json', import.meta.url), 'utf8')) as { cases: Case[] };
 
 test('each real-world line raises its finding on the pod that printed it, with the facts it names', async () => {
   const tmp = tempDir('realworld');
-  const sink = new CollectSink();
-  const watch = await startLogWatch(watchFlags(tmp.dir), sink, { log: silentLog, stateDir: path.join(tmp.dir, 'state'), registry: newRegistry() });
+  const sink = new RecordingSink();
+  const watch = await startLogWatch(watchFlags(tmp.dir), sink, { log: testLog, stateDir: path.join(tmp.dir, 'state'), registry: newRegistry() });
   try {
     for (const c of cases) {
       const pod = await podLog(tmp.dir, { namespace: 'kube-system', pod: c.pod, container: c.container });

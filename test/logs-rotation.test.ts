@@ -8,7 +8,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { FindingReport } from '../agent/findings.js';
 import { startLogWatch } from '../agent/logs/index.js';
-import { CollectSink, kubeletRotate, metric, newRegistry, podLog, rotationStamp, RuntimeWriter, silentLog, sleep, tempDir, waitFor, watchFlags } from './logs/helpers.js';
+import { kubeletRotate, metric, newRegistry, podLog, rotationStamp, RuntimeWriter, tempDir, watchFlags } from './logs/helpers.js';
+import { RecordingSink } from './support/sink.js';
+import { testLog } from './support/log.js';
+import { sleep, waitFor } from './support/wait.js';
 
 const RULES = `
 rules:
@@ -45,10 +48,10 @@ test('rotation while writing + restart across a rotation: no line lost, none rea
     }
   };
 
-  const sink1 = new CollectSink();
+  const sink1 = new RecordingSink();
   const reg1 = newRegistry();
-  let watch = await startLogWatch(flags, sink1, { log: silentLog, stateDir, registry: reg1 });
-  const sink2 = new CollectSink();
+  let watch = await startLogWatch(flags, sink1, { log: testLog, stateDir, registry: reg1 });
+  const sink2 = new RecordingSink();
   const reg2 = newRegistry();
   const seen = () => [...sink1.of('TestSequence'), ...sink2.of('TestSequence')].map(seqOf);
   try {
@@ -71,7 +74,7 @@ test('rotation while writing + restart across a rotation: no line lost, none rea
     assert.not.ok(await exists(r1), 'and removed the plain copy');
 
     // Agent up again: finishes r2 from the stored offset, then the new live file from its start.
-    watch = await startLogWatch(flags, sink2, { log: silentLog, stateDir, registry: reg2 });
+    watch = await startLogWatch(flags, sink2, { log: testLog, stateDir, registry: reg2 });
     await writeLines(150);
     const r3 = await kubeletRotate(writer, stamp(), () => writeLines(10)); // gzips r2
     await writeLines(140);

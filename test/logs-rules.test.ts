@@ -7,7 +7,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ConfigError } from '../common/flags.js';
 import { logFlags, startLogWatch, validateRulesFile } from '../agent/logs/index.js';
-import { CollectSink, newRegistry, podLog, RuntimeWriter, silentLog, sleep, tempDir, waitFor, watchFlags } from './logs/helpers.js';
+import { newRegistry, podLog, RuntimeWriter, tempDir, watchFlags } from './logs/helpers.js';
+import { RecordingSink } from './support/sink.js';
+import { testLog } from './support/log.js';
+import { sleep, waitFor } from './support/wait.js';
 
 const fixtures = path.join(path.dirname(new URL(import.meta.url).pathname), 'fixtures', 'logs');
 
@@ -58,7 +61,7 @@ test('rules file errors are one line naming the file, the rule and the field', a
     // The agent refuses to start with it, with the same message.
     const file = path.join(tmp.dir, 'bad-regex.yaml');
     let startErr: unknown;
-    await startLogWatch(watchFlags(tmp.dir, { 'rules-file': file }), new CollectSink(), { log: silentLog, stateDir: tmp.dir, registry: newRegistry() }).catch((e) => (startErr = e));
+    await startLogWatch(watchFlags(tmp.dir, { 'rules-file': file }), new RecordingSink(), { log: testLog, stateDir: tmp.dir, registry: newRegistry() }).catch((e) => (startErr = e));
     assert.instance(startErr, ConfigError);
     assert.is((startErr as Error).message, `rules file ${file}: ${cases[0][2]}`);
   } finally {
@@ -78,8 +81,8 @@ test('the example rules files (YAML and JSON) validate to the same rules', () =>
 
 test('user rules: scope, named groups in the message, a replaced and a switched-off built-in', async () => {
   const tmp = tempDir('rules-run');
-  const sink = new CollectSink();
-  const watch = await startLogWatch(watchFlags(tmp.dir, { 'rules-file': path.join(fixtures, 'rules.yaml') }), sink, { log: silentLog, stateDir: path.join(tmp.dir, 'state'), registry: newRegistry() });
+  const sink = new RecordingSink();
+  const watch = await startLogWatch(watchFlags(tmp.dir, { 'rules-file': path.join(fixtures, 'rules.yaml') }), sink, { log: testLog, stateDir: path.join(tmp.dir, 'state'), registry: newRegistry() });
   try {
     const pay = await podLog(tmp.dir, { namespace: 'payments', pod: 'checkout-1', container: 'app' });
     const other = await podLog(tmp.dir, { namespace: 'shop', pod: 'cart-1', container: 'app' });

@@ -6,7 +6,10 @@ import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { startLogWatch } from '../agent/logs/index.js';
-import { CollectSink, criLines, metric, newRegistry, podLog, RuntimeWriter, silentLog, sleep, tempDir, waitFor, watchFlags } from './logs/helpers.js';
+import { criLines, metric, newRegistry, podLog, RuntimeWriter, tempDir, watchFlags } from './logs/helpers.js';
+import { RecordingSink } from './support/sink.js';
+import { testLog } from './support/log.js';
+import { sleep, waitFor } from './support/wait.js';
 
 const WEBHOOK = (name: string) => `failed calling webhook "${name}": failed to call webhook: context deadline exceeded`;
 const NOSPACE = 'Error: etcdserver: mvcc: database space exceeded';
@@ -25,9 +28,9 @@ test('first start: present files from their end; files appearing later from thei
   const old = await podLog(tmp.dir, { namespace: 'a', pod: 'old-0', container: 'c' });
   const w = new RuntimeWriter(old.file);
   await history(w, 30, 50, WEBHOOK('old.example.com'));
-  const sink = new CollectSink();
+  const sink = new RecordingSink();
   const registry = newRegistry();
-  const watch = await startLogWatch(watchFlags(tmp.dir), sink, { log: silentLog, stateDir: path.join(tmp.dir, 'state'), registry });
+  const watch = await startLogWatch(watchFlags(tmp.dir), sink, { log: testLog, stateDir: path.join(tmp.dir, 'state'), registry });
   try {
     await sleep(300);
     assert.is(sink.findings.length, 0, 'nothing from before the first start');
@@ -64,9 +67,9 @@ test('first start with --log-lookback 10m: recent lines are read, older ones are
   // ~300 kB an hour old (with a signature that must NOT be read), then 20 lines from 2 minutes ago.
   await history(w, 60, 3000, WEBHOOK('too-old.example.com'));
   await history(w, 2, 20, WEBHOOK('recent.example.com'));
-  const sink = new CollectSink();
+  const sink = new RecordingSink();
   const registry = newRegistry();
-  const watch = await startLogWatch(watchFlags(tmp.dir, { 'log-lookback': '10m' }), sink, { log: silentLog, stateDir: path.join(tmp.dir, 'state'), registry });
+  const watch = await startLogWatch(watchFlags(tmp.dir, { 'log-lookback': '10m' }), sink, { log: testLog, stateDir: path.join(tmp.dir, 'state'), registry });
   try {
     const f = await waitFor('the recent line', () => sink.of('WebhookCallFailed')[0], 5000);
     assert.match(f.message, /"recent.example.com"/);
@@ -86,9 +89,9 @@ test('restart: resume at saved offsets; a file created while down is read from i
   const stateDir = path.join(tmp.dir, 'state');
   const a = await podLog(tmp.dir, { namespace: 'a', pod: 'a-0', container: 'c' });
   const aw = new RuntimeWriter(a.file);
-  let sink = new CollectSink();
+  let sink = new RecordingSink();
   let registry = newRegistry();
-  let watch = await startLogWatch(watchFlags(tmp.dir), sink, { log: silentLog, stateDir, registry });
+  let watch = await startLogWatch(watchFlags(tmp.dir), sink, { log: testLog, stateDir, registry });
   try {
     await aw.line('stdout', 'I0822 one');
     await waitFor('one line', async () => (await metric(registry, 'nodewarden_container_log_lines_total')) === 1, 5000);
@@ -102,9 +105,9 @@ test('restart: resume at saved offsets; a file created while down is read from i
     const bw = new RuntimeWriter(b.file);
     await bw.line('stderr', NOSPACE);
 
-    sink = new CollectSink();
+    sink = new RecordingSink();
     registry = newRegistry();
-    watch = await startLogWatch(watchFlags(tmp.dir), sink, { log: silentLog, stateDir, registry });
+    watch = await startLogWatch(watchFlags(tmp.dir), sink, { log: testLog, stateDir, registry });
     await waitFor('both findings', () => sink.of('WebhookCallFailed').length === 1 && sink.of('EtcdNoSpace').length === 1, 5000);
     assert.is(await metric(registry, 'nodewarden_container_log_lines_total'), 2, 'only what was written while down; "one" not again');
 
@@ -125,8 +128,8 @@ test('restart: resume at saved offsets; a file created while down is read from i
 
 test('a container log dir that is missing at start is reported, then followed once it appears', async () => {
   const tmp = tempDir('start-missing');
-  const sink = new CollectSink();
-  const watch = await startLogWatch(watchFlags(tmp.dir), sink, { log: silentLog, stateDir: path.join(tmp.dir, 'state'), registry: newRegistry() });
+  const sink = new RecordingSink();
+  const watch = await startLogWatch(watchFlags(tmp.dir), sink, { log: testLog, stateDir: path.join(tmp.dir, 'state'), registry: newRegistry() });
   try {
     assert.equal(sink.statuses, [{ name: 'container-logs', ok: false, detail: `cannot read ${path.join(tmp.dir, 'containers')}: ENOENT` }]);
     const p = await podLog(tmp.dir, { namespace: 'a', pod: 'late-0', container: 'c' });

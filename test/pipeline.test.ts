@@ -8,6 +8,9 @@ import { createTestJournal, journalRemoteAvailable, type TestJournal } from './s
 import { startStack, type Stack } from './support/stack.js';
 import { getJson } from './support/procs.js';
 import { waitFor, sleep } from './support/wait.js';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { loadCheckpoint } from '../agent/outbox/checkpoint.js';
 
 if (!journalRemoteAvailable()) throw new Error('systemd-journal-remote is missing: run `npm test` (it installs it as root)');
 
@@ -88,7 +91,9 @@ test('NATS down for 10 s while drops keep coming: after it returns, counts equal
 });
 
 test('graceful agent restart: a backlog written meanwhile is read completely', async () => {
-  await sleep(1500); // the cursor checkpoint is current
+  // the agent's cursor checkpoint has reached the newest record (what a graceful stop resumes from)
+  const newest = () => JSON.parse(execFileSync('journalctl', ['--directory', journal.dir, '--lines=1', '--output=json'], { encoding: 'utf8' }).trim()).__CURSOR;
+  await waitFor('the cursor checkpoint at the newest record', () => loadCheckpoint(join(stack.dir, 'agent-state')).cursor === newest(), 15_000);
   await stack.agent.stop('SIGTERM');
   await journal.append(webToDb(60));
   written += 60;

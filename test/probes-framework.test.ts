@@ -11,7 +11,9 @@ import { startProbe, type Probe } from '../agent/probes/framework.js';
 import { startProbes } from '../agent/probes/index.js';
 import { iptablesProbe } from '../agent/probes/iptables.js';
 import { FindingTracker } from '../agent/probes/tracker.js';
-import { RecordingSink, sleep, testLog, waitFor } from './probes/support.js';
+import { RecordingSink } from './support/sink.js';
+import { sleep, waitFor } from './support/wait.js';
+import { testLog } from './support/log.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'nwp-framework-'));
 test.after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -67,9 +69,9 @@ test('a hung iptables-save is killed at the time box, reported once, and never b
   const other = startProbe(counter, sink, { timeoutMs: 300, refreshMs: 60_000, log: testLog });
   const start = Date.now();
   try {
-    await waitFor('iptables status false', 3000, () => sink.statuses.find((s) => s.name === 'iptables'), () => sink.statuses);
+    await waitFor('iptables status false', () => sink.statuses.find((s) => s.name === 'iptables'), 3000, undefined, () => sink.statuses);
     const first = Date.now() - start;
-    await waitFor('three hung polls', 5000, () => (existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim().split('\n').length >= 3 ? true : undefined));
+    await waitFor('three hung polls', () => (existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim().split('\n').length >= 3 ? true : undefined), 5000);
     await sleep(400); // let the third poll reach its time box
     const iptables = sink.statuses.filter((s) => s.name === 'iptables');
     assert.equal(iptables.map((s) => s.ok), [false], 'reported once, not on every poll');
@@ -85,7 +87,7 @@ test('a hung iptables-save is killed at the time box, reported once, and never b
   }
   // every sleeping grandchild was killed with the script's process group
   const pids = readFileSync(pidFile, 'utf8').trim().split('\n').map(Number);
-  await waitFor('sleepers gone', 2000, () => (pids.every((p) => !alive(p)) ? true : undefined), () => pids.filter(alive));
+  await waitFor('sleepers gone', () => (pids.every((p) => !alive(p)) ? true : undefined), 2000, undefined, () => pids.filter(alive));
 });
 
 function alive(pid: number): boolean {
@@ -107,7 +109,7 @@ test('missing command and missing cgroup tree: status false once, then recovery 
     { log: testLog, registry: new Registry() },
   );
   try {
-    await waitFor('both statuses', 3000, () => (sink.statuses.length >= 2 ? true : undefined), () => sink.statuses);
+    await waitFor('both statuses', () => (sink.statuses.length >= 2 ? true : undefined), 3000, undefined, () => sink.statuses);
     await sleep(300); // several more polls
     assert.equal(sink.statuses.find((s) => s.name === 'iptables'), { name: 'iptables', ok: false, detail: '/nonexistent/iptables-save: command not found' });
     const pods = sink.statuses.filter((s) => s.name === 'pod-pids');
@@ -121,7 +123,7 @@ test('missing command and missing cgroup tree: status false once, then recovery 
     mkdirSync(pod, { recursive: true });
     writeFileSync(join(root, 'kubepods.slice', 'pids.current'), '12\n');
     for (const [file, text] of [['pids.current', '12\n'], ['pids.max', '12\n'], ['pids.events', 'max 3\n']]) writeFileSync(join(pod, file), text);
-    const found = await waitFor('PodPIDsExhausted', 3000, () => sink.find('PodPIDsExhausted', true), () => sink);
+    const found = await waitFor('PodPIDsExhausted', () => sink.find('PodPIDsExhausted', true), 3000, undefined, () => sink);
     assert.equal(found.pod, { uid });
     assert.equal(sink.statuses.filter((s) => s.name === 'pod-pids').map((s) => s.ok), [false, true]);
   } finally {

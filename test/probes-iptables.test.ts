@@ -6,7 +6,10 @@ import { Registry } from 'prom-client';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { startProbes } from '../agent/probes/index.js';
-import { PREFIX, RecordingSink, isRoot, sh, testLog, waitFor } from './probes/support.js';
+import { PREFIX, isRoot, sh } from './probes/support.js';
+import { RecordingSink } from './support/sink.js';
+import { testLog } from './support/log.js';
+import { waitFor } from './support/wait.js';
 
 const INTERVAL = 500;
 const CALI_CHAIN = 'cali-fw-cali1a2b3c4d5e6';
@@ -64,6 +67,7 @@ function lab(backend: 'nft' | 'legacy') {
 
 if (!isRoot) {
   console.log('SKIP probes-iptables: needs root (network namespaces, iptables); CI runs as root');
+  test.skip('probes-iptables: needs root');
 } else {
   for (const backend of ['nft', 'legacy'] as const) {
     test(`${backend}: rising drops -> IptablesDropsRising naming the chains, metrics, cleared when quiet`, async () => {
@@ -79,12 +83,12 @@ if (!isRoot) {
           sink,
           { log: testLog, registry },
         );
-        await waitFor('iptables status', 5000, () => sink.statuses.find((s) => s.name === 'iptables'), () => sink.statuses);
+        await waitFor('iptables status', () => sink.statuses.find((s) => s.name === 'iptables'), 5000, undefined, () => sink.statuses);
         assert.ok(sink.statuses[0].ok, sink.statuses[0].detail);
 
         const traffic = spawn('ip', ['netns', 'exec', l.peer, 'timeout', '10', 'python3', '-c', TRAFFIC], { stdio: 'ignore' });
         const done = new Promise((r) => traffic.once('exit', r));
-        const raised = await waitFor('IptablesDropsRising', 5000, () => sink.find('IptablesDropsRising', true), () => sink.findings);
+        const raised = await waitFor('IptablesDropsRising', () => sink.find('IptablesDropsRising', true), 5000, undefined, () => sink.findings);
         assert.is(raised.severity, 'warning');
         assert.match(raised.message, new RegExp(`mostly in filter/${CALI_CHAIN} \\(Calico chain\\)`));
         assert.match(raised.evidence.top1, new RegExp(`^\\d+\\.\\d packets/s filter/${CALI_CHAIN} \\(Calico chain\\): -p udp -m udp --dport 9999 -j DROP$`));
@@ -101,7 +105,7 @@ if (!isRoot) {
         assert.ok(value('table="filter",chain="KUBE-FIREWALL",target="REJECT"') > 10, metrics);
 
         // two quiet polls clear it (one quiet poll between bursts would not)
-        const cleared = await waitFor('IptablesDropsRising cleared', 4 * INTERVAL + 1000, () => sink.find('IptablesDropsRising', false), () => sink.findings);
+        const cleared = await waitFor('IptablesDropsRising cleared', () => sink.find('IptablesDropsRising', false), 4 * INTERVAL + 1000, undefined, () => sink.findings);
         assert.match(cleared.evidence.dropRate, /^0\.0 packets\/s/);
         assert.is(sink.findings.length, 2, 'raised once, cleared once');
       } finally {

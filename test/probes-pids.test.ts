@@ -8,7 +8,10 @@ import { Registry } from 'prom-client';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { startProbes } from '../agent/probes/index.js';
-import { PREFIX, RecordingSink, isRoot, sh, sleep, testLog, waitFor } from './probes/support.js';
+import { PREFIX, isRoot, sh } from './probes/support.js';
+import { RecordingSink } from './support/sink.js';
+import { sleep, waitFor } from './support/wait.js';
+import { testLog } from './support/log.js';
 
 const PIDS_V1 = '/sys/fs/cgroup/pids';
 const INTERVAL = 300;
@@ -18,6 +21,7 @@ const SLEEPERS = 600;
 
 if (!isRoot || !existsSync(join(PIDS_V1, 'cgroup.procs'))) {
   console.log(`SKIP probes-pids: needs root and a cgroup v1 pids hierarchy at ${PIDS_V1}; CI runs as root on one`);
+  test.skip('probes-pids: needs root and a cgroup v1 pids hierarchy');
 } else {
   const root = join(PIDS_V1, PREFIX); // the test's --cgroup-root: kubepods trees go right under it
   const podA = join(root, 'kubepods', 'burstable', `pod${UID_A}`); // cgroupfs driver layout
@@ -82,7 +86,7 @@ if (!isRoot || !existsSync(join(PIDS_V1, 'cgroup.procs'))) {
       sink,
       { log: testLog, registry: new Registry() },
     );
-    await waitFor('both statuses', 5000, () => (sink.statuses.length === 2 ? true : undefined), () => sink.statuses);
+    await waitFor('both statuses', () => (sink.statuses.length === 2 ? true : undefined), 5000, undefined, () => sink.statuses);
     assert.ok(sink.statuses.every((s) => s.ok), JSON.stringify(sink.statuses));
     assert.is(sink.find('PodPIDsExhausted', true), undefined, 'idle pods are not exhausted');
   });
@@ -105,10 +109,10 @@ print(ok, failed, flush=True)
 time.sleep(30)'`);
     let out = '';
     bomb.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    await waitFor('fork loop done', 5000, () => (out.includes('\n') ? true : undefined));
+    await waitFor('fork loop done', () => (out.includes('\n') ? true : undefined), 5000);
     assert.equal(out.trim().split(' ').map(Number), [7, 13], 'the kernel refused forks beyond pids.max');
 
-    const raised = await waitFor('PodPIDsExhausted', 3000, () => sink.find('PodPIDsExhausted', true), () => sink.findings);
+    const raised = await waitFor('PodPIDsExhausted', () => sink.find('PodPIDsExhausted', true), 3000, undefined, () => sink.findings);
     assert.equal(raised.pod, { uid: UID_A });
     assert.is(raised.key, UID_A);
     assert.is(raised.evidence['pids.current'], '8');
@@ -126,12 +130,12 @@ time.sleep(30)'`);
     const consumer = probes!.journalConsumers.find((c) => c.literals.some((lit) => line!.includes(lit)));
     assert.ok(consumer, 'a journal consumer takes the fork-rejected line');
     consumer!.onEntry({ message: line! });
-    const withLine = await waitFor('report with kernel evidence', 3000, () => sink.findings.find((f) => f.kind === 'PodPIDsExhausted' && f.active && f.evidence.kernel === line));
+    const withLine = await waitFor('report with kernel evidence', () => sink.findings.find((f) => f.kind === 'PodPIDsExhausted' && f.active && f.evidence.kernel === line), 3000);
     assert.equal(withLine.pod, { uid: UID_A });
 
     const from = sink.findings.length;
     await empty(podA);
-    const cleared = await waitFor('PodPIDsExhausted cleared', 3000, () => sink.find('PodPIDsExhausted', false, from), () => sink.findings);
+    const cleared = await waitFor('PodPIDsExhausted cleared', () => sink.find('PodPIDsExhausted', false, from), 3000, undefined, () => sink.findings);
     assert.equal(cleared.pod, { uid: UID_A });
     assert.ok(Number(cleared.evidence['pids.current']) < 8 * 0.9, `cleared below 90% of pids.max: ${cleared.evidence['pids.current']}`);
   });
@@ -139,8 +143,8 @@ time.sleep(30)'`);
   test('lowered threshold: many tasks -> PIDPressure naming the pod that holds them; cleared when they exit', async () => {
     const from = sink.findings.length;
     startIn(podB, `for i in $(seq ${SLEEPERS}); do sleep 60 & done; wait`);
-    await waitFor(`${SLEEPERS} sleepers`, 10_000, () => (current(podB) >= SLEEPERS ? true : undefined), () => current(podB));
-    const raised = await waitFor('PIDPressure', 3000, () => sink.find('PIDPressure', true, from), () => sink.findings);
+    await waitFor(`${SLEEPERS} sleepers`, () => (current(podB) >= SLEEPERS ? true : undefined), 10_000, undefined, () => current(podB));
+    const raised = await waitFor('PIDPressure', () => sink.find('PIDPressure', true, from), 3000, undefined, () => sink.findings);
     assert.is(raised.severity, 'critical');
     assert.is(raised.evidence.threshold, `${Number(pressurePercent)}%`);
     // raised as soon as the sleepers pushed the node over: pod B holds at least the 300 extra tasks
@@ -150,7 +154,7 @@ time.sleep(30)'`);
     assert.is(sink.find('PodPIDsExhausted', true, from), undefined, `${SLEEPERS + 1} of ${SLEEPERS + 100} is below 90%`);
 
     await empty(podB);
-    const cleared = await waitFor('PIDPressure cleared', 3000, () => sink.find('PIDPressure', false, from), () => sink.findings);
+    const cleared = await waitFor('PIDPressure cleared', () => sink.find('PIDPressure', false, from), 3000, undefined, () => sink.findings);
     assert.match(cleared.message, /below/);
   });
 

@@ -4,7 +4,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { NodeLab, POD_IP6 } from './probes/netns-lab.js';
-import { PREFIX, ProbeProcess, isRoot, waitFor } from './probes/support.js';
+import { PREFIX, ProbeProcess, isRoot } from './probes/support.js';
+import { waitFor } from './support/wait.js';
 
 const INTERVAL = 400;
 /** Two intervals with their +10% jitter, plus the time to read a few files and print a line. */
@@ -12,6 +13,7 @@ const TWO_INTERVALS = 2 * INTERVAL * 1.1 + 300;
 
 if (!isRoot) {
   console.log('SKIP probes-sysctl-netns: needs root (network namespaces); CI runs as root');
+  test.skip('probes-sysctl-netns: needs root');
 } else {
   const lab = new NodeLab(`${PREFIX}s`);
   let probes: ProbeProcess | undefined;
@@ -31,7 +33,7 @@ if (!isRoot) {
     const from = sink.findings.length;
     const t0 = Date.now();
     lab.inNode('sysctl', '-qw', setting);
-    const f = await waitFor(`${kind} active=${active} after ${setting}`, 5000, () => sink.find(kind, active, from), () => ({ findings: sink.findings, stderr: probes!.stderr }));
+    const f = await waitFor(`${kind} active=${active} after ${setting}`, () => sink.find(kind, active, from), 5000, undefined, () => ({ findings: sink.findings, stderr: probes!.stderr }));
     const took = Date.now() - t0;
     assert.ok(took <= TWO_INTERVALS, `${kind} ${active ? 'raised' : 'cleared'} ${took} ms after the flip; two intervals are ${TWO_INTERVALS} ms`);
     return f;
@@ -39,7 +41,7 @@ if (!isRoot) {
 
   test('the probe runs in the node netns and reports nothing while forwarding works', async () => {
     const sink = probes!.sink;
-    const st = await waitFor('sysctl status', 15_000, () => sink.statuses.find((s) => s.name === 'sysctl'), () => probes!.stderr);
+    const st = await waitFor('sysctl status', () => sink.statuses.find((s) => s.name === 'sysctl'), 15_000, undefined, () => probes!.stderr);
     assert.ok(st.ok, st.detail);
     lab.podSends(3); // forwarded: no alarm, and the InAddrErrors baseline stays as it was
     await new Promise((r) => setTimeout(r, 2 * INTERVAL));
@@ -56,9 +58,8 @@ if (!isRoot) {
     // the pod keeps sending: each datagram the node may not forward is an InAddrError
     lab.podSends(5);
     const sink = probes!.sink;
-    const grown = await waitFor('InAddrErrors growth in a refreshed report', 5000, () =>
-      sink.findings.find((f) => f.kind === 'IPForwardingDisabled' && f.active && Number(/^\+(\d+) since forwarding was last on/.exec(f.evidence['snmp Ip.InAddrErrors'] ?? '')?.[1]) >= 5),
-    () => sink.findings);
+    const grown = await waitFor('InAddrErrors growth in a refreshed report', () =>
+      sink.findings.find((f) => f.kind === 'IPForwardingDisabled' && f.active && Number(/^\+(\d+) since forwarding was last on/.exec(f.evidence['snmp Ip.InAddrErrors'] ?? '')?.[1]) >= 5), 5000, undefined, () => sink.findings);
     assert.is(grown.evidence['net.ipv4.ip_forward'], '0');
 
     const cleared = await flip('net.ipv4.ip_forward=1', 'IPForwardingDisabled', false);

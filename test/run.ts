@@ -24,7 +24,8 @@ function runFile(file: string): Promise<Result> {
       const num = (label: string) => Number(new RegExp(`${label}:\\s+(\\d+)`).exec(out)?.[1] ?? NaN);
       const total = num('Total'), passed = num('Passed'), skipped = num('Skipped') || 0;
       if (Number.isNaN(total)) return resolve({ file, passed: 0, failed: 1, skipped: 0, note: `no uvu summary (exit ${code ?? signal})` });
-      let failed = total - passed - skipped;
+      // uvu's Total leaves skipped tests out (test.skip only counts them).
+      let failed = total - passed;
       if (failed === 0 && code !== 0) failed = 1;
       resolve({ file, passed, failed, skipped, note: out.includes('[run] TIMEOUT') ? 'timed out' : undefined });
     });
@@ -41,7 +42,7 @@ for (const f of files) {
 }
 const sum = (k: 'passed' | 'failed' | 'skipped') => results.reduce((a, r) => a + r[k], 0);
 process.stdout.write('\nSummary by file:\n');
-for (const r of results) process.stdout.write(`  ${r.failed ? 'FAIL' : 'ok  '} ${r.file}: ${r.passed} passed, ${r.failed} failed${r.note ? ` (${r.note})` : ''}\n`);
+for (const r of results) process.stdout.write(`  ${r.failed ? 'FAIL' : 'ok  '} ${r.file}: ${r.passed} passed, ${r.failed} failed${r.skipped ? `, ${r.skipped} skipped` : ''}${r.note ? ` (${r.note})` : ''}\n`);
 const skipped = sum('skipped');
 process.stdout.write(`\n${sum('passed')} passed, ${sum('failed')} failed${skipped ? `, ${skipped} skipped` : ''}\n`);
 process.exitCode = sum('failed') > 0 || results.length === 0 ? 1 : 0;

@@ -20,7 +20,8 @@ import { FindingStore } from '../collector/store/findings.js';
 import { NodeStore } from '../collector/store/nodes.js';
 import { run as runtimeCli } from '../cli/commands/runtime.js';
 import { decodeEnvelope, encodeEnvelope, type RuntimeSnapshot } from '../proto/codec.js';
-import { runtimeEnvelope, testLog } from './runtime/support.js';
+import { runtimeEnvelope } from './runtime/support.js';
+import { testLog } from './support/log.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'nwrt-coll-'));
 test.after(() => rmSync(tmp, { recursive: true, force: true }));

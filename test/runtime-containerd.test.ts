@@ -16,7 +16,10 @@ import { DropStore } from '../collector/store/drops.js';
 import { FindingStore } from '../collector/store/findings.js';
 import { NodeStore } from '../collector/store/nodes.js';
 import { labUnavailable, startCriLab, IMAGE, type CriLab, type Pod } from './runtime/containerd-lab.js';
-import { RecordingSink, recordingDeps, runtimeEnvelope, sleep, testLog, waitFor } from './runtime/support.js';
+import { recordingDeps, runtimeEnvelope } from './runtime/support.js';
+import { RecordingSink } from './support/sink.js';
+import { sleep, waitFor } from './support/wait.js';
+import { testLog } from './support/log.js';
 
 const NODE = 'node-a';
 const HASH = '9d0c5e5d4c0a6e0f3b9e2c1a7f4d8b21';
@@ -34,7 +37,7 @@ let webIp = '';
 const why = labUnavailable();
 if (why) {
   console.log(`SKIP runtime-containerd: ${why}`);
-  test('runtime-containerd prerequisites', () => console.log(`  skipped: ${why}`));
+  test.skip(`runtime-containerd: ${why}`);
 } else {
   let lab: CriLab;
   let apiserver: Pod, web: Pod;
@@ -98,7 +101,7 @@ if (why) {
 
   test('the agent loop: a full snapshot first, nothing while unchanged, a killed and re-created container (attempt 1) is sent', async () => {
     loop = runRuntimeLoop(runtimeConfig({ 'runtime-endpoint': lab.endpoint, 'runtime-poll': '200ms', 'runtime-full-every': '1h' }), sink, rec.deps);
-    await waitFor('the first snapshot', 5000, () => rec.snapshots.length === 1);
+    await waitFor('the first snapshot', () => rec.snapshots.length === 1, 5000);
     const s = rec.snapshots[0].snapshot;
     assert.equal([s.full, s.runtimeName, s.endpoint], [true, 'containerd', lab.endpoint]);
     const by = Object.fromEntries(s.pods!.map((p) => [p.name, p]));
@@ -114,7 +117,7 @@ if (why) {
     const st = await lab.admin.containerStatus(app0);
     assert.equal([st.state, st.exitCode, st.reason], [2, 137, 'Error']);
     await lab.startContainer(web, 'app', 1);
-    await waitFor('a snapshot with attempt 1 running', 5000, () => rec.snapshots.at(-1)!.snapshot.pods!.find((p) => p.name === 'web-0')!.containers!.some((c) => c.attempt === 1 && c.state === 'CONTAINER_RUNNING'), () => rec.snapshots.length);
+    await waitFor('a snapshot with attempt 1 running', () => rec.snapshots.at(-1)!.snapshot.pods!.find((p) => p.name === 'web-0')!.containers!.some((c) => c.attempt === 1 && c.state === 'CONTAINER_RUNNING'), 5000, undefined, () => rec.snapshots.length);
     const last = rec.snapshots.at(-1)!.snapshot;
     assert.equal(last.pods!.find((p) => p.name === 'web-0')!.containers!.map((c) => [c.name, c.attempt, c.state]), [['app', 0, 'CONTAINER_EXITED'], ['app', 1, 'CONTAINER_RUNNING']]);
     // the exit, possibly attempt 1 still CREATED, then RUNNING: one snapshot per change, nothing else
@@ -152,7 +155,7 @@ if (why) {
     await lab.killContainer(id1);
     await lab.startContainer(web, 'app', 2);
     // (a poll may catch attempt 2 between CreateContainer and StartContainer: CONTAINER_CREATED, then a RUNNING one)
-    await waitFor('attempt 2 running in a snapshot', 5000, () => rec.snapshots.at(-1)!.snapshot.pods!.find((p) => p.name === 'web-0')!.containers!.some((c) => c.attempt === 2 && c.state === 'CONTAINER_RUNNING'));
+    await waitFor('attempt 2 running in a snapshot', () => rec.snapshots.at(-1)!.snapshot.pods!.find((p) => p.name === 'web-0')!.containers!.some((c) => c.attempt === 2 && c.state === 'CONTAINER_RUNNING'), 5000);
     feed();
     const [r] = stores.findings.query({ kind: 'ContainerRestarting' });
     assert.equal([r?.active, r?.severity, r?.pod, r?.evidence?.attempts], [true, 'warning', { namespace: 'default', name: 'web-0', uid: WEB_UID, container: 'app' }, '0→2']);
@@ -195,7 +198,7 @@ if (why) {
     const before = rec.snapshots.length;
     renameSync(conf, aside);
     try {
-      await waitFor('a snapshot with NetworkReady=false', 5000, () => network()?.status === false);
+      await waitFor('a snapshot with NetworkReady=false', () => network()?.status === false, 5000);
       assert.is(rec.snapshots.length, before + 1, 'one change snapshot, not one per poll');
       feed();
       const [f] = stores.findings.query({ kind: 'RuntimeNetworkNotReady' });
@@ -207,7 +210,7 @@ if (why) {
       // containerd reloads on a file written into the directory (a rename into it goes unnoticed)
       writeFileSync(conf, readFileSync(aside));
     }
-    await waitFor('NetworkReady=true again', 10_000, () => network()?.status === true);
+    await waitFor('NetworkReady=true again', () => network()?.status === true, 10_000);
     feed();
     assert.equal(stores.findings.query({ kind: 'RuntimeNetworkNotReady' }).map((x) => x.active), [false]);
     ext.stop();

@@ -9,7 +9,9 @@ import * as assert from 'uvu/assert';
 import { CrictlRuntimeReader, parseCrictlPods, parseCrictlPs } from '../agent/cri/crictl-reader.js';
 import { runRuntimeLoop, runtimeConfig } from '../agent/cri/index.js';
 import { RuntimePoller } from '../agent/cri/poller.js';
-import { RecordingSink, recordingDeps, sleep, waitFor } from './runtime/support.js';
+import { recordingDeps } from './runtime/support.js';
+import { RecordingSink } from './support/sink.js';
+import { sleep, waitFor } from './support/wait.js';
 
 const FAKE = new URL('./runtime/fake-crictl.sh', import.meta.url).pathname;
 const FIXTURES = new URL('./fixtures/runtime/crictl', import.meta.url).pathname;
@@ -91,7 +93,7 @@ test('the loop with crictl: snapshot, no resend while unchanged, a restart (atte
   const { snapshots, deps } = recordingDeps();
   const loop = runRuntimeLoop(runtimeConfig({ crictl: FAKE, 'runtime-poll': '150ms', 'runtime-full-every': '1h' }), sink, deps);
   try {
-    await waitFor('first snapshot', 5000, () => snapshots.length === 1);
+    await waitFor('first snapshot', () => snapshots.length === 1, 5000);
     assert.equal(sink.statuses.map((s) => [s.ok, s.detail]), [[true, `containerd 1.6.20~ds1 via crictl:${FAKE}`]]);
     await sleep(500);
     assert.is(snapshots.length, 1);
@@ -100,7 +102,7 @@ test('the loop with crictl: snapshot, no resend while unchanged, a restart (atte
     ps.containers.unshift({ ...ps.containers[0], id: 'a'.repeat(64), metadata: { name: 'app', attempt: 2 }, createdAt: '1795447612000000000' });
     ps.containers[1].state = 'CONTAINER_EXITED';
     writeFileSync(join(fixtures, 'ps-a.json'), JSON.stringify(ps, null, 2));
-    await waitFor('change snapshot', 5000, () => snapshots.length === 2);
+    await waitFor('change snapshot', () => snapshots.length === 2, 5000);
     const web = snapshots[1].snapshot.pods!.find((p) => p.name === 'web-0')!;
     assert.equal(web.containers!.map((c) => c.attempt), [0, 1, 2]);
     assert.is(snapshots[1].snapshot.full, false);
@@ -116,7 +118,7 @@ test('a hung crictl is killed with its children at the time box; reported once',
   const t0 = Date.now();
   const loop = runRuntimeLoop(runtimeConfig({ crictl: FAKE, 'runtime-poll': '100ms', 'runtime-timeout': '500ms' }), sink, deps);
   try {
-    await waitFor('status', 5000, () => sink.statuses.length === 1);
+    await waitFor('status', () => sink.statuses.length === 1, 5000);
     const took = Date.now() - t0;
     assert.ok(took >= 1400 && took < 2500, `killed after ${took} ms (box: timeout + 1 s)`);
     assert.match(sink.statuses[0].detail, /version: no answer within 1500 ms \(killed\)/);

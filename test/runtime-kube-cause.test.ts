@@ -15,7 +15,7 @@ import { startControlPlane, type ControlPlane } from './support/kube.js';
 import { getJson, runCli } from './support/procs.js';
 import { startStack, type Stack } from './support/stack.js';
 import { labUnavailable, startCriLab, type CriLab } from './runtime/containerd-lab.js';
-import { waitFor } from './runtime/support.js';
+import { waitFor } from './support/wait.js';
 
 const NODE = 'node-a';
 const NODE_USER = `system:node:${NODE}`;
@@ -34,7 +34,7 @@ function kubeletLine(err: string, pid: number): string {
 const skip = labUnavailable() ?? (journalRemoteAvailable() ? undefined : 'systemd-journal-remote missing');
 if (skip) {
   console.log(`SKIP runtime-kube-cause: ${skip}`);
-  test('runtime-kube-cause prerequisites', () => console.log(`  skipped: ${skip}`));
+  test.skip(`runtime-kube-cause: ${skip}`);
 } else {
   let cp: ControlPlane;
   let lab: CriLab;
@@ -91,10 +91,10 @@ if (skip) {
   };
 
   test('no mirror pod for the grace period: raised, and the finding says where to look (no kubelet line read yet)', async () => {
-    const f = await waitFor('StaticPodNotMirrored', 20_000, async () => { const x = await finding(); return x?.active ? x : undefined; });
+    const f = await waitFor('StaticPodNotMirrored', async () => { const x = await finding(); return x?.active ? x : undefined; }, 20_000);
     assert.equal([f.node, f.severity, f.evidence.cause], [NODE, 'critical', undefined]);
     assert.match(f.message, /the kubelet's log on the node says which\)$/);
-    await waitFor('the first Node Event', 20_000, async () => (await nodeEvents()).length === 1);
+    await waitFor('the first Node Event', async () => (await nodeEvents()).length === 1, 20_000);
   });
 
   test('the API server refuses the mirror pod; the raised finding learns the cause, with the API server\'s words, and a new Event says it', async () => {
@@ -107,7 +107,7 @@ if (skip) {
     await journal.append(['I1123 17:40:02.000000    4242 kubelet.go:2527] "SyncLoop (PLEG): event for pod" pod="default/web-0"'], { transport: 'stdout', identifier: 'kubelet' });
     await journal.append([kubeletLine(answer, 4242)], { transport: 'stdout', identifier: 'kubelet' });
 
-    const f = await waitFor('StaticPodNotMirrored with its cause', 20_000, async () => { const x = await finding(); return x?.active && x.evidence?.cause ? x : undefined; }, async () => JSON.stringify(await finding()));
+    const f = await waitFor('StaticPodNotMirrored with its cause', async () => { const x = await finding(); return x?.active && x.evidence?.cause ? x : undefined; }, 20_000, undefined, async () => JSON.stringify(await finding()));
     assert.equal([f.node, f.severity, f.evidence.cause, f.evidence.kubeletError], [NODE, 'critical', 'PodSecurity', answer]);
     assert.ok(f.message.includes(`Likely cause: Pod Security admission rejects it: the namespace enforces "baseline:latest" (host namespaces (hostNetwork=true), privileged (container "kube-apiserver" must not set securityContext.privileged=true)). The kubelet got: ${answer}`), f.message);
 
@@ -120,7 +120,7 @@ if (skip) {
     assert.equal([sp.mirrorPod, sp.kubeletError.error], [false, answer]);
 
     // kubectl describe node shows it: a Warning Event on the Node, in the real API server
-    const ev = await waitFor('the Node Event naming the cause', 20_000, async () => (await nodeEvents()).find((e) => e.message.includes('Pod Security admission rejects it')));
+    const ev = await waitFor('the Node Event naming the cause', async () => (await nodeEvents()).find((e) => e.message.includes('Pod Security admission rejects it')), 20_000);
     assert.equal([ev.type, ev.involvedObject.uid], ['Warning', nodeUid]);
     const described = await cp.kubectl(['describe', 'node', NODE]);
     assert.match(described.stdout, /StaticPodNotMirrored/);
@@ -131,7 +131,7 @@ if (skip) {
     assert.is(r.code, 0, r.stderr);
     const created = await createMirror();
     assert.is(created.status, 201, JSON.stringify(created.body));
-    const cleared = await waitFor('cleared', 20_000, async () => { const x = await finding(); return x && !x.active ? x : undefined; });
+    const cleared = await waitFor('cleared', async () => { const x = await finding(); return x && !x.active ? x : undefined; }, 20_000);
     assert.is(cleared.message, `mirror pod kube-system/${POD} is in the API now`);
   });
 }

@@ -13,7 +13,9 @@ import { FindingStore } from '../collector/store/findings.js';
 import { NodeStore } from '../collector/store/nodes.js';
 import type { RuntimeSnapshot } from '../proto/codec.js';
 import { startControlPlane, type ControlPlane } from './support/kube.js';
-import { runtimeEnvelope, testLog, waitFor } from './runtime/support.js';
+import { runtimeEnvelope } from './runtime/support.js';
+import { testLog } from './support/log.js';
+import { waitFor } from './support/wait.js';
 
 const NODE = 'node-a';
 const APISERVER_HASH = '9d0c5e5d4c0a6e0f3b9e2c1a7f4d8b21';
@@ -67,7 +69,7 @@ test('etcd (mirror pod in the API) never raises; kube-apiserver (none) raises af
   const t0 = Date.now();
   send();
   assert.is(finding('kube-apiserver'), undefined, 'not before the grace period');
-  const f = await waitFor('StaticPodNotMirrored for kube-apiserver', 5000, () => finding('kube-apiserver'));
+  const f = await waitFor('StaticPodNotMirrored for kube-apiserver', () => finding('kube-apiserver'), 5000);
   assert.ok(Date.now() - t0 >= GRACE);
   assert.equal([f.node, f.severity, f.active, f.evidence!.configHash], [NODE, 'critical', true, APISERVER_HASH]);
   assert.is(finding('etcd'), undefined);
@@ -77,11 +79,11 @@ test('etcd (mirror pod in the API) never raises; kube-apiserver (none) raises af
 
 test('the mirror pod appears in the API -> cleared; deleted -> raised again after the grace period', async () => {
   await mirror(cp!, 'kube-apiserver', APISERVER_HASH);
-  const cleared = await waitFor('cleared', 5000, () => (finding('kube-apiserver')?.active === false ? finding('kube-apiserver') : undefined));
+  const cleared = await waitFor('cleared', () => (finding('kube-apiserver')?.active === false ? finding('kube-apiserver') : undefined), 5000);
   assert.is(cleared.message, `mirror pod kube-system/kube-apiserver-${NODE} is in the API now`);
   assert.ok(cleared.evidence!.mirrorUid, 'the mirror pod\'s own uid, from the API');
   await cp!.deletePod('kube-system', `kube-apiserver-${NODE}`);
-  const again = await waitFor('raised again', 5000, () => (finding('kube-apiserver')?.active ? finding('kube-apiserver') : undefined));
+  const again = await waitFor('raised again', () => (finding('kube-apiserver')?.active ? finding('kube-apiserver') : undefined), 5000);
   assert.is(again.severity, 'critical');
   assert.is(finding('etcd'), undefined);
 });

@@ -13,7 +13,9 @@ import { runRuntimeLoop, runtimeConfig, startRuntime } from '../agent/cri/index.
 import { openReader } from '../agent/cri/poller.js';
 import { GrpcRuntimeReader } from '../agent/cri/grpc-reader.js';
 import { FakeCri } from './runtime/fake-cri.js';
-import { RecordingSink, recordingDeps, sleep, waitFor } from './runtime/support.js';
+import { recordingDeps } from './runtime/support.js';
+import { RecordingSink } from './support/sink.js';
+import { sleep, waitFor } from './support/wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'nwrt-sock-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -75,9 +77,9 @@ test('hung socket (accepts, never answers): every call ends at its deadline, rep
     const { snapshots, deps } = recordingDeps();
     const { value: loop, lagMs } = await maxTimerLag(async () => {
       const l = runRuntimeLoop(runtimeConfig({ 'runtime-endpoint': `unix://${path}`, 'runtime-poll': '100ms', 'runtime-timeout': '300ms' }), sink, deps);
-      await waitFor('the first status', 3000, () => sink.statuses.length > 0);
+      await waitFor('the first status', () => sink.statuses.length > 0, 3000);
       const t0 = Date.now();
-      assert.ok(sink.statuses[0].atMs - t0 < 400);
+      assert.ok(sink.statusAt[0] - t0 < 400);
       // several more timed-out polls
       await sleep(1500);
       return l;
@@ -122,11 +124,11 @@ test('a runtime that appears, changes, goes away and comes back: status on trans
   const loop = runRuntimeLoop(runtimeConfig({ 'runtime-endpoint': `unix://${path}`, 'runtime-poll': '100ms', 'runtime-full-every': '1500ms', 'runtime-timeout': '500ms' }), sink, deps);
   let fake: FakeCri | undefined;
   try {
-    await waitFor('absent status', 2000, () => sink.statuses.length === 1);
+    await waitFor('absent status', () => sink.statuses.length === 1, 2000);
     fake = await FakeCri.start(path);
     fake.pods = FakeCri.pods(3);
     fake.pods[0].hostNetwork = true;
-    await waitFor('the first snapshot', 3000, () => snapshots.length === 1, () => sink.statuses);
+    await waitFor('the first snapshot', () => snapshots.length === 1, 3000, undefined, () => sink.statuses);
     assert.equal(sink.statuses.map((s) => s.ok), [false, true]);
     assert.match(sink.statuses[1].detail, new RegExp(`^fakecri 1\\.0\\.0 via unix://${path}$`));
     const first = snapshots[0].snapshot;
@@ -143,28 +145,28 @@ test('a runtime that appears, changes, goes away and comes back: status on trans
     // a restart (new attempt) is a change
     fake.pods[1].containers.push({ id: 'e'.repeat(64), name: 'main', attempt: 1, running: true });
     fake.pods[1].containers[0].running = false;
-    await waitFor('a change snapshot', 2000, () => snapshots.length === 2);
+    await waitFor('a change snapshot', () => snapshots.length === 2, 2000);
     assert.is(snapshots[1].snapshot.full, false);
     assert.equal(snapshots[1].snapshot.pods!.find((p) => p.name === 'app-1')!.containers!.map((c) => [c.attempt, c.state]), [[0, 'CONTAINER_EXITED'], [1, 'CONTAINER_RUNNING']]);
     // a new pod: one more PodSandboxStatus
     fake.pods.push(...FakeCri.pods(4).slice(3));
-    await waitFor('the new pod', 2000, () => snapshots.length === 3);
+    await waitFor('the new pod', () => snapshots.length === 3, 2000);
     assert.is(fake.calls.PodSandboxStatus, 4);
     // nothing changes: a periodic full one ~1.5 s after the last send
-    await waitFor('a periodic full snapshot', 3000, () => snapshots.length === 4);
+    await waitFor('a periodic full snapshot', () => snapshots.length === 4, 3000);
     assert.is(snapshots[3].snapshot.full, true);
     assert.ok(snapshots[3].atMs - snapshots[2].atMs >= 1400, `full resend after ${snapshots[3].atMs - snapshots[2].atMs} ms`);
     // the runtime goes away (socket removed) and comes back
     fake.stop();
     fake = undefined;
     rmSync(path, { force: true });
-    await waitFor('status: runtime gone', 3000, () => sink.statuses.length === 3);
+    await waitFor('status: runtime gone', () => sink.statuses.length === 3, 3000);
     assert.is(sink.statuses[2].ok, false);
     await sleep(400);
     assert.is(sink.statuses.length, 3, 'still once');
     fake = await FakeCri.start(path);
     fake.pods = FakeCri.pods(4);
-    await waitFor('status: back', 3000, () => sink.statuses.length === 4);
+    await waitFor('status: back', () => sink.statuses.length === 4, 3000);
     assert.is(sink.statuses[3].ok, true);
     assert.is(sink.findings.length, 0);
   } finally {

@@ -1,6 +1,6 @@
 // Test helpers for the container-log tests: kubelet's on-disk layout, a CRI writer that behaves like
 // containerd (RFC3339Nano times with trailing zeros trimmed, 16 KiB P/F split, reopen on rotation),
-// kubelet's rotation, a collecting FindingSink, bounded waits.
+// kubelet's rotation, metrics.
 import { mkdtempSync, promises as fsp, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,10 +8,6 @@ import { createGzip } from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { Registry } from 'prom-client';
-import { createLogger } from '../../common/log.js';
-import type { FindingReport, FindingSink } from '../../agent/findings.js';
-
-export const silentLog = createLogger('test', 'silent');
 
 export function tempDir(tag: string): { dir: string; cleanup(): void } {
   const dir = mkdtempSync(path.join(os.tmpdir(), `nw-logs-${tag}-`));
@@ -132,22 +128,6 @@ export async function kubeletRotate(writer: RuntimeWriter, stamp: string, betwee
   await writer.reopen();
   return rotated;
 }
-
-export class CollectSink implements FindingSink {
-  readonly findings: FindingReport[] = [];
-  readonly statuses: { name: string; ok: boolean; detail: string }[] = [];
-  report(f: FindingReport): void {
-    this.findings.push(f);
-  }
-  status(name: string, ok: boolean, detail: string): void {
-    this.statuses.push({ name, ok, detail });
-  }
-  of(kind: string): FindingReport[] {
-    return this.findings.filter((f) => f.kind === kind);
-  }
-}
-
-export { waitFor, sleep, freePort } from '../support/wait.js';
 
 /** Current value of a counter/gauge in a registry (sum over series matching `labels`). */
 export async function metric(registry: Registry, name: string, labels: Record<string, string> = {}): Promise<number> {

@@ -1,11 +1,11 @@
-// Shared helpers for the probe tests: fixtures, a recording sink, bounded waits, root-only commands.
+// Shared helpers for the probe tests: fixtures, root-only commands, the probes in their own process.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import pino from 'pino';
-import type { FindingReport, FindingSink } from '../../agent/findings.js';
+import type { FindingReport } from '../../agent/findings.js';
+import { RecordingSink, type StatusReport } from '../support/sink.js';
 
 export const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'probes');
 export const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -16,51 +16,12 @@ export function fixture(name: string): string {
 
 export const isRoot = process.getuid?.() === 0;
 
-/** Quiet logger on stderr (stdout of the runner carries findings). */
-export const testLog = pino({ level: process.env.NODEWARDEN_LOG_LEVEL ?? 'error' }, pino.destination(2));
-
 /** Unique per test process, short enough for netns and veth names. */
 export const PREFIX = `nwp${process.pid}`;
 
 /** Runs a command (no shell) with a time box; throws with stderr on failure. */
 export function sh(argv: string[], timeoutMs = 10_000): string {
   return execFileSync(argv[0], argv.slice(1), { encoding: 'utf8', timeout: timeoutMs, stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
-export { sleep } from '../support/wait.js';
-import { sleep } from '../support/wait.js';
-
-/** Polls until pick() returns something, or fails with what it was waiting for after timeoutMs. */
-export async function waitFor<T>(what: string, timeoutMs: number, pick: () => T | undefined, context: () => unknown = () => ''): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = pick();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${JSON.stringify(context(), null, 1).slice(0, 4000)}`);
-    await sleep(25);
-  }
-}
-
-export interface StatusReport {
-  name: string;
-  ok: boolean;
-  detail: string;
-}
-
-/** A FindingSink that keeps everything it is told, in order. */
-export class RecordingSink implements FindingSink {
-  readonly findings: FindingReport[] = [];
-  readonly statuses: StatusReport[] = [];
-  report(f: FindingReport): void {
-    this.findings.push(f);
-  }
-  status(name: string, ok: boolean, detail: string): void {
-    this.statuses.push({ name, ok, detail });
-  }
-  /** The first report of `kind` with the given state after index `from`. */
-  find(kind: string, active: boolean, from = 0, extra: (f: FindingReport) => boolean = () => true): FindingReport | undefined {
-    return this.findings.slice(from).find((f) => f.kind === kind && f.active === active && extra(f));
-  }
 }
 
 /**

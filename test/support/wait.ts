@@ -2,8 +2,11 @@ import { createServer } from 'node:net';
 
 type Falsy = undefined | null | false | 0 | '';
 
-/** Polls until fn returns a truthy value; throws with `what` after timeoutMs. Every wait is bounded. */
-export async function waitFor<T>(what: string, fn: () => T | Falsy | Promise<T | Falsy>, timeoutMs = 15_000, intervalMs = 100): Promise<T> {
+/**
+ * The one bounded wait: polls until fn returns a truthy value (a throw counts as "not yet"); after
+ * timeoutMs throws naming `what`, the last error and, if given, what context() shows then.
+ */
+export async function waitFor<T>(what: string, fn: () => T | Falsy | Promise<T | Falsy>, timeoutMs = 15_000, intervalMs = 100, context?: () => unknown): Promise<T> {
   const until = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -13,7 +16,10 @@ export async function waitFor<T>(what: string, fn: () => T | Falsy | Promise<T |
     } catch (err) {
       last = err;
     }
-    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    if (Date.now() > until) {
+      const shown = context ? `\n${JSON.stringify(context(), null, 1)?.slice(0, 4000)}` : '';
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}${shown}`);
+    }
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
