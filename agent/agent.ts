@@ -15,7 +15,6 @@ import { Outbox } from './outbox/outbox.js';
 import { Publisher } from './outbox/publisher.js';
 import type { FindingSink } from './findings.js';
 import type { Detector } from './detector.js';
-import type { RuntimeSnapshot } from '../proto/codec.js';
 
 export interface AgentConfig {
   node: string;

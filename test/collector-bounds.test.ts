@@ -90,7 +90,7 @@ test('flow store: times that are not numbers fall back to the arrival time and e
 });
 
 test('findings: per-node active/critical counts follow raises, clears, severity changes and evictions; bounded by count', () => {
-  const f = (node: string, key: string, active: boolean, severity = 'critical'): Finding => ({ kind: 'PIDPressure', key, severity, message: 'm', active, firstSeenMs: 0, lastSeenMs: 0 }); // 0: the arrival time counts
+  const f = (_node: string, key: string, active: boolean, severity = 'critical'): Finding => ({ kind: 'PIDPressure', key, severity, message: 'm', active, firstSeenMs: 0, lastSeenMs: 0 }); // 0: the arrival time counts
   const evicted: EvictReason[] = [];
   const s = new FindingStore(new IpIndex([]), { maxEntries: 3 }, { evicted: (r) => evicted.push(r) });
   s.apply('n1', f('n1', 'a', true), T0);

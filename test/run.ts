@@ -1,12 +1,18 @@
 // Runs every test/*.test.ts in its own process (they start real servers and touch kernel state, so
 // one at a time, each with a time bound) and prints the closing line CI reads: "N passed, N failed".
 import { spawn } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const dir = new URL('.', import.meta.url).pathname;
-const filters = process.argv.slice(2);
-const files = readdirSync(dir).filter((f) => f.endsWith('.test.ts') && (filters.length === 0 || filters.some((x) => f.includes(x)))).sort();
+const unit = process.argv.includes('--unit');
+const filters = process.argv.slice(2).filter((a) => a !== '--unit');
+/** What a file needs that `npm run test:unit` does not promise: root, namespaces, journald, servers. */
+const NEEDS_MORE = /isRoot|NodeLab|CriLab|netns|journalRemoteAvailable|createTestJournal|tmpfs|startControlPlane|startNats|startStack|startCli|ensureKubeBins|nats-server/;
+const files = readdirSync(dir)
+  .filter((f) => f.endsWith('.test.ts') && (filters.length === 0 || filters.some((x) => f.includes(x))))
+  .filter((f) => !unit || !NEEDS_MORE.test(readFileSync(join(dir, f), 'utf8')))
+  .sort();
 const TIMEOUT_MS = Number(process.env.NODEWARDEN_TEST_TIMEOUT_MS ?? 600_000);
 
 interface Result { file: string; passed: number; failed: number; skipped: number; note?: string }

@@ -7,6 +7,7 @@ import * as https from 'node:https';
 import * as http from 'node:http';
 import type { KubeConfig } from './config.js';
 
+// biome-ignore lint/suspicious/noExplicitAny: API server JSON; each caller reads the fields it needs
 export interface KubeResponse<T = any> {
   status: number;
   body: T;
@@ -82,6 +83,7 @@ export class KubeClient {
   }
 
   /** One request; HTTP error statuses are returned, not thrown. Transport failures throw KubeApiError(status 0). */
+  // biome-ignore lint/suspicious/noExplicitAny: API server JSON; each caller reads the fields it needs
   async request<T = any>(method: string, path: string, body?: unknown, opts: KubeRequestOptions = {}): Promise<KubeResponse<T>> {
     let r = await this.once<T>(method, path, body, opts);
     if (r.status === 401) {
@@ -108,6 +110,7 @@ export class KubeClient {
         res.on('error', (err) => reject(new KubeApiError(`${method} ${path}: ${err.message}`, 0)));
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');
+          // biome-ignore lint/suspicious/noExplicitAny: API server JSON; each caller reads the fields it needs
           let parsed: any = text;
           if (text && /json/.test(String(res.headers['content-type'] ?? ''))) {
             try { parsed = JSON.parse(text); } catch { /* leave text */ }
@@ -125,6 +128,7 @@ export class KubeClient {
    * A watch: newline-delimited JSON objects streamed to onEvent. onActivity is called for every chunk
    * (the watchdog's heartbeat). A non-200 answer rejects with KubeApiError carrying the Status reason.
    */
+  // biome-ignore lint/suspicious/noExplicitAny: API server JSON; each caller reads the fields it needs
   watch(path: string, onEvent: (ev: { type: string; object: any }) => void, onActivity: () => void): WatchHandle {
     const mod = this.base.protocol === 'https:' ? https : http;
     let req: http.ClientRequest | undefined;
@@ -156,6 +160,7 @@ export class KubeClient {
             const line = buf.slice(0, nl);
             buf = buf.slice(nl + 1);
             if (!line.trim()) continue;
+            // biome-ignore lint/suspicious/noExplicitAny: API server JSON; each caller reads the fields it needs
             let ev: { type: string; object: any };
             try {
               ev = JSON.parse(line);

@@ -218,6 +218,7 @@ export class ListWatch<T extends { metadata?: { resourceVersion?: string } }> {
     ).finally(() => { clearInterval(dog); this.current = undefined; });
   }
 
+  // biome-ignore lint/suspicious/noExplicitAny: API server JSON; each caller reads the fields it needs
   private onEvent(ev: { type: string; object: any }, onExpired: () => void): void {
     this.stats.events++;
     this.m.events.inc({ type: ev.type });

@@ -14,7 +14,7 @@
 // binary), NODEWARDEN_KUBE_READY_TIMEOUT_MS, NODEWARDEN_KUBE_KEEP_DIR=1 (keep the
 // temp dir with logs after stop()).
 
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
