@@ -1,6 +1,6 @@
 // The contract every detector beside packet drops (probes, log signatures, runtime) implements, so
 // the agent command lists their flags in --help groups, validates all of them before anything starts
-// (ConfigError -> exit 2) and starts them the same way (docs/architecture.md, "Adding a source").
+// (ConfigError -> exit 2) and starts them the same way (docs/architecture.md#detector-contract).
 import type { Registry } from 'prom-client';
 import type { FlagSpecs } from '../common/flags.js';
 import type { Logger } from '../common/log.js';
