@@ -157,7 +157,7 @@ export async function runCollectorMain(v: FlagValues): Promise<number> {
   // Findings made here, not by agents (runtime view, DNSBlocked, APIServerEgressBlocked), reach Events directly (on a raise, a clear, or news).
   const onFinding = (node: string, finding: Finding, notify: boolean): void => {
     const o = notify && events ? findingToObservation(node, finding, rt.resolver, Date.now()) : undefined;
-    if (o) events!.writer.observe(o);
+    if (o) events?.writer.observe(o);
   };
   const guard = new JobGuard(log, registry, 'nodewarden_collector');
   const rt = runtimeExtension(resolver, log, { ...rtOpts, guard, onFinding });
@@ -195,7 +195,7 @@ export async function runCollectorMain(v: FlagValues): Promise<number> {
     events = startEvents({
       ...ev, nats: cfg.nats, natsAuth: cfg.natsAuth, connection: c.connection,
       why: explainDrop && ((src, dst, proto, port, atMs) => deniedSummary(explainDrop(src, dst, proto, port, atMs))),
-      whyReady: ex && (() => ex!.ready()),
+      whyReady: ex?.ready.bind(ex),
     }, client, rt.resolver, log, registry);
   }
   await signalled;
