@@ -6,6 +6,7 @@ import { readQuery, BadRequest, NotFound } from './query.js';
 import { specOf, limitOf } from './lists.js';
 import { openapi } from './openapi.js';
 import { sendJson, sendList, isListBody } from './respond.js';
+import { isWebPath, serveWeb } from '../web/serve.js';
 import type { Stores } from '../ingest/apply.js';
 import type { Flow } from '../store/drops.js';
 import type { Explanation } from '../explain/index.js';
@@ -111,6 +112,7 @@ export function createApi(d: ApiDeps): Server {
       res.end(await d.registry.metrics());
       return;
     }
+    if (isWebPath(url.pathname)) return serveWeb(req, res, url.pathname); // the page only; its data comes from /api/*
     const route: Handler | undefined = routes[url.pathname] ?? patternRoute(url.pathname);
     if (!route) return send(res, 404, { error: `no such path: ${url.pathname}` });
     if (d.token && url.pathname.startsWith('/api/') && !authorized(req.headers.authorization, d.token)) {
