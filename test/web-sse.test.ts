@@ -15,7 +15,7 @@ const field = fc.stringMatching(/^[a-z]{1,8}$/);
 const dataLine = fc.string({ maxLength: 40 }).filter((s) => !/[\r\n]/.test(s));
 const event = fc.record({ type: fc.option(field, { nil: undefined }), lines: fc.array(dataLine, { minLength: 1, maxLength: 4 }), comment: fc.option(dataLine, { nil: undefined }) });
 
-function serialize(evs: { type?: string; lines: string[]; comment?: string }[], eol: string[]): string {
+function serialize(evs: { type?: string; lines: string[]; comment?: string }[], eol: readonly string[]): string {
   let out = '', i = 0;
   const nl = () => eol[i++ % eol.length];
   for (const e of evs) {

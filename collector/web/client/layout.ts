@@ -13,14 +13,17 @@ export interface Edge {
   flows: Flow[];
   count: number;
   lastSeenMs: number;
-  /** SVG path data, and a point near its middle for the tooltip. */
+  /** Stroke width (from the count), SVG path data, its arrowhead, and a point near its middle for the tooltip. */
+  width: number;
   path: string;
+  arrow: string;
   mid: { x: number; y: number };
 }
 export interface Layout { columns: Column[]; vertices: Vertex[]; edges: Edge[]; width: number; height: number; hiddenEdges: number }
 
-export const BOX = { w: 190, h: 38 } as const;
-const GAP_X = 110, GAP_Y = 14, TOP = 34, PAD = 12;
+export const BOX = { w: 164, h: 38 } as const;
+/** GAP_X also holds the bulge of same-column edges (at most BULGE), so they never cross the next column. */
+const GAP_X = 84, GAP_Y = 14, TOP = 34, PAD = 12, BULGE = 64;
 /** Beyond this many pairs only the most recent are drawn (the rest are counted in hiddenEdges). */
 export const MAX_EDGES = 400;
 
@@ -34,11 +37,21 @@ function vertexOf(e: Endpoint): { id: string; column: string; label: string; sub
   return { id: `ip:${e.ip}`, column: IPS_COLUMN, label: e.ip, sub: 'not a known pod', kind: 'ip' };
 }
 
+interface Geometry { path: string; mid: { x: number; y: number }; /** The last control point: the end's tangent comes from it. */ from: { x: number; y: number }; end: { x: number; y: number } }
+
 /** Travel from a to b, bending to the left of the direction of travel, so A→B and B→A never overlap. */
-function curve(ax: number, ay: number, bx: number, by: number, bend: number): { path: string; mid: { x: number; y: number } } {
+function curve(ax: number, ay: number, bx: number, by: number, bend: number): Geometry {
   const mx = (ax + bx) / 2, my = (ay + by) / 2, dx = bx - ax, dy = by - ay, len = Math.hypot(dx, dy) || 1;
   const cx = mx + (dy / len) * bend, cy = my - (dx / len) * bend;
-  return { path: `M${ax},${ay} Q${cx},${cy} ${bx},${by}`, mid: { x: (mx + cx) / 2, y: (my + cy) / 2 } };
+  return { path: `M${ax},${ay} Q${cx},${cy} ${bx},${by}`, mid: { x: (mx + cx) / 2, y: (my + cy) / 2 }, from: { x: cx, y: cy }, end: { x: bx, y: by } };
+}
+
+/** A filled arrowhead at the end, wider than the line so it shows at any thickness. */
+function arrowhead(g: Geometry, width: number): string {
+  const dx = g.end.x - g.from.x, dy = g.end.y - g.from.y, len = Math.hypot(dx, dy) || 1, ux = dx / len, uy = dy / len;
+  const l = 8 + width * 1.4, half = 4 + width * 0.9, bx = g.end.x - ux * l, by = g.end.y - uy * l;
+  const r = (n: number) => Math.round(n * 10) / 10;
+  return `M${r(g.end.x)},${r(g.end.y)} L${r(bx - uy * half)},${r(by + ux * half)} L${r(bx + uy * half)},${r(by - ux * half)} Z`;
 }
 
 export function layout(flows: Iterable<Flow>): Layout {
@@ -74,22 +87,23 @@ export function layout(flows: Iterable<Flow>): Layout {
   const edges: Edge[] = shown.map(([id, p]) => {
     const from = vertices.get(p.from.id)!, to = vertices.get(p.to.id)!;
     const cy = (v: Vertex) => v.y + BOX.h / 2;
-    let g: { path: string; mid: { x: number; y: number } };
+    let g: Geometry;
     if (from === to) { // a pod dropping its own traffic (hairpin): a loop off its right side
       const x = from.x + BOX.w, y = cy(from);
-      g = { path: `M${x},${y - 8} C${x + 46},${y - 30} ${x + 46},${y + 30} ${x},${y + 8}`, mid: { x: x + 36, y } };
+      g = { path: `M${x},${y - 8} C${x + 46},${y - 30} ${x + 46},${y + 30} ${x},${y + 8}`, mid: { x: x + 36, y }, from: { x: x + 46, y: y + 30 }, end: { x, y: y + 8 } };
     } else if (from.x === to.x) { // same column: leave and re-enter on the right
       const x = from.x + BOX.w;
-      const bulge = Math.min(90, 24 + Math.abs(to.y - from.y) / 3);
+      const bulge = Math.min(2 * (BULGE - 16), 40 + Math.abs(to.y - from.y) / 3); // a quadratic strays half its control offset
       g = curve(x, cy(from), x, cy(to), from.y < to.y ? bulge : -(bulge + 16)); // both bulge right, the upward one wider
     } else {
       const rightward = to.x > from.x;
       g = curve(rightward ? from.x + BOX.w : from.x, cy(from), rightward ? to.x : to.x + BOX.w, cy(to), 18);
     }
     const sorted = [...p.flows].sort((a, b) => Date.parse(b.lastSeen) - Date.parse(a.lastSeen));
-    return { id, from, to, flows: sorted, count: p.count, lastSeenMs: p.last, ...g };
+    const width = thickness(p.count);
+    return { id, from, to, flows: sorted, count: p.count, lastSeenMs: p.last, width, path: g.path, arrow: arrowhead(g, width), mid: g.mid };
   });
-  const width = PAD * 2 + Math.max(1, columns.length) * (BOX.w + GAP_X);
+  const width = PAD + Math.max(1, columns.length) * (BOX.w + GAP_X) - GAP_X + BULGE;
   return { columns, vertices: [...vertices.values()], edges, width, height: height + PAD, hiddenEdges: ranked.length - shown.length };
 }
 

@@ -3,7 +3,7 @@
 // opens the flow detail, Escape closes the tooltip. Hover or focus shows the explanation summary.
 import { h, svg } from './dom.js';
 import { ago, endpointName, portLabel, recency, RECENCY_LABEL } from './format.js';
-import { BOX, layout, thickness, type Edge, type Layout } from './layout.js';
+import { BOX, layout, type Edge, type Layout } from './layout.js';
 import type { Flow } from '../../store/drops.js';
 
 const clip = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
@@ -83,10 +83,11 @@ export function createMap(root: HTMLElement, summary: HTMLElement, onSelect: () 
   }
 
   function drawEdge(e: Edge, tabbable: boolean): SVGGElement {
-    const r = recency(e.lastSeenMs, now), w = thickness(e.count);
+    const r = recency(e.lastSeenMs, now), w = e.width;
     const g = svg('g', { class: `edge ${r}`, 'data-id': e.id, role: 'button', tabindex: tabbable ? 0 : -1, 'aria-label': `${edgeLabel(e, now)} (${RECENCY_LABEL[r]})`, 'aria-pressed': String(e.id === selectedId), 'aria-describedby': 'edge-tip' },
       svg('path', { class: 'halo', d: e.path, 'stroke-width': w + 7, 'stroke-linecap': 'round' }),
-      svg('path', { class: `line ${r}`, d: e.path, 'stroke-width': w, 'marker-end': `url(#arrow-${r})` }),
+      svg('path', { class: `line ${r}`, d: e.path, 'stroke-width': w }),
+      svg('path', { class: `mk ${r}`, d: e.arrow }),
       svg('path', { class: 'hit', d: e.path }));
     if (e.id === selectedId) g.classList.add('selected');
     g.addEventListener('mouseenter', () => showTip(e.id));
@@ -110,20 +111,17 @@ export function createMap(root: HTMLElement, summary: HTMLElement, onSelect: () 
         return;
       }
       if (!current.edges.some((e) => e.id === activeId)) activeId = navOrder()[0].id;
-      const defs = svg('defs', {}, ...(['now', 'recent', 'old'] as const).map((r) =>
-        svg('marker', { id: `arrow-${r}`, viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 11, markerHeight: 11, markerUnits: 'userSpaceOnUse', orient: 'auto-start-reverse' },
-          svg('path', { class: `mk ${r}`, d: 'M0,0 L10,5 L0,10 z' }))));
       const cols = current.columns.map((c) => svg('g', { class: 'column', 'aria-hidden': 'true' },
         svg('rect', { class: 'col-band', x: c.x - 8, y: 4, width: BOX.w + 16, height: c.height - 4, rx: 6 }),
-        svg('text', { class: 'col-title', x: c.x, y: 24 }, clip(c.title, 26))));
+        svg('text', { class: 'col-title', x: c.x, y: 24 }, clip(c.title, 22))));
       const verts = current.vertices.map((v) => svg('g', { class: `vertex ${v.kind === 'pod' ? '' : 'external'}`, 'aria-hidden': 'true' },
         svg('title', {}, `${v.label} (${v.sub})`),
         svg('rect', { x: v.x, y: v.y, width: BOX.w, height: BOX.h, rx: 5 }),
-        svg('text', { x: v.x + 9, y: v.y + 16 }, clip(v.label, 26)),
+        svg('text', { x: v.x + 9, y: v.y + 16 }, clip(v.label, 22)),
         svg('text', { class: 'sub', x: v.x + 9, y: v.y + 31 }, v.sub)));
       const edges = svg('g', { class: 'edges', role: 'group', 'aria-label': 'Dropped flows; arrow keys move between them, Enter shows the detail' },
         ...current.edges.map((e) => drawEdge(e, e.id === activeId)));
-      const pic = svg('svg', { width: current.width, height: current.height, role: 'group', 'aria-label': "Who can't reach whom" }, defs, ...cols, edges, ...verts);
+      const pic = svg('svg', { width: current.width, height: current.height, role: 'group', 'aria-label': "Who can't reach whom" }, ...cols, edges, ...verts);
       pic.addEventListener('keydown', onKey);
       root.replaceChildren(pic, tip);
       if (hadFocus && activeId) edgeEl(activeId)?.focus();

@@ -28,7 +28,7 @@ export function renderDetail(root: HTMLElement, edge: Edge | undefined, nowMs: n
   const head = h('p', {}, h('strong', {}, `${endpointName(edge.flows[0].src)} (${edge.flows[0].src.ip}) → ${endpointName(edge.flows[0].dst)} (${edge.flows[0].dst.ip})`), ` · ${edge.count} dropped packets in ${edge.flows.length} flow${edge.flows.length === 1 ? '' : 's'}`);
   const flows = edge.flows.slice(0, MAX_DETAIL_FLOWS).map((f) => h('article', { class: 'flow' },
     h('h3', {}, `${portLabel(f)} · ${f.count} dropped on ${f.node}`),
-    h('p', { class: 'muted' }, 'last ', time(f.lastSeen, nowMs), ' · first ', time(f.firstSeen, nowMs), ` · ${f.prefix}${f.in ? ` · in ${f.in}` : ''}${f.out ? ` · out ${f.out}` : ''}`),
+    h('p', { class: 'muted' }, 'last ', time(f.lastSeen, nowMs), ' · first ', time(f.firstSeen, nowMs), ` · log prefix "${f.prefix}"${f.in ? ` · in ${f.in}` : ''}${f.out ? ` · out ${f.out}` : ''}`),
     f.explanation ? explanation(f.explanation) : h('p', { class: 'muted' }, 'No NetworkPolicy explanation (none computed for this protocol, or the collector has no cluster).'),
     f.sample !== undefined && h('pre', { 'aria-label': 'Sample kernel line' }, f.sample)));
   const more = edge.flows.length > MAX_DETAIL_FLOWS && h('p', { class: 'muted' }, `… and ${edge.flows.length - MAX_DETAIL_FLOWS} more flows (nodewarden drops --pod ${endpointName(edge.flows[0].src)})`);
