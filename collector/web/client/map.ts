@@ -49,7 +49,8 @@ export function createMap(root: HTMLElement, summary: HTMLElement, onSelect: () 
       lines.length ? '' : h('p', {}, unexplained ? 'No NetworkPolicy explanation for this flow (no cluster, or no port).' : 'No NetworkPolicy summary.'),
     );
     tip.hidden = false;
-    const x = Math.min(e.mid.x + 12, Math.max(0, current.width - 370)), y = e.mid.y + 12;
+    // Below both ends of the edge, so the tooltip never hides the pods it talks about.
+    const x = Math.max(4, Math.min(e.mid.x - 120, current.width - 370)), y = Math.max(e.from.y, e.to.y) + BOX.h + 12;
     tip.style.left = `${x}px`;
     tip.style.top = `${y}px`;
   }

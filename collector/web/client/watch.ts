@@ -19,7 +19,7 @@ export type Status =
 export interface WatchHooks {
   token(): string | undefined;
   status(s: Status): void;
-  /** The collector's X-Nodewarden-Stale reason for this connection, or undefined when it is caught up. */
+  /** Why the collector's answers may be incomplete (replaying the stream, NATS lost), as of the last `synced`; undefined when caught up. */
   stale(reason: string | undefined): void;
   /** A complete state (at `synced`); the same object then changes in place before each changed(). */
   snapshot(s: Snapshot): void;
@@ -27,6 +27,12 @@ export interface WatchHooks {
 }
 
 class Unauthorized extends Error {}
+
+let unreadable = 0;
+/** An event this page cannot read is skipped and counted, never fatal (a newer collector may send more types). */
+function rejected(type: string): void {
+  if (unreadable++ % 100 === 0) console.warn(`nodewarden: skipped an unreadable "${type}" event (${unreadable} so far)`);
+}
 
 export function watch(hooks: WatchHooks): { restart(): void } {
   let abort: AbortController | undefined;
@@ -42,7 +48,6 @@ export function watch(hooks: WatchHooks): { restart(): void } {
       try { why = (JSON.parse(body) as { error?: string }).error ?? body; } catch { /* not JSON */ }
       throw new Error(`HTTP ${res.status}${why ? `: ${why}` : ''}`);
     }
-    hooks.stale(res.headers.get('x-nodewarden-stale') ?? undefined);
     const reader = res.body.getReader();
     const decoder = new TextDecoder();
     const parser = new SseParser();
@@ -58,10 +63,12 @@ export function watch(hooks: WatchHooks): { restart(): void } {
         for (const ev of parser.feed(decoder.decode(value, { stream: true }))) {
           if (ev.type === 'synced') {
             if (!synced) { synced = true; hooks.snapshot(state); onSynced(); }
-            let at = new Date().toISOString();
-            try { at = (JSON.parse(ev.data) as { at?: string }).at ?? at; } catch { /* keep now */ }
-            hooks.status({ kind: 'live', at });
-          } else if (applyEvent(state, ev) && synced) changed = true;
+            let info: { at?: string; stale?: boolean; staleReason?: string } = {};
+            try { info = JSON.parse(ev.data) as typeof info; } catch { /* an unreadable synced still ends the initial state */ }
+            hooks.stale(info.stale ? info.staleReason ?? 'stale' : undefined);
+            hooks.status({ kind: 'live', at: info.at ?? new Date().toISOString() });
+          } else if (applyEvent(state, ev)) changed ||= synced;
+          else rejected(ev.type);
         }
         if (changed) hooks.changed();
       }
