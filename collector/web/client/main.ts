@@ -39,7 +39,8 @@ function start(): void {
     forget.hidden = !storedToken();
     if (s.kind === 'unauthorized') {
       main.hidden = true;
-      data = emptySnapshot(); // nothing from a session whose token is no longer accepted stays on screen
+      data = emptySnapshot(); // nothing from a session whose token is no longer accepted stays in the page
+      schedule();
       form.hidden = false;
       tokenError.hidden = !s.hadToken;
       tokenError.textContent = s.hadToken ? 'The collector rejected that token.' : '';

@@ -5,7 +5,8 @@
 import { applyEvent, emptySnapshot, type Snapshot } from './model.js';
 import { SseParser } from './sse.js';
 
-export const WATCH_PATH = '/api/v1/watch?types=drops,findings,nodes';
+/** The map starts from the 1,000 newest flows (the drops list defaults to 100); findings and nodes keep their default of 1,000. */
+export const WATCH_PATH = '/api/v1/watch?types=drops,findings,nodes&limit=1000';
 /** The server sends a keepalive every 15 s; this long without a byte means the connection is dead. */
 const IDLE_MS = 45_000;
 const MAX_BACKOFF_MS = 30_000;
