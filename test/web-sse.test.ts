@@ -5,7 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
 import { SseParser, type SseEvent } from '../collector/web/client/sse.js';
-import { applyEvent, emptySnapshot } from '../collector/web/client/model.js';
+import { applyEvent, emptySnapshot, flowsIn, namespacesOf } from '../collector/web/client/model.js';
 import { layout, thickness } from '../collector/web/client/layout.js';
 import { recency } from '../collector/web/client/format.js';
 import type { Flow } from '../collector/store/drops.js';
@@ -98,6 +98,12 @@ test('layout: namespaces as sorted columns, one edge per pair with summed counts
   assert.is.not(back.path, pair.path, 'opposite directions are drawn apart');
   assert.ok(thickness(1000) > thickness(5) && thickness(5) > thickness(1) && thickness(1e9) === 12);
   assert.equal([recency(0, 30_000), recency(0, 120_000), recency(0, 3_600_000)], ['now', 'recent', 'old']);
+  assert.equal(namespacesOf(flows), ['payments', 'shop']);
+  assert.equal([...flowsIn(flows, 'payments')].map((f) => f.dst.port), [443]);
+  assert.is([...flowsIn(flows, '')].length, flows.length);
+  const natural = layout([flow(['a', 'ns-10'], ['b', 'ns-2'], 1, 1, 1), flow(['pod-10', 'ns-2'], ['pod-9', 'ns-2'], 1, 1, 1)]);
+  assert.equal(natural.columns.map((c) => c.title), ['ns-2', 'ns-10'], 'natural order: ns-2 before ns-10');
+  assert.equal(natural.vertices.filter((v) => v.id.startsWith('pod:ns-2/')).map((v) => v.label), ['b', 'pod-9', 'pod-10']);
 });
 
 test.run();

@@ -160,6 +160,13 @@ run('with the token: findings and nodes render, a real kernel drop appears as an
   }, 30_000);
   assert.is(await page.evaluate(() => (window as unknown as { marker?: number }).marker), 42);
 
+  // the namespace filter: only flows touching payments, kept in the URL; back to all
+  await page.selectOption('#ns-filter', 'payments');
+  await waitFor('only the payments edge', async () => (await page.locator('g.edge').count()) === 1 && (await page.locator('g.edge[data-id="pod:shop/web-0>pod:payments/ledger-0"]').count()) === 1, 5000);
+  assert.is(new URL(page.url()).hash, '#namespace=payments');
+  await page.selectOption('#ns-filter', '');
+  await page.locator(EDGE).waitFor({ timeout: 5000 });
+
   const shot = join(dir, 'web-view.png');
   await page.locator(EDGE).focus();
   await page.screenshot({ path: shot });

@@ -1,4 +1,4 @@
-// The map's deterministic layout: one column per namespace (sorted), then node addresses, then other
+// The map's deterministic layout: one column per namespace (natural order), then node addresses, then other
 // IPs; pods sorted by name inside a column; one edge per (source, destination) pair carrying its flows.
 // Pure, so the same flows always give the same picture (no force simulation that moves on each update).
 import type { Endpoint, Flow } from '../../store/drops.js';
@@ -29,6 +29,8 @@ export const MAX_EDGES = 400;
 
 /** Not namespace names (those cannot contain spaces or start with a space): the last two columns. */
 const NODES_COLUMN = ' nodes', IPS_COLUMN = ' other addresses';
+/** pod-2 before pod-10, as people number things. */
+const natural = new Intl.Collator('en', { numeric: true }).compare;
 const columnRank = (name: string) => (name === NODES_COLUMN ? 1 : name === IPS_COLUMN ? 2 : 0);
 
 function vertexOf(e: Endpoint): { id: string; column: string; label: string; sub: string; kind: Vertex['kind'] } {
@@ -75,9 +77,9 @@ export function layout(flows: Iterable<Flow>): Layout {
   }
   const columns: Column[] = [], vertices = new Map<string, Vertex>();
   let height = TOP;
-  [...byColumn.keys()].sort((a, b) => columnRank(a) - columnRank(b) || (a < b ? -1 : 1)).forEach((name, i) => {
+  [...byColumn.keys()].sort((a, b) => columnRank(a) - columnRank(b) || natural(a, b)).forEach((name, i) => {
     const x = PAD + i * (BOX.w + GAP_X);
-    const members = [...byColumn.get(name)!.values()].sort((a, b) => (a.label < b.label ? -1 : a.label > b.label ? 1 : 0));
+    const members = [...byColumn.get(name)!.values()].sort((a, b) => natural(a.label, b.label) || natural(a.sub, b.sub));
     members.forEach((v, j) => vertices.set(v.id, { id: v.id, label: v.label, sub: v.sub, kind: v.kind, x, y: TOP + 8 + j * (BOX.h + GAP_Y) }));
     const h = TOP + 8 + members.length * (BOX.h + GAP_Y);
     height = Math.max(height, h);

@@ -1,7 +1,7 @@
 // The web view's entry (docs/architecture.md#web-view): wires the watch stream to the map and panels.
 // The token, when the collector needs one, lives in sessionStorage: gone when the tab closes.
 import { createMap } from './map.js';
-import { emptySnapshot, type Snapshot } from './model.js';
+import { emptySnapshot, flowsIn, namespacesOf, type Snapshot } from './model.js';
 import { renderDetail, renderFindings, renderNodes } from './panels.js';
 import { watch, type Status } from './watch.js';
 
@@ -17,12 +17,30 @@ function start(): void {
   const tokenInput = $<HTMLInputElement>('token-input'), tokenError = $('token-error'), forget = $<HTMLButtonElement>('token-forget');
   let data: Snapshot = emptySnapshot();
   let scheduled = false;
+  const nsFilter = $<HTMLSelectElement>('ns-filter');
+  /** The namespace filter lives in the URL (#namespace=shop), so a link shows the same map. */
+  let namespace = new URLSearchParams(location.hash.slice(1)).get('namespace') ?? '';
+  const syncFilter = () => {
+    const names = namespacesOf(data.flows.values());
+    if (namespace && !names.includes(namespace)) names.unshift(namespace); // a linked namespace without drops yet
+    const want = ['', ...names];
+    if (want.join('\n') !== [...nsFilter.options].map((o) => o.value).join('\n')) {
+      nsFilter.replaceChildren(...want.map((n) => new Option(n || 'all', n)));
+    }
+    nsFilter.value = namespace;
+  };
+  nsFilter.addEventListener('change', () => {
+    namespace = nsFilter.value;
+    history.replaceState(null, '', namespace ? `#namespace=${encodeURIComponent(namespace)}` : location.pathname);
+    schedule();
+  });
 
   const map = createMap($('map'), $('map-summary'), () => renderDetail($('detail'), map.selected(), Date.now()));
   const render = () => {
     scheduled = false;
     const now = Date.now();
-    map.render(data.flows.values(), now);
+    syncFilter();
+    map.render(flowsIn(data.flows.values(), namespace), now);
     renderDetail($('detail'), map.selected(), now);
     renderFindings($('findings'), $('findings-title'), data.findings.values(), now);
     renderNodes($('nodes'), $('nodes-title'), data.nodes.values(), now);

@@ -57,8 +57,11 @@ export function createMap(root: HTMLElement, summary: HTMLElement, onSelect: () 
 
   function select(id: string | undefined): void {
     selectedId = id;
-    for (const el of root.querySelectorAll('g.edge')) el.classList.toggle('selected', el.getAttribute('data-id') === id);
-    for (const el of root.querySelectorAll('g.edge')) el.setAttribute('aria-pressed', String(el.getAttribute('data-id') === id));
+    for (const el of root.querySelectorAll('g.edge')) {
+      const on = el.getAttribute('data-id') === id;
+      el.classList.toggle('selected', on);
+      el.setAttribute('aria-pressed', String(on));
+    }
     onSelect();
   }
 

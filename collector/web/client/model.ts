@@ -28,3 +28,15 @@ export function applyEvent(s: Snapshot, ev: SseEvent): boolean {
     default: return false;
   }
 }
+
+/** Every namespace on either side of a flow, in natural order (the map's filter choices). */
+export function namespacesOf(flows: Iterable<Flow>): string[] {
+  const out = new Set<string>();
+  for (const f of flows) for (const e of [f.src, f.dst]) if (e.pod) out.add(e.pod.namespace);
+  return [...out].sort(new Intl.Collator('en', { numeric: true }).compare);
+}
+
+/** The flows with a pod of this namespace on either side (all of them for ''). */
+export function* flowsIn(flows: Iterable<Flow>, namespace: string): Generator<Flow> {
+  for (const f of flows) if (!namespace || f.src.pod?.namespace === namespace || f.dst.pod?.namespace === namespace) yield f;
+}

@@ -54,12 +54,12 @@ export function watch(hooks: WatchHooks): { restart(): void } {
     const parser = new SseParser();
     const state = emptySnapshot();
     let synced = false;
-    let idle: ReturnType<typeof setTimeout> | undefined;
-    const arm = () => { clearTimeout(idle); idle = setTimeout(() => void reader.cancel('idle'), IDLE_MS); };
+    let idle: ReturnType<typeof setTimeout> | undefined, silent = false;
+    const arm = () => { clearTimeout(idle); idle = setTimeout(() => { silent = true; void reader.cancel('idle'); }, IDLE_MS); };
     try {
       for (arm(); ; arm()) {
         const { value, done } = await reader.read();
-        if (done) throw new Error(signal.aborted ? 'stopped' : 'the collector ended the stream');
+        if (done) throw new Error(silent ? `nothing heard for ${IDLE_MS / 1000} s` : 'the collector ended the stream');
         let changed = false;
         for (const ev of parser.feed(decoder.decode(value, { stream: true }))) {
           if (ev.type === 'synced') {
