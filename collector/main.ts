@@ -24,8 +24,8 @@ import { apiServerEgressCheck, type ApiServerEgressCheck } from './explain/apise
 import type { Finding } from '../proto/codec.js';
 
 const apiFlags = {
-    listen: { type: 'string', arg: 'ADDR', default: '127.0.0.1:8080', help: 'HTTP API address HOST:PORT.' },
-    'api-token': { type: 'string', arg: 'TOKEN', help: 'Require "Authorization: Bearer TOKEN" on /api/*.' },
+    listen: { type: 'string', arg: 'ADDR', default: '127.0.0.1:8080', help: 'HTTP API address HOST:PORT; also serves the web view at http://HOST:PORT/.' },
+    'api-token': { type: 'string', arg: 'TOKEN', help: 'Require "Authorization: Bearer TOKEN" on /api/* (the web view then asks for it).' },
 } satisfies FlagSpecs;
 
 const kubeFlags = {
