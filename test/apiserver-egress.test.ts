@@ -16,6 +16,7 @@ import { DropStore } from '../collector/store/drops.js';
 import { FindingStore } from '../collector/store/findings.js';
 import { NodeStore } from '../collector/store/nodes.js';
 import type { Stores } from '../collector/ingest/apply.js';
+import { listInto } from './support/pods.js';
 
 const pod = (name: string, node: string, ip: string, labels: Record<string, string>, hostNetwork = false): PodJson => ({
   metadata: { namespace: 'kube-system', name, uid: `uid-${name}`, labels, creationTimestamp: '2026-01-01T00:00:00Z' },
@@ -25,7 +26,7 @@ const pod = (name: string, node: string, ip: string, labels: Record<string, stri
 
 function setup(server: string, inCluster: boolean) {
   const pods = new PodCache(60_000);
-  pods.replaceAll([pod('coredns-1', 'node-a', '10.244.2.3', { 'k8s-app': 'kube-dns' })]);
+  listInto(pods, [pod('coredns-1', 'node-a', '10.244.2.3', { 'k8s-app': 'kube-dns' })]);
   const cache = new PolicyCache();
   cache.namespaceSink.upsert({ metadata: { name: 'kube-system', labels: { 'kubernetes.io/metadata.name': 'kube-system' } } });
   const policies = cacheSource(cache);

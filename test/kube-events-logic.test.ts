@@ -12,6 +12,7 @@ import { envelopeObservations } from '../collector/events/pipeline.js';
 import { PodCache, type PodJson } from '../collector/kube/pod-cache.js';
 import type { ValidEnvelope } from '../proto/codec.js';
 import { pb } from '../proto/codec.js';
+import { listInto } from './support/pods.js';
 
 const web = { kind: 'pod' as const, namespace: 'shop', name: 'web-0', uid: 'uid-web', node: 'node-a' };
 const db = { kind: 'pod' as const, namespace: 'shop', name: 'db-0', uid: 'uid-db', node: 'node-b' };
@@ -160,7 +161,7 @@ const pod = (name: string, ip: string | undefined, o: { uid?: string; node?: str
 test('pod cache: pod IPs, host IPs -> node, deleted pods answer during the grace period only', () => {
   let now = Date.parse('2026-01-01T01:00:00Z');
   const c = new PodCache(60_000, () => now);
-  c.replaceAll([pod('a', '10.0.0.1'), pod('hn', '192.0.2.10', { hostNetwork: true })]);
+  listInto(c, [pod('a', '10.0.0.1'), pod('hn', '192.0.2.10', { hostNetwork: true })]);
   assert.ok(c.ready());
   assert.is((c.resolve('10.0.0.1') as any).name, 'a');
   assert.equal(c.resolve('192.0.2.10'), { kind: 'node', name: 'node-a' });
@@ -178,7 +179,7 @@ test('pod cache: pod IPs, host IPs -> node, deleted pods answer during the grace
 test('pod cache: a reused IP is attributed by the drop time; finished pods let go of their IPs', () => {
   let now = Date.parse('2026-01-01T01:00:00Z');
   const c = new PodCache(300_000, () => now);
-  c.replaceAll([pod('old', '10.0.0.9', { created: '2026-01-01T00:00:00Z' })]);
+  listInto(c, [pod('old', '10.0.0.9', { created: '2026-01-01T00:00:00Z' })]);
   const beforeDelete = now - 1000;
   now += 1000;
   c.remove(pod('old', '10.0.0.9'));
@@ -211,7 +212,7 @@ test('pod cache memory: 10,000 pods (dual-stack) stay far below 60 MiB', () => {
   gc(); gc();
   const before = process.memoryUsage().heapUsed;
   const c = new PodCache(300_000);
-  c.replaceAll(Array.from({ length: 10_000 }, (_, i) => mk(i)));
+  listInto(c, Array.from({ length: 10_000 }, (_, i) => mk(i)));
   gc(); gc();
   const mib = (process.memoryUsage().heapUsed - before) / 1024 / 1024;
   console.log(`    pod cache: ${c.size} pods, ${c.stats().ips} IPs -> ${mib.toFixed(1)} MiB heap`);

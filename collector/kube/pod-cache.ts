@@ -125,18 +125,6 @@ export class PodCache implements Resolver {
     this.gone.set(key, { owner: rec.owner, until: now });
   }
 
-  /** A full list replaces the cache: pods not in it are treated as deleted now. Marks the cache synced. */
-  replaceAll(items: PodJson[]): void {
-    const keep = new Set<string>();
-    for (const p of items) {
-      const key = p.metadata?.uid ?? `${p.metadata?.namespace}/${p.metadata?.name}`;
-      keep.add(key);
-      this.upsert(p);
-    }
-    for (const key of [...this.pods.keys()]) if (!keep.has(key)) this.remove(key);
-    this.synced = true;
-  }
-
   /** Ends a paged relist: pods whose keys (keyOf) were not seen are treated as deleted now. Marks the cache synced. */
   relistFinish(seen: Set<string>): void {
     for (const key of [...this.pods.keys()]) if (!seen.has(key)) this.remove(key);
