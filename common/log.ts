@@ -35,7 +35,7 @@ export function textLine(json: string): string {
   try {
     r = JSON.parse(json) as Record<string, unknown>;
   } catch {
-    return json;
+    return `${json}\n`;
   }
   const { time, level, component, msg, pid: _pid, hostname: _host, ...rest } = r;
   const fields = Object.entries(rest).map(([k, v]) => {
