@@ -114,6 +114,7 @@ export async function runCollector(cfg: CollectorConfig, resolver: Resolver, log
     onCaughtUp: () => log.info({ flows: stores.drops.size }, 'collector: caught up with the stream'),
     recreated: m.recreated,
   }, log);
+  m.freshness(() => link.freshness());
 
   const api = createApi({
     stores, registry, token: cfg.apiToken, routes, responseBudgetBytes: cfg.responseBudgetBytes, explainFlow,

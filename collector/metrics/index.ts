@@ -8,6 +8,7 @@ import { DECODE_FAILURES, type DecodeFailure, type ValidEnvelope } from '../../p
 import type { Stores, Applied } from '../ingest/apply.js';
 import type { Resolver } from '../resolve/resolver.js';
 import type { EvictReason } from '../store/budget.js';
+import type { Freshness } from '../api/server.js';
 import { peerNamespace, SeriesCap, OTHER } from './drop-series.js';
 
 /** Distinct label sets of nodewarden_packet_drops_total kept before new ones fold into `_other_`. */
@@ -32,6 +33,8 @@ export interface CollectorMetrics {
   adjusted(env: ValidEnvelope): void;
   evicted(store: (typeof STORES)[number], reason: EvictReason): void;
   recreated: Counter;
+  /** Exports the ingest link's state as nodewarden_collector_stream_fresh. */
+  freshness(f: () => Freshness): void;
 }
 
 export function collectorMetrics(registry: Registry, stores: Stores, resolver: Resolver, o: { maxDropSeries?: number }): CollectorMetrics {
@@ -110,5 +113,8 @@ export function collectorMetrics(registry: Registry, stores: Stores, resolver: R
     },
     evicted: (store, reason) => evictions.inc({ store, reason }),
     recreated,
+    freshness(f) {
+      new Gauge({ name: 'nodewarden_collector_stream_fresh', help: '1 while connected to NATS, attached to the stream and caught up with it (what /readyz needs of NATS)', registers, collect() { this.set(f().stale ? 0 : 1); } });
+    },
   };
 }
