@@ -31,6 +31,11 @@ export function peerNamespace(owner: Owner | undefined, ip: string): string {
 
 export interface DropLabels { src_namespace: string; dst_namespace: string; proto: string; node: string }
 
+/** Where label sets past the cap are counted (registered at start, so it never starts late). */
+export const OTHER_LABELS: DropLabels = Object.freeze({ src_namespace: OTHER, dst_namespace: OTHER, proto: OTHER, node: OTHER });
+
+export const seriesKey = (l: DropLabels): string => `${l.src_namespace}\t${l.dst_namespace}\t${l.proto}\t${l.node}`;
+
 /**
  * Caps the distinct label sets: the first `max` are kept for the process's life (a counter series
  * must not disappear), later new ones are counted under one all-`_other_` set so sums stay right.
@@ -39,13 +44,14 @@ export class SeriesCap {
   private readonly seen = new Set<string>();
   constructor(private readonly max: number) {}
 
-  admit(l: DropLabels): { labels: DropLabels; folded: boolean } {
-    const key = `${l.src_namespace}\t${l.dst_namespace}\t${l.proto}\t${l.node}`;
-    if (this.seen.has(key)) return { labels: l, folded: false };
+  /** fresh: the label set is new (admitted just now). */
+  admit(l: DropLabels): { labels: DropLabels; folded: boolean; fresh: boolean } {
+    const key = seriesKey(l);
+    if (this.seen.has(key)) return { labels: l, folded: false, fresh: false };
     if (this.seen.size < this.max) {
       this.seen.add(key);
-      return { labels: l, folded: false };
+      return { labels: l, folded: false, fresh: true };
     }
-    return { labels: { src_namespace: OTHER, dst_namespace: OTHER, proto: OTHER, node: OTHER }, folded: true };
+    return { labels: OTHER_LABELS, folded: true, fresh: false };
   }
 }

@@ -9,7 +9,7 @@ import type { Stores, Applied } from '../ingest/apply.js';
 import type { Resolver } from '../resolve/resolver.js';
 import type { EvictReason } from '../store/budget.js';
 import type { Freshness } from '../api/server.js';
-import { peerNamespace, SeriesCap, OTHER } from './drop-series.js';
+import { peerNamespace, seriesKey, SeriesCap, OTHER_LABELS, type DropLabels } from './drop-series.js';
 
 /** Distinct label sets of nodewarden_packet_drops_total kept before new ones fold into `_other_`. */
 export const DEFAULT_DROP_SERIES = 2000;
@@ -56,8 +56,21 @@ export function collectorMetrics(registry: Registry, stores: Stores, resolver: R
   // Domain metrics. Every replica reads the whole stream (an ordered consumer) and so exports the same
   // totals: aggregate replicas with max, not sum. At start a collector replays the retained stream,
   // so its counter starts at the replayed total (README "Metrics": restarts and replay).
-  const drops = new Counter({ name: 'nodewarden_packet_drops_total', help: 'packets the kernel logged as dropped, by source and destination namespace (pod namespace, or node/external/unknown), protocol and node', labelNames: ['src_namespace', 'dst_namespace', 'proto', 'node'], registers });
-  drops.inc({ src_namespace: OTHER, dst_namespace: OTHER, proto: OTHER, node: OTHER }, 0);
+  // A series' first sample is where rate() and increase() start, so a label set first seen with 5 drops
+  // would never show them. New label sets are exposed at 0 for one scrape and get their counts at the
+  // next (collect() runs once per scrape); later increments go straight in.
+  const firstCounts = new Map<string, { labels: DropLabels; n: number; exposed: boolean }>();
+  const drops = new Counter({
+    name: 'nodewarden_packet_drops_total', help: 'packets the kernel logged as dropped, by source and destination namespace (pod namespace, or node/external/unknown), protocol and node', labelNames: ['src_namespace', 'dst_namespace', 'proto', 'node'], registers,
+    collect() {
+      for (const [k, p] of firstCounts) {
+        if (!p.exposed) { p.exposed = true; continue; }
+        this.inc({ ...p.labels }, p.n);
+        firstCounts.delete(k);
+      }
+    },
+  });
+  drops.inc({ ...OTHER_LABELS }, 0);
   const folded = new Counter({ name: 'nodewarden_collector_drop_series_overflow_total', help: 'drop records counted under the all-"_other_" label set of nodewarden_packet_drops_total because the cap of distinct label sets (2,000) was reached', registers });
   const cap = new SeriesCap(o.maxDropSeries ?? DEFAULT_DROP_SERIES);
   new Gauge({
@@ -89,12 +102,18 @@ export function collectorMetrics(registry: Registry, stores: Stores, resolver: R
       if (!Number.isFinite(n) || n <= 0) continue;
       const at = Number(d.lastSeenMs) || Date.now();
       const src = d.src ?? '', dst = d.dst ?? '';
-      const { labels, folded: over } = cap.admit({
+      const { labels, folded: over, fresh } = cap.admit({
         src_namespace: peerNamespace(resolver.resolve(src, at), src), dst_namespace: peerNamespace(resolver.resolve(dst, at), dst),
         proto: d.proto || 'unknown', node: env.node,
       });
-      drops.inc({ ...labels }, n);
       if (over) folded.inc();
+      const key = seriesKey(labels);
+      const first = firstCounts.get(key);
+      if (first) first.n += n;
+      else if (fresh) {
+        drops.inc({ ...labels }, 0);
+        firstCounts.set(key, { labels, n, exposed: false });
+      } else drops.inc({ ...labels }, n);
     }
   };
 
