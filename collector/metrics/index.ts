@@ -71,7 +71,7 @@ export function collectorMetrics(registry: Registry, stores: Stores, resolver: R
     },
   });
   drops.inc({ ...OTHER_LABELS }, 0);
-  const folded = new Counter({ name: 'nodewarden_collector_drop_series_overflow_total', help: 'drop records counted under the all-"_other_" label set of nodewarden_packet_drops_total because the cap of distinct label sets (2,000) was reached', registers });
+  const folded = new Counter({ name: 'nodewarden_collector_drop_series_overflow_total', help: 'drop records counted under the all-"_other_" label set of nodewarden_packet_drops_total because --metrics-max-drop-series label sets exist already', registers });
   const cap = new SeriesCap(o.maxDropSeries ?? DEFAULT_DROP_SERIES);
   new Gauge({
     name: 'nodewarden_findings_active', help: 'findings active now, by kind, severity and node', labelNames: ['kind', 'severity', 'node'], registers,
