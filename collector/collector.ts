@@ -17,7 +17,7 @@ import type { Resolver } from './resolve/resolver.js';
 import { createApi, type RouteHandler } from './api/server.js';
 import type { Flow } from './store/drops.js';
 import type { Explanation } from './explain/index.js';
-import { collectorMetrics, type CollectorMetrics } from './metrics/index.js';
+import { collectorMetrics } from './metrics/index.js';
 
 export interface CollectorConfig {
   nats: string;
@@ -66,10 +66,10 @@ export interface CollectorExtras {
 
 export async function runCollector(cfg: CollectorConfig, resolver: Resolver, log: Logger, extras: CollectorExtras = {}): Promise<RunningCollector> {
   const { listeners = [], routes = {}, registry = new Registry(), explainFlow, notReady, guard } = extras;
-  // Bound events reach the metrics, created right after the stores they count.
-  let metrics: CollectorMetrics | undefined;
+  // The metrics read the stores only when scraped; the stores report evictions to the metrics.
+  const m = collectorMetrics(registry, () => stores, resolver, { maxDropSeries: cfg.maxDropSeries });
   const bounded = (store: 'flows' | 'findings' | 'nodes'): BoundEvents => ({
-    evicted: (reason) => metrics?.evicted(store, reason),
+    evicted: (reason) => m.evicted(store, reason),
     episode: (reason, entries, bytes) => log.warn({ store, bound: reason, entries, estimatedBytes: bytes }, `store: ${store} reached the ${reason === 'bytes' ? 'byte' : 'entry'} bound; evicting the oldest (counted in nodewarden_collector_store_evictions_total, logged once per episode)`),
   });
   const stores: Stores = {
@@ -77,8 +77,6 @@ export async function runCollector(cfg: CollectorConfig, resolver: Resolver, log
     findings: new FindingStore(resolver, {}, bounded('findings')),
     nodes: new NodeStore(cfg.nodeStaleMs, {}, bounded('nodes')),
   };
-  metrics = collectorMetrics(registry, stores, resolver, { maxDropSeries: cfg.maxDropSeries });
-  const m = metrics;
   const seen = new SeenSet();
   const warnOnce = onceLogger(log);
 

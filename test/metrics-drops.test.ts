@@ -34,7 +34,7 @@ test('peers fold into namespace, node, unknown (private, unnamed) or external', 
 function rig(maxDropSeries: number) {
   const registry = new Registry();
   const stores: Stores = { drops: new DropStore(resolver), findings: new FindingStore(resolver), nodes: new NodeStore(60_000) };
-  const m = collectorMetrics(registry, stores, resolver, { maxDropSeries });
+  const m = collectorMetrics(registry, () => stores, resolver, { maxDropSeries });
   const seen = new SeenSet();
   let seq = 0;
   const ingest = (node: string, drops: { src: string; dst: string; proto?: string; count: number }[], again?: number) => {

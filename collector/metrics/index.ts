@@ -37,7 +37,8 @@ export interface CollectorMetrics {
   freshness(f: () => Freshness): void;
 }
 
-export function collectorMetrics(registry: Registry, stores: Stores, resolver: Resolver, o: { maxDropSeries?: number }): CollectorMetrics {
+/** storesOf: read at scrape time only, so the metrics can exist before the stores that report to them. */
+export function collectorMetrics(registry: Registry, storesOf: () => Stores, resolver: Resolver, o: { maxDropSeries?: number }): CollectorMetrics {
   const registers = [registry];
   registerRoleMetrics(registry, 'collector');
   const messages = new Counter({ name: 'nodewarden_collector_messages_total', help: 'messages read from the stream, by outcome (rejected: see nodewarden_collector_messages_rejected_total)', labelNames: ['outcome'], registers });
@@ -50,8 +51,8 @@ export function collectorMetrics(registry: Registry, stores: Stores, resolver: R
   const evictions = new Counter({ name: 'nodewarden_collector_store_evictions_total', help: 'entries evicted from a query store before their retention, oldest written first, by store and the bound reached', labelNames: ['store', 'reason'], registers });
   for (const store of STORES) for (const reason of BOUNDS) evictions.inc({ store, reason }, 0);
   const recreated = new Counter({ name: 'nodewarden_collector_stream_recreated_total', help: 'times the stream was found missing (deleted, or NATS restarted without its store) and recreated', registers });
-  new Gauge({ name: 'nodewarden_collector_flows', help: 'flows held in the query store', registers, collect() { this.set(stores.drops.size); } });
-  new Gauge({ name: 'nodewarden_collector_flow_store_bytes', help: 'estimated heap bytes held by the flow store (bound: --store-max-bytes)', registers, collect() { this.set(stores.drops.bytes); } });
+  new Gauge({ name: 'nodewarden_collector_flows', help: 'flows held in the query store', registers, collect() { this.set(storesOf().drops.size); } });
+  new Gauge({ name: 'nodewarden_collector_flow_store_bytes', help: 'estimated heap bytes held by the flow store (bound: --store-max-bytes)', registers, collect() { this.set(storesOf().drops.bytes); } });
 
   // Domain metrics. Every replica reads the whole stream (an ordered consumer) and so exports the same
   // totals: aggregate replicas with max, not sum. At start a collector replays the retained stream,
@@ -78,7 +79,7 @@ export function collectorMetrics(registry: Registry, stores: Stores, resolver: R
     collect() {
       this.reset();
       const n = new Map<string, { kind: string; severity: string; node: string; v: number }>();
-      for (const f of stores.findings.query({ active: true })) {
+      for (const f of storesOf().findings.query({ active: true })) {
         const k = `${f.kind}\t${f.severity}\t${f.node}`;
         const e = n.get(k) ?? { kind: f.kind, severity: f.severity, node: f.node, v: 0 };
         e.v++;
@@ -91,6 +92,7 @@ export function collectorMetrics(registry: Registry, stores: Stores, resolver: R
     name: 'nodewarden_nodes', help: 'nodes whose agent reported within the retention, by state (stale: silent longer than --node-stale; unhealthy: an active critical finding)', labelNames: ['state'], registers,
     collect() {
       const by: Record<string, number> = Object.fromEntries(NODE_STATES.map((s) => [s, 0]));
+      const stores = storesOf();
       for (const v of stores.nodes.list(Date.now(), (node) => stores.findings.counts(node)).items) by[v.state]++;
       for (const state of NODE_STATES) this.set({ state }, by[state]);
     },
