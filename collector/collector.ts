@@ -15,6 +15,7 @@ import { NodeStore } from './store/nodes.js';
 import type { BoundEvents } from './store/budget.js';
 import type { Resolver } from './resolve/resolver.js';
 import { createApi, type RouteHandler } from './api/server.js';
+import { ChangeFeed } from './api/changes.js';
 import type { Flow } from './store/drops.js';
 import type { Explanation } from './explain/index.js';
 import { collectorMetrics } from './metrics/index.js';
@@ -78,6 +79,7 @@ export async function runCollector(cfg: CollectorConfig, resolver: Resolver, log
     nodes: new NodeStore(cfg.nodeStaleMs, {}, bounded('nodes')),
   };
   const seen = new SeenSet();
+  const feed = new ChangeFeed();
   const warnOnce = onceLogger(log);
 
   const countAdjusted = (env: ValidEnvelope, subject: string): void => {
@@ -100,6 +102,7 @@ export async function runCollector(cfg: CollectorConfig, resolver: Resolver, log
     if (env.adjusted.droppedRecords || env.adjusted.truncated) countAdjusted(env, subject);
     const applied = applyEnvelope(env, stores, seen, Date.now());
     m.applied(env, applied);
+    feed.applied(env.node, applied);
     for (const l of listeners) l(env, applied, stores);
   };
 
@@ -115,7 +118,7 @@ export async function runCollector(cfg: CollectorConfig, resolver: Resolver, log
   m.freshness(() => link.freshness());
 
   const api = createApi({
-    stores, registry, token: cfg.apiToken, routes, responseBudgetBytes: cfg.responseBudgetBytes, explainFlow,
+    stores, registry, token: cfg.apiToken, routes, responseBudgetBytes: cfg.responseBudgetBytes, explainFlow, feed,
     freshness: () => link.freshness(),
     ready: () => {
       const f = link.freshness();
@@ -148,6 +151,7 @@ export async function runCollector(cfg: CollectorConfig, resolver: Resolver, log
     connection: () => link.connection(),
     async stop() {
       clearInterval(sweep);
+      feed.stop();
       await link.stop();
       await new Promise<void>((r) => api.close(() => r()));
       api.closeAllConnections?.();
