@@ -112,7 +112,7 @@ export async function runCollector(cfg: CollectorConfig, resolver: Resolver, log
   }, {
     onMessage: (m) => onMessage(m.data, m.subject),
     onAttached: () => log.info('collector: consuming'),
-    onCaughtUp: () => log.info({ flows: stores.drops.size }, 'collector: caught up with the stream'),
+    onCaughtUp: () => { m.caughtUp(); log.info({ flows: stores.drops.size }, 'collector: caught up with the stream'); },
     recreated: m.recreated,
   }, log);
   m.freshness(() => link.freshness());

@@ -31,10 +31,11 @@ test('peers fold into namespace, node, unknown (private, unnamed) or external', 
   assert.is(ns('not-an-ip'), 'unknown');
 });
 
-function rig(maxDropSeries: number) {
+function rig(maxDropSeries: number, replaying = false) {
   const registry = new Registry();
   const stores: Stores = { drops: new DropStore(resolver), findings: new FindingStore(resolver), nodes: new NodeStore(60_000) };
   const m = collectorMetrics(registry, () => stores, resolver, { maxDropSeries });
+  if (!replaying) m.caughtUp();
   const seen = new SeenSet();
   let seq = 0;
   const ingest = (node: string, drops: { src: string; dst: string; proto?: string; count: number }[], again?: number) => {
@@ -51,7 +52,7 @@ function rig(maxDropSeries: number) {
     const overflow = Number(/^nodewarden_collector_drop_series_overflow_total (\d+)$/m.exec(text)?.[1]);
     return { series: out, overflow };
   };
-  return { ingest, scrape };
+  return { ingest, scrape, caughtUp: () => m.caughtUp() };
 }
 
 test('a new label set shows 0 for one scrape, then its count; later counts go straight in; duplicates never', async () => {
@@ -63,6 +64,18 @@ test('a new label set shows 0 for one scrape, then its count; later counts go st
   r.ingest('n1', [{ src: '10.244.0.4', dst: '10.244.1.6', count: 4 }]);
   r.ingest('n1', [{ src: '10.244.0.4', dst: '10.244.1.6', count: 4 }], 3); // the same message again (seq 3)
   assert.is((await r.scrape()).series['shop>data/TCP@n1'], 10);
+});
+
+test('the start-up replay is published whole once caught up (never a partial total); after it, new sets are held back', async () => {
+  const r = rig(100, true);
+  r.ingest('n1', [{ src: '10.244.0.4', dst: '10.244.1.6', count: 500 }]);
+  assert.is((await r.scrape()).series['shop>data/TCP@n1'], undefined, 'not exposed while replaying');
+  r.ingest('n1', [{ src: '10.244.0.4', dst: '10.244.1.6', count: 20 }]);
+  r.caughtUp();
+  assert.is((await r.scrape()).series['shop>data/TCP@n1'], 520);
+  r.ingest('n1', [{ src: '10.244.0.4', dst: '8.8.8.8', count: 3 }]);
+  assert.is((await r.scrape()).series['shop>external/TCP@n1'], 0);
+  assert.is((await r.scrape()).series['shop>external/TCP@n1'], 3);
 });
 
 test('past the cap new label sets count under _other_ (sums stay right), each record counted as overflow', async () => {

@@ -143,4 +143,21 @@ it('after real drops and an OOM kill, every dashboard panel returns series and t
   assert.equal(nats.map((s) => [s.metric.node, s.value[1]]), [[NODE, '1']]);
 });
 
+it('a collector restart replays the stream without a reset or a spike: the same target goes from 14 to 14', async () => {
+  const before = await query('sum(nodewarden_packet_drops_total)');
+  assert.is(before[0].value[1], '14');
+  await stack.collector.stop();
+  await waitFor('the collector target down', async () => (await query('up{job="nodewarden-collector"} == 0')).length === 1, 20_000, 250);
+  await stack.startCollector().waitForLog(/collector: caught up with the stream/, 30_000);
+  await waitFor('the collector target up again', async () => (await query('up{job="nodewarden-collector"} == 1')).length === 1, 20_000, 250);
+  // a few scrapes of the new process
+  const started = Date.now() / 1000;
+  await waitFor('three scrapes after the restart', async () => Number((await query('timestamp(up{job="nodewarden-collector"})'))[0]?.value[1]) > started + 3, 20_000, 250);
+  assert.is((await query('sum(nodewarden_packet_drops_total)'))[0].value[1], '14', 'the replayed total, not doubled');
+  const resets = await query('resets(nodewarden_packet_drops_total[5m]) > 0');
+  assert.equal(resets, [], 'Prometheus saw no counter reset');
+  const increase = await query('sum(increase(nodewarden_packet_drops_total[2m]))');
+  assert.ok(Number(increase[0].value[1]) <= 14 * 1.5, `no replay spike: increase over 2m is ${increase[0].value[1]} for 14 real drops`);
+});
+
 test.run();

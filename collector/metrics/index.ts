@@ -33,6 +33,8 @@ export interface CollectorMetrics {
   adjusted(env: ValidEnvelope): void;
   evicted(store: (typeof STORES)[number], reason: EvictReason): void;
   recreated: Counter;
+  /** The start-up replay is over: its drop counts are published, new label sets are held back one scrape. */
+  caughtUp(): void;
   /** Exports the ingest link's state as nodewarden_collector_stream_fresh. */
   freshness(f: () => Freshness): void;
 }
@@ -58,8 +60,13 @@ export function collectorMetrics(registry: Registry, storesOf: () => Stores, res
   // totals: aggregate replicas with max, not sum. At start a collector replays the retained stream,
   // so its counter starts at the replayed total (README "Metrics": restarts and replay).
   // A series' first sample is where rate() and increase() start, so a label set first seen with 5 drops
-  // would never show them. New label sets are exposed at 0 for one scrape and get their counts at the
-  // next (collect() runs once per scrape); later increments go straight in.
+  // would never show them. Once live, new label sets are exposed at 0 for one scrape and get their counts
+  // at the next (collect() runs once per scrape); later increments go straight in. The start-up replay is
+  // summed aside and published whole once caught up: the series then start at the replayed totals (a
+  // new target's first sample, which rate() does not count), and a restarted target goes from its old
+  // value to the same or a higher one, never through a partial total Prometheus would take for a reset.
+  let live = false;
+  const replayed = new Map<string, { labels: DropLabels; n: number }>();
   const firstCounts = new Map<string, { labels: DropLabels; n: number; exposed: boolean }>();
   const drops = new Counter({
     name: 'nodewarden_packet_drops_total', help: 'packets the kernel logged as dropped, by source and destination namespace (pod namespace, or node/external/unknown), protocol and node', labelNames: ['src_namespace', 'dst_namespace', 'proto', 'node'], registers,
@@ -110,6 +117,11 @@ export function collectorMetrics(registry: Registry, storesOf: () => Stores, res
       });
       if (over) folded.inc();
       const key = seriesKey(labels);
+      if (!live) {
+        const r = replayed.get(key);
+        if (r) r.n += n; else replayed.set(key, { labels, n });
+        continue;
+      }
       const first = firstCounts.get(key);
       if (first) first.n += n;
       else if (fresh) {
@@ -133,6 +145,12 @@ export function collectorMetrics(registry: Registry, storesOf: () => Stores, res
       if (env.adjusted.truncated) truncated.inc(env.adjusted.truncated);
     },
     evicted: (store, reason) => evictions.inc({ store, reason }),
+    caughtUp() {
+      if (live) return;
+      live = true;
+      for (const r of replayed.values()) drops.inc({ ...r.labels }, r.n);
+      replayed.clear();
+    },
     recreated,
     freshness(f) {
       new Gauge({ name: 'nodewarden_collector_stream_fresh', help: '1 while connected to NATS, attached to the stream and caught up with it (what /readyz needs of NATS)', registers, collect() { this.set(f().stale ? 0 : 1); } });
