@@ -6,7 +6,8 @@ import { execFileSync } from 'node:child_process';
 
 const root = new URL('..', import.meta.url).pathname;
 const { version } = JSON.parse(readFileSync(`${root}package.json`, 'utf8'));
-const revision = (() => {
+// NODEWARDEN_REVISION: for builds without .git (deploy/Dockerfile passes its REVISION build argument).
+const revision = process.env.NODEWARDEN_REVISION || (() => {
   try { return execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], { cwd: root, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim(); } catch { return 'unknown'; }
 })();
 const common = {

@@ -92,7 +92,7 @@ export async function buildImage(o: Options, say: (m: string) => void): Promise<
   mkdirSync(join(o.out, '..'), { recursive: true });
   const app = await appLayer(ROOT, join(o.out, '..'), epoch);
   try {
-    const labels = imageLabels({ version: VERSION, revision: REVISION, source, licenses: pkg.license, created });
+    const labels = imageLabels({ version: VERSION, revision: REVISION, source, licenses: pkg.license });
     const tmp = `${o.out}.part`;
     const built = writeOciArchive(tmp, o.name, { arch, created, user: USER, entrypoint: ENTRYPOINT, cmd: CMD, env: ENV, workdir: WORKDIR, labels, layers: [rootfs.layer, node.layer, app] });
     renameSync(tmp, o.out);

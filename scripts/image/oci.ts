@@ -105,3 +105,13 @@ export function writeOciArchive(out: string, name: string, spec: ImageSpec): Bui
     compressedSize: spec.layers.reduce((a, l) => a + l.size, 0), uncompressedSize: spec.layers.reduce((a, l) => a + l.uncompressedSize, 0),
   };
 }
+
+/** index.json, the (first) manifest and its config, read back from an OCI archive. */
+export function readOciArchive(archive: string): { index: any; manifest: any; config: any; blob: (digest: string) => Buffer } {
+  const member = (m: string) => execFileSync('tar', ['-xOf', archive, m], { maxBuffer: 1 << 30 });
+  const blob = (digest: string) => member(`blobs/sha256/${digest.slice('sha256:'.length)}`);
+  const index = JSON.parse(member('index.json').toString());
+  const manifest = JSON.parse(blob(index.manifests[0].digest).toString());
+  const config = JSON.parse(blob(manifest.config.digest).toString());
+  return { index, manifest, config, blob };
+}

@@ -53,9 +53,9 @@ export const STATIC_LABELS = {
   'org.opencontainers.image.description': 'Kubernetes node network diagnostics: kernel packet drops named by pod, node faults, Events.',
 } as const;
 
-export interface BuildFacts { version: string; revision: string; source: string; licenses: string; created: string }
+export interface BuildFacts { version: string; revision: string; source: string; licenses: string }
 
-/** Every label of the image: the static ones plus those that come from package.json and git. */
+/** Every label of the image: the static ones plus those that come from package.json and git (the build time is the config's `created`). */
 export function imageLabels(f: BuildFacts): Record<string, string> {
   return {
     ...STATIC_LABELS,
@@ -63,6 +63,5 @@ export function imageLabels(f: BuildFacts): Record<string, string> {
     'org.opencontainers.image.revision': f.revision,
     'org.opencontainers.image.source': f.source,
     'org.opencontainers.image.licenses': f.licenses,
-    'org.opencontainers.image.created': f.created,
   };
 }
