@@ -3,7 +3,7 @@
 // node_modules/.bin first on PATH for scripts, so every `node` after `npm ci` in `npm test`, `npm run
 // demo|bench|image` is that binary, whatever Node started npm. See README "Node runtime".
 import { execFileSync } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -38,8 +38,10 @@ export function bootstrapNodeBin(root, say) {
   }
   const prefix = join(base, `node-${version}`);
   const bin = join(prefix, 'node_modules', NODE_PACKAGE, 'bin');
-  if (!existsSync(join(bin, 'node'))) {
+  const works = () => nodeOnPath({ PATH: bin }) === `v${version}`;
+  if (!works()) {
     say(`fetching ${NODE_PACKAGE}@${version} for npm ci`);
+    rmSync(prefix, { recursive: true, force: true }); // a half-written earlier attempt
     mkdirSync(prefix, { recursive: true });
     try {
       execFileSync('npm', ['install', '--prefix', prefix, '--no-save', '--no-package-lock', '--no-audit', '--no-fund', '--loglevel=error', `${NODE_PACKAGE}@${version}`], { stdio: ['ignore', 'ignore', 'inherit'] });
@@ -47,6 +49,7 @@ export function bootstrapNodeBin(root, say) {
       say(`could not fetch ${NODE_PACKAGE}@${version}; npm ci runs on Node ${process.version}`);
       return undefined;
     }
+    if (!works()) return undefined;
   }
   return bin;
 }
