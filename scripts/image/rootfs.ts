@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { publishEntry } from './cache.js';
 import { compressLayer, type Layer } from './oci.js';
 import { DEBIAN_SUITE, DPKG_PATH_EXCLUDES, DPKG_PATH_INCLUDES, PACKAGES, REQUIRED_COMMANDS } from './recipe.js';
 
@@ -58,13 +59,13 @@ export async function debianRootfs(opts: { arch: string; sources: string[]; cach
     const layer = await compressLayer(tar, join(work, 'layer.tar.gz'), `mmdebstrap --variant=minbase ${DEBIAN_SUITE} --include=${PACKAGES.join(',')}`);
     const packages = Object.fromEntries(readFileSync(join(meta, 'packages.tsv'), 'utf8').trim().split('\n').map((l) => l.split('\t') as [string, string]));
     const debianVersion = readFileSync(join(meta, 'debian_version'), 'utf8').trim();
-    rmSync(dir, { recursive: true, force: true });
-    mkdirSync(dir, { recursive: true });
-    const file = join(dir, 'layer.tar.gz');
-    renameSync(layer.file, file);
     const sonames = parseLdconfig(readFileSync(join(meta, 'ldconfig.txt'), 'utf8'));
-    const r: Rootfs = { layer: { ...layer, file }, debianVersion, packages, sonames, builtAt: new Date().toISOString(), cached: false };
-    writeFileSync(metaFile, JSON.stringify(r, null, 2));
+    const staged = join(work, 'entry');
+    mkdirSync(staged);
+    renameSync(layer.file, join(staged, 'layer.tar.gz'));
+    const r: Rootfs = { layer: { ...layer, file: join(dir, 'layer.tar.gz') }, debianVersion, packages, sonames, builtAt: new Date().toISOString(), cached: false };
+    writeFileSync(join(staged, 'rootfs.json'), JSON.stringify(r, null, 2));
+    publishEntry(staged, dir);
     return r;
   } finally {
     rmSync(work, { recursive: true, force: true });
