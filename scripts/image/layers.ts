@@ -72,7 +72,7 @@ export async function appLayer(root: string, outDir: string, mtime: number): Pro
   const work = mkdtempSync(join(outDir, '.app-'));
   try {
     const files = APP_FILES.map(([from, to, mode]) => [join(root, from), to, mode] as const);
-    const out = join(outDir, '.app-layer.tar.gz');
+    const out = join(outDir, `.app-layer-${process.pid}.tar.gz`);
     const layer = await layerOf(work, files, APP_LINKS, mtime, out, `nodewarden bundle: ${APP_FILES.map(([, to]) => to).join(' ')}`);
     return layer;
   } finally {

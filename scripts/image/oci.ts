@@ -106,8 +106,12 @@ export function writeOciArchive(out: string, name: string, spec: ImageSpec): Bui
   };
 }
 
+export interface OciIndex { manifests: Descriptor[] }
+export interface OciManifest { config: Descriptor; layers: Descriptor[]; annotations?: Record<string, string> }
+export interface OciConfig { config?: { User?: string; Entrypoint?: string[]; Cmd?: string[]; Env?: string[]; Labels?: Record<string, string> }; rootfs: { diff_ids: string[] } }
+
 /** index.json, the (first) manifest and its config, read back from an OCI archive. */
-export function readOciArchive(archive: string): { index: any; manifest: any; config: any; blob: (digest: string) => Buffer } {
+export function readOciArchive(archive: string): { index: OciIndex; manifest: OciManifest; config: OciConfig; blob: (digest: string) => Buffer } {
   const member = (m: string) => execFileSync('tar', ['-xOf', archive, m], { maxBuffer: 1 << 30 });
   const blob = (digest: string) => member(`blobs/sha256/${digest.slice('sha256:'.length)}`);
   const index = JSON.parse(member('index.json').toString());
