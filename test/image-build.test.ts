@@ -102,6 +102,8 @@ if (why) {
     const ids = ctrRun(['sh', '-c', 'id -u; id -g; node --version; for c in nodewarden node journalctl iptables-save; do command -v $c; done']);
     assert.is(ids.code, 0, ids.stderr);
     assert.equal(ids.stdout.trim().split('\n'), [...USER.split(':'), summary.node, '/usr/local/bin/nodewarden', '/usr/local/bin/node', '/usr/bin/journalctl', '/usr/sbin/iptables-save']);
+    const setid = ctrRun(['sh', '-c', 'find / -xdev -perm /6000 -type f 2>/dev/null; true']);
+    assert.is(setid.stdout.trim(), '', 'no set-user/group-ID programs');
     const tools = ctrRun(['sh', '-c', 'journalctl --version | head -1; iptables-save --version']);
     assert.is(tools.code, 0, tools.stderr);
     assert.match(tools.stdout, /^systemd \d+/m);

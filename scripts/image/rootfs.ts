@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, s
 import { join } from 'node:path';
 import { publishEntry } from './cache.js';
 import { compressLayer, type Layer } from './oci.js';
-import { DEBIAN_SUITE, DPKG_PATH_EXCLUDES, DPKG_PATH_INCLUDES, PACKAGES, REQUIRED_COMMANDS } from './recipe.js';
+import { DEBIAN_SUITE, DPKG_PATH_EXCLUDES, DROP_SETID, DPKG_PATH_INCLUDES, PACKAGES, REQUIRED_COMMANDS } from './recipe.js';
 
 export interface Rootfs { layer: Layer; debianVersion: string; packages: Record<string, string>; sonames: string[]; builtAt: string; cached: boolean }
 
@@ -22,6 +22,7 @@ export function mmdebstrapArgs(arch: string, sources: string[], out: string, met
     // no machine id in the image: the agent mounts the node's /etc/machine-id over the empty file
     'rm -f "$1/etc/machine-id" "$1/var/lib/dbus/machine-id"; : > "$1/etc/machine-id"',
     ...REQUIRED_COMMANDS.map((c) => `chroot "$1" ${c} --version >/dev/null`),
+    `chroot "$1" ${DROP_SETID}`,
     `chroot "$1" dpkg-query -W -f='\${Package}\\t\${Version}\\n' > "${meta}/packages.tsv"`,
     `cp "$1/etc/debian_version" "${meta}/debian_version"`,
     `chroot "$1" ldconfig -p > "${meta}/ldconfig.txt"`,
