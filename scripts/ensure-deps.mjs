@@ -42,6 +42,7 @@ const packages = {
     ['/usr/lib/cni/bridge', 'containernetworking-plugins'],
     ['busybox', 'busybox-static'],
     ['conntrack', 'conntrack'],
+    ['/usr/bin/chromium', 'chromium'],
     ['mmdebstrap', 'mmdebstrap'],
   ],
   demo: [['nats-server', 'nats-server'], ['iptables', 'iptables'], ['/lib/systemd/systemd-journald', 'systemd'], ['/lib/systemd/systemd-journal-remote', 'systemd-journal-remote'], ['ip', 'iproute2'], ['unshare', 'util-linux']],

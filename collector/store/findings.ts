@@ -54,6 +54,10 @@ export interface FindingQuery {
 /** A wire time usable as a date, else 0 (the callers fall back to the arrival time). */
 const validTime = (v: number | null | undefined): number => (typeof v === 'number' && Math.abs(v) <= 8.64e15 ? v : 0);
 
+function matchesQuery(e: Entry, q: FindingQuery): boolean {
+  return (q.node === undefined || e.node === q.node) && (q.kind === undefined || e.f.kind === q.kind) && (q.active === undefined || e.active === q.active);
+}
+
 export class FindingStore {
   private readonly entries: BoundedMap<Entry>;
   private readonly perNode = new Map<string, NodeFindingCounts>();
@@ -66,7 +70,7 @@ export class FindingStore {
 
   /** Applies a raise or clear; returns true when it changed the active state. */
   apply(node: string, f: FindingMsg, atMs: number): boolean {
-    const key = `${node}|${f.kind}|${f.key ?? ''}`;
+    const key = FindingStore.keyOf(node, f);
     const e = this.entries.get(key);
     const t = validTime(f.lastSeenMs) || atMs;
     if (!e) {
@@ -86,6 +90,23 @@ export class FindingStore {
     this.count(e, 1);
     this.entries.set(key, e, findingBytes(key, e));
     return changed;
+  }
+
+  /** The identity of a finding: one entry per (node, kind, key). */
+  static keyOf(node: string, f: FindingMsg): string {
+    return `${node}|${f.kind}|${f.key ?? ''}`;
+  }
+
+  /** The view of one finding by its keyOf(), if still held. */
+  viewOf(key: string): FindingView | undefined {
+    const e = this.entries.get(key);
+    return e && this.view(e);
+  }
+
+  /** Whether a held finding passes the query's filters (the list and the watch use the same rules). */
+  matchesKey(key: string, q: FindingQuery): boolean {
+    const e = this.entries.get(key);
+    return e !== undefined && matchesQuery(e, q);
   }
 
   /** Active findings of a node, O(1). */
@@ -111,12 +132,7 @@ export class FindingStore {
   }
 
   private *matching(q: FindingQuery): Generator<Entry> {
-    for (const e of this.entries.values()) {
-      if (q.node !== undefined && e.node !== q.node) continue;
-      if (q.kind !== undefined && e.f.kind !== q.kind) continue;
-      if (q.active !== undefined && e.active !== q.active) continue;
-      yield e;
-    }
+    for (const e of this.entries.values()) if (matchesQuery(e, q)) yield e;
   }
 
   private count(e: Entry, sign: 1 | -1): void {
