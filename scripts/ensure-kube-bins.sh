@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Ensure a real kube-apiserver, kubectl, kubelet, kube-controller-manager and
+# Ensure a real kube-apiserver, kubectl, kubelet, kube-controller-manager, kube-proxy and
 # kube-scheduler (one build, from tools/k8s-testbins/go.mod via
 # the Go module proxy) and etcd + openssl are available for integration tests.
 #
@@ -50,7 +50,7 @@ if [ "${#pkgs[@]}" -gt 0 ]; then
 fi
 
 # --- fast path ----------------------------------------------------------------
-bins=(kube-apiserver kubectl kubelet kube-controller-manager kube-scheduler)
+bins=(kube-apiserver kubectl kubelet kube-controller-manager kube-scheduler kube-proxy)
 if go_cache_has "${bins[@]}"; then
   log "cached ($bindir), $(elapsed)"
   echo "$bindir"
