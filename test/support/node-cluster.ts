@@ -92,6 +92,7 @@ export async function startNodeCluster(opts: { readyTimeoutMs?: number } = {}): 
     for (let x = d; x !== '/' && !existsSync(x); x = dirname(x)) missing.unshift(x);
     for (const m of missing) if (!created.includes(m)) created.push(m);
   }
+  const hierarchies = existsSync('/sys/fs/cgroup/cgroup.controllers') ? ['/sys/fs/cgroup'] : readdirSync('/sys/fs/cgroup').map((h) => join('/sys/fs/cgroup', h));
   const logTail = (name: string, lines = 30) => { try { return readFileSync(p('logs', `${name}.log`), 'utf8').split('\n').slice(-lines).join('\n'); } catch { return '(no log)'; } };
 
   const inNode = (argv: string[]): [string, string[]] => ['nsenter', [`--net=/run/netns/${netns}`, '--', ...argv]];
@@ -158,13 +159,15 @@ export async function startNodeCluster(opts: { readyTimeoutMs?: number } = {}): 
     // 5. the node namespace (bridge, veths, kube-proxy's and the test's iptables rules go with it)
     for (const ns of readdirSync('/run/netns').filter((n) => n === netns)) tryDo(() => sh('ip', ['netns', 'del', ns]));
     // 6. cgroups of the kubelet's root, deepest first (every controller hierarchy)
-    for (const ctl of readdirSync('/sys/fs/cgroup')) {
-      const top = join('/sys/fs/cgroup', ctl, cgroupRoot);
+    for (const h of hierarchies) {
+      const top = join(h, cgroupRoot);
       if (!existsSync(top)) continue;
       const dirs: string[] = [];
       const walk = (d: string) => { dirs.push(d); for (const e of readdirSync(d, { withFileTypes: true })) if (e.isDirectory()) walk(join(d, e.name)); };
       tryDo(() => walk(top));
-      for (const d of dirs.reverse()) tryDo(() => rmdirSync(d));
+      // processes still in them are containers of this cluster whose shim is gone: by PID
+      for (const d of dirs) tryDo(() => { for (const pid of readFileSync(join(d, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean)) tryDo(() => process.kill(Number(pid), 'SIGKILL')); });
+      for (const d of dirs.reverse()) for (let i = 0; i < 20; i++) { try { rmdirSync(d); break; } catch { await sleep(100); } }
     }
     // 7. knobs back, host paths this run created, the temp dir
     for (const [k, v] of sysctlsBefore) tryDo(() => writeFileSync(k, v));
@@ -202,6 +205,13 @@ export async function startNodeCluster(opts: { readyTimeoutMs?: number } = {}): 
       `mount --bind '${p('jsock')}' /run/systemd/journal && mount --bind '${p('journal')}' /var/log/journal && exec /lib/systemd/systemd-journald`], 'host');
     const machineId = readFileSync('/etc/machine-id', 'utf8').trim();
     await waitFor('private journald', () => existsSync(p('journal', machineId, 'system.journal')), 15_000, 100);
+
+    // --- the kubelet's cgroup root: it must exist in every hierarchy before the kubelet starts (v1;
+    // on v2 one dir), with the cpuset copied down so that tasks can join it
+    for (const h of hierarchies) {
+      mkdirSync(join(h, cgroupRoot), { recursive: true });
+      for (const f of ['cpuset.cpus', 'cpuset.mems']) if (existsSync(join(h, f))) writeFileSync(join(h, cgroupRoot, f), readFileSync(join(h, f), 'utf8'));
+    }
 
     // --- credentials: static tokens (admin in system:masters for every component: one node, one test)
     const adminToken = randomBytes(24).toString('hex');
