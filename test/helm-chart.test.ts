@@ -41,7 +41,8 @@ function render(values: Record<string, unknown> = {}): any[] {
   writeFileSync(f, stringify(values));
   const r = runHelm(['template', 'nodewarden', CHART, '--namespace', NS, '-f', f]);
   assert.is(r.code, 0, `helm template: ${r.stderr}`);
-  return parseAllDocuments(r.stdout).map((d) => d.toJS()).filter(Boolean);
+  // YAML 1.1, as Helm and the API server read it: `defaultMode: 0440` is octal
+  return parseAllDocuments(r.stdout, { version: '1.1' }).map((d) => d.toJS()).filter(Boolean);
 }
 
 const key = (d: any) => `${d.kind}/${d.metadata.name}`;
@@ -148,13 +149,13 @@ test('dropPrefixes, resources, tolerations, priority class, replicas and image g
   const docs = render({
     image: { repository: 'registry.example.com/nodewarden', tag: '9.9.9', pullPolicy: 'Always' },
     dropPrefixes: ['calico-packet:', 'my-drop:'],
-    agent: { resources: { requests: { cpu: '10m', memory: '64Mi' }, limits: { memory: '128Mi' } }, tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'infra', effect: 'NoSchedule' }], priorityClassName: 'my-critical' },
+    agent: { resources: { requests: { cpu: '10m', memory: '64Mi' }, limits: { cpu: '200m', memory: '128Mi' } }, tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'infra', effect: 'NoSchedule' }], priorityClassName: 'my-critical' },
     collector: { replicas: 3 },
   });
   const ds = find(docs, 'DaemonSet', 'nodewarden-agent');
   const c = ds.spec.template.spec.containers[0];
   assert.is(env(c, 'NODEWARDEN_DROP_PREFIX').value, 'calico-packet:,my-drop:');
-  assert.equal(c.resources, { requests: { cpu: '10m', memory: '64Mi' }, limits: { memory: '128Mi' } });
+  assert.equal(c.resources, { requests: { cpu: '10m', memory: '64Mi' }, limits: { cpu: '200m', memory: '128Mi' } });
   assert.equal(ds.spec.template.spec.tolerations, [{ key: 'dedicated', operator: 'Equal', value: 'infra', effect: 'NoSchedule' }]);
   assert.is(ds.spec.template.spec.priorityClassName, 'my-critical');
   assert.is(find(docs, 'Deployment', 'nodewarden-collector').spec.replicas, 3);
