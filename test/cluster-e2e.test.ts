@@ -39,7 +39,7 @@ if (!skip && !process.env.NODEWARDEN_IMAGE_ARCHIVE && !existsSync(imageScript)) 
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 const say = (m: string) => process.stdout.write(`[cluster-e2e ${secs(Date.now() - started)}] ${m}\n`);
 
-/** The nodewarden image: NODEWARDEN_IMAGE_ARCHIVE, else `npm run image` into the node's temp dir. */
+/** The nodewarden image: NODEWARDEN_IMAGE_ARCHIVE (any name; tagged after import), else `npm run image`'s builder into the node's temp dir. */
 function nodewardenImage(dir: string): string {
   if (process.env.NODEWARDEN_IMAGE_ARCHIVE) return process.env.NODEWARDEN_IMAGE_ARCHIVE;
   const out = join(dir, 'nodewarden.oci.tar');
@@ -71,7 +71,7 @@ async function createNatsVolume(c: NodeCluster): Promise<void> {
   chownSync(path, 1000, 1000); // the NATS pod's uid; fsGroup is not applied to hostPath volumes
   await c.mustKubectl(['apply', '-f', '-'], JSON.stringify({
     apiVersion: 'v1', kind: 'PersistentVolume', metadata: { name: 'nwk-nats-data' },
-    spec: { capacity: { storage: '5Gi' }, accessModes: ['ReadWriteOnce'], persistentVolumeReclaimPolicy: 'Delete', hostPath: { path, type: 'Directory' } },
+    spec: { capacity: { storage: '5Gi' }, accessModes: ['ReadWriteOnce'], persistentVolumeReclaimPolicy: 'Retain', hostPath: { path, type: 'Directory' } },
   }));
 }
 
@@ -111,7 +111,11 @@ test('images built here and imported into the node\'s containerd: nodewarden (np
   const nw = nodewardenImage(c.dir);
   say(`images built in ${secs(Date.now() - t)}`);
   for (const f of [join(c.dir, 'pause.tar'), join(c.dir, 'busybox.tar'), join(c.dir, 'nats.tar'), nw]) c.importImage(f);
-  const list = execFileSync('ctr', ['--address', join(c.dir, 'containerd', 'containerd.sock'), '-n', 'k8s.io', 'images', 'ls', '-q'], { encoding: 'utf8' });
+  // the name the archive carries (io.containerd.image.name), under the overlay's name too
+  const index = JSON.parse(execFileSync('tar', ['-xOf', nw, 'index.json'], { encoding: 'utf8' }));
+  const name = index.manifests[0].annotations['io.containerd.image.name'];
+  if (name !== 'localhost/nodewarden:cluster-test') c.ctr(['images', 'tag', '--force', name, 'localhost/nodewarden:cluster-test']);
+  const list = c.ctr(['images', 'ls', '-q']);
   for (const name of ['localhost/pause:nw', 'localhost/busybox:nw', 'localhost/nats:cluster-test', 'localhost/nodewarden:cluster-test']) assert.ok(list.split('\n').includes(name), `${name} in ${list}`);
 });
 

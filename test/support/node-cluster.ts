@@ -52,6 +52,8 @@ export interface NodeCluster {
   nodeExec(cmd: string, args: string[]): string;
   /** `ctr -n k8s.io images import` into this cluster's containerd. */
   importImage(archive: string): string;
+  /** ctr against this cluster's containerd, namespace k8s.io (the CRI's). */
+  ctr(args: string[]): string;
   /** Component logs, for failure messages. */
   logTail(component: string, lines?: number): string;
   stop(): Promise<void>;
@@ -320,6 +322,7 @@ state = "${p('containerd', 'state')}"
     journalDir: p('journal'),
     kubectl, mustKubectl, nodeExec,
     importImage: (archive) => ctr(['images', 'import', archive]),
+    ctr,
     logTail, stop,
   };
 }
