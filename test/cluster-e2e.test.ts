@@ -89,8 +89,13 @@ const pods = async (c: NodeCluster, ns: string, selector: string) => JSON.parse(
 
 test.before(async () => {
   if (skip) return;
-  cluster = await startNodeCluster();
-  say(`node ${cluster.nodeName} Ready (${cluster.dir})`);
+  try {
+    cluster = await startNodeCluster();
+  } catch (e) {
+    console.error(e); // uvu does not print a failed before hook
+    throw e;
+  }
+  say(`node ${cluster.nodeName} Ready in ${secs(Date.now() - started)} (${cluster.dir})`);
 });
 
 test.after(async () => {
@@ -166,7 +171,8 @@ test('the agent pod runs with the manifests\' host mounts and security context: 
   assert.match(status, /^NoNewPrivs:\s+1$/m);
   assert.match(status, /^Seccomp:\s+2$/m, 'RuntimeDefault seccomp filter');
   const mounts = (await exec(['cat', '/proc/1/mountinfo'])).split('\n');
-  const opts = (at: string) => mounts.find((l) => l.split(' ')[4] === at)?.split(' ')[5] ?? '';
+  // mountinfo names the real path: /var/run is a symlink to /run in the image
+  const opts = (at: string) => mounts.find((l) => l.split(' ')[4] === at.replace(/^\/var\/run\//, '/run/'))?.split(' ')[5] ?? '';
   assert.match(opts('/'), /^ro\b/, 'read-only root filesystem');
   for (const at of ['/var/log', '/run/log/journal', '/etc/machine-id', '/host/proc', '/host/sys/fs/cgroup', '/var/run/secrets/nodewarden/nats', '/etc/nodewarden/rules']) assert.match(opts(at), /^ro\b/, `${at} mounted read-only`);
   assert.match(opts('/var/lib/nodewarden'), /^rw\b/, 'the state dir is writable');

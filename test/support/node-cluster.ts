@@ -305,11 +305,15 @@ state = "${p('containerd', 'state')}"
     }));
     start('kube-proxy', [join(binDir, 'kube-proxy'), `--config=${p('kube-proxy.yaml')}`]);
 
-    await waitFor(`node ${nodeName} Ready`, async () => {
-      for (const c of children) if (c.child.exitCode !== null || c.child.signalCode !== null) throw Object.assign(new Error(`${c.name} exited (${c.child.exitCode ?? c.child.signalCode}):\n${logTail(c.name)}`), { fatal: true });
+    const deadline = Date.now() + readyMs;
+    for (;;) {
+      const dead = children.find((c) => c.child.exitCode !== null || c.child.signalCode !== null);
+      if (dead) throw new Error(`${dead.name} exited (${dead.child.exitCode ?? dead.child.signalCode}):\n${logTail(dead.name)}`);
       const r = await kubectl(['get', 'node', nodeName, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}'], { timeoutMs: 5000 });
-      return r.stdout.trim() === 'True';
-    }, readyMs, 1000).catch((e) => { throw new Error(`${e.message}\n--- kubelet:\n${logTail('kubelet')}\n--- containerd:\n${logTail('containerd', 10)}`); });
+      if (r.stdout.trim() === 'True') break;
+      if (Date.now() > deadline) throw new Error(`node ${nodeName} not Ready within ${readyMs} ms\n--- kubelet:\n${logTail('kubelet')}\n--- containerd:\n${logTail('containerd', 10)}`);
+      await sleep(1000);
+    }
     // the default ServiceAccount the pods need comes from the controller-manager
     await waitFor('ServiceAccount default/default', async () => (await kubectl(['get', 'sa', 'default'])).code === 0, 60_000, 500);
   } catch (err) {
