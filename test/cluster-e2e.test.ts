@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { createAccount } from '@nats-io/nkeys';
 import { parseAllDocuments } from 'yaml';
 import { missingPrerequisites, type NodeCluster, NODE_IP, startNodeCluster } from './support/node-cluster.js';
-import { buildImage, busyboxFiles, busyboxIsStatic } from './support/oci-image.js';
+import { archiveImageName, buildImage, busyboxFiles, busyboxIsStatic } from './support/oci-image.js';
 import { waitFor, sleep } from './support/wait.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -119,16 +119,15 @@ it('images built here and imported into the node\'s containerd: nodewarden (npm 
   const c = cluster!;
   const t = Date.now();
   const bb = busyboxFiles();
-  buildImage({ out: join(c.dir, 'busybox.tar'), name: 'localhost/busybox:nw', ...bb, cmd: ['sh'] });
-  buildImage({ out: join(c.dir, 'pause.tar'), name: 'localhost/pause:nw', ...bb, entrypoint: ['/bin/sleep', '2147483647'] });
+  await buildImage({ out: join(c.dir, 'busybox.tar'), name: 'localhost/busybox:nw', ...bb, cmd: ['sh'] });
+  await buildImage({ out: join(c.dir, 'pause.tar'), name: 'localhost/pause:nw', ...bb, entrypoint: ['/bin/sleep', '2147483647'] });
   const natsBin = execFileSync('bash', [join(ROOT, 'scripts', 'ensure-nats-server.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').pop()!;
-  buildImage({ out: join(c.dir, 'nats.tar'), name: 'localhost/nats:cluster-test', files: { ...bb.files, '/bin/nats-server': join(natsBin, 'nats-server') }, links: bb.links, entrypoint: ['/bin/nats-server'] });
+  await buildImage({ out: join(c.dir, 'nats.tar'), name: 'localhost/nats:cluster-test', files: { ...bb.files, '/bin/nats-server': join(natsBin, 'nats-server') }, links: bb.links, entrypoint: ['/bin/nats-server'] });
   const nw = nodewardenImage(c.dir);
   say(`images built in ${secs(Date.now() - t)}`);
   for (const f of [join(c.dir, 'pause.tar'), join(c.dir, 'busybox.tar'), join(c.dir, 'nats.tar'), nw]) c.importImage(f);
   // the name the archive carries (io.containerd.image.name), under the overlay's name too
-  const index = JSON.parse(execFileSync('tar', ['-xOf', nw, 'index.json'], { encoding: 'utf8' }));
-  const name = index.manifests[0].annotations['io.containerd.image.name'];
+  const name = archiveImageName(nw);
   if (name !== 'localhost/nodewarden:cluster-test') c.ctr(['images', 'tag', '--force', name, 'localhost/nodewarden:cluster-test']);
   const list = c.ctr(['images', 'ls', '-q']);
   for (const name of ['localhost/pause:nw', 'localhost/busybox:nw', 'localhost/nats:cluster-test', 'localhost/nodewarden:cluster-test']) assert.ok(list.split('\n').includes(name), `${name} in ${list}`);

@@ -23,6 +23,7 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { closeSync, existsSync, lstatSync, openSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { containerdConfig } from './containerd-config.js';
 import { ensureKubeBins, type KubectlResult } from './kube.js';
 import { sleep, waitFor } from './wait.js';
 
@@ -245,33 +246,12 @@ export async function startNodeCluster(opts: { readyTimeoutMs?: number } = {}): 
 
     // --- containerd: its own socket, root, state; CNI bridge on nwk0 with host-local IPAM
     const sock = p('containerd', 'containerd.sock');
-    writeFileSync(p('containerd', 'config.toml'), `version = 2
-root = "${p('containerd', 'root')}"
-state = "${p('containerd', 'state')}"
-[grpc]
-  address = "${sock}"
-[ttrpc]
-  address = "${sock}.ttrpc"
-[plugins."io.containerd.internal.v1.opt"]
-  path = "${p('containerd', 'opt')}"
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "localhost/pause:nw"
-  enable_selinux = false
-  disable_apparmor = true
-  restrict_oom_score_adj = true
-  netns_mounts_under_state_dir = true
-  stream_server_address = "127.0.0.1"
-  [plugins."io.containerd.grpc.v1.cri".containerd]
-    snapshotter = "overlayfs"
-    default_runtime_name = "runc"
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-      runtime_type = "io.containerd.runc.v2"
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-        SystemdCgroup = false
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "${CNI_DIR}"
-    conf_dir = "${p('cni', 'conf')}"
-`);
+    writeFileSync(p('containerd', 'config.toml'), containerdConfig({
+      root: p('containerd', 'root'), state: p('containerd', 'state'), socket: sock, opt: p('containerd', 'opt'), sandboxImage: 'localhost/pause:nw',
+      cniConfDir: p('cni', 'conf'), cniBinDir: CNI_DIR,
+      // pod netns files under its state dir (not /run/netns); exec/attach streams on the node's loopback
+      criExtra: ['netns_mounts_under_state_dir = true', 'stream_server_address = "127.0.0.1"'],
+    }));
     writeFileSync(p('cni', 'conf', '10-nwk.conflist'), JSON.stringify({
       cniVersion: '1.0.0', name: 'nwk', plugins: [
         { type: 'bridge', bridge: BRIDGE, isGateway: true, ipMasq: false, hairpinMode: true,

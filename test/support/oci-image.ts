@@ -1,13 +1,13 @@
-// Tiny OCI image archives for test pods, built from files on this machine (no registry, no image
-// tool): one uncompressed layer made by tar(1), an OCI config, manifest and index whose
-// io.containerd.image.name annotation names the image for `ctr images import`.
+// Tiny images for test pods, built from files on this machine (no registry, no image tool): one
+// layer with the given files, written as an OCI archive by the image builder's own writer
+// (scripts/image/oci.ts), which `ctr images import` names by its io.containerd.image.name.
 //
-//   await buildImage({ out: 't/busybox.tar', name: 'localhost/busybox:nw', files: busyboxFiles(), cmd: ['sh'] });
+//   await buildImage({ out: 't/busybox.tar', name: 'localhost/busybox:nw', ...busyboxFiles(), cmd: ['sh'] });
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { compressLayer, ociArch, tarDeterministic, writeOciArchive } from '../../scripts/image/oci.js';
 
 export const BUSYBOX = '/bin/busybox';
 /** Applets the test pods and the NATS start script use (sh, wget for the probes, httpd, nc ...). */
@@ -24,7 +24,6 @@ export interface ImageSpec {
   links?: Record<string, string>;
   entrypoint?: string[];
   cmd?: string[];
-  user?: string;
 }
 
 /** A statically linked busybox (Debian busybox-static) with the applets above, as /bin/*. */
@@ -36,20 +35,15 @@ export function busyboxFiles(): { files: Record<string, string>; links: Record<s
 
 /** True when /bin/busybox is the static build (a dynamic one would need libc in the image). */
 export function busyboxIsStatic(): boolean {
-  try {
-    return !/dynamically linked|interpreter/.test(execFileSync('file', ['-L', BUSYBOX], { encoding: 'utf8' }));
-  } catch {
-    // no file(1): the ELF program headers of a static binary have no PT_INTERP (type 3)
-    const b = readFileSync(BUSYBOX);
-    const phoff = Number(b.readBigUInt64LE(0x20)), size = b.readUInt16LE(0x36), n = b.readUInt16LE(0x38);
-    for (let i = 0; i < n; i++) if (b.readUInt32LE(phoff + i * size) === 3) return false;
-    return true;
-  }
+  if (!statSync(BUSYBOX, { throwIfNoEntry: false })) return false;
+  // an ELF without a PT_INTERP (type 3) program header is static
+  const b = readFileSync(BUSYBOX);
+  const phoff = Number(b.readBigUInt64LE(0x20)), size = b.readUInt16LE(0x36), n = b.readUInt16LE(0x38);
+  for (let i = 0; i < n; i++) if (b.readUInt32LE(phoff + i * size) === 3) return false;
+  return true;
 }
 
-const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-
-export function buildImage(spec: ImageSpec): { digest: string; bytes: number } {
+export async function buildImage(spec: ImageSpec): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'nw-oci-'));
   try {
     const root = join(work, 'rootfs');
@@ -61,41 +55,18 @@ export function buildImage(spec: ImageSpec): { digest: string; bytes: number } {
       chmodSync(join(root, to), statSync(from).mode & 0o7777);
     }
     for (const [at, target] of Object.entries(spec.links ?? {})) symlinkSync(target, join(root, at));
-    const layerFile = join(work, 'layer.tar');
-    execFileSync('tar', ['--owner=0', '--group=0', '--numeric-owner', '--sort=name', '--mtime=@0', '-C', root, '-cf', layerFile, '.']);
-    const layout = join(work, 'oci');
-    mkdirSync(join(layout, 'blobs', 'sha256'), { recursive: true });
-    const blob = (b: Buffer) => {
-      const h = sha(b);
-      writeFileSync(join(layout, 'blobs', 'sha256', h), b);
-      return { digest: `sha256:${h}`, size: b.length };
-    };
-    const layer = blob(readFileSync(layerFile));
-    const config = blob(Buffer.from(JSON.stringify({
-      architecture: 'amd64',
-      os: 'linux',
-      config: { Env: ['PATH=/bin'], Entrypoint: spec.entrypoint, Cmd: spec.cmd, User: spec.user ?? '' },
-      rootfs: { type: 'layers', diff_ids: [layer.digest] },
-      history: [{ created_by: 'nodewarden test/support/oci-image.ts' }],
-    })));
-    const manifest = blob(Buffer.from(JSON.stringify({
-      schemaVersion: 2,
-      mediaType: 'application/vnd.oci.image.manifest.v1+json',
-      config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
-      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', ...layer }],
-    })));
-    writeFileSync(join(layout, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
-    writeFileSync(join(layout, 'index.json'), JSON.stringify({
-      schemaVersion: 2,
-      manifests: [{
-        mediaType: 'application/vnd.oci.image.manifest.v1+json',
-        ...manifest,
-        annotations: { 'io.containerd.image.name': spec.name, 'org.opencontainers.image.ref.name': spec.name.split(':').pop() },
-      }],
-    }));
-    execFileSync('tar', ['-C', layout, '-cf', spec.out, '.']);
-    return { digest: manifest.digest, bytes: statSync(spec.out).size };
+    tarDeterministic(root, ['.'], join(work, 'layer.tar'), 0);
+    const layer = await compressLayer(join(work, 'layer.tar'), join(work, 'layer.tar.gz'), 'nodewarden test/support/oci-image.ts');
+    writeOciArchive(spec.out, spec.name, {
+      arch: ociArch(process.arch), created: new Date(0).toISOString(), user: '', entrypoint: spec.entrypoint ?? [], cmd: spec.cmd ?? [],
+      env: ['PATH=/bin'], workdir: '/', labels: {}, layers: [layer],
+    });
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+/** The image name an OCI archive carries (io.containerd.image.name of its first manifest). */
+export function archiveImageName(archive: string): string {
+  return JSON.parse(execFileSync('tar', ['-xOf', archive, 'index.json'], { encoding: 'utf8' })).manifests[0].annotations['io.containerd.image.name'];
 }
