@@ -39,6 +39,8 @@ const packages = {
     ['python3', 'python3'],
     ['unshare', 'util-linux'],
     ['containerd', 'containerd'],
+    ['runc', 'runc'],
+    ['nsenter', 'util-linux'],
     ['/usr/lib/cni/bridge', 'containernetworking-plugins'],
     ['busybox', 'busybox-static'],
     ['conntrack', 'conntrack'],
@@ -68,6 +70,10 @@ if (missing.length) {
 
 if (mode === 'test' && process.getuid?.() === 0 && existsSync(join(root, 'scripts', 'ensure-kube-bins.sh'))) {
   run('bash', ['scripts/ensure-kube-bins.sh'], { stdio: ['ignore', 'ignore', 'inherit'] });
+}
+// helm for the chart tests (test/helm-chart.test.ts), from tools/helm like the kube bins.
+if (mode === 'test' && process.getuid?.() === 0 && existsSync(join(root, 'scripts', 'ensure-helm.sh'))) {
+  run('bash', ['scripts/ensure-helm.sh'], { stdio: ['ignore', 'ignore', 'inherit'] });
 }
 // Debian's nats-server is 2.9; auth callout (and the deploy's server version) needs the one built from tools/nats-server.
 if ((mode === 'test' || mode === 'bench') && process.getuid?.() === 0 && existsSync(join(root, 'scripts', 'ensure-nats-server.sh'))) {
