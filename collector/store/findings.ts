@@ -49,6 +49,12 @@ export interface FindingQuery {
   node?: string;
   kind?: string;
   active?: boolean;
+  severity?: string;
+  /** Pod findings of this namespace, and node findings (no pod: they concern every pod on the node). */
+  namespace?: string;
+  /** Findings of pods with this name (never node findings). */
+  pod?: string;
+  sinceMs?: number;
 }
 
 /** A wire time usable as a date, else 0 (the callers fall back to the arrival time). */
@@ -115,6 +121,13 @@ export class FindingStore {
       if (q.node !== undefined && e.node !== q.node) continue;
       if (q.kind !== undefined && e.f.kind !== q.kind) continue;
       if (q.active !== undefined && e.active !== q.active) continue;
+      if (q.severity !== undefined && e.f.severity !== q.severity) continue;
+      if (q.sinceMs !== undefined && e.last < q.sinceMs) continue;
+      if (q.namespace !== undefined || q.pod !== undefined) {
+        const p = this.podOf(e);
+        if (q.pod !== undefined && p?.name !== q.pod) continue;
+        if (q.namespace !== undefined && p && p.namespace !== q.namespace) continue;
+      }
       yield e;
     }
   }
@@ -128,15 +141,23 @@ export class FindingStore {
     else this.perNode.set(e.node, c);
   }
 
+  /** The finding's pod, named from its UID when the agent sent only that; undefined for node findings. */
+  private podOf(e: Entry): { namespace?: string; name?: string } | undefined {
+    const p = e.f.pod;
+    if (!p || !(p.uid || p.name)) return undefined;
+    const named = !p.name && p.uid ? this.resolver.podByUid(p.uid) : undefined;
+    return { namespace: (p.namespace || named?.namespace) || undefined, name: (p.name || named?.name) || undefined };
+  }
+
   private view(e: Entry): FindingView {
     const v: FindingView = {
       node: e.node, kind: e.f.kind as string, severity: e.f.severity as string, message: e.f.message as string,
       active: e.active, firstSeen: new Date(e.first).toISOString(), lastSeen: new Date(e.last).toISOString(),
     };
     const p = e.f.pod;
-    if (p && (p.uid || p.name)) {
-      const named = !p.name && p.uid ? this.resolver.podByUid(p.uid) : undefined;
-      v.pod = { namespace: (p.namespace || named?.namespace) || undefined, name: (p.name || named?.name) || undefined, uid: p.uid || undefined, container: p.container || undefined };
+    const named = this.podOf(e);
+    if (p && named) {
+      v.pod = { ...named, uid: p.uid || undefined, container: p.container || undefined };
       for (const k of Object.keys(v.pod) as (keyof NonNullable<FindingView['pod']>)[]) if (v.pod[k] === undefined) delete v.pod[k];
     }
     if (e.f.evidence && Object.keys(e.f.evidence).length) v.evidence = { ...e.f.evidence };
