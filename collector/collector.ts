@@ -15,6 +15,7 @@ import { NodeStore } from './store/nodes.js';
 import type { BoundEvents } from './store/budget.js';
 import type { Resolver } from './resolve/resolver.js';
 import { createApi, type RouteHandler } from './api/server.js';
+import { ChangeFeed } from './api/changes.js';
 import type { Flow } from './store/drops.js';
 import type { Explanation } from './explain/index.js';
 
@@ -79,6 +80,7 @@ export async function runCollector(cfg: CollectorConfig, resolver: Resolver, log
   new Gauge({ name: 'nodewarden_collector_flow_store_bytes', help: 'estimated heap bytes held by the flow store (bound: --store-max-bytes)', registers: [registry], collect() { this.set(stores.drops.bytes); } });
   const recreated = new Counter({ name: 'nodewarden_collector_stream_recreated_total', help: 'times the stream was found missing (deleted, or NATS restarted without its store) and recreated', registers: [registry] });
   const seen = new SeenSet();
+  const feed = new ChangeFeed();
   const warnOnce = onceLogger(log);
 
   const countAdjusted = (env: ValidEnvelope, subject: string): void => {
@@ -102,6 +104,7 @@ export async function runCollector(cfg: CollectorConfig, resolver: Resolver, log
     if (env.adjusted.droppedRecords || env.adjusted.truncated) countAdjusted(env, subject);
     const applied = applyEnvelope(env, stores, seen, Date.now());
     received.inc({ outcome: applied.kind });
+    feed.applied(env.node, applied);
     for (const l of listeners) l(env, applied, stores);
   };
 
@@ -116,7 +119,7 @@ export async function runCollector(cfg: CollectorConfig, resolver: Resolver, log
   }, log);
 
   const api = createApi({
-    stores, registry, token: cfg.apiToken, routes, responseBudgetBytes: cfg.responseBudgetBytes, explainFlow,
+    stores, registry, token: cfg.apiToken, routes, responseBudgetBytes: cfg.responseBudgetBytes, explainFlow, feed,
     freshness: () => link.freshness(),
     ready: () => {
       const f = link.freshness();
@@ -149,6 +152,7 @@ export async function runCollector(cfg: CollectorConfig, resolver: Resolver, log
     connection: () => link.connection(),
     async stop() {
       clearInterval(sweep);
+      feed.stop();
       await link.stop();
       await new Promise<void>((r) => api.close(() => r()));
       api.closeAllConnections?.();

@@ -35,7 +35,7 @@ function setup(withPolicies = true, idx = index) {
   let seq = 0;
   const feed = (drops: Record<string, unknown>[], node = 'node-a') => {
     const env = decodeEnvelope(encodeEnvelope({ node, agentId: 'a1a1a1a1a1a1', seq: ++seq, sentMs: now, agentVersion: 't', drops: { drops: drops.map((d) => ({ prefix: 'p:', family: 4, proto: 'UDP', src: '10.244.0.4', dst: '10.244.2.3', dstPort: 53, count: 1, firstSeenMs: now - 10, lastSeenMs: now, ...d })) } }), { subject: subjectFor(node, 'drops'), nowMs: now });
-    check.listener(env, { kind: 'drops', records: drops.length }, stores);
+    check.listener(env, { kind: 'drops', records: drops.length, flows: [] }, stores);
   };
   return { stores, seen, feed, check, at: (ms: number) => { now = T0 + ms; } };
 }

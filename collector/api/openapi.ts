@@ -2,6 +2,7 @@
 import { VERSION } from '../../common/version.js';
 import { LISTS, MAX_LIMIT, type ListPath } from './lists.js';
 import { explainOpenApiPaths, explanationSchema } from '../explain/openapi.js';
+import { WATCH_PARAMS } from './watch.js';
 
 const str = { type: 'string' } as const;
 const int = { type: 'integer' } as const;
@@ -79,6 +80,17 @@ export const openapi = {
             pods: { type: 'array', items: { type: 'object', additionalProperties: true } }, containers: { type: 'array', items: { type: 'object', additionalProperties: true } } } } } } },
           '404': { description: 'no runtime view for this node (unknown node, or its agent cannot read the runtime)', content: { 'application/json': { schema: error } } },
           ...errors,
+        },
+      },
+    },
+    '/api/v1/watch': {
+      get: {
+        summary: 'The items of /api/v1/drops, /findings and /nodes as Server-Sent Events: the current state, then `synced`, then each changed item again (at most about twice a second per item)',
+        parameters: Object.entries(WATCH_PARAMS).map(([name, p]) => ({ name, in: 'query', required: false, description: p.description, schema: p.type === 'int' ? { type: 'integer', minimum: 1, maximum: MAX_LIMIT } : str })),
+        responses: {
+          '200': { description: 'text/event-stream; events `drop`, `finding`, `node` (data: one list item as JSON), `synced` (data: {at, stale, staleReason}); `: keepalive` comments every 15 s', content: { 'text/event-stream': { schema: str } } },
+          ...errors,
+          '503': { description: 'too many watchers at once; retry after Retry-After seconds', headers: { 'Retry-After': { schema: int } }, content: { 'application/json': { schema: error } } },
         },
       },
     },

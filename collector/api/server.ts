@@ -7,6 +7,8 @@ import { specOf, limitOf } from './lists.js';
 import { openapi } from './openapi.js';
 import { VERSION, REVISION } from '../../common/version.js';
 import { sendJson, sendList, isListBody } from './respond.js';
+import { readWatchQuery, serveWatch } from './watch.js';
+import type { ChangeFeed } from './changes.js';
 import type { Stores } from '../ingest/apply.js';
 import type { Flow } from '../store/drops.js';
 import type { Explanation } from '../explain/index.js';
@@ -35,6 +37,10 @@ export interface ApiDeps {
   responseBudgetBytes?: number;
   /** Each flow of /api/v1/drops gets `explanation` from this, at query time (cached by the explainer). */
   explainFlow?: (f: Flow) => Explanation | undefined;
+  /** Serves GET /api/v1/watch from these changes (absent: 404). */
+  feed?: ChangeFeed;
+  /** See DEFAULT_MAX_WATCHERS (watch.ts). */
+  maxWatchers?: number;
 }
 
 type Handler = (params: URLSearchParams) => unknown;
@@ -57,6 +63,8 @@ export function createApi(d: ApiDeps): Server {
   const freshness = d.freshness ?? ((): Freshness => ({ stale: false }));
   const budget = d.responseBudgetBytes ?? DEFAULT_RESPONSE_BUDGET;
   const busy = new Counter({ name: 'nodewarden_collector_api_busy_total', help: 'API requests refused with 503 because the in-flight answers already hold the response budget', registers: [d.registry] });
+  const watchRefused = new Counter({ name: 'nodewarden_collector_api_watchers_refused_total', help: 'GET /api/v1/watch streams refused or cut off by the collector: too_many watchers at once, or too_slow to read what it was sent', labelNames: ['reason'] as const, registers: [d.registry] });
+  for (const reason of ['too_many', 'too_slow']) watchRefused.inc({ reason }, 0);
   let inFlight = 0;
   /** Every list answer says whether it may be incomplete (200 either way: the data is still useful). */
   const withFreshness = <T extends object>(page: T): T & { stale: boolean; staleReason?: string } => {
@@ -103,6 +111,14 @@ export function createApi(d: ApiDeps): Server {
     return undefined;
   }
 
+  /** Answers 401 (and says so) when a token is required and missing or wrong. */
+  function denied(req: IncomingMessage, res: ServerResponse): boolean {
+    if (!d.token || authorized(req.headers.authorization, d.token)) return false;
+    res.setHeader('www-authenticate', 'Bearer');
+    send(res, 401, { error: 'missing or invalid bearer token' });
+    return true;
+  }
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://x');
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, { error: `method ${req.method} not allowed` });
@@ -116,12 +132,18 @@ export function createApi(d: ApiDeps): Server {
       res.end(await d.registry.metrics());
       return;
     }
+    if (url.pathname === '/api/v1/watch' && d.feed) {
+      if (denied(req, res)) return;
+      let filter;
+      try { filter = readWatchQuery(url.searchParams); } catch (err) {
+        if (err instanceof BadRequest) return send(res, 400, { error: err.message });
+        throw err;
+      }
+      return serveWatch(req, res, filter, { stores: d.stores, feed: d.feed, now, freshness, explainFlow: d.explainFlow, maxWatchers: d.maxWatchers, refused: watchRefused });
+    }
     const route: Handler | undefined = routes[url.pathname] ?? patternRoute(url.pathname);
     if (!route) return send(res, 404, { error: `no such path: ${url.pathname}` });
-    if (d.token && url.pathname.startsWith('/api/') && !authorized(req.headers.authorization, d.token)) {
-      res.setHeader('www-authenticate', 'Bearer');
-      return send(res, 401, { error: 'missing or invalid bearer token' });
-    }
+    if (url.pathname.startsWith('/api/') && denied(req, res)) return;
     // Answers are built and their size reserved synchronously, so checking before building bounds
     // what is held to the budget plus one answer (≤ MAX_LIMIT items), however many arrive together.
     if (inFlight >= budget) {

@@ -35,7 +35,7 @@ export interface Flow {
  * One flow, flat: the decoded protobuf message is not kept (its Long count, boxed doubles and
  * per-message copies of every string cost more than the flow itself).
  */
-interface Entry {
+export interface FlowEntry {
   node: string;
   prefix: string;
   proto: string;
@@ -62,7 +62,7 @@ interface Entry {
  * (bench/RESULTS.md): ≈ 760 B a flow with 200 B samples, ≈ 2,580 B with 2 KiB ones.
  */
 const FLOW_OVERHEAD = 420;
-const flowBytes = (key: string, e: Entry) => FLOW_OVERHEAD + key.length + stringBytes(e.src) + stringBytes(e.dst) + stringBytes(e.inIface) + stringBytes(e.outIface) + stringBytes(e.sample);
+const flowBytes = (key: string, e: FlowEntry) => FLOW_OVERHEAD + key.length + stringBytes(e.src) + stringBytes(e.dst) + stringBytes(e.inIface) + stringBytes(e.outIface) + stringBytes(e.sample);
 
 /** Defaults sized for the deployed collector (deploy/collector.yaml: --max-old-space-size=320). */
 export const DEFAULT_FLOW_BOUNDS: Bounds = { maxEntries: 200_000, maxBytes: 128 * 2 ** 20 };
@@ -105,12 +105,12 @@ class Interner {
 }
 
 export class DropStore {
-  private readonly flows: BoundedMap<Entry>;
+  private readonly flows: BoundedMap<FlowEntry>;
   private readonly names = new Interner();
 
   /** Flows go oldest-written first once either bound is reached (a flow seen again is written again). */
   constructor(private readonly resolver: Resolver, bounds: Partial<Bounds> = {}, events: BoundEvents = {}) {
-    this.flows = new BoundedMap<Entry>({ ...DEFAULT_FLOW_BOUNDS, ...bounds }, events);
+    this.flows = new BoundedMap<FlowEntry>({ ...DEFAULT_FLOW_BOUNDS, ...bounds }, events);
   }
 
   get size(): number { return this.flows.size; }
@@ -118,7 +118,7 @@ export class DropStore {
   get bytes(): number { return this.flows.bytes; }
 
   /** Adds one coalesced record (atMs stands in for times that are not numbers); returns the flow's running total. */
-  add(node: string, d: PacketDrop, atMs = Date.now()): Entry {
+  add(node: string, d: PacketDrop, atMs = Date.now()): FlowEntry {
     // join, not a template: a template key stays a tree of cons strings in the Map (≈ 480 extra bytes per flow).
     const key = [node, d.prefix, d.src, d.dst, d.proto, d.dstPort ?? '', d.icmpType ?? '', d.inIface, d.outIface].join('|');
     const count = Number(d.count);
@@ -156,22 +156,22 @@ export class DropStore {
     return { items: items.map((e) => this.toFlow(e)), total, truncated: total > items.length };
   }
 
-  private *matching(q: DropQuery): Generator<Entry> {
-    const bySide = q.namespace !== undefined || q.pod !== undefined;
-    for (const e of this.flows.values()) {
-      if (q.node !== undefined && e.node !== q.node) continue;
-      if (q.sinceMs !== undefined && e.last < q.sinceMs) continue;
-      if (bySide) {
-        // A flow stored before the pod cache knew the pod is resolved again now.
-        e.srcOwner ??= this.resolver.resolve(e.src, e.last);
-        e.dstOwner ??= this.resolver.resolve(e.dst, e.last);
-        if (!podMatches(e.srcOwner, q.namespace, q.pod) && !podMatches(e.dstOwner, q.namespace, q.pod)) continue;
-      }
-      yield e;
-    }
+  private *matching(q: Omit<DropQuery, 'limit'>): Generator<FlowEntry> {
+    for (const e of this.flows.values()) if (this.matches(e, q)) yield e;
   }
 
-  toFlow(e: Entry): Flow {
+  /** Whether a flow passes the query's filters (the list and the watch use the same rules). */
+  matches(e: FlowEntry, q: Omit<DropQuery, 'limit'>): boolean {
+    if (q.node !== undefined && e.node !== q.node) return false;
+    if (q.sinceMs !== undefined && e.last < q.sinceMs) return false;
+    if (q.namespace === undefined && q.pod === undefined) return true;
+    // A flow stored before the pod cache knew the pod is resolved again now.
+    e.srcOwner ??= this.resolver.resolve(e.src, e.last);
+    e.dstOwner ??= this.resolver.resolve(e.dst, e.last);
+    return podMatches(e.srcOwner, q.namespace, q.pod) || podMatches(e.dstOwner, q.namespace, q.pod);
+  }
+
+  toFlow(e: FlowEntry): Flow {
     e.srcOwner ??= this.resolver.resolve(e.src, e.last);
     e.dstOwner ??= this.resolver.resolve(e.dst, e.last);
     const f: Flow = {

@@ -60,6 +60,7 @@ export interface FindingQuery {
 /** A wire time usable as a date, else 0 (the callers fall back to the arrival time). */
 const validTime = (v: number | null | undefined): number => (typeof v === 'number' && Math.abs(v) <= 8.64e15 ? v : 0);
 
+
 export class FindingStore {
   private readonly entries: BoundedMap<Entry>;
   private readonly perNode = new Map<string, NodeFindingCounts>();
@@ -72,7 +73,7 @@ export class FindingStore {
 
   /** Applies a raise or clear; returns true when it changed the active state. */
   apply(node: string, f: FindingMsg, atMs: number): boolean {
-    const key = `${node}|${f.kind}|${f.key ?? ''}`;
+    const key = FindingStore.keyOf(node, f);
     const e = this.entries.get(key);
     const t = validTime(f.lastSeenMs) || atMs;
     if (!e) {
@@ -92,6 +93,23 @@ export class FindingStore {
     this.count(e, 1);
     this.entries.set(key, e, findingBytes(key, e));
     return changed;
+  }
+
+  /** The identity of a finding: one entry per (node, kind, key). */
+  static keyOf(node: string, f: FindingMsg): string {
+    return `${node}|${f.kind}|${f.key ?? ''}`;
+  }
+
+  /** The view of one finding by its keyOf(), if still held. */
+  viewOf(key: string): FindingView | undefined {
+    const e = this.entries.get(key);
+    return e && this.view(e);
+  }
+
+  /** Whether a held finding passes the query's filters (the list and the watch use the same rules). */
+  matchesKey(key: string, q: FindingQuery): boolean {
+    const e = this.entries.get(key);
+    return e !== undefined && this.matchesQuery(e, q);
   }
 
   /** Active findings of a node, O(1). */
@@ -117,19 +135,7 @@ export class FindingStore {
   }
 
   private *matching(q: FindingQuery): Generator<Entry> {
-    for (const e of this.entries.values()) {
-      if (q.node !== undefined && e.node !== q.node) continue;
-      if (q.kind !== undefined && e.f.kind !== q.kind) continue;
-      if (q.active !== undefined && e.active !== q.active) continue;
-      if (q.severity !== undefined && e.f.severity !== q.severity) continue;
-      if (q.sinceMs !== undefined && e.last < q.sinceMs) continue;
-      if (q.namespace !== undefined || q.pod !== undefined) {
-        const p = this.podOf(e);
-        if (q.pod !== undefined && p?.name !== q.pod) continue;
-        if (q.namespace !== undefined && p && p.namespace !== q.namespace) continue;
-      }
-      yield e;
-    }
+    for (const e of this.entries.values()) if (this.matchesQuery(e, q)) yield e;
   }
 
   private count(e: Entry, sign: 1 | -1): void {
@@ -139,6 +145,18 @@ export class FindingStore {
     if (e.f.severity === 'critical') c.activeCritical += sign;
     if (c.active === 0) this.perNode.delete(e.node);
     else this.perNode.set(e.node, c);
+  }
+
+  private matchesQuery(e: Entry, q: FindingQuery): boolean {
+    if (q.node !== undefined && e.node !== q.node) return false;
+    if (q.kind !== undefined && e.f.kind !== q.kind) return false;
+    if (q.active !== undefined && e.active !== q.active) return false;
+    if (q.severity !== undefined && e.f.severity !== q.severity) return false;
+    if (q.sinceMs !== undefined && e.last < q.sinceMs) return false;
+    if (q.namespace === undefined && q.pod === undefined) return true;
+    const p = this.podOf(e);
+    if (q.pod !== undefined && p?.name !== q.pod) return false;
+    return q.namespace === undefined || !p || p.namespace === q.namespace;
   }
 
   /** The finding's pod, named from its UID when the agent sent only that; undefined for node findings. */
