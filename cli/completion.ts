@@ -50,8 +50,8 @@ complete -F _nodewarden nodewarden
 `;
 }
 
-/** zsh _arguments wants [ ] : and ' escaped inside a description. */
-const zq = (s: string) => s.replace(/\s+/g, ' ').replace(/([\\[\]:])/g, '\\$1').replace(/'/g, `'\\''`);
+/** zsh _arguments wants [ ] and \ escaped inside a description, and ' closes our quoting. */
+const zq = (s: string) => s.replace(/\s+/g, ' ').replace(/([\\[\]])/g, '\\$1').replace(/'/g, `'\\''`);
 const firstSentence = (s: string) => (/^(.*?[.!?])(\s|$)/.exec(s)?.[1] ?? s);
 
 function zshFlag(name: string, f: FlagSpec): string {

@@ -37,9 +37,8 @@ export async function streamEvents(c: Client, path: string, onEvent: (e: SseEven
   while (!signal.aborted) {
     let why: string;
     try {
-      const synced = await oneStream(c, path, onEvent, signal);
-      everConnected = true;
-      if (synced) delay = BACKOFF_MIN_MS;
+      // A stream that got as far as `synced` was a good one: the next wait starts short again.
+      await oneStream(c, path, (e) => { if (e.event === 'synced') delay = BACKOFF_MIN_MS; onEvent(e); }, signal, () => { everConnected = true; });
       why = 'the stream ended';
     } catch (err) {
       if (signal.aborted) return;
@@ -54,8 +53,8 @@ export async function streamEvents(c: Client, path: string, onEvent: (e: SseEven
   }
 }
 
-/** Reads one connection to its end; true when it got as far as `synced`. */
-async function oneStream(c: Client, path: string, onEvent: (e: SseEvent) => void, outer: AbortSignal): Promise<boolean> {
+/** Reads one connection to its end. */
+async function oneStream(c: Client, path: string, onEvent: (e: SseEvent) => void, outer: AbortSignal, onConnected: () => void): Promise<void> {
   const ac = new AbortController();
   const abort = () => ac.abort(outer.reason);
   outer.addEventListener('abort', abort, { once: true });
@@ -71,20 +70,16 @@ async function oneStream(c: Client, path: string, onEvent: (e: SseEvent) => void
       if (res.status >= 400 && res.status < 500 && res.status !== 429) throw new Fatal(msg);
       throw new Error(msg);
     }
+    onConnected();
     const stale = res.headers.get('x-nodewarden-stale');
     if (stale) process.stderr.write(staleWarning(stale));
     const parser = new SseParser();
     const decoder = new TextDecoder();
-    let synced = false;
     arm(IDLE_MS, 'no keepalive for 45 s');
     for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
       arm(IDLE_MS, 'no keepalive for 45 s');
-      for (const e of parser.feed(decoder.decode(chunk, { stream: true }))) {
-        if (e.event === 'synced') synced = true;
-        onEvent(e);
-      }
+      for (const e of parser.feed(decoder.decode(chunk, { stream: true }))) onEvent(e);
     }
-    return synced;
   } catch (err) {
     // An abort by the idle timer surfaces as its reason.
     throw ac.signal.aborted && !outer.aborted ? (ac.signal.reason as Error) : err;
