@@ -13,7 +13,7 @@ export const spec: CommandSpec = {
   details: `A flow is in a namespace when the pod on either side is. Like kubectl, the namespace is -n,
 else the namespace of the kubeconfig's current context ($KUBECONFIG or ~/.kube/config), else
 "default"; -A shows every namespace. LAST SEEN is an age (5m, 2d3h); json and yaml carry the times.
--o wide adds FIRST SEEN and WHY: the one-line NetworkPolicy explanation of each flow (collectors with
+-o wide adds WHY: the one-line NetworkPolicy explanation of each flow (collectors with
 a cluster; "-" for ICMP and flows without one). "nodewarden explain" shows the whole explanation.
 -w prints the table, then one row each time a flow is seen again or a new one appears (GET
 /api/v1/watch), reconnecting when the stream ends, until Ctrl-C.
@@ -48,13 +48,13 @@ export function side(e: Endpoint): string {
 }
 
 const HEADER = ['LAST SEEN', 'COUNT', 'NODE', 'PROTO', 'SOURCE', 'DESTINATION', 'PORT'];
-const WIDE = ['FIRST SEEN', 'WHY'];
+const WIDE = ['WHY'];
 
 function cells(f: Flow, wide: boolean, nowMs: number): string[] {
   return [
     ageOf(f.lastSeen, nowMs), String(f.count), f.node, f.proto,
     side(f.src), side(f.dst), f.dst.port !== undefined ? String(f.dst.port) : f.icmpType !== undefined ? `type ${f.icmpType}` : '-',
-    ...(wide ? [ageOf(f.firstSeen, nowMs), f.explanation?.summary ?? '-'] : []),
+    ...(wide ? [f.explanation?.summary ?? '-'] : []),
   ];
 }
 
