@@ -22,7 +22,7 @@ export interface Scope {
 
 /** The current context's namespace from kubeconfig texts in KUBECONFIG order (first one wins, as kubectl merges). */
 export function kubeconfigNamespace(texts: string[]): string | undefined {
-  const docs = texts.map((t) => { try { return parseYaml(t) as unknown; } catch { return undefined; } })
+  const docs = texts.map((t) => { try { return parseYaml(t, { logLevel: 'silent' }) as unknown; } catch { return undefined; } })
     .filter((d): d is Record<string, unknown> => typeof d === 'object' && d !== null);
   const current = docs.map((d) => d['current-context']).find((c): c is string => typeof c === 'string' && c !== '');
   if (!current) return undefined;
