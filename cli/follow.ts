@@ -134,6 +134,8 @@ export async function follow<T>(c: Client, f: FollowSpec<T>, format: Format, noH
   };
   const ac = new AbortController();
   const release = untilInterrupted(ac);
+  // `nodewarden drops -w | head`: the reader left, so the watch ends quietly, as kubectl's does.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => { if (err.code === 'EPIPE') ac.abort(); else throw err; });
   try {
     await streamEvents(c, `/api/v1/watch?${qs}`, onEvent, ac.signal, (l) => process.stderr.write(l));
     return 0;

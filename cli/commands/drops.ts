@@ -37,7 +37,7 @@ Examples:
     ...scopeFlags,
     node: { type: 'string', arg: 'NODE', help: 'Only drops seen on this node.', noEnv: true },
     ...timeFlags,
-    limit: { type: 'string', arg: 'N', default: '100', help: 'At most N flows (not with -w).', noEnv: true },
+    limit: { type: 'string', arg: 'N', default: '100', help: 'At most N flows (with -w: in the first table).', noEnv: true },
     watch: { type: 'boolean', short: 'w', help: 'After the table, print a row for every new or repeated drop until Ctrl-C.', noEnv: true },
   },
 };
@@ -82,7 +82,7 @@ export async function run(v: FlagValues, positionals: string[] = []): Promise<nu
   const filters = { namespace: scope.namespace, pod: scope.pod, node };
   if (v.watch) {
     return follow<Flow>(client, {
-      types: 'drops', event: 'drop', params: filters,
+      types: 'drops', event: 'drop', params: { ...filters, limit: v.limit as string },
       matches: (f) => flowMatches(f, scope, node, time),
       key: (f) => [f.node, f.prefix, f.src.ip, f.dst.ip, f.proto, f.dst.port ?? '', f.icmpType ?? '', f.in ?? '', f.out ?? ''].join('|'),
       header: [...HEADER, ...(wide ? WIDE : [])],

@@ -39,7 +39,7 @@ Examples:
     severity: { type: 'string', arg: 'critical|warning|info', help: 'Only this severity: critical, warning or info.', noEnv: true },
     active: { type: 'boolean', help: 'Only findings that are still active.', noEnv: true },
     ...timeFlags,
-    limit: { type: 'string', arg: 'N', default: '1000', help: 'At most N findings (not with -w).', noEnv: true },
+    limit: { type: 'string', arg: 'N', default: '1000', help: 'At most N findings (with -w: in the first table).', noEnv: true },
     watch: { type: 'boolean', short: 'w', help: 'After the table, print a row for every raised, repeated or cleared finding until Ctrl-C.', noEnv: true },
   },
 };
@@ -84,9 +84,9 @@ export async function run(v: FlagValues, positionals: string[] = []): Promise<nu
   const q: FindingFilter = { scope: scopeOf(v), node: v.node as string | undefined, kind: v.kind as string | undefined, severity, active: v.active ? true : undefined, time: timeFilterOf(v, Date.now()) };
   const wide = format === 'wide';
   if (v.watch) {
-    // Only node and pod go to the server: its namespace filter may drop node findings, which this scope keeps.
+    // Only node and kind go to the server: its namespace and pod filters are for drops.
     return follow<FindingView>(client, {
-      types: 'findings', event: 'finding', params: { node: q.node, pod: q.scope.pod },
+      types: 'findings', event: 'finding', params: { node: q.node, kind: q.kind, limit: v.limit as string },
       matches: (f) => findingMatches(f, q),
       key: (f) => `${f.node}|${f.kind}|${f.pod?.uid ?? ''}|${f.pod?.namespace ?? ''}|${f.pod?.name ?? ''}|${f.pod?.container ?? ''}`,
       header: wide ? WIDE : HEADER,
