@@ -148,6 +148,20 @@ test('findings -w prints a row when a container log raises a real finding; -o ya
   assert.is((await cliJson(['findings', '--pod', 'kube-system/etcd-cli-node', '--since-time', '2020-01-01T00:00:00Z'])).total, 1);
 });
 
+test('-w -o json: one JSON object per line, each exactly a list item', async () => {
+  const w = startCli(['findings', '-A', '-w', '-o', 'json', '--collector', api]);
+  try {
+    await w.waitForLog(/EtcdNoSpace.*\n/, 15_000);
+    const lines = w.output().split('\n').filter((l) => l.startsWith('{'));
+    const items = lines.map((l) => JSON.parse(l));
+    const listed = (await cliJson(['findings', '-A'])).items;
+    assert.equal(items.find((f) => f.kind === 'EtcdNoSpace'), listed.find((f) => f.kind === 'EtcdNoSpace'));
+    assert.is(await w.stop('SIGINT'), 0);
+  } finally {
+    await w.stop('SIGKILL');
+  }
+});
+
 test('version: the client and the collector, each with its revision', async () => {
   const r = await cli(['version']);
   assert.is(r.code, 0, r.stderr);
