@@ -16,8 +16,10 @@ export interface FollowSpec<T> {
   /** Filters the server applies (the same ones again client-side through matches). */
   params: Record<string, string | undefined>;
   matches(item: T): boolean;
-  /** Which items are the same entity; a changed signature prints a new row. */
+  /** Which items are the same entity. */
   key(item: T): string;
+  /** What makes a new row of that entity (default: any change of the item). */
+  signature?(item: T): string;
   header: string[];
   cells(item: T, nowMs: number): string[];
   /** Newest first in the initial table, as the list commands print. */
@@ -126,7 +128,7 @@ export async function follow<T>(c: Client, f: FollowSpec<T>, format: Format, noH
     try { item = JSON.parse(e.data) as T; } catch { return; }
     if (!f.matches(item)) return;
     // On a reconnect the current state comes again: only what changed meanwhile prints.
-    const k = f.key(item), sig = e.data;
+    const k = f.key(item), sig = f.signature ? f.signature(item) : e.data;
     if (printed.get(k) === sig) return;
     printed.set(k, sig);
     if (initial) initial.push(item);

@@ -126,18 +126,24 @@ test('drops -w prints the table, then a row when a real drop arrives, survives a
   }
 });
 
-test('findings -w prints a row when a container log raises a real finding; -o yaml and filters', async () => {
+test('findings -w and nodes -w print a row when a container log raises a real finding; -o yaml and filters', async () => {
   const w = startCli(['findings', '-A', '-w', '--collector', api]);
+  const n = startCli(['nodes', '-w', '--collector', api]);
   try {
     await w.waitForLog(/^STATE\s+SEVERITY\s+NODE\s+KIND\s+POD\s+LAST SEEN\s+MESSAGE\n/m, 15_000);
+    await n.waitForLog(/^NODE\s+HEALTHY.*\ncli-node\s+yes\s+0\s/m, 15_000);
     const etcd = await podLog(logs, { namespace: 'kube-system', pod: 'etcd-cli-node', container: 'etcd' });
     const writer = new RuntimeWriter(etcd.file);
     await writer.write(criLines('stderr', ETCD_NOSPACE));
     await writer.close();
     await w.waitForLog(/^ACTIVE\s+critical\s+cli-node\s+EtcdNoSpace\s+kube-system\/etcd-cli-node\s+\d+s\s/m, 20_000);
+    // The critical finding makes the node unhealthy: nodes -w prints its new row.
+    await n.waitForLog(/^cli-node\s+NO\s+1\s+\d+s\s+\S+\s+unhealthy\s/m, 15_000);
     assert.is(await w.stop('SIGINT'), 0);
+    assert.is(await n.stop('SIGINT'), 0);
   } finally {
     await w.stop('SIGKILL');
+    await n.stop('SIGKILL');
   }
   const y = await cli(['findings', '-n', 'kube-system', '--severity', 'critical', '--since', '10m', '-o', 'yaml']);
   assert.is(y.code, 0, y.stderr);
