@@ -1,5 +1,6 @@
 // `drops -w` / `findings -w`: GET /api/v1/watch (docs/architecture.md#api), printed like kubectl get -w:
 // the table of the current state, then one row per change; reconnects with backoff; Ctrl-C exits 0.
+import { createHash } from 'node:crypto';
 import { SseParser, type SseEvent } from './sse.js';
 import { reachError, staleWarning, type Client } from './shared-flags.js';
 import { row, serializeItem, widths, type Format } from './output.js';
@@ -8,6 +9,8 @@ import { row, serializeItem, widths, type Format } from './output.js';
 const IDLE_MS = 45_000;
 const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 8_000;
+/** Entities whose last printed row is remembered (≈ 200 bytes each). */
+const MAX_REMEMBERED = 100_000;
 
 export interface FollowSpec<T> {
   /** The watch `types` value and the event name of its items: drops/drop, findings/finding. */
@@ -100,8 +103,10 @@ function untilInterrupted(ac: AbortController): () => void {
 }
 
 /** Follows one kind of item and prints it the kubectl way; resolves with the exit code. */
-export async function follow<T>(c: Client, f: FollowSpec<T>, format: Format, noHeaders: boolean, out: (s: string) => void = (s) => process.stdout.write(s)): Promise<number> {
+export async function follow<T>(c: Client, f: FollowSpec<T>, format: Format, noHeaders: boolean): Promise<number> {
+  const out = (s: string) => process.stdout.write(s);
   const qs = new URLSearchParams([['types', f.types], ...Object.entries(f.params).filter((e): e is [string, string] => !!e[1])]);
+  /** What was last printed per entity, as a digest; bounded (the oldest forgotten may print again after a reconnect). */
   const printed = new Map<string, string>();
   let initial: T[] | undefined = [];
   let w: number[] = widths(f.header, []);
@@ -125,12 +130,14 @@ export async function follow<T>(c: Client, f: FollowSpec<T>, format: Format, noH
     }
     if (e.event !== f.event) return;
     let item: T;
-    try { item = JSON.parse(e.data) as T; } catch { return; }
+    try { item = JSON.parse(e.data) as T; } catch { process.stderr.write(`warning: skipped a watch event that is not JSON (${e.event})\n`); return; }
     if (!f.matches(item)) return;
     // On a reconnect the current state comes again: only what changed meanwhile prints.
-    const k = f.key(item), sig = f.signature ? f.signature(item) : e.data;
+    const k = f.key(item), sig = createHash('sha1').update(f.signature ? f.signature(item) : e.data).digest('base64');
     if (printed.get(k) === sig) return;
+    printed.delete(k);
     printed.set(k, sig);
+    if (printed.size > MAX_REMEMBERED) printed.delete(printed.keys().next().value as string);
     if (initial) initial.push(item);
     else show(item);
   };

@@ -16,8 +16,6 @@ export interface Scope {
   /** undefined: every namespace. */
   namespace?: string;
   pod?: string;
-  /** Where the namespace came from, for "No drops found in namespace x (from ...)". */
-  from: 'flag' | 'kubeconfig' | 'default' | 'all';
 }
 
 /** The current context's namespace from kubeconfig texts in KUBECONFIG order (first one wins, as kubectl merges). */
@@ -52,11 +50,11 @@ export function scopeOf(v: FlagValues, env: NodeJS.ProcessEnv = process.env): Sc
   const flagNs = v.namespace as string | undefined;
   if (flagNs !== undefined && !DNS_LABEL.test(flagNs)) throw new ConfigError(`--namespace: "${flagNs}" is not a namespace name`);
   if (podNs && flagNs && podNs !== flagNs && !v['all-namespaces']) throw new ConfigError(`--pod ${podNs}/${pod} and --namespace ${flagNs} disagree`);
-  if (podNs) return { namespace: podNs, pod, from: 'flag' };
-  if (v['all-namespaces']) return { pod, from: 'all' };
-  if (flagNs) return { namespace: flagNs, pod, from: 'flag' };
+  if (podNs) return { namespace: podNs, pod };
+  if (v['all-namespaces']) return { pod };
+  if (flagNs) return { namespace: flagNs, pod };
   const kc = kubeconfigNamespace(kubeconfigTexts(env));
-  return kc ? { namespace: kc, pod, from: 'kubeconfig' } : { namespace: 'default', pod, from: 'default' };
+  return { namespace: kc ?? 'default', pod };
 }
 
 /** kubectl's phrase for an empty answer: "in namespace shop" or "" for every namespace. */

@@ -101,6 +101,7 @@ export function emptyList(r: ListAnswer<unknown>, none: string): string {
   return r.stale ? `${none.replace(/\.$/, '')} so far — the collector is not caught up with the stream, so there may be some.\n` : `${none}\n`;
 }
 
+/** --output of the commands without extra columns (explain, runtime, version). */
 export function checkOutput(v: FlagValues): 'table' | 'json' | 'yaml' {
   return formatOf(v, ['table', 'json', 'yaml']) as 'table' | 'json' | 'yaml';
 }

@@ -58,11 +58,11 @@ test('kubeconfigNamespace: the current context\'s namespace, first file wins, ju
 
 test('scopeOf: -A over -n, --pod NS/NAME, else kubeconfig, else default', () => {
   const env = { KUBECONFIG: '/nonexistent/kubeconfig' };
-  assert.equal(scopeOf({}, env), { namespace: 'default', pod: undefined, from: 'default' });
-  assert.equal(scopeOf({ namespace: 'shop' }, env), { namespace: 'shop', pod: undefined, from: 'flag' });
-  assert.equal(scopeOf({ namespace: 'shop', 'all-namespaces': true }, env), { pod: undefined, from: 'all' });
-  assert.equal(scopeOf({ pod: 'pay/api-0' }, env), { namespace: 'pay', pod: 'api-0', from: 'flag' });
-  assert.equal(scopeOf({ pod: 'api-0', 'all-namespaces': true }, env), { pod: 'api-0', from: 'all' });
+  assert.equal(scopeOf({}, env), { namespace: 'default', pod: undefined });
+  assert.equal(scopeOf({ namespace: 'shop' }, env), { namespace: 'shop', pod: undefined });
+  assert.equal(scopeOf({ namespace: 'shop', 'all-namespaces': true }, env), { pod: undefined });
+  assert.equal(scopeOf({ pod: 'pay/api-0' }, env), { namespace: 'pay', pod: 'api-0' });
+  assert.equal(scopeOf({ pod: 'api-0', 'all-namespaces': true }, env), { pod: 'api-0' });
   assert.throws(() => scopeOf({ pod: '/x' }, env), (e: Error) => e instanceof ConfigError);
 });
 
