@@ -35,6 +35,7 @@ const packages = {
     ['/usr/lib/cni/bridge', 'containernetworking-plugins'],
     ['busybox', 'busybox-static'],
     ['conntrack', 'conntrack'],
+    ['/usr/bin/chromium', 'chromium'],
     ['zsh', 'zsh'],
   ],
   demo: [['nats-server', 'nats-server'], ['iptables', 'iptables'], ['/lib/systemd/systemd-journald', 'systemd'], ['/lib/systemd/systemd-journal-remote', 'systemd-journal-remote'], ['ip', 'iproute2'], ['unshare', 'util-linux']],

@@ -264,6 +264,10 @@ test('NATS as rendered (start script + ConfigMap, built nats-server): TLS, any o
           .catch((e: Error) => { throw new Error(`${e.message}\n--- collector output:\n${col.out()}`); });
         const r = await fetch(`http://127.0.0.1:${apiPort}/api/v1/drops`);
         assert.is(r.status, 200);
+        // the web view comes embedded in the bundle (no esbuild in the image)
+        const js = await fetch(`http://127.0.0.1:${apiPort}/assets/app.js`);
+        assert.is(js.status, 200, await js.clone().text());
+        assert.match(await js.text(), /api\/v1\/watch/);
       } finally {
         await col.stop();
       }

@@ -42,8 +42,8 @@ namespaces get/list/watch, networkpolicies (networking.k8s.io) get/list/watch.
 The query store is rebuilt from the stream's retention on every start.`,
   flags: {
     ...natsFlags,
-    listen: { type: 'string', arg: 'ADDR', default: '127.0.0.1:8080', help: 'HTTP API address HOST:PORT.' },
-    'api-token': { type: 'string', arg: 'TOKEN', help: 'Require "Authorization: Bearer TOKEN" on /api/*.' },
+    listen: { type: 'string', arg: 'ADDR', default: '127.0.0.1:8080', help: 'HTTP API address HOST:PORT; also serves the web view at http://HOST:PORT/.' },
+    'api-token': { type: 'string', arg: 'TOKEN', help: 'Require "Authorization: Bearer TOKEN" on /api/* (the web view then asks for it).' },
     'pods-file': { type: 'string', arg: 'FILE', help: 'PodList JSON used to name pods (no cluster needed; no Events).' },
     kubeconfig: { type: 'string', arg: 'PATH', help: 'kubeconfig for the Kubernetes API (default: in-cluster config when running in a pod).' },
     'kube-context': { type: 'string', arg: 'NAME', help: 'kubeconfig context (default: its current-context).' },

@@ -9,6 +9,7 @@ import { VERSION, REVISION } from '../../common/version.js';
 import { sendJson, sendList, isListBody } from './respond.js';
 import { readWatchQuery, serveWatch } from './watch.js';
 import type { ChangeFeed } from './changes.js';
+import { isWebPath, serveWeb } from '../web/serve.js';
 import type { Stores } from '../ingest/apply.js';
 import type { Flow } from '../store/drops.js';
 import type { Explanation } from '../explain/index.js';
@@ -141,6 +142,7 @@ export function createApi(d: ApiDeps): Server {
       }
       return serveWatch(req, res, filter, { stores: d.stores, feed: d.feed, now, freshness, explainFlow: d.explainFlow, maxWatchers: d.maxWatchers, refused: watchRefused });
     }
+    if (isWebPath(url.pathname)) return serveWeb(req, res, url.pathname); // the page only; its data comes from /api/*
     const route: Handler | undefined = routes[url.pathname] ?? patternRoute(url.pathname);
     if (!route) return send(res, 404, { error: `no such path: ${url.pathname}` });
     if (url.pathname.startsWith('/api/') && denied(req, res)) return;
