@@ -1,7 +1,8 @@
 // `drops -w` / `findings -w`: GET /api/v1/watch (docs/architecture.md#api), printed like kubectl get -w:
 // the table of the current state, then one row per change; reconnects with backoff; Ctrl-C exits 0.
 import { createHash } from 'node:crypto';
-import { SseParser, type SseEvent } from './sse.js';
+// The web view's parser (pure, no DOM): one reading of the stream format for both clients.
+import { SseParser, type SseEvent } from '../collector/web/client/sse.js';
 import { reachError, staleWarning, type Client } from './shared-flags.js';
 import { row, serializeItem, widths, type Format } from './output.js';
 
@@ -43,7 +44,7 @@ export async function streamEvents(c: Client, path: string, onEvent: (e: SseEven
     let why: string;
     try {
       // A stream that got as far as `synced` was a good one: the next wait starts short again.
-      await oneStream(c, path, (e) => { if (e.event === 'synced') delay = BACKOFF_MIN_MS; onEvent(e); }, signal, () => { everConnected = true; });
+      await oneStream(c, path, (e) => { if (e.type === 'synced') delay = BACKOFF_MIN_MS; onEvent(e); }, signal, () => { everConnected = true; });
       why = 'the stream ended';
     } catch (err) {
       if (signal.aborted) return;
@@ -115,7 +116,7 @@ export async function follow<T>(c: Client, f: FollowSpec<T>, format: Format, noH
     out(row(f.cells(item, Date.now()), w));
   };
   const onEvent = (e: SseEvent) => {
-    if (e.event === 'synced') {
+    if (e.type === 'synced') {
       if (initial) {
         const items = initial.sort(f.newerFirst);
         if (format === 'table' || format === 'wide') {
@@ -128,9 +129,9 @@ export async function follow<T>(c: Client, f: FollowSpec<T>, format: Format, noH
       initial = undefined;
       return;
     }
-    if (e.event !== f.event) return;
+    if (e.type !== f.event) return;
     let item: T;
-    try { item = JSON.parse(e.data) as T; } catch { process.stderr.write(`warning: skipped a watch event that is not JSON (${e.event})\n`); return; }
+    try { item = JSON.parse(e.data) as T; } catch { process.stderr.write(`warning: skipped a watch event that is not JSON (${e.type})\n`); return; }
     if (!f.matches(item)) return;
     // On a reconnect the current state comes again: only what changed meanwhile prints.
     const k = f.key(item), sig = createHash('sha1').update(f.signature ? f.signature(item) : e.data).digest('base64');

@@ -1,10 +1,9 @@
-// The CLI's pure parts: kubectl's ages, the SSE parser (any chunking), RFC 3339 times, the
-// kubeconfig namespace, the namespace scope rules.
+// The CLI's pure parts: kubectl's ages, RFC 3339 times, the kubeconfig namespace, the namespace
+// scope rules (the SSE parser -w uses is the web view's, tested in web-sse.test.ts).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
 import { humanAge } from '../cli/output.js';
-import { SseParser } from '../cli/sse.js';
 import { parseRfc3339 } from '../cli/time-filter.js';
 import { kubeconfigNamespace, scopeOf } from '../cli/scope.js';
 import { ConfigError } from '../common/flags.js';
@@ -17,20 +16,6 @@ test('humanAge prints what kubectl prints (apimachinery duration.HumanDuration)'
     [2 * d, '2d'], [2 * d + 3 * h, '2d3h'], [8 * d + 5 * h, '8d'], [729 * d, '729d'], [730 * d, '2y'], [731 * d, '2y1d'], [8 * 365 * d + 9 * d, '8y'],
   ];
   for (const [ms, want] of cases) assert.is(humanAge(ms), want, String(ms));
-});
-
-test('SseParser: events, comments, multi-line data, CR/LF/CRLF, and the same events however the bytes are cut', () => {
-  const text = ': keepalive\n\nevent: drop\ndata: {"a":1}\n\nevent: synced\r\ndata: {"at":"x"}\r\n\r\ndata: one\ndata: two\n\nevent: finding\rdata:{"b":2}\r\r\n';
-  const want = [{ event: 'drop', data: '{"a":1}' }, { event: 'synced', data: '{"at":"x"}' }, { event: 'message', data: 'one\ntwo' }, { event: 'finding', data: '{"b":2}' }];
-  assert.equal(new SseParser().feed(text), want);
-  fc.assert(fc.property(fc.array(fc.integer({ min: 0, max: text.length }), { maxLength: 12 }), (cuts) => {
-    const p = new SseParser();
-    const at = [0, ...[...new Set(cuts)].sort((a, b) => a - b), text.length];
-    const got = at.slice(1).flatMap((end, i) => p.feed(text.slice(at[i], end)));
-    assert.equal(got, want);
-  }));
-  // Never throws, whatever arrives.
-  fc.assert(fc.property(fc.string(), (junk) => { new SseParser().feed(junk); }));
 });
 
 test('parseRfc3339: RFC 3339 date-times only; anything else is a ConfigError (exit 2), never another throw', () => {
