@@ -176,6 +176,24 @@ test('agent and collector stop on SIGTERM even when NATS was never reachable, al
   }
 });
 
+test('--timeout: a collector that accepts but never answers is one line, exit 1, also with -w', async () => {
+  const { createServer } = await import('node:net');
+  const held: import('node:net').Socket[] = [];
+  const server = createServer((sock) => { held.push(sock); });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}`;
+  try {
+    const [plain, watch] = await Promise.all([runCli(['nodes', '--collector', url, '--timeout', '500ms']), runCli(['drops', '-A', '-w', '--collector', url, '--timeout', '500ms'])]);
+    assert.is(plain.code, 1);
+    assert.match(plain.stderr, new RegExp(`^nodewarden nodes: the collector at ${url} did not answer in time \\(--timeout\\)\n$`));
+    assert.is(watch.code, 1);
+    assert.match(watch.stderr, /^nodewarden drops: cannot reach the collector at .*: no answer within --timeout\n$/);
+  } finally {
+    for (const s of held) s.destroy();
+    server.close();
+  }
+});
+
 test('drops: an unreachable collector is one clear line, exit 1', async () => {
   const r = await runCli(['drops', '--collector', 'http://127.0.0.1:9']);
   assert.is(r.code, 1);
