@@ -36,7 +36,8 @@ const packages = {
     ['busybox', 'busybox-static'],
     ['conntrack', 'conntrack'],
     ['/usr/bin/chromium', 'chromium'],
-    ['zsh', 'zsh'],
+    ['promtool', 'prometheus'],   // promtool and the server: the monitoring kit's tests (no daemon: policy-rc.d)
+    ['zsh', 'zsh'],   // the completion test loads the generated zsh script under compinit
   ],
   demo: [['nats-server', 'nats-server'], ['iptables', 'iptables'], ['/lib/systemd/systemd-journald', 'systemd'], ['/lib/systemd/systemd-journal-remote', 'systemd-journal-remote'], ['ip', 'iproute2'], ['unshare', 'util-linux']],
   bench: [['nats-server', 'nats-server'], ['/lib/systemd/systemd-journal-remote', 'systemd-journal-remote'], ['/lib/systemd/systemd-journald', 'systemd']],

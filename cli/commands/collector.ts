@@ -59,6 +59,7 @@ The query store is rebuilt from the stream's retention on every start.`,
     'stream-replicas': { type: 'string', arg: 'N', default: '1', help: 'JetStream replicas (3 on a clustered NATS).' },
     'store-max-bytes': { type: 'string', arg: 'SIZE', default: '128Mi', help: 'Estimated heap the flow query store may hold; past it (or --store-max-flows) the oldest-written flows are evicted and counted (nodewarden_collector_store_evictions_total). The default fits the deployed --max-old-space-size=320.' },
     'store-max-flows': { type: 'string', arg: 'N', default: '200000', help: 'Flows the query store may hold.' },
+    'metrics-max-drop-series': { type: 'string', arg: 'N', default: '2000', help: 'Distinct label sets of nodewarden_packet_drops_total; new ones beyond it count under one "_other_" set.' },
     'stream-check-interval': { type: 'string', arg: 'DURATION', default: '5s', help: 'How often the collector checks that the stream exists (recreating it when NATS lost it) and whether it has caught up.' },
     ...runtimeCollectorFlags,
     'pod-cidr': { type: 'list', arg: 'CIDR', help: 'Pod network CIDR (e.g. 10.244.0.0/16; comma-separated lists too). An IP that is not a known pod is then external when outside every pod CIDR (NetworkPolicy ipBlocks decide it) and an unknown pod inside one (undecidable). Unset: every unknown IP is undecidable.' },
@@ -77,7 +78,7 @@ export function collectorConfig(v: FlagValues): CollectorConfig {
     nats: v.nats as string, natsAuth: natsAuth(v), listen: parseListen(v.listen as string, '--listen'), apiToken: v['api-token'] as string | undefined,
     retentionMs: parseDuration(v.retention as string, '--retention'), streamMaxBytes: parseBytes(v['stream-max-bytes'] as string, '--stream-max-bytes'),
     streamReplicas: replicas, nodeStaleMs: parseDuration(v['node-stale'] as string, '--node-stale'),
-    storeMaxBytes: parseBytes(v['store-max-bytes'] as string, '--store-max-bytes'), storeMaxFlows: positive(v, 'store-max-flows', true),
+    storeMaxBytes: parseBytes(v['store-max-bytes'] as string, '--store-max-bytes'), storeMaxFlows: positive(v, 'store-max-flows', true), maxDropSeries: positive(v, 'metrics-max-drop-series', true),
     streamCheckMs: parseDuration(v['stream-check-interval'] as string, '--stream-check-interval'),
   };
 }
