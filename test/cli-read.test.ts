@@ -130,8 +130,9 @@ test('findings -w and nodes -w print a row when a container log raises a real fi
   const w = startCli(['findings', '-A', '-w', '--collector', api]);
   const n = startCli(['nodes', '-w', '--collector', api]);
   try {
-    await w.waitForLog(/^STATE\s+SEVERITY\s+NODE\s+KIND\s+POD\s+LAST SEEN\s+MESSAGE\n/m, 15_000);
-    await n.waitForLog(/^NODE\s+HEALTHY.*\ncli-node\s+yes\s+0\s/m, 15_000);
+    // Bounded but generous: two CLIs start at once on a shared 2-core machine.
+    await w.waitForLog(/^STATE\s+SEVERITY\s+NODE\s+KIND\s+POD\s+LAST SEEN\s+MESSAGE\n/m, 30_000);
+    await n.waitForLog(/^NODE\s+HEALTHY.*\ncli-node\s+yes\s+0\s/m, 30_000);
     const etcd = await podLog(logs, { namespace: 'kube-system', pod: 'etcd-cli-node', container: 'etcd' });
     const writer = new RuntimeWriter(etcd.file);
     await writer.write(criLines('stderr', ETCD_NOSPACE));
