@@ -47,6 +47,7 @@ const packages = {
     ['/usr/bin/chromium', 'chromium'],
     ['promtool', 'prometheus'],   // promtool and the server: the monitoring kit's tests (no daemon: policy-rc.d)
     ['mmdebstrap', 'mmdebstrap'],
+    ['zsh', 'zsh'],   // the completion test loads the generated zsh script under compinit
   ],
   demo: [['nats-server', 'nats-server'], ['iptables', 'iptables'], ['/lib/systemd/systemd-journald', 'systemd'], ['/lib/systemd/systemd-journal-remote', 'systemd-journal-remote'], ['ip', 'iproute2'], ['unshare', 'util-linux']],
   // npm run image / release-check: the Debian root filesystem of the image (scripts/image/rootfs.ts)
