@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';
-import { Registry, Counter, Gauge, collectDefaultMetrics } from 'prom-client';
+import { Registry } from 'prom-client';
 import type { Logger } from '../common/log.js';
 import type { NatsAuth } from '../common/nats.js';
 import { startMetricsServer } from '../common/metrics-server.js';
@@ -11,6 +11,7 @@ import { JobGuard } from '../common/guard.js';
 import { JournalSource } from './sources/journal.js';
 import type { JournalConsumer } from './sources/journal-consumer.js';
 import { dropConsumer } from './drop-consumer.js';
+import { agentMetrics, dropRejectCounter, type AgentCounter } from './metrics.js';
 import { Outbox } from './outbox/outbox.js';
 import { Publisher } from './outbox/publisher.js';
 import type { FindingSink } from './findings.js';
@@ -43,17 +44,11 @@ export async function runAgent(cfg: AgentConfig, log: Logger, detectors: Detecto
   const agentId = randomBytes(16).toString('hex');
   const started = Date.now();
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'nodewarden_agent_' });
+  const metrics = agentMetrics(registry);
   const counts: Record<string, number> = {};
-  const counters = new Map<string, Counter>();
-  const count = (name: string, n = 1): void => {
+  const count = (name: AgentCounter, n = 1): void => {
     counts[name] = (counts[name] ?? 0) + n;
-    let c = counters.get(name);
-    if (!c) {
-      c = new Counter({ name: `nodewarden_agent_${name}_total`, help: `nodewarden agent: ${name.replace(/_/g, ' ')}`, registers: [registry] });
-      counters.set(name, c);
-    }
-    c.inc(n);
+    metrics.count(name, n);
   };
   const probes: { name: string; ok: boolean; detail: string }[] = [];
 
@@ -70,10 +65,7 @@ export async function runAgent(cfg: AgentConfig, log: Logger, detectors: Detecto
     windowMs: cfg.windowMs, maxHoldMs: cfg.maxHoldMs, maxFlows: 5000, maxInFlight: 256, publisher,
     journalCursor: () => journal?.currentCursor(), log, count,
   });
-  new Gauge({ name: 'nodewarden_agent_spool_bytes', help: 'bytes of sealed messages waiting for NATS (disk and memory)', registers: [registry], collect() { this.set(outbox.spoolBytes); } });
-  new Gauge({ name: 'nodewarden_agent_spool_memory_bytes', help: 'bytes of sealed messages held in memory because the state dir refuses writes', registers: [registry], collect() { this.set(outbox.spoolMemoryBytes); } });
-  new Gauge({ name: 'nodewarden_agent_spool_seals', help: 'sealed outbox entries waiting for NATS', registers: [registry], collect() { this.set(outbox.spoolMessages); } });
-  new Gauge({ name: 'nodewarden_agent_nats_connected', help: '1 when connected to NATS', registers: [registry], collect() { this.set(publisher.connected ? 1 : 0); } });
+  metrics.gauges({ spoolBytes: () => outbox.spoolBytes, spoolMemoryBytes: () => outbox.spoolMemoryBytes, spoolMessages: () => outbox.spoolMessages, natsConnected: () => publisher.connected });
 
   const sink: FindingSink = {
     report: (f) => outbox.addFinding(f),
@@ -86,7 +78,7 @@ export async function runAgent(cfg: AgentConfig, log: Logger, detectors: Detecto
   };
   const stoppers: (() => Promise<void>)[] = [];
   const consumers: JournalConsumer[] = [
-    dropConsumer(cfg.dropPrefixes, (d, t) => outbox.addDrop(d, t), (reason) => count(`drop_lines_rejected_${reason.replace(/-/g, '_')}`), log),
+    dropConsumer(cfg.dropPrefixes, (d, t) => outbox.addDrop(d, t), (reason) => count(dropRejectCounter(reason)), log),
   ];
   for (const start of detectors) {
     const d = await start(sink, { log, registry, stateDir: cfg.stateDir, publishRuntime: (snap) => outbox.addRuntime(snap) });

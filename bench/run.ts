@@ -262,13 +262,13 @@ async function logTailBench(): Promise<void> {
       const logs = await Promise.all(Array.from({ length: FILES }, (_, i) => podLog(dir, { namespace: 'bench', pod: `app-${i}`, container: 'app' })));
       const registry = newRegistry();
       const w = await startLogWatch(watchFlags(dir, extra), new RecordingSink(), { log: testLog, stateDir: join(dir, 'state'), registry });
-      await waitFor('all files followed', async () => (await metric(registry, 'nodewarden_container_log_files')) === FILES || undefined, 30_000);
+      await waitFor('all files followed', async () => (await metric(registry, 'nodewarden_agent_container_log_files')) === FILES || undefined, 30_000);
       // Component-log shaped lines; one in a thousand carries a built-in signature.
       const body = (i: number) => Array.from({ length: PER_FILE }, (_, k) => `2026-11-23T15:00:00.${String(k).padStart(9, '0')}Z stderr F ${k % 1000 === 0 ? 'W1123 15:00:00.000000 1 dispatcher.go:205] Failed calling webhook, failing closed: failed calling webhook "validate.example.com": context deadline exceeded' : `I1123 15:00:00.000000 1 controller.go:${k % 900}] "Reconciled object" object="ns-${i}/obj-${k}" duration="1.2ms"`}\n`).join('');
       const texts = logs.map((_, i) => body(i));
       const c0 = process.cpuUsage(), t0 = performance.now();
       await Promise.all(logs.map((l, i) => appendFile(l.file, texts[i])));
-      await waitFor('every line read', async () => (await metric(registry, 'nodewarden_container_log_lines_total')) >= FILES * PER_FILE || undefined, 300_000, 20);
+      await waitFor('every line read', async () => (await metric(registry, 'nodewarden_agent_container_log_lines_total')) >= FILES * PER_FILE || undefined, 300_000, 20);
       const secs = (performance.now() - t0) / 1000;
       const cpu = process.cpuUsage(c0);
       await w.stop();

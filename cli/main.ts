@@ -1,6 +1,6 @@
 // `nodewarden <command>`: dispatch only.
 import { ConfigError, parseCommand, renderHelp, type CommandSpec, type FlagValues } from '../common/flags.js';
-import { VERSION } from '../common/version.js';
+import { VERSION, REVISION } from '../common/version.js';
 import * as agent from './commands/agent.js';
 import * as collector from './commands/collector.js';
 import * as parse from './commands/parse.js';
@@ -10,10 +10,12 @@ import * as nodes from './commands/nodes.js';
 import * as runtime from './commands/runtime.js';
 import * as explain from './commands/explain.js';
 import * as auth from './commands/auth.js';
+import * as version from './commands/version.js';
+import * as completion from './commands/completion.js';
 
-interface Command { spec: CommandSpec; run(v: FlagValues, positionals: string[]): Promise<number> }
+export interface Command { spec: CommandSpec; run(v: FlagValues, positionals: string[]): Promise<number> }
 
-const commands: Command[] = [agent, collector, auth, parse, drops, findings, nodes, runtime, explain];
+export const commands: Command[] = [agent, collector, auth, parse, drops, findings, nodes, runtime, explain, version, completion];
 
 function usage(): string {
   const w = Math.max(...commands.map((c) => c.spec.name.length)) + 3;
@@ -31,7 +33,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(usage());
     return name === undefined ? 2 : 0;
   }
-  if (name === '--version' || name === 'version') { process.stdout.write(`nodewarden ${VERSION}\n`); return 0; }
+  if (name === '--version') { process.stdout.write(`nodewarden ${VERSION} (revision ${REVISION})\n`); return 0; }
   const cmd = commands.find((c) => c.spec.name === name);
   if (!cmd) {
     process.stderr.write(`nodewarden: unknown command "${name}" (commands: ${commands.map((c) => c.spec.name).join(', ')})\n`);

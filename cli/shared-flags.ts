@@ -1,29 +1,57 @@
-import { ConfigError } from '../common/flags.js';
+import { ConfigError, parseDuration } from '../common/flags.js';
+import { formatOf } from './output.js';
 import type { FlagSpec, FlagValues } from '../common/flags.js';
 
 export const collectorClientFlags: Record<string, FlagSpec> = {
-  collector: { type: 'string', arg: 'URL', default: 'http://127.0.0.1:8080', help: 'Collector API base URL.' },
+  collector: { type: 'string', arg: 'URL', default: 'http://127.0.0.1:8080', help: 'Collector API base URL (http or https).' },
   'api-token': { type: 'string', arg: 'TOKEN', help: 'Bearer token for the collector API.' },
-  output: { type: 'string', short: 'o', arg: 'FORMAT', default: 'table', help: 'table or json.' },
+  timeout: { type: 'string', arg: 'DURATION', default: '10s', help: 'Give up on a request after this long (0: never); with -w, on connecting.' },
+};
+
+export interface Client { base: string; headers: Record<string, string>; timeoutMs: number }
+
+/** --collector, --api-token and --timeout, checked: a bad URL or duration is a usage error (exit 2). */
+export function clientOf(v: FlagValues): Client {
+  const text = String(v.collector);
+  let url: URL | undefined;
+  try { url = new URL(text); } catch { url = undefined; }
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.search || url.hash || url.username) {
+    throw new ConfigError(`--collector: "${text}" is not an http(s) base URL (e.g. http://127.0.0.1:8080)`);
+  }
+  const t = String(v.timeout);
+  const timeoutMs = t === '0' ? 0 : parseDuration(t, '--timeout');
+  return { base: text.replace(/\/+$/, ''), headers: v['api-token'] ? { authorization: `Bearer ${v['api-token']}` } : {}, timeoutMs };
+}
+
+/** Why a request failed, in one line (the cause of fetch's "fetch failed"). */
+export const reachError = (base: string, err: unknown): Error => {
+  const e = err as Error & { cause?: Error };
+  return new Error(e.name === 'TimeoutError' ? `the collector at ${base} did not answer in time (--timeout)` : `cannot reach the collector at ${base}: ${e.cause?.message ?? e.message}`);
 };
 
 /** GET a collector API path; errors become one clear line. */
 export async function getJson(v: FlagValues, path: string, params: Record<string, string | undefined>): Promise<unknown> {
-  const base = String(v.collector).replace(/\/+$/, '');
+  const c = clientOf(v);
   const qs = new URLSearchParams(Object.entries(params).filter((e): e is [string, string] => e[1] !== undefined && e[1] !== ''));
-  const url = `${base}${path}${qs.size ? `?${qs}` : ''}`;
+  const url = `${c.base}${path}${qs.size ? `?${qs}` : ''}`;
   let res: Response;
+  let body: { error?: string };
   try {
-    res = await fetch(url, { headers: v['api-token'] ? { authorization: `Bearer ${v['api-token']}` } : {}, signal: AbortSignal.timeout(10_000) });
+    res = await fetch(url, { headers: c.headers, signal: c.timeoutMs ? AbortSignal.timeout(c.timeoutMs) : undefined });
+    body = (await res.json().catch((err: Error) => { if (err.name === 'TimeoutError') throw err; return {}; })) as { error?: string };
   } catch (err) {
-    throw new Error(`cannot reach the collector at ${base}: ${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message}`);
+    throw reachError(c.base, err);
   }
-  const body = (await res.json().catch(() => ({}))) as { error?: string };
   if (!res.ok) throw new Error(`collector answered ${res.status}: ${body.error ?? res.statusText}${res.headers.get('retry-after') ? ` (retry after ${res.headers.get('retry-after')} s)` : ''}`);
   // Every command warns the same way; stdout stays clean for -o json.
   const stale = res.headers.get('x-nodewarden-stale');
   if (stale) process.stderr.write(staleWarning(stale));
   return body;
+}
+
+/** Commands that take no positional arguments say so instead of ignoring them (exit 2). */
+export function noArgs(name: string, positionals: string[]): void {
+  if (positionals.length) throw new ConfigError(`unexpected argument "${positionals[0]}" (flags start with -; see nodewarden ${name} --help)`);
 }
 
 export const staleWarning = (reason: string) => `warning: collector is not caught up with the stream (${reason}); answers may be incomplete\n`;
@@ -48,18 +76,7 @@ export function emptyList(r: ListAnswer<unknown>, none: string): string {
   return r.stale ? `${none.replace(/\.$/, '')} so far — the collector is not caught up with the stream, so there may be some.\n` : `${none}\n`;
 }
 
-/** Plain aligned columns, like kubectl's default output. */
-export function table(header: string[], rows: string[][]): string {
-  const w = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const fmt = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(w[i]))).join('   ').trimEnd();
-  return [fmt(header), ...rows.map(fmt)].join('\n') + '\n';
-}
-
-export function checkOutput(v: FlagValues): 'table' | 'json';
-export function checkOutput(v: FlagValues, wide: true): 'table' | 'json' | 'wide';
-/** --output: table or json, and wide where a command has extra columns. */
-export function checkOutput(v: FlagValues, wide = false): 'table' | 'json' | 'wide' {
-  const o = String(v.output);
-  if (o !== 'table' && o !== 'json' && !(wide && o === 'wide')) throw new ConfigError(`--output must be table${wide ? ', wide' : ''} or json, not "${o}"`);
-  return o;
+/** --output of the commands without extra columns (explain, runtime, version). */
+export function checkOutput(v: FlagValues): 'table' | 'json' | 'yaml' {
+  return formatOf(v, ['table', 'json', 'yaml']) as 'table' | 'json' | 'yaml';
 }

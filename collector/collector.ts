@@ -1,6 +1,6 @@
 // Wires the collector: NATS stream -> decode -> resolve -> stores -> HTTP API.
 import type { NatsConnection } from '@nats-io/transport-node';
-import { Registry, Counter, Gauge, collectDefaultMetrics } from 'prom-client';
+import { Registry } from 'prom-client';
 import type { Logger } from '../common/log.js';
 import { onceLogger } from '../common/log.js';
 import type { JobGuard } from '../common/guard.js';
@@ -18,6 +18,7 @@ import { createApi, type RouteHandler } from './api/server.js';
 import { ChangeFeed } from './api/changes.js';
 import type { Flow } from './store/drops.js';
 import type { Explanation } from './explain/index.js';
+import { collectorMetrics } from './metrics/index.js';
 
 export interface CollectorConfig {
   nats: string;
@@ -36,6 +37,8 @@ export interface CollectorConfig {
   streamCheckMs?: number;
   /** Bytes of API answers in flight before more are refused with 503 busy. */
   responseBudgetBytes?: number;
+  /** Distinct label sets of nodewarden_packet_drops_total before new ones fold into `_other_` (default 2000). */
+  maxDropSeries?: number;
 }
 
 /** Consumers of every applied envelope beyond the stores (e.g. the Kubernetes Event writer). */
@@ -64,11 +67,10 @@ export interface CollectorExtras {
 
 export async function runCollector(cfg: CollectorConfig, resolver: Resolver, log: Logger, extras: CollectorExtras = {}): Promise<RunningCollector> {
   const { listeners = [], routes = {}, registry = new Registry(), explainFlow, notReady, guard } = extras;
-  collectDefaultMetrics({ register: registry, prefix: 'nodewarden_collector_' });
-  const received = new Counter({ name: 'nodewarden_collector_messages_total', help: 'messages read from the stream, by outcome', labelNames: ['outcome'], registers: [registry] });
-  const evictions = new Counter({ name: 'nodewarden_collector_store_evictions_total', help: 'entries evicted from a query store before their retention, oldest written first, by store and the bound reached', labelNames: ['store', 'reason'], registers: [registry] });
-  const bounded = (store: string): BoundEvents => ({
-    evicted: (reason) => evictions.inc({ store, reason }),
+  // The metrics read the stores only when scraped; the stores report evictions to the metrics.
+  const m = collectorMetrics(registry, () => stores, resolver, { maxDropSeries: cfg.maxDropSeries });
+  const bounded = (store: 'flows' | 'findings' | 'nodes'): BoundEvents => ({
+    evicted: (reason) => m.evicted(store, reason),
     episode: (reason, entries, bytes) => log.warn({ store, bound: reason, entries, estimatedBytes: bytes }, `store: ${store} reached the ${reason === 'bytes' ? 'byte' : 'entry'} bound; evicting the oldest (counted in nodewarden_collector_store_evictions_total, logged once per episode)`),
   });
   const stores: Stores = {
@@ -76,19 +78,15 @@ export async function runCollector(cfg: CollectorConfig, resolver: Resolver, log
     findings: new FindingStore(resolver, {}, bounded('findings')),
     nodes: new NodeStore(cfg.nodeStaleMs, {}, bounded('nodes')),
   };
-  new Gauge({ name: 'nodewarden_collector_flows', help: 'flows held in the query store', registers: [registry], collect() { this.set(stores.drops.size); } });
-  new Gauge({ name: 'nodewarden_collector_flow_store_bytes', help: 'estimated heap bytes held by the flow store (bound: --store-max-bytes)', registers: [registry], collect() { this.set(stores.drops.bytes); } });
-  const recreated = new Counter({ name: 'nodewarden_collector_stream_recreated_total', help: 'times the stream was found missing (deleted, or NATS restarted without its store) and recreated', registers: [registry] });
   const seen = new SeenSet();
   const feed = new ChangeFeed();
   const warnOnce = onceLogger(log);
 
   const countAdjusted = (env: ValidEnvelope, subject: string): void => {
-    for (const [reason, n] of Object.entries(env.adjusted.droppedReasons)) {
-      received.inc({ outcome: `rejected_record_${reason.replace(/-/g, '_')}` }, n);
+    m.adjusted(env);
+    for (const reason of Object.keys(env.adjusted.droppedReasons)) {
       warnOnce(`record:${reason}`, 'ingest: refused drop records of an otherwise valid message; further ones are only counted', { subject, node: env.node, reason });
     }
-    if (env.adjusted.truncated) received.inc({ outcome: 'texts_truncated' }, env.adjusted.truncated);
   };
 
   const onMessage = (data: Uint8Array, subject: string): void => {
@@ -97,13 +95,13 @@ export async function runCollector(cfg: CollectorConfig, resolver: Resolver, log
       env = decodeEnvelope(data, { subject, retentionMs: cfg.retentionMs });
     } catch (err) {
       const kind = err instanceof DecodeError ? err.kind : 'corrupt';
-      received.inc({ outcome: `rejected_${kind.replace(/-/g, '_')}` });
+      m.rejected(kind);
       warnOnce(`decode:${kind}`, 'ingest: rejected a message that is not a valid nodewarden envelope; further ones are only counted', { subject, reason: kind, detail: (err as Error).message });
       return;
     }
     if (env.adjusted.droppedRecords || env.adjusted.truncated) countAdjusted(env, subject);
     const applied = applyEnvelope(env, stores, seen, Date.now());
-    received.inc({ outcome: applied.kind });
+    m.applied(env, applied);
     feed.applied(env.node, applied);
     for (const l of listeners) l(env, applied, stores);
   };
@@ -114,9 +112,10 @@ export async function runCollector(cfg: CollectorConfig, resolver: Resolver, log
   }, {
     onMessage: (m) => onMessage(m.data, m.subject),
     onAttached: () => log.info('collector: consuming'),
-    onCaughtUp: () => log.info({ flows: stores.drops.size }, 'collector: caught up with the stream'),
-    recreated,
+    onCaughtUp: () => { m.caughtUp(); log.info({ flows: stores.drops.size }, 'collector: caught up with the stream'); },
+    recreated: m.recreated,
   }, log);
+  m.freshness(() => link.freshness());
 
   const api = createApi({
     stores, registry, token: cfg.apiToken, routes, responseBudgetBytes: cfg.responseBudgetBytes, explainFlow, feed,

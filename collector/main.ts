@@ -50,6 +50,7 @@ const storeFlags = {
     'stream-replicas': { type: 'int', max: 5, arg: 'N', default: '1', help: 'JetStream replicas (3 on a clustered NATS).' },
     'store-max-bytes': { type: 'bytes', arg: 'SIZE', default: '128Mi', help: 'Estimated heap the flow query store may hold; past it (or --store-max-flows) the oldest-written flows are evicted and counted (nodewarden_collector_store_evictions_total). The default fits the deployed --max-old-space-size=320.' },
     'store-max-flows': { type: 'int', arg: 'N', default: '200000', help: 'Flows the query store may hold.' },
+  'metrics-max-drop-series': { type: 'int', arg: 'N', default: '2000', help: 'Distinct label sets of nodewarden_packet_drops_total; new ones beyond it count under one "_other_" set.' },
     'stream-check-interval': { type: 'duration', arg: 'DURATION', default: '5s', help: 'How often the collector checks that the stream exists (recreating it when NATS lost it) and whether it has caught up.' },
     'node-stale': { type: 'duration', arg: 'DURATION', default: '60s', help: 'A node whose agent is silent this long is unhealthy.' },
 } satisfies FlagSpecs;
@@ -83,7 +84,8 @@ export function collectorConfig(v: FlagValues): CollectorConfig {
   return {
     nats: v.nats as string, natsAuth: natsAuth(v), listen: parseListen(a.listen, '--listen'), apiToken: a['api-token'],
     retentionMs: s.retention, streamMaxBytes: s['stream-max-bytes'], streamReplicas: s['stream-replicas'], nodeStaleMs: s['node-stale'],
-    storeMaxBytes: s['store-max-bytes'], storeMaxFlows: s['store-max-flows'], streamCheckMs: s['stream-check-interval'],
+    storeMaxBytes: s['store-max-bytes'], storeMaxFlows: s['store-max-flows'], maxDropSeries: s['metrics-max-drop-series'],
+    streamCheckMs: s['stream-check-interval'],
   };
 }
 

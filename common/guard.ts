@@ -17,6 +17,7 @@ export class JobGuard {
 
   /** The job, made safe: a throw or a rejected promise is counted and logged instead of escaping. */
   wrap<A extends unknown[]>(job: string, fn: (...args: A) => unknown): (...args: A) => void {
+    this.failures.inc({ job }, 0); // the series exists before the first failure
     return (...args: A) => {
       try {
         const r = fn(...args);

@@ -31,7 +31,7 @@ export function encodeEnvelope(env: Envelope): Uint8Array {
   return pb.Envelope.encode(env).finish();
 }
 
-export { DecodeError, LIMITS, type DecodeFailure, type Adjustments } from './validate.js';
+export { DecodeError, DECODE_FAILURES, LIMITS, type DecodeFailure, type Adjustments } from './validate.js';
 
 /** A decoded envelope whose every field passed proto/validate.ts (numbers are plain numbers, texts bounded). */
 export interface ValidEnvelope {

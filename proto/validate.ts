@@ -46,9 +46,9 @@ export const LIMITS = {
   mirrorErrors: 1024,
 } as const;
 
-export type DecodeFailure =
-  | 'corrupt' | 'oversized' | 'missing-header' | 'bad-header' | 'subject-mismatch' | 'empty-body' | 'bad-time'
-  | 'invalid-drop' | 'invalid-finding' | 'invalid-heartbeat' | 'invalid-runtime';
+export const DECODE_FAILURES = ['corrupt', 'oversized', 'missing-header', 'bad-header', 'subject-mismatch', 'empty-body', 'bad-time',
+  'invalid-drop', 'invalid-finding', 'invalid-heartbeat', 'invalid-runtime'] as const;
+export type DecodeFailure = (typeof DECODE_FAILURES)[number];
 type Rejection = DecodeFailure;
 
 /** A message refused at decode; kind is the counted reason. */

@@ -7,7 +7,8 @@ import { tsImport } from 'tsx/esm/api';
 
 const root = new URL('..', import.meta.url).pathname;
 const { version } = JSON.parse(readFileSync(`${root}package.json`, 'utf8'));
-const revision = (() => {
+// NODEWARDEN_REVISION: for builds without .git (deploy/Dockerfile passes its REVISION build argument).
+const revision = process.env.NODEWARDEN_REVISION || (() => {
   try { return execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], { cwd: root, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim(); } catch { return 'unknown'; }
 })();
 // The web view's assets, built once here and embedded (collector/web/assets.ts), so the image needs no esbuild.
@@ -22,7 +23,7 @@ const webBuilderStub = {
   },
 };
 const common = {
-  bundle: true, platform: 'node', target: 'node20', format: 'esm', sourcemap: 'linked', logLevel: 'warning',
+  bundle: true, platform: 'node', target: 'node26', format: 'esm', sourcemap: 'linked', logLevel: 'warning',
   // CommonJS dependencies (pino, protobufjs, prom-client) call require() inside an ES module bundle.
   plugins: [webBuilderStub],
   banner: { js: "import { createRequire as __nwCreateRequire } from 'node:module'; const require = __nwCreateRequire(import.meta.url);" },

@@ -12,6 +12,7 @@ const MAX = 120;
 const KNOWN = {
   'cli/commands/auth.ts': 'the auth-callout service is still wired here (collector/auth/* values)',
   'cli/commands/parse.ts': 'an offline tool: runs the agent parsers on stdin',
+  'cli/follow.ts': "reads -w streams with the web view's pure SSE parser (collector/web/client/sse.ts; belongs in common/)",
 };
 
 function* files(dir) {

@@ -1,21 +1,30 @@
 // `npm run demo`: a real two-pod network lab (root) or a replayed recorded journal (not root),
-// NATS, the collector and the agent; blocked connections show up as named flows within a second.
-import { readFileSync } from 'node:fs';
+// NATS, the collector and the agent; blocked connections show up as named flows within a second,
+// a container log line raises a finding, and on a terminal `drops -w` follows until Ctrl-C.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { labUp, LAB_IPS, type Lab } from '../test/support/lab.js';
 import { createTestJournal, journalRemoteAvailable, type TestJournal } from '../test/support/journal.js';
 import { startStack, type Stack } from '../test/support/stack.js';
-import { runCli, getJson } from '../test/support/procs.js';
+import { runCli, startCli, getJson, type Proc } from '../test/support/procs.js';
 import { waitFor, isRoot, sleep } from '../test/support/wait.js';
+import { criLines, podLog, RuntimeWriter } from '../test/logs/helpers.js';
 
-const say = (m: string) => process.stdout.write(`\x1b[1m==>\x1b[0m ${m}\n`);
+// Bold arrows on a terminal only: piped output (CI, a file) and NO_COLOR (no-color.org) get plain text.
+const color = process.stdout.isTTY === true && !process.env.NO_COLOR;
+const say = (m: string) => process.stdout.write(`${color ? '\x1b[1m==>\x1b[0m' : '==>'} ${m}\n`);
 const root = isRoot();
-let lab: Lab | undefined, journal: TestJournal | undefined, stack: Stack | undefined;
+let lab: Lab | undefined, journal: TestJournal | undefined, stack: Stack | undefined, follow: Proc | undefined;
+const logDir = mkdtempSync(join(tmpdir(), 'nwdemo-logs-'));
 
 async function cleanup(): Promise<void> {
+  await follow?.stop();
   await stack?.stop();
   await lab?.down();
   journal?.remove();
-  stack = lab = journal = undefined;
+  rmSync(logDir, { recursive: true, force: true });
+  follow = stack = lab = journal = undefined;
 }
 let stopping = false;
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
@@ -23,8 +32,16 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     if (stopping) return;
     stopping = true;
     say('stopping: removing everything the demo started');
-    void cleanup().finally(() => process.exit(130));
+    // Ctrl-C is how the demo is meant to end on a terminal: a clean exit.
+    void cleanup().finally(() => process.exit(sig === 'SIGINT' ? 0 : 143));
   });
+}
+
+/** A nodewarden read command, shown with its command line and printed as it prints. */
+async function show(args: string[]): Promise<void> {
+  say(`nodewarden ${args.join(' ')}`);
+  const r = await runCli([...args, '--collector', stack!.api]);
+  process.stdout.write(r.stdout + r.stderr);
 }
 
 const pods = [
@@ -46,11 +63,11 @@ async function main(): Promise<void> {
     await journal.append(['demo journal start']);
     journalDir = journal.dir;
   }
-  // Probes and container logs stay off: the demo is about packet drops, and this VM's own faults would only distract.
-  stack = await startStack({ node: 'demo-node', journalDir, pods, agentArgs: ['--probes', 'none', '--container-log-dir', ''] });
+  // Probes stay off: this VM's own faults would only distract. Container logs come from the demo's own tree.
+  stack = await startStack({ node: 'demo-node', journalDir, pods, agentArgs: ['--probes', 'none', '--runtime', 'off', '--container-log-dir', join(logDir, 'containers'), '--log-poll-interval', '100ms', '--log-rescan-interval', '500ms'] });
   const api = stack.api;
   say(`nats-server with JetStream on ${stack.nats.url}; collector API on ${api}  (try: curl -s ${api}/api/v1/drops)`);
-  say('agent following the journal');
+  say('agent following the journal and the container logs');
 
   // One round of traffic; resolves when it is done, while the caller already watches the API.
   const round = async (): Promise<void> => {
@@ -68,14 +85,25 @@ async function main(): Promise<void> {
   say(`both flows visible in the API ${Date.now() - t0} ms after the first packet`);
   await traffic;
   await sleep(300);
-  say('nodewarden drops:');
-  process.stdout.write((await runCli(['drops', '--collector', api])).stdout);
-  say('nodewarden drops -n payments -o json:');
-  process.stdout.write((await runCli(['drops', '--collector', api, '-n', 'payments', '-o', 'json'])).stdout);
+  await show(['drops', '-A']);
+  await show(['drops', '-n', 'payments', '-o', 'json']);
 
-  if (process.stdin.isTTY) {
-    say('blocked traffic repeats every 5 s; counts grow. Ctrl-C stops and removes everything.');
-    for (;;) { await sleep(5000); if (stopping) return; await round(); process.stdout.write((await runCli(['drops', '--collector', api])).stdout); }
+  // etcd's own words when its space quota is full, in a kubelet-shaped container log tree.
+  say('etcd in kube-system/etcd-demo-node logs "etcdserver: no space" (written to its container log)');
+  const etcd = await podLog(logDir, { namespace: 'kube-system', pod: 'etcd-demo-node', container: 'etcd' });
+  const writer = new RuntimeWriter(etcd.file);
+  await writer.write(criLines('stderr', JSON.stringify({ level: 'warn', ts: new Date().toISOString(), caller: 'etcdserver/util.go:123', msg: 'failed to apply request', error: 'etcdserver: no space' })));
+  await writer.close();
+  await waitFor('the EtcdNoSpace finding', async () => ((await getJson<{ total: number }>(`${api}/api/v1/findings?kind=EtcdNoSpace`)).total >= 1), 20_000, 50);
+  await show(['findings', '-A']);
+  await show(['nodes']);
+  say(`web view: ${api}/  (open it in a browser; it updates live)`);
+
+  if (process.stdout.isTTY) {
+    say('following drops live (nodewarden drops -A -w); blocked traffic repeats every 5 s. Ctrl-C stops and removes everything.');
+    follow = startCli(['drops', '-A', '-w', '--collector', api]);
+    follow.child.stdout!.pipe(process.stdout);
+    for (;;) { await sleep(5000); if (stopping) return; await round(); }
   }
   await cleanup();
   say('done; everything the demo started is gone');

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Ensure a real kube-apiserver + kubectl (built from tools/k8s-testbins/go.mod via
+# Ensure a real kube-apiserver, kubectl, kubelet, kube-controller-manager, kube-proxy and
+# kube-scheduler (one build, from tools/k8s-testbins/go.mod via
 # the Go module proxy) and etcd + openssl are available for integration tests.
 #
 #   BIN=$(scripts/ensure-kube-bins.sh | tail -1)
@@ -49,7 +50,8 @@ if [ "${#pkgs[@]}" -gt 0 ]; then
 fi
 
 # --- fast path ----------------------------------------------------------------
-if go_cache_has kube-apiserver kubectl; then
+bins=(kube-apiserver kubectl kubelet kube-controller-manager kube-scheduler kube-proxy)
+if go_cache_has "${bins[@]}"; then
   log "cached ($bindir), $(elapsed)"
   echo "$bindir"
   exit 0
@@ -57,7 +59,7 @@ fi
 
 # --- build --------------------------------------------------------------------
 go_cache_lock
-if go_cache_has kube-apiserver kubectl; then
+if go_cache_has "${bins[@]}"; then
   log "built by a concurrent caller ($bindir), $(elapsed)"
   echo "$bindir"
   exit 0
@@ -74,16 +76,15 @@ done
 
 tmp=$(mktemp -d "$outdir/.build.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-log "building kube-apiserver + kubectl $version ($(go version | awk '{print $3}')) into $bindir; cold builds take a while"
+log "building ${bins[*]} $version ($(go version | awk '{print $3}')) into $bindir; cold builds take a while"
 (
   cd "$moddir"
   GOTOOLCHAIN=local CGO_ENABLED=0 \
-    go build -trimpath -ldflags "$ldflags" -o "$tmp/" \
-      k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl
+    go build -trimpath -ldflags "$ldflags" -o "$tmp/" "${bins[@]/#/k8s.io/kubernetes/cmd/}"
 ) >&2
 "$tmp/kube-apiserver" --version >&2
 mkdir -p "$bindir"
-mv -f "$tmp/kubectl" "$bindir/kubectl"
-mv -f "$tmp/kube-apiserver" "$bindir/kube-apiserver"
+# kube-apiserver last: it is what older callers test for.
+for b in "${bins[@]:1}" kube-apiserver; do mv -f "$tmp/$b" "$bindir/$b"; done
 log "built in $(elapsed)"
 echo "$bindir"

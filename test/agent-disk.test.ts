@@ -26,7 +26,8 @@ const write = async (n: number, flows: number, base: number) => { await journal.
 type Finding = { kind: string; active: boolean; evidence?: Record<string, string> };
 const delivered = async () => (await getJson<{ items: { count: number }[] }>(`${stack.api}/api/v1/drops?limit=10000`)).items.reduce((a, f) => a + f.count, 0);
 const stateFinding = async () => (await getJson<{ items: Finding[] }>(`${stack.api}/api/v1/findings?kind=AgentStateDirUnwritable`)).items[0];
-const metric = async (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(await (await fetch(`${metrics}/metrics`)).text())?.[1] ?? NaN);
+/** One series' value; `series` is its exposition text, e.g. nodewarden_agent_state_write_failures_total{file="spool"}. */
+const metric = async (series: string) => Number(new RegExp(`^${series.replace(/[{}]/g, '\\$&')} (\\S+)$`, 'm').exec(await (await fetch(`${metrics}/metrics`)).text())?.[1] ?? NaN);
 const alive = () => stack.agent.child.exitCode === null && stack.agent.child.signalCode === null;
 
 test.before(async () => {
@@ -57,7 +58,7 @@ test('state dir full while running: the agent keeps running, every drop arrives,
   assert.ok(Number(f.evidence?.memoryBytes) > 0, JSON.stringify(f.evidence));
   assert.ok(alive(), 'agent still running');
   assert.is((stack.agent.output().match(/state dir unwritable/g) ?? []).length, 1, 'logged once per episode');
-  assert.ok((await metric('nodewarden_agent_spool_write_failures_total')) >= 1);
+  assert.ok((await metric('nodewarden_agent_state_write_failures_total{file="spool"}')) >= 1);
   fs.free();
   await waitFor('AgentStateDirUnwritable cleared', async () => (await stateFinding())?.active === false, 15_000);
   assert.ok(filled > 1_000_000, `filled ${filled} bytes`);

@@ -49,7 +49,8 @@ async function startCollector(nats: NatsServer, token?: string): Promise<string>
 }
 
 const delivered = async (api: string, dpt: number) => (await getJson<{ items: { count: number; dst: { port?: number } }[] }>(`${api}/api/v1/drops?limit=10000`)).items.filter((f) => f.dst.port === dpt).reduce((a, f) => a + f.count, 0);
-const metric = async (r: Run, name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(await (await fetch(`${r.metrics}/metrics`)).text())?.[1] ?? 0);
+/** One series' value; `series` is its exposition text, e.g. nodewarden_agent_nats_connects_total{outcome="unreachable"}. */
+const metric = async (r: Run, series: string) => Number(new RegExp(`^${series.replace(/[{}]/g, '\\$&')} (\\S+)$`, 'm').exec(await (await fetch(`${r.metrics}/metrics`)).text())?.[1] ?? 0);
 const readyz = async (r: Run) => { const res = await fetch(`${r.metrics}/readyz`); return { status: res.status, text: await res.text() }; };
 const occurrences = (p: Proc, re: RegExp) => p.output().split('\n').filter((l) => re.test(l)).length;
 
@@ -74,7 +75,7 @@ test('wrong NATS token: logged once, retried until the server takes the token, /
   const r = await startAgent(nats, 'new-token');
   await r.agent.waitForLog(/nats: auth failed: .*authorization violation/i);
   await journal.append(lines(30, 7001));
-  await waitFor('several rejected attempts', async () => nats.authFailures() >= 4 && (await metric(r, 'nodewarden_agent_nats_connect_auth_failed_total')) >= 3, 20_000);
+  await waitFor('several rejected attempts', async () => nats.authFailures() >= 4 && (await metric(r, 'nodewarden_agent_nats_connects_total{outcome="auth_failed"}')) >= 3, 20_000);
   assert.is(occurrences(r.agent, /nats: auth failed/), 1, 'one log line for the whole episode');
   const rz = await readyz(r);
   assert.is(rz.status, 503);
@@ -113,7 +114,7 @@ test('NATS unreachable when the agent starts: logged once, retried, delivered wh
   const r = await startAgent(nats, undefined);
   await r.agent.waitForLog(/nats: unreachable: connect ECONNREFUSED 127\.0\.0\.1/);
   await journal.append(lines(20, 7002));
-  await waitFor('several attempts', async () => (await metric(r, 'nodewarden_agent_nats_connect_unreachable_total')) >= 3, 20_000);
+  await waitFor('several attempts', async () => (await metric(r, 'nodewarden_agent_nats_connects_total{outcome="unreachable"}')) >= 3, 20_000);
   assert.is(occurrences(r.agent, /nats: unreachable/), 1);
   const rz = await readyz(r);
   assert.is(rz.status, 503);

@@ -58,10 +58,16 @@ test('parse survives a 10 MB line without newline and keeps the good lines aroun
 });
 
 test('--help answers for every command; bad config exits 2 with one line', async () => {
-  for (const cmd of ['agent', 'collector', 'parse', 'drops', 'findings', 'nodes', 'explain']) {
+  for (const cmd of ['agent', 'collector', 'parse', 'drops', 'findings', 'nodes', 'explain', 'runtime', 'version', 'completion']) {
     const h = await runCli([cmd, '--help']);
     assert.is(h.code, 0, cmd);
     assert.match(h.stdout, new RegExp(`Usage: nodewarden ${cmd}`));
+    // kubectl's habit: examples before the flags, each one a runnable nodewarden command
+    if (['drops', 'findings', 'nodes', 'explain', 'runtime', 'version', 'completion'].includes(cmd)) {
+      const examples = h.stdout.slice(h.stdout.indexOf('\nExamples:\n'), h.stdout.indexOf('\nFlags:\n'));
+      assert.ok(examples.length > 0, `${cmd}: an Examples: block before Flags:`);
+      assert.ok(examples.split('\n').some((l) => l.startsWith(`  nodewarden ${cmd}`) || l.startsWith(`  source <(nodewarden ${cmd}`)), `${cmd}: ${examples}`);
+    }
   }
   const top = await runCli(['--help']);
   assert.match(top.stdout, /Commands:/);
@@ -70,7 +76,7 @@ test('--help answers for every command; bad config exits 2 with one line', async
     [['agent', '--bogus'], /Unknown option '--bogus'/],
     [['collector', '--listen', 'nope'], /--listen: "nope" is not HOST:PORT/],
     [['collector', '--pods-file', join(dir, 'missing.json')], /--pods-file .*no such file/],
-    [['drops', '-o', 'yaml'], /--output must be table, wide or json/],
+    [['drops', '-o', 'xml'], /--output must be table, wide, json or yaml, not "xml"/],
     [['collector', '--pod-cidr', '10.244.0.0/33', '--pods-file', '/dev/null'], /--pod-cidr: "10.244.0.0\/33" is not a CIDR/],
     [['explain', 'shop/web-0', 'kube-system/coredns-abc', '53/ICMP'], /protocol must be TCP, UDP or SCTP/],
     [['explain', 'shop/web-0', '53/UDP'], /expected FROM TO PORT\[\/PROTO\]/],
@@ -82,6 +88,70 @@ test('--help answers for every command; bad config exits 2 with one line', async
     assert.match(r.stderr, re);
     assert.is(r.stderr.trim().split('\n').length, 1, r.stderr);
   }
+});
+
+test('read commands: extra arguments, bad URLs, times and choices are usage errors (exit 2, one line)', async () => {
+  const bad = [
+    [['drops', 'shop'], /unexpected argument "shop"/],
+    [['findings', '-A', 'now'], /unexpected argument "now"/],
+    [['nodes', 'extra'], /unexpected argument "extra"/],
+    [['version', 'x'], /unexpected argument "x"/],
+    [['drops', '--collector', 'localhost:8080'], /--collector: "localhost:8080" is not an http\(s\) base URL/],
+    [['nodes', '--collector', 'ftp://127.0.0.1'], /--collector: "ftp:\/\/127\.0\.0\.1" is not an http\(s\) base URL/],
+    [['findings', '--collector', 'http://[::1'], /--collector: .* is not an http\(s\) base URL/],
+    [['drops', '--since-time', 'yesterday'], /--since-time: "yesterday" is not an RFC 3339 time/],
+    [['findings', '--since-time', '2026-12-03 14:00'], /is not an RFC 3339 time/],
+    [['findings', '--since-time', '2026-02-30T10:00:00Z'], /is not an RFC 3339 time/],
+    [['drops', '--since', '1h', '--since-time', '2026-12-03T14:00:00Z'], /--since and --since-time exclude each other/],
+    [['drops', '--since', 'soon'], /--since: "soon" is not a duration/],
+    [['findings', '--severity', 'high'], /--severity must be critical, warning, info, not "high"/],
+    [['drops', '--pod', 'a/b/c'], /--pod: "a\/b\/c" is not NAME or NAMESPACE\/NAME/],
+    [['drops', '--pod', 'shop/web-0', '-n', 'pay'], /disagree/],
+    [['drops', '-n', 'Not_A_Namespace'], /is not a namespace name/],
+    [['nodes', '--timeout', 'fast'], /--timeout: "fast" is not a duration/],
+    [['completion', 'fish'], /expected one shell: bash or zsh/],
+  ] as const;
+  // Three at a time: each is a short-lived process, and the machine is shared.
+  const results: Awaited<ReturnType<typeof runCli>>[] = [];
+  for (let i = 0; i < bad.length; i += 3) results.push(...await Promise.all(bad.slice(i, i + 3).map(([args]) => runCli([...args]))));
+  for (const [k, [args, re]] of bad.entries()) {
+    const r = results[k];
+    assert.is(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, re);
+    assert.is(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.is(r.stdout, '');
+  }
+});
+
+test('completion bash|zsh: generated from the specs, every command and flag; bash completes them for real', async () => {
+  const { commands } = await import('../cli/main.js');
+  const bash = await runCli(['completion', 'bash']);
+  const zsh = await runCli(['completion', 'zsh']);
+  assert.is(bash.code, 0, bash.stderr);
+  for (const c of commands) {
+    assert.match(bash.stdout, new RegExp(`\\b${c.spec.name}\\b`));
+    assert.match(zsh.stdout, new RegExp(`'${c.spec.name}:`));
+    for (const [flag, f] of Object.entries(c.spec.flags)) {
+      assert.ok(bash.stdout.includes(`--${flag} `) || bash.stdout.includes(`--${flag}"`), `bash: ${c.spec.name} --${flag}`);
+      assert.ok(zsh.stdout.includes(`--${flag}[`) || zsh.stdout.includes(`--${flag}}'[`), `zsh: ${c.spec.name} --${flag}`);
+      if (f.short) assert.ok(bash.stdout.includes(` -${f.short} `) || bash.stdout.includes(` -${f.short}"`), `bash: ${c.spec.name} -${f.short}`);
+    }
+  }
+  const file = join(dir, 'nodewarden.bash');
+  writeFileSync(file, bash.stdout);
+  const { spawnSync } = await import('node:child_process');
+  // What bash offers at <TAB>: COMP_WORDS as bash fills them, then the generated function.
+  const complete = (words: string[]) => spawnSync('bash', ['-c', `source ${file}; COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _nodewarden; printf '%s\\n' "\${COMPREPLY[@]}"`], { encoding: 'utf8' });
+  assert.equal(complete(['nodewarden', 'fin']).stdout.split('\n').filter(Boolean), ['findings']);
+  assert.equal(complete(['nodewarden', 'drops', '--no-h']).stdout.split('\n').filter(Boolean), ['--no-headers']);
+  assert.equal(complete(['nodewarden', 'drops', '-o', '']).stdout.split('\n').filter(Boolean), ['table', 'wide', 'json', 'yaml']);
+  assert.equal(complete(['nodewarden', 'findings', '--severity', 'c']).stdout.split('\n').filter(Boolean), ['critical']);
+  assert.equal(complete(['nodewarden', 'completion', '']).stdout.split('\n').filter(Boolean), ['bash', 'zsh']);
+  const zfile = join(dir, '_nodewarden');
+  writeFileSync(zfile, zsh.stdout);
+  const z = spawnSync('zsh', ['-fc', `autoload -U compinit; compinit -u -d ${join(dir, 'zcompdump')}; source ${zfile}; print -- \${+functions[_nodewarden]} \$_comps[nodewarden]`], { encoding: 'utf8' });
+  if (z.error) throw new Error(`zsh missing (${z.error.message}): run npm test as root, ensure-deps installs it`);
+  assert.is(z.stdout.trim(), '1 _nodewarden', z.stderr);
 });
 
 test('flags fall back to NODEWARDEN_<FLAG> environment variables', async () => {
@@ -103,6 +173,24 @@ test('agent and collector stop on SIGTERM even when NATS was never reachable, al
       assert.is(code, 0, `${args[0]} exit code after ${when}: ${p.output().slice(-1000)}`);
       assert.ok(Date.now() - t0 < 8000, `${args[0]} took ${Date.now() - t0} ms to stop`);
     }
+  }
+});
+
+test('--timeout: a collector that accepts but never answers is one line, exit 1, also with -w', async () => {
+  const { createServer } = await import('node:net');
+  const held: import('node:net').Socket[] = [];
+  const server = createServer((sock) => { held.push(sock); });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}`;
+  try {
+    const [plain, watch] = await Promise.all([runCli(['nodes', '--collector', url, '--timeout', '500ms']), runCli(['drops', '-A', '-w', '--collector', url, '--timeout', '500ms'])]);
+    assert.is(plain.code, 1);
+    assert.match(plain.stderr, new RegExp(`^nodewarden nodes: the collector at ${url} did not answer in time \\(--timeout\\)\n$`));
+    assert.is(watch.code, 1);
+    assert.match(watch.stderr, /^nodewarden drops: cannot reach the collector at .*: no answer within --timeout\n$/);
+  } finally {
+    for (const s of held) s.destroy();
+    server.close();
   }
 });
 

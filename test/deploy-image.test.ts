@@ -147,35 +147,33 @@ test('`nodewarden` in the image: /usr/local/bin/nodewarden -> /app/bin/nodewarde
   assert.match(r.stdout, /^Usage: nodewarden/);
 });
 
-test('deploy/Dockerfile: node:20-bookworm-slim build (npm ci, npm run build) -> runtime with journalctl + iptables, only dist/, non-root', () => {
+test('deploy/Dockerfile: Node 26 build stage (npm ci, npm run build, pinned Node package) -> Debian runtime with journalctl + iptables, only dist/, non-root', () => {
+  // The runtime stage's packages, user, entrypoint and labels are compared with scripts/image/recipe.ts in test/image-recipe.test.ts.
   const df = readFileSync(join(ROOT, 'deploy', 'Dockerfile'), 'utf8');
   const lines = df.replace(/\\\n/g, ' ').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
-  assert.ok(lines.includes('ARG NODE_IMAGE=node:20-bookworm-slim'), 'base image node:20-bookworm-slim');
+  assert.ok(lines.includes('ARG NODE_IMAGE=node:26-bookworm-slim'), 'build stage on Node 26');
   const froms = lines.filter((l) => l.startsWith('FROM '));
   assert.is(froms.length, 2, 'two stages');
   assert.match(froms[0], /\$\{NODE_IMAGE\} AS build$/);
-  assert.match(froms[1], /^FROM \$\{NODE_IMAGE\} AS runtime$/);
+  assert.match(froms[1], /^FROM \$\{DEBIAN_IMAGE\} AS runtime$/);
   const stage = (i: number) => lines.slice(lines.indexOf(froms[i]) + 1, i + 1 < froms.length ? lines.indexOf(froms[i + 1]) : undefined);
   const build = stage(0).join('\n');
   const runtime = stage(1);
   assert.match(build, /npm ci\b/);
-  assert.match(build, /RUN npm run build/);
+  assert.match(build, /npm run build/);
   assert.match(build, /node \/tmp\/bundle-only\/dist\/nodewarden\.mjs collector --help/, 'the build proves the bundle runs from dist/ alone');
   const apt = runtime.find((l) => l.includes('apt-get install'))!;
   assert.ok(apt, 'runtime installs packages');
   assert.match(apt, /--no-install-recommends/);
-  for (const pkg of ['systemd', 'iptables']) assert.match(apt, new RegExp(`\\b${pkg}\\b`), `runtime installs ${pkg}`);
   assert.match(apt, /rm -rf \/var\/lib\/apt\/lists/);
   const copies = runtime.filter((l) => l.startsWith('COPY'));
   assert.ok(copies.length > 0);
   for (const c of copies) {
     assert.match(c, /--from=build/, `runtime copies only from the build stage: ${c}`);
     assert.not.match(c, /node_modules/, 'no node_modules in the runtime image');
-    const sources = c.split(/\s+/).filter((w) => w.startsWith('/src/'));
-    for (const s of sources) assert.ok(s.startsWith('/src/dist/') || s === '/src/bin/nodewarden.mjs', `runtime copies ${s}`);
+    const sources = c.split(/\s+/).filter((w) => w.startsWith('/'));
+    for (const s of sources.slice(0, -1)) assert.ok(s.startsWith('/src/dist/') || s === '/src/bin/nodewarden.mjs' || s.startsWith('/node/'), `runtime copies ${s}`);
   }
-  assert.ok(runtime.includes('USER 65532:65532'), 'non-root by default');
-  assert.ok(runtime.includes('ENTRYPOINT ["node", "/app/dist/nodewarden.mjs"]'));
 });
 
 test('/.dockerignore keeps what `npm ci` + `npm run build` need and leaves out installed, generated and VCS files', () => {

@@ -106,7 +106,7 @@ test('DNSBlocked: raised on the source pod by the drop towards the kube-dns pod,
   assert.is(f.evidence?.explanation, SUMMARY);
   assert.is(f.evidence?.verdict, 'denied');
   assert.is(f.evidence?.dnsPod, 'kube-system/coredns-x2x4q');
-  const cli = await runCli(['findings', '--collector', api, '--kind', 'DNSBlocked']);
+  const cli = await runCli(['findings', '-A', '--collector', api, '--kind', 'DNSBlocked']);
   assert.match(cli.stdout, /DNSBlocked/);
   // and as an Event on the pod, read from the API server
   await waitFor('DNSBlocked Event on web-0', async () => (await listEvents(cp, 'shop', `involvedObject.name=web-0,involvedObject.uid=${uids['web-0']}`)).some((e) => e.reason === 'DNSBlocked' && e.type === 'Warning' && e.message === f.message), 15_000);
@@ -134,11 +134,11 @@ test('nodewarden explain prints it readably (and -o json); nodewarden drops -o w
   const j = await runCli(['explain', WEB, DNS, '53/udp', '--collector', api, '-o', 'json']);
   assert.is(j.code, 0, j.stderr);
   assert.is((JSON.parse(j.stdout) as Explanation).verdict, 'denied');
-  const wide = await runCli(['drops', '--collector', api, '-o', 'wide']);
+  const wide = await runCli(['drops', '-A', '--collector', api, '-o', 'wide']);
   assert.is(wide.code, 0, wide.stderr);
   assert.match(wide.stdout, /^LAST SEEN .* PORT\s+WHY$/m);
   assert.ok(wide.stdout.split('\n').some((l) => l.includes('kube-system/coredns-x2x4q') && l.endsWith(SUMMARY)), wide.stdout);
-  const plain = await runCli(['drops', '--collector', api]);
+  const plain = await runCli(['drops', '-A', '--collector', api]);
   assert.not.match(plain.stdout, /WHY|isolated by/);
 });
 

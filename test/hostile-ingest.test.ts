@@ -26,7 +26,10 @@ async function publish(subjectNode: string, kind: BodyKind, e: Partial<Envelope>
 }
 const drop = (over: Record<string, unknown> = {}) => ({ prefix: 'calico-packet:', family: 4, proto: 'TCP', src: '10.244.0.4', dst: '10.244.1.6', dstPort: 5432, count: 1, firstSeenMs: NOW - 500, lastSeenMs: NOW, sample: 'calico-packet: SRC=10.244.0.4 DST=10.244.1.6 PROTO=TCP DPT=5432', ...over });
 const get = async (path: string) => { const r = await fetch(`${api}${path}`, { signal: AbortSignal.timeout(5000) }); return { status: r.status, body: await r.text() }; };
-const metric = (text: string, outcome: string): number => Number(new RegExp(`nodewarden_collector_messages_total\\{outcome="${outcome}"\\} (\\d+)`).exec(text)?.[1] ?? 0);
+/** The value of one series, e.g. series(t, 'nodewarden_collector_messages_rejected_total', 'reason="corrupt"'); NaN when absent. */
+const series = (text: string, name: string, labels = ''): number => Number(new RegExp(`^${name}${labels ? `\\{${labels}\\}` : ''} (\\d+)$`, 'm').exec(text)?.[1] ?? NaN);
+const rejected = (text: string, reason: string): number => series(text, 'nodewarden_collector_messages_rejected_total', `reason="${reason}"`);
+const recordRejected = (text: string, reason: string): number => series(text, 'nodewarden_collector_drop_records_rejected_total', `reason="${reason}"`);
 
 test.before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'nw-hostile-'));
@@ -66,16 +69,19 @@ test('hostile envelopes are refused and counted; the good data beside them is ke
 
   const m = await waitFor('every message read', async () => {
     const t = (await get('/metrics')).body;
-    return metric(t, 'rejected_subject_mismatch') === 3 ? t : undefined;
+    return rejected(t, 'subject_mismatch') === 3 ? t : undefined;
   }, 15_000);
-  assert.is(metric(m, 'rejected_invalid_runtime'), 1);
-  assert.is(metric(m, 'rejected_record_bad_time'), 2);
-  assert.is(metric(m, 'rejected_record_invalid_drop'), 2);
-  assert.is(metric(m, 'rejected_missing_header'), 1);
-  assert.is(metric(m, 'rejected_invalid_heartbeat'), 1);
-  assert.is(metric(m, 'rejected_bad_time'), 1);
-  assert.is(metric(m, 'rejected_corrupt'), 1);
-  assert.is(metric(m, 'texts_truncated'), 1);
+  assert.is(rejected(m, 'invalid_runtime'), 1);
+  assert.is(recordRejected(m, 'bad_time'), 2);
+  assert.is(recordRejected(m, 'invalid_drop'), 2);
+  assert.is(rejected(m, 'missing_header'), 1);
+  assert.is(rejected(m, 'invalid_heartbeat'), 1);
+  assert.is(rejected(m, 'bad_time'), 1);
+  assert.is(rejected(m, 'corrupt'), 1);
+  assert.is(series(m, 'nodewarden_collector_texts_truncated_total'), 1);
+  // every refusal is also one message with outcome "rejected": the message-level ones above, no more
+  const messageLevel = ['subject_mismatch', 'invalid_runtime', 'missing_header', 'invalid_heartbeat', 'bad_time', 'corrupt', 'oversized', 'bad_header', 'empty_body', 'invalid_drop', 'invalid_finding'];
+  assert.is(series(m, 'nodewarden_collector_messages_total', 'outcome="rejected"'), messageLevel.reduce((a, r) => a + rejected(m, r), 0));
 
   const drops = JSON.parse((await get('/api/v1/drops')).body) as { items: { count: number; dst: { port?: number }; sample?: string; lastSeen: string }[]; total: number };
   assert.equal(drops.items.map((f) => [f.dst.port, f.count]).sort(), [[53, 2], [5432, 5]]);

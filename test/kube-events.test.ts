@@ -110,8 +110,8 @@ test('repeats PATCH the same Event (count grows, no new Event); describe shows (
   assert.ok(writes.every((w) => w.code < 400 || w.code === 409), JSON.stringify(writes.filter((w) => w.code >= 400)));
   // The writer's and the pod watch's metrics are served with the collector's own.
   const metrics = await (await fetch(`${api}/metrics`)).text();
-  assert.match(metrics, /nodewarden_events_api_requests_total\{verb="patch",code="200"\} [1-9]/);
-  assert.match(metrics, /nodewarden_collector_messages_total/);
+  assert.match(metrics, /nodewarden_collector_events_api_requests_total\{verb="patch",code="200"\} [1-9]/);
+  assert.match(metrics, /nodewarden_collector_messages_total\{outcome="drops"\} [1-9]/);
 });
 
 test('node-IP peer, external IP, and ICMP: the message forms of docs/architecture.md#events; host IPs get no Event', async () => {

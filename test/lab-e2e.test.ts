@@ -55,7 +55,7 @@ test('nodewarden drops prints the table users read', async () => {
   assert.is(r.code, 0, r.stderr);
   assert.match(r.stdout, /LAST SEEN\s+COUNT\s+NODE\s+PROTO\s+SOURCE\s+DESTINATION\s+PORT/);
   assert.match(r.stdout, /lab-node\s+TCP\s+shop\/web-0 \(10\.244\.0\.4\)\s+shop\/db-0 \(10\.244\.1\.6\)\s+12865/);
-  const j = await runCli(['drops', '--collector', api, '--pod', 'api-0', '-o', 'json']);
+  const j = await runCli(['drops', '--collector', api, '--pod', 'pay/api-0', '-o', 'json']);
   assert.is(JSON.parse(j.stdout).total, 1);
 });
 

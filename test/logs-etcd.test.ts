@@ -119,13 +119,13 @@ test('real etcd filled to its quota -> EtcdNoSpace on the etcd pod and on the cl
 
     // etcdctl printed the error more than once (retry warning + "Error:"): one finding per pod and kind.
     assert.ok(clientErrorLines >= 2, `etcdctl printed ${clientErrorLines} error lines`);
-    await waitFor('all client lines matched', async () => (await metric(registry, 'nodewarden_log_signature_matches_total', { kind: 'EtcdNoSpace' })) >= clientErrorLines + 1, 5000);
+    await waitFor('all client lines matched', async () => (await metric(registry, 'nodewarden_agent_log_signature_matches_total', { kind: 'EtcdNoSpace' })) >= clientErrorLines + 1, 5000);
     assert.is(sink.of('EtcdNoSpace').filter((f) => f.pod?.uid === clientPod.uid).length, 1, 'de-duplicated per pod + kind');
-    assert.ok((await metric(registry, 'nodewarden_log_findings_suppressed_total', { kind: 'EtcdNoSpace' })) >= clientErrorLines - 1);
+    assert.ok((await metric(registry, 'nodewarden_agent_log_findings_suppressed_total', { kind: 'EtcdNoSpace' })) >= clientErrorLines - 1);
     // Nothing else in real etcd / etcdctl output looks like a signature.
     assert.equal([...new Set(sink.findings.map((f) => f.kind))], ['EtcdNoSpace']);
     assert.ok(etcdLines > 10, `etcd wrote ${etcdLines} lines`);
-    assert.is(await metric(registry, 'nodewarden_container_log_rejected_lines_total'), 0);
+    assert.is(await metric(registry, 'nodewarden_agent_container_log_rejected_lines_total'), 0);
   } finally {
     if (etcd) await stopChild(etcd);
     await watch.stop();

@@ -64,7 +64,7 @@ test('malformed lines, a 10 MB line without newline and binary junk are counted 
     const nospace = await waitFor('EtcdNoSpace after the junk', () => sink.of('EtcdNoSpace')[0], 15_000);
     const cut = await waitFor('APIServerThrottling from the cut line', () => sink.of('APIServerThrottling').find((f) => f.pod?.uid === pod.uid), 15_000);
     const docker = await waitFor('APIServerThrottling from the Docker line', () => sink.of('APIServerThrottling').find((f) => f.pod?.uid === dpod.uid), 15_000);
-    await waitFor('the last line', async () => (await metric(registry, 'nodewarden_log_findings_suppressed_total', { kind: 'EtcdNoSpace' })) === 1, 5000);
+    await waitFor('the last line', async () => (await metric(registry, 'nodewarden_agent_log_findings_suppressed_total', { kind: 'EtcdNoSpace' })) === 1, 5000);
 
     const ref = { namespace: 'payments', name: 'api-7d9f', uid: pod.uid, container: 'api' };
     assert.equal(webhook.pod, ref);
@@ -78,13 +78,13 @@ test('malformed lines, a 10 MB line without newline and binary junk are counted 
     assert.match(docker.evidence.line, /too many requests and has asked us to try again later \(get pods\)$/, 'Docker pieces merged');
     assert.is(sink.findings.length, 4);
 
-    assert.is(await metric(registry, 'nodewarden_container_log_rejected_lines_total', { reason: 'malformed' }), malformed.length);
-    assert.is(await metric(registry, 'nodewarden_container_log_rejected_lines_total', { reason: 'binary' }), 3);
-    assert.is(await metric(registry, 'nodewarden_container_log_rejected_lines_total', { reason: 'oversize' }), 1);
-    assert.is(await metric(registry, 'nodewarden_container_log_cut_lines_total'), 1);
+    assert.is(await metric(registry, 'nodewarden_agent_container_log_rejected_lines_total', { reason: 'malformed' }), malformed.length);
+    assert.is(await metric(registry, 'nodewarden_agent_container_log_rejected_lines_total', { reason: 'binary' }), 3);
+    assert.is(await metric(registry, 'nodewarden_agent_container_log_rejected_lines_total', { reason: 'oversize' }), 1);
+    assert.is(await metric(registry, 'nodewarden_agent_container_log_cut_lines_total'), 1);
     // Good logical lines: 4 in the CRI file, 2 in the Docker file.
-    assert.is(await metric(registry, 'nodewarden_container_log_lines_total'), 6);
-    assert.ok((await metric(registry, 'nodewarden_container_log_bytes_total')) > 10 * 1024 * 1024);
+    assert.is(await metric(registry, 'nodewarden_agent_container_log_lines_total'), 6);
+    assert.ok((await metric(registry, 'nodewarden_agent_container_log_bytes_total')) > 10 * 1024 * 1024);
     await w.close();
     await dw.close();
   } finally {

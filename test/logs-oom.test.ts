@@ -133,7 +133,7 @@ test('real kernel OOM kill in a kubelet-shaped memcg -> OOMKilled on the pod uid
     assert.match(f.evidence.oomKill, new RegExp(`pod${uid}/${cid},task=dd,pid=${f.evidence.pid},`));
     assert.match(f.message, new RegExp(`^Container ${cid.slice(0, 13)} of pod uid ${uid} was OOM-killed: process ${f.evidence.pid} \\(dd\\)`));
     assert.ok(f.evidence.time, 'journal time carried over');
-    assert.ok((await metric(registry, 'nodewarden_oom_kills_total', { attributed: 'true' })) >= 1);
+    assert.ok((await metric(registry, 'nodewarden_agent_oom_kills_total', { attributed: 'true' })) >= 1);
     assert.is(sink.of('OOMKilled').filter((x) => x.pod?.uid === uid).length, 1, 'one kill, one finding');
   } finally {
     await stop(follower);

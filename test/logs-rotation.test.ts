@@ -61,7 +61,7 @@ test('rotation while writing + restart across a rotation: no line lost, none rea
     const r1 = await kubeletRotate(writer, stamp(), () => writeLines(10));
     await writeLines(140);
     await waitFor('the first 300 lines', () => seen().length >= 300, 15_000);
-    assert.is(await metric(reg1, 'nodewarden_container_log_rotations_total'), 1);
+    assert.is(await metric(reg1, 'nodewarden_agent_container_log_rotations_total'), 1);
 
     // Agent down: more lines, rotation 2 (gzips r1, renames the live file), more lines into both files.
     await watch.stop();
@@ -90,11 +90,11 @@ test('rotation while writing + restart across a rotation: no line lost, none rea
     assert.equal(got, sorted, 'lines arrive in write order');
     assert.is(sink1.of('TestSequence').length, 300);
     assert.is(sink2.of('TestSequence').length, 500, 'the restarted agent resumed at its offsets, it did not start over');
-    assert.is(await metric(reg2, 'nodewarden_container_log_rotations_total'), 1);
-    assert.is(await metric(reg2, 'nodewarden_container_log_rotated_lost_total'), 0);
-    assert.is(await metric(reg2, 'nodewarden_container_log_rejected_lines_total'), 0, '.gz siblings were never read');
+    assert.is(await metric(reg2, 'nodewarden_agent_container_log_rotations_total'), 1);
+    assert.is(await metric(reg2, 'nodewarden_agent_container_log_rotated_lost_total'), 0);
+    assert.is(await metric(reg2, 'nodewarden_agent_container_log_rejected_lines_total'), 0, '.gz siblings were never read');
     // 800 lines, of which 114 are 40 KiB lines split into three fragments: merged back, none cut.
-    assert.is(await metric(reg1, 'nodewarden_container_log_cut_lines_total') + (await metric(reg2, 'nodewarden_container_log_cut_lines_total')), 0);
+    assert.is(await metric(reg1, 'nodewarden_agent_container_log_cut_lines_total') + (await metric(reg2, 'nodewarden_agent_container_log_cut_lines_total')), 0);
     const files = (await fsp.readdir(path.dirname(pod.file))).sort();
     assert.equal(files, ['0.log', path.basename(`${r2}.gz`), path.basename(`${r1}.gz`), path.basename(r3)].sort());
   } finally {

@@ -46,12 +46,12 @@ test('first start: present files from their end; files appearing later from thei
     await fsp.symlink(fresh.file, fresh.link);
     const g = await waitFor('the new file', () => sink.of('EtcdNoSpace')[0], 5000);
     assert.equal(g.pod, { namespace: 'a', name: 'fresh-0', uid: fresh.uid, container: 'c' });
-    assert.is(await metric(registry, 'nodewarden_container_log_files'), 2);
-    assert.is(await metric(registry, 'nodewarden_container_log_lines_total'), 3);
+    assert.is(await metric(registry, 'nodewarden_agent_container_log_files'), 2);
+    assert.is(await metric(registry, 'nodewarden_agent_container_log_lines_total'), 3);
 
     // The container is removed (kubelet deletes the symlink): the file is no longer followed.
     await fsp.rm(fresh.link);
-    await waitFor('the removed file to be dropped', async () => (await metric(registry, 'nodewarden_container_log_files')) === 1, 5000);
+    await waitFor('the removed file to be dropped', async () => (await metric(registry, 'nodewarden_agent_container_log_files')) === 1, 5000);
     await w.close();
     await fw.close();
   } finally {
@@ -75,8 +75,8 @@ test('first start with --log-lookback 10m: recent lines are read, older ones are
     assert.match(f.message, /"recent.example.com"/);
     await sleep(200);
     assert.is(sink.findings.length, 1);
-    assert.is(await metric(registry, 'nodewarden_container_log_lines_total'), 20, 'exactly the lines of the last 10 minutes');
-    assert.ok((await metric(registry, 'nodewarden_container_log_bytes_total')) < 100_000, 'the hour-old part was skipped, not read');
+    assert.is(await metric(registry, 'nodewarden_agent_container_log_lines_total'), 20, 'exactly the lines of the last 10 minutes');
+    assert.ok((await metric(registry, 'nodewarden_agent_container_log_bytes_total')) < 100_000, 'the hour-old part was skipped, not read');
     await w.close();
   } finally {
     await watch.stop();
@@ -94,7 +94,7 @@ test('restart: resume at saved offsets; a file created while down is read from i
   let watch = await startLogWatch(watchFlags(tmp.dir), sink, { log: testLog, stateDir, registry });
   try {
     await aw.line('stdout', 'I0822 one');
-    await waitFor('one line', async () => (await metric(registry, 'nodewarden_container_log_lines_total')) === 1, 5000);
+    await waitFor('one line', async () => (await metric(registry, 'nodewarden_agent_container_log_lines_total')) === 1, 5000);
     await watch.stop();
     const saved = JSON.parse(await fsp.readFile(path.join(stateDir, 'container-log-offsets.json'), 'utf8')) as { files: { link: string; offset: number; ino: number }[] };
     assert.equal(saved.files.map((f) => [f.link, f.offset, f.ino]), [[a.link, (await fsp.stat(a.file)).size, (await fsp.stat(a.file)).ino]]);
@@ -109,7 +109,7 @@ test('restart: resume at saved offsets; a file created while down is read from i
     registry = newRegistry();
     watch = await startLogWatch(watchFlags(tmp.dir), sink, { log: testLog, stateDir, registry });
     await waitFor('both findings', () => sink.of('WebhookCallFailed').length === 1 && sink.of('EtcdNoSpace').length === 1, 5000);
-    assert.is(await metric(registry, 'nodewarden_container_log_lines_total'), 2, 'only what was written while down; "one" not again');
+    assert.is(await metric(registry, 'nodewarden_agent_container_log_lines_total'), 2, 'only what was written while down; "one" not again');
 
     // copytruncate-style truncation: start over at 0.
     await aw.close();
@@ -117,7 +117,7 @@ test('restart: resume at saved offsets; a file created while down is read from i
     await aw.line('stdout', `I0822 status=429 from upstream`);
     const t = await waitFor('a line after truncation', () => sink.of('APIServerThrottling')[0], 5000);
     assert.is(t.pod?.uid, a.uid);
-    assert.is(await metric(registry, 'nodewarden_container_log_truncations_total'), 1);
+    assert.is(await metric(registry, 'nodewarden_agent_container_log_truncations_total'), 1);
     await aw.close();
     await bw.close();
   } finally {

@@ -205,10 +205,10 @@ test('apiserver restart: the policy watch gets 410, relists, and sees a change m
   await remove('shop', 'during-relist');
   await waitFor('removal seen', () => !policies.policiesIn('shop').some((p) => p.metadata.name === 'during-relist'), 10_000, 20);
   const text = await registry.metrics();
-  assert.match(text, /nodewarden_kube_networkpolicy_lists_total\{reason="expired"\} [1-9]/);
-  assert.match(text, /nodewarden_kube_namespace_watch_events_total/);
-  assert.match(text, /nodewarden_kube_pod_lists_total/);
-  assert.match(text, /nodewarden_kube_networkpolicies \d+/);
+  assert.match(text, /nodewarden_collector_kube_lists_total\{resource="networkpolicy",reason="expired"\} [1-9]/);
+  assert.match(text, /nodewarden_collector_kube_watch_events_total\{resource="namespace",type="ADDED"\} \d+/);
+  assert.match(text, /nodewarden_collector_kube_lists_total\{resource="pod",reason="initial"\} [1-9]/);
+  assert.match(text, /nodewarden_collector_kube_networkpolicies \d+/);
 });
 
 test('route GET /api/v1/explain through createApi on loopback: 200 object, 400 bad input, 404 unknown pod', async () => {

@@ -69,7 +69,7 @@ test('drops reach the API with both pods named, counts, and first/last seen; oth
   assert.is(nodes.items[0].node, NODE);
   assert.is(nodes.items[0].healthy, true);
   const metrics = await (await fetch(`${api}/metrics`)).text();
-  assert.match(metrics, /nodewarden_collector_messages_total\{outcome="drops"\}/);
+  assert.match(metrics, /nodewarden_collector_messages_total\{outcome="drops"\} [1-9]/);
   assert.is((await fetch(`${api}/readyz`)).status, 200);
   const spec = await getJson<{ openapi: string; paths: Record<string, unknown> }>(`${api}/openapi.json`);
   assert.ok(spec.openapi.startsWith('3.') && '/api/v1/drops' in spec.paths);
@@ -125,7 +125,7 @@ test('corrupt and foreign messages on the subjects are counted; the collector ke
   written += 1;
   await waitFor('count after corrupt messages', async () => (await countFor(5432)) === written, 15_000);
   const metrics = await (await fetch(`${api}/metrics`)).text();
-  assert.match(metrics, /nodewarden_collector_messages_total\{outcome="rejected_corrupt"\} [12]/);
+  assert.match(metrics, /nodewarden_collector_messages_rejected_total\{reason="corrupt"\} [12]/);
   assert.match(stack.collector.output(), /not a valid nodewarden envelope/);
 });
 

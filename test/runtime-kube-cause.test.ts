@@ -111,7 +111,7 @@ if (skip) {
     assert.equal([f.node, f.severity, f.evidence.cause, f.evidence.kubeletError], [NODE, 'critical', 'PodSecurity', answer]);
     assert.ok(f.message.includes(`Likely cause: Pod Security admission rejects it: the namespace enforces "baseline:latest" (host namespaces (hostNetwork=true), privileged (container "kube-apiserver" must not set securityContext.privileged=true)). The kubelet got: ${answer}`), f.message);
 
-    const cli = await runCli(['findings', '--collector', stack!.api, '--kind', 'StaticPodNotMirrored']);
+    const cli = await runCli(['findings', '-A', '--collector', stack!.api, '--kind', 'StaticPodNotMirrored']);
     assert.is(cli.code, 0, cli.stderr);
     assert.match(cli.stdout, /Pod Security admission rejects it/);
 

@@ -34,8 +34,9 @@ export interface OutboxOptions {
   count: (name: OutboxCounter, n?: number) => void;
 }
 
-export type OutboxCounter = 'drop_lines' | 'flows_sealed' | 'messages_published' | 'publish_errors' | 'spool_evicted_messages' | 'findings'
-  | 'spool_write_failures' | 'checkpoint_write_failures' | 'publish_duplicates_unexpected';
+export const OUTBOX_COUNTERS = ['drop_lines', 'flows_sealed', 'messages_published', 'publish_errors', 'spool_evicted_messages', 'findings',
+  'spool_write_failures', 'checkpoint_write_failures', 'publish_duplicates_unexpected'] as const;
+export type OutboxCounter = (typeof OUTBOX_COUNTERS)[number];
 
 /** Drops per message: far below NATS' 1 MiB max_payload even with 2 KiB samples. */
 const DROPS_PER_MESSAGE = 200;

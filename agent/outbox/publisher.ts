@@ -10,7 +10,8 @@ import type { Logger } from '../../common/log.js';
 import { backoff } from '../../common/backoff.js';
 
 export type NatsState = 'connecting' | 'connected' | 'disconnected' | 'auth-failed' | 'unreachable';
-export type ConnectOutcome = 'connected' | 'auth_failed' | 'unreachable';
+export const CONNECT_OUTCOMES = ['connected', 'auth_failed', 'unreachable'] as const;
+export type ConnectOutcome = (typeof CONNECT_OUTCOMES)[number];
 
 export interface PublisherOptions {
   url: string;

@@ -22,7 +22,8 @@ export interface Drop {
   message: string;
 }
 
-export type RejectReason = 'too-long' | 'binary' | 'missing-address' | 'missing-proto' | 'bad-address' | 'bad-number' | 'bad-field';
+export const REJECT_REASONS = ['too-long', 'binary', 'missing-address', 'missing-proto', 'bad-address', 'bad-number', 'bad-field'] as const;
+export type RejectReason = (typeof REJECT_REASONS)[number];
 
 export interface Reject {
   reject: RejectReason;

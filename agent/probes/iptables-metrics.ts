@@ -1,5 +1,5 @@
 // Prometheus view of the iptables drop/log counters, with a bounded label set.
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Counter, type Registry } from 'prom-client';
 import type { CounterDelta } from './iptables-rates.js';
 
 /** Distinct chain label values kept; the rest are exported as chain="other". */
@@ -20,14 +20,12 @@ export function chainLabel(chain: string): string {
 export class IptablesMetrics {
   private readonly packets: Counter<'table' | 'chain' | 'target'>;
   private readonly bytes: Counter<'table' | 'chain' | 'target'>;
-  private readonly rate: Gauge;
   private readonly chains = new Set<string>();
 
   constructor(registry: Registry) {
     const labelNames = ['table', 'chain', 'target'] as const;
-    this.packets = new Counter({ name: 'nodewarden_iptables_packets_total', help: 'Packets counted by iptables DROP/REJECT/LOG rules and DROP policies, by table, chain (generated suffixes folded) and target.', labelNames, registers: [registry] });
-    this.bytes = new Counter({ name: 'nodewarden_iptables_bytes_total', help: 'Bytes counted by iptables DROP/REJECT/LOG rules and DROP policies.', labelNames, registers: [registry] });
-    this.rate = new Gauge({ name: 'nodewarden_iptables_drop_rate', help: 'Packets per second dropped by iptables (DROP, REJECT, policy DROP) over the last poll.', registers: [registry] });
+    this.packets = new Counter({ name: 'nodewarden_agent_iptables_packets_total', help: 'Packets counted by iptables DROP/REJECT/LOG rules and DROP policies, by table, chain (generated suffixes folded) and target.', labelNames, registers: [registry] });
+    this.bytes = new Counter({ name: 'nodewarden_agent_iptables_bytes_total', help: 'Bytes counted by iptables DROP/REJECT/LOG rules and DROP policies.', labelNames, registers: [registry] });
   }
 
   private label(chain: string): string {
@@ -38,13 +36,13 @@ export class IptablesMetrics {
     return l;
   }
 
-  record(deltas: readonly CounterDelta[], dropRate: number): void {
+  /** No rate gauge: rate(nodewarden_agent_iptables_packets_total[5m]) is the rate, over any window. */
+  record(deltas: readonly CounterDelta[]): void {
     for (const d of deltas) {
       const labels = { table: d.table, chain: this.label(d.chain), target: d.target };
       // Every series exists from the first poll, so rate() sees the first increase.
       this.packets.inc(labels, d.dPackets);
       this.bytes.inc(labels, d.dBytes);
     }
-    this.rate.set(dropRate);
   }
 }

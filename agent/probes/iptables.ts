@@ -39,11 +39,11 @@ export function iptablesProbe(opts: IptablesProbeOptions): Probe {
       const elapsed = prev ? now - prev.at : 0;
       prev = { at: now, counters: new Map(deltas.map((d) => [d.id, { packets: d.packets, bytes: d.bytes }])) };
       if (elapsed === 0) {
-        metrics.record(deltas, 0);
+        metrics.record(deltas);
         return []; // the first poll is the baseline: counters before the agent started are history
       }
       const decision = dropsDecision(deltas, elapsed, opts.dropRatePerSec);
-      metrics.record(deltas, decision.rate);
+      metrics.record(deltas);
       return [decision.finding];
     },
   };

@@ -26,7 +26,8 @@ export interface JournalOptions {
   onReady?: () => void;
 }
 
-export type JournalCounter = 'lines' | 'parsed' | 'rejected_too_long' | 'rejected_bad_json' | 'rejected_bad_time' | 'restarts';
+export const JOURNAL_COUNTERS = ['lines', 'parsed', 'rejected_too_long', 'rejected_bad_json', 'rejected_bad_time', 'restarts'] as const;
+export type JournalCounter = (typeof JOURNAL_COUNTERS)[number];
 
 const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 30_000;

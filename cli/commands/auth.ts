@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Registry } from 'prom-client';
+import { registerRoleMetrics } from '../../common/metrics.js';
 import { ConfigError, parseDuration, parseListen, type CommandSpec, type FlagValues } from '../../common/flags.js';
 import { createLogger } from '../../common/log.js';
 import { connectNats } from '../../common/nats.js';
@@ -73,6 +74,7 @@ export async function run(v: FlagValues): Promise<number> {
   const log = createLogger('auth');
   const signalled = untilSignal(log);
   const registry = new Registry();
+  registerRoleMetrics(registry, 'auth');
   const client = new KubeClient(cfg.kube);
   log.info({ api: cfg.kube.server, via: cfg.kube.describe }, 'auth: TokenReviews through the Kubernetes API');
   let nc: NatsConnection | undefined;

@@ -1,11 +1,12 @@
 import { ConfigError, type CommandSpec, type FlagValues } from '../../common/flags.js';
 import type { Explanation, ExplanationSide } from '../../collector/explain/index.js';
-import { collectorClientFlags, getJson, table, checkOutput } from '../shared-flags.js';
+import { collectorClientFlags, getJson, checkOutput } from '../shared-flags.js';
+import { outputFlags, serialize, table } from '../output.js';
 
 export const spec: CommandSpec = {
   name: 'explain',
   summary: 'Explain a flow by the NetworkPolicies behind it: which policies isolate each side, which rule admits it or nearly does.',
-  usage: 'nodewarden explain FROM TO PORT[/PROTO] [--collector URL] [--api-token TOKEN] [-o json]',
+  usage: 'nodewarden explain FROM TO PORT[/PROTO] [--collector URL] [--api-token TOKEN] [-o json|yaml]',
   details: `FROM and TO are namespace/pod or an IP; PROTO is TCP (default), UDP or SCTP; PORT is the
 destination port the pod listens on (after DNAT, not a Service port). Reads GET /api/v1/explain from
 a collector running against a cluster, so it answers for any pair, before or after a change:
@@ -14,8 +15,15 @@ a collector running against a cluster, so it answers for any pair, before or aft
 
 A NetworkPolicy only allows: "denied" means the pod is isolated by the named policies and none of
 their rules admits the flow (the nearest miss says which rule almost does). "undecidable" names why
-(ipBlock against a pod IP, hostNetwork pods, an IP that is not a known pod, Service IPs before DNAT).`,
-  flags: { ...collectorClientFlags },
+(ipBlock against a pod IP, hostNetwork pods, an IP that is not a known pod, Service IPs before DNAT).
+
+Examples:
+  # Why can web-0 not resolve names?
+  nodewarden explain shop/web-0 kube-system/coredns-abc 53/UDP
+
+  # From a pod to an address outside the cluster, as YAML
+  nodewarden explain shop/web-0 203.0.113.10 443 -o yaml`,
+  flags: { ...collectorClientFlags, output: { ...outputFlags.output, arg: 'table|json|yaml', help: 'table, json or yaml.' } },
 };
 
 /** "53/UDP", "5432", "5432/tcp" -> [port, PROTO]. */
@@ -53,6 +61,6 @@ export async function run(v: FlagValues, positionals: string[] = []): Promise<nu
   const [from, to, pp] = positionals;
   const { port, proto } = parsePortProto(pp);
   const body = (await getJson(v, '/api/v1/explain', { from, to, port: String(port), proto })) as Explanation;
-  process.stdout.write(output === 'json' ? JSON.stringify(body, null, 2) + '\n' : renderExplanation(body));
+  process.stdout.write(output !== 'table' ? serialize(body, output) : renderExplanation(body));
   return 0;
 }

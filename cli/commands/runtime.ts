@@ -1,16 +1,28 @@
 import { ConfigError, type CommandSpec, type FlagValues } from '../../common/flags.js';
 import type { NodeRuntimeJson } from '../../collector/runtime/view.js';
-import { collectorClientFlags, getJson, table, checkOutput } from '../shared-flags.js';
+import { collectorClientFlags, getJson, checkOutput } from '../shared-flags.js';
+import { outputFlags, serialize, table } from '../output.js';
 
 export const spec: CommandSpec = {
   name: 'runtime',
   summary: 'Show a node\'s pods and containers as its container runtime sees them (a remote crictl pods + crictl ps).',
-  usage: 'nodewarden runtime NODE [-a] [--no-trunc] [--collector URL] [-o json]',
+  usage: 'nodewarden runtime NODE [-a] [--no-trunc] [--collector URL] [-o json|yaml]',
   details: `Reads GET /api/v1/nodes/NODE/runtime from a collector: the latest view the node's agent took of
 its runtime over CRI. Unlike kubectl it also shows static pods whose mirror pod is missing from the
-API, containers of pods the API no longer lists, and every restart attempt (-a).`,
+API, containers of pods the API no longer lists, and every restart attempt (-a).
+
+Examples:
+  # Running pods and containers on worker-2
+  nodewarden runtime worker-2
+
+  # Every container, also exited ones, with full IDs
+  nodewarden runtime worker-2 -a --no-trunc
+
+  # As JSON
+  nodewarden runtime worker-2 -o json`,
   flags: {
     ...collectorClientFlags,
+    output: { ...outputFlags.output, arg: 'table|json|yaml', help: 'table, json or yaml.' },
     all: { type: 'boolean', short: 'a', help: 'Show containers in every state (crictl ps -a); by default only running ones, like crictl ps.', noEnv: true },
     'no-trunc': { type: 'boolean', help: 'Do not truncate IDs.', noEnv: true },
   },
@@ -63,6 +75,6 @@ export async function run(v: FlagValues, positionals: string[] = []): Promise<nu
   if (positionals.length !== 1 || !positionals[0]) throw new ConfigError('expected exactly one NODE (see nodewarden runtime --help)');
   const node = positionals[0];
   const body = (await getJson(v, `/api/v1/nodes/${encodeURIComponent(node)}/runtime`, {})) as NodeRuntimeJson;
-  process.stdout.write(output === 'json' ? JSON.stringify(body, null, 2) + '\n' : renderRuntime(body, { all: v.all === true, noTrunc: v['no-trunc'] === true, nowMs: Date.now() }));
+  process.stdout.write(output !== 'table' ? serialize(body, output) : renderRuntime(body, { all: v.all === true, noTrunc: v['no-trunc'] === true, nowMs: Date.now() }));
   return 0;
 }

@@ -33,6 +33,10 @@ export const LISTS = {
     node: { type: 'string', description: 'node name' },
     kind: { type: 'string', description: 'finding kind, e.g. IPForwardingDisabled' },
     active: { type: 'bool', description: 'true or false' },
+    severity: { type: 'string', description: 'critical, warning or info' },
+    namespace: { type: 'string', description: 'findings of pods in this namespace, and node findings (no pod: they concern every pod on the node)' },
+    pod: { type: 'string', description: 'findings of pods with this name (no node findings)' },
+    since: { type: 'duration', description: 'only findings last seen within this duration (e.g. 15m, 2h)' },
   }),
   '/api/v1/nodes': list('Nodes with an agent, their last contact and health, by name', 1000, {}),
 } satisfies Record<string, ListSchema>;

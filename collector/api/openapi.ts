@@ -64,6 +64,11 @@ export const openapi = {
         probes: { type: 'array', description: 'sources and probes that cannot run on this host', items: probe },
         nats: { type: 'object', required: ['ok', 'detail'], description: 'the agent\'s own NATS probe, when its heartbeat carries one', properties: { ok: { type: 'boolean' }, detail: str } } } }),
     },
+    '/api/v1/version': {
+      get: { summary: 'The collector\'s version and the git revision it was built from (nodewarden version)', responses: {
+        '200': { description: 'version and revision', content: { 'application/json': { schema: { type: 'object', required: ['version', 'revision'], properties: { version: str, revision: str } } } } },
+        '401': errors['401'] } },
+    },
     '/api/v1/nodes/{node}/runtime': {
       get: {
         summary: 'The node\'s pods and containers as its container runtime sees them (a remote crictl pods + crictl ps)',

@@ -5,6 +5,7 @@ import { Counter, type Registry } from 'prom-client';
 import { readQuery, BadRequest, NotFound } from './query.js';
 import { specOf, limitOf } from './lists.js';
 import { openapi } from './openapi.js';
+import { VERSION, REVISION } from '../../common/version.js';
 import { sendJson, sendList, isListBody } from './respond.js';
 import { readWatchQuery, serveWatch } from './watch.js';
 import type { ChangeFeed } from './changes.js';
@@ -83,12 +84,16 @@ export function createApi(d: ApiDeps): Server {
     },
     '/api/v1/findings': (p) => {
       const f = readQuery(p, specOf('/api/v1/findings'));
-      return withFreshness(d.stores.findings.page({ node: f.node as string | undefined, kind: f.kind as string | undefined, active: f.active as boolean | undefined }, limitOf('/api/v1/findings', f)));
+      return withFreshness(d.stores.findings.page({
+        node: f.node as string | undefined, kind: f.kind as string | undefined, active: f.active as boolean | undefined, severity: f.severity as string | undefined,
+        namespace: f.namespace as string | undefined, pod: f.pod as string | undefined, sinceMs: f.since === undefined ? undefined : now() - (f.since as number),
+      }, limitOf('/api/v1/findings', f)));
     },
     '/api/v1/nodes': (p) => {
       const f = readQuery(p, specOf('/api/v1/nodes'));
       return withFreshness(d.stores.nodes.list(now(), (n) => d.stores.findings.counts(n), limitOf('/api/v1/nodes', f)));
     },
+    '/api/v1/version': (p) => { readQuery(p, {}); return { version: VERSION, revision: REVISION }; },
     '/openapi.json': (p) => { readQuery(p, {}); return openapi; },
   };
 

@@ -100,7 +100,7 @@ export function serveWatch(req: IncomingMessage, res: ServerResponse, f: WatchFi
     if (f.types.has('drops')) for (const e of c.flows) if (d.stores.drops.matches(e, flowQuery)) send('drop', flow(d.stores.drops.toFlow(e)));
     if (f.types.has('findings')) {
       for (const key of c.findings) {
-        const v = d.stores.findings.matchesKey(key, f) ? d.stores.findings.viewOf(key) : undefined;
+        const v = d.stores.findings.matchesKey(key, { node: f.node, kind: f.kind }) ? d.stores.findings.viewOf(key) : undefined;
         if (v) send('finding', v);
       }
     }

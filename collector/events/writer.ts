@@ -82,16 +82,17 @@ export class EventWriter {
     this.nodeUids = new NodeUidCache((path) => this.getNode(path), this.now, (node) => this.warnOnce('forbidden:nodes:get', 'events: cannot GET nodes (missing permission: nodes get); Node Events use the node name as uid', { node }));
     const registers = o.registry ? [o.registry] : [];
     this.m = {
-      writes: new Counter({ name: 'nodewarden_events_api_requests_total', help: 'Event API requests by verb (create, patch, get) and HTTP status (0 = transport error)', labelNames: ['verb', 'code'], registers }),
-      retries: new Counter({ name: 'nodewarden_events_retries_total', help: 'Event writes retried after 429/5xx/transport errors', registers }),
-      forbidden: new Counter({ name: 'nodewarden_events_forbidden_total', help: 'Event API requests rejected with 403 (missing RBAC permission)', registers }),
-      dropped: new Counter({ name: 'nodewarden_events_discarded_occurrences_total', help: 'occurrences not counted on any Event, by reason (invalid: rejected by the API server; overflow: too many distinct Events pending)', labelNames: ['reason'], registers }),
-      observed: new Counter({ name: 'nodewarden_events_observed_occurrences_total', help: 'occurrences handed to the Event writer, by reason', labelNames: ['reason'], registers }),
-      suppressed: new Counter({ name: 'nodewarden_events_suppressed_occurrences_total', help: 'occurrences that did not cause a write of their own (added to the count written next)', registers }),
+      writes: new Counter({ name: 'nodewarden_collector_events_api_requests_total', help: 'Event API requests by verb (create, patch, get) and HTTP status (0 = transport error)', labelNames: ['verb', 'code'], registers }),
+      retries: new Counter({ name: 'nodewarden_collector_events_retries_total', help: 'Event writes retried after 429/5xx/transport errors', registers }),
+      forbidden: new Counter({ name: 'nodewarden_collector_events_forbidden_total', help: 'Event API requests rejected with 403 (missing RBAC permission)', registers }),
+      dropped: new Counter({ name: 'nodewarden_collector_events_discarded_occurrences_total', help: 'occurrences not counted on any Event, by reason (invalid: rejected by the API server; overflow: too many distinct Events pending)', labelNames: ['reason'], registers }),
+      observed: new Counter({ name: 'nodewarden_collector_events_observed_occurrences_total', help: 'occurrences handed to the Event writer, by reason', labelNames: ['reason'], registers }),
+      suppressed: new Counter({ name: 'nodewarden_collector_events_suppressed_occurrences_total', help: 'occurrences that did not cause a write of their own (added to the count written next)', registers }),
     };
+    for (const reason of ['invalid', 'overflow']) this.m.dropped.inc({ reason }, 0);
     const c = this.correlator;
-    new Gauge({ name: 'nodewarden_events_pending_occurrences', help: 'occurrences observed and not yet written', registers, collect() { this.set(c.pendingTotal()); } });
-    new Gauge({ name: 'nodewarden_events_tracked', help: 'distinct Events remembered (object, reason, message)', registers, collect() { this.set(c.size); } });
+    new Gauge({ name: 'nodewarden_collector_events_pending_occurrences', help: 'occurrences observed and not yet written', registers, collect() { this.set(c.pendingTotal()); } });
+    new Gauge({ name: 'nodewarden_collector_events_tracked', help: 'distinct Events remembered (object, reason, message)', registers, collect() { this.set(c.size); } });
     this.sweeper = setInterval(() => this.correlator.sweep(this.now()), 60_000);
     this.sweeper.unref();
   }
@@ -238,7 +239,7 @@ export class EventWriter {
           const { verb, namespace: ns } = out;
           this.stats.forbidden++;
           this.m.forbidden.inc();
-          this.warnOnce(`forbidden:${verb}:${ns}`, `events: API server refused to ${verb} Events (missing permission: events ${verb} in namespace ${ns}); counts are kept and retried with backoff, further refusals are only counted (nodewarden_events_forbidden_total)`, { namespace: ns, verb, message: out.message });
+          this.warnOnce(`forbidden:${verb}:${ns}`, `events: API server refused to ${verb} Events (missing permission: events ${verb} in namespace ${ns}); counts are kept and retried with backoff, further refusals are only counted (nodewarden_collector_events_forbidden_total)`, { namespace: ns, verb, message: out.message });
           return { ok: false, retryAt: this.now() + backoff(t.failures, { baseMs: 2000, capMs: 300_000, jitter: 'none' }), forget: out.forget };
         }
         case 'invalid':

@@ -14,6 +14,9 @@ import { KubeApiError, statusMessage, type KubeClient, type WatchHandle } from '
 import { Counter, type Registry } from 'prom-client';
 import { backoff } from '../../common/backoff.js';
 
+/** A counter shared by every watched resource, its `resource` label filled in. */
+interface ResourceCounter { inc(labels: Record<string, string>): void; zero(labels: Record<string, string>): void }
+
 /** Where list/watch results go. Objects are the API's JSON; the sink reduces them. */
 export interface ListWatchSink<T> {
   upsert(obj: T): void;
@@ -59,7 +62,7 @@ export class ListWatch<T extends { metadata?: { resourceVersion?: string } }> {
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
   private readonly o: Required<Omit<ListWatchOptions, 'registry' | 'silenceMs'>> & { silenceMs?: number };
-  private readonly m: { relists: Counter<'reason'>; restarts: Counter<'reason'>; events: Counter<'type'> };
+  private readonly m: { relists: ResourceCounter; restarts: ResourceCounter; events: ResourceCounter };
   /** Counters for tests and logs (mirrors the metrics). */
   readonly stats = { lists: 0, relists410: 0, watches: 0, watchdogAborts: 0, errors: 0, bookmarks: 0, events: 0 };
 
@@ -73,13 +76,21 @@ export class ListWatch<T extends { metadata?: { resourceVersion?: string } }> {
     opts: ListWatchOptions = {},
   ) {
     this.o = { pageSize: 500, watchTimeoutS: 120, backoffMinMs: 500, backoffMaxMs: 30_000, ...opts };
-    const registers = opts.registry ? [opts.registry] : [];
-    const n = res.name;
-    this.m = {
-      relists: new Counter({ name: `nodewarden_kube_${n}_lists_total`, help: `full ${n} LISTs, by reason (initial, expired, error)`, labelNames: ['reason'], registers }),
-      restarts: new Counter({ name: `nodewarden_kube_${n}_watch_restarts_total`, help: `${n} watch (re)starts, by reason (timeout, error, watchdog, expired)`, labelNames: ['reason'], registers }),
-      events: new Counter({ name: `nodewarden_kube_${n}_watch_events_total`, help: `${n} watch events, by type`, labelNames: ['type'], registers }),
+    const resource = res.name;
+    // One metric per name for all resources (pods, networkpolicies, namespaces share a registry).
+    const shared = (name: string, help: string, label: string): ResourceCounter => {
+      const c = (opts.registry?.getSingleMetric(name) as Counter<string> | undefined)
+        ?? new Counter({ name, help, labelNames: ['resource', label], registers: opts.registry ? [opts.registry] : [] });
+      return { inc: (labels) => c.inc({ resource, ...labels }), zero: (labels) => c.inc({ resource, ...labels }, 0) };
     };
+    this.m = {
+      relists: shared('nodewarden_collector_kube_lists_total', 'full LISTs of a watched resource, by reason (initial, expired, error)', 'reason'),
+      restarts: shared('nodewarden_collector_kube_watch_restarts_total', 'watch (re)starts of a resource, by reason (timeout, error, watchdog, expired)', 'reason'),
+      events: shared('nodewarden_collector_kube_watch_events_total', 'watch events of a resource, by type', 'type'),
+    };
+    for (const reason of ['initial', 'expired', 'error']) this.m.relists.zero({ reason });
+    for (const reason of ['timeout', 'error', 'watchdog', 'expired']) this.m.restarts.zero({ reason });
+    for (const type of ['ADDED', 'MODIFIED', 'DELETED', 'BOOKMARK']) this.m.events.zero({ type });
   }
 
   /** True once the first full list is in. */

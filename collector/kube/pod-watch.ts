@@ -24,8 +24,8 @@ export class PodWatch extends ListWatch<PodJson> implements Resolver {
     this.cache = cache;
     this.graceMs = opts.graceMs;
     const registers = opts.registry ? [opts.registry] : [];
-    new Gauge({ name: 'nodewarden_kube_pods', help: 'pods in the collector cache (live)', registers, collect() { this.set(cache.size); } });
-    new Gauge({ name: 'nodewarden_kube_pod_tombstones', help: 'deleted pods still naming their IPs (grace period)', registers, collect() { this.set(cache.tombstones); } });
+    new Gauge({ name: 'nodewarden_collector_kube_pods', help: 'pods in the collector cache (live)', registers, collect() { this.set(cache.size); } });
+    new Gauge({ name: 'nodewarden_collector_kube_pod_tombstones', help: 'deleted pods still naming their IPs (grace period)', registers, collect() { this.set(cache.tombstones); } });
   }
 
   resolve(ip: string, atMs?: number): Owner | undefined { return this.cache.resolve(ip, atMs); }

@@ -39,8 +39,8 @@ export class PolicyWatch implements PolicySource {
     this.namespaces = new ListWatch(client, log, { path: '/api/v1/namespaces', name: 'namespace', forbiddenHint: 'the collector needs namespaces get/list/watch to explain drops' }, this.cache.namespaceSink, opts);
     const registers = opts.registry ? [opts.registry] : [];
     const cache = this.cache;
-    new Gauge({ name: 'nodewarden_kube_networkpolicies', help: 'NetworkPolicies in the collector cache', registers, collect() { this.set(cache.policyCount); } });
-    new Gauge({ name: 'nodewarden_kube_policy_generation', help: 'changes to NetworkPolicies or namespace labels seen (explanations are recomputed after each)', registers, collect() { this.set(cache.generation); } });
+    new Gauge({ name: 'nodewarden_collector_kube_networkpolicies', help: 'NetworkPolicies in the collector cache', registers, collect() { this.set(cache.policyCount); } });
+    new Gauge({ name: 'nodewarden_collector_kube_policy_generation', help: 'changes to NetworkPolicies or namespace labels seen (explanations are recomputed after each)', registers, collect() { this.set(cache.generation); } });
   }
 
   policiesIn(namespace: string): readonly NetworkPolicyJson[] { return this.cache.policiesIn(namespace); }

@@ -49,14 +49,17 @@ export interface FindingQuery {
   node?: string;
   kind?: string;
   active?: boolean;
+  severity?: string;
+  /** Pod findings of this namespace, and node findings (no pod: they concern every pod on the node). */
+  namespace?: string;
+  /** Findings of pods with this name (never node findings). */
+  pod?: string;
+  sinceMs?: number;
 }
 
 /** A wire time usable as a date, else 0 (the callers fall back to the arrival time). */
 const validTime = (v: number | null | undefined): number => (typeof v === 'number' && Math.abs(v) <= 8.64e15 ? v : 0);
 
-function matchesQuery(e: Entry, q: FindingQuery): boolean {
-  return (q.node === undefined || e.node === q.node) && (q.kind === undefined || e.f.kind === q.kind) && (q.active === undefined || e.active === q.active);
-}
 
 export class FindingStore {
   private readonly entries: BoundedMap<Entry>;
@@ -106,7 +109,7 @@ export class FindingStore {
   /** Whether a held finding passes the query's filters (the list and the watch use the same rules). */
   matchesKey(key: string, q: FindingQuery): boolean {
     const e = this.entries.get(key);
-    return e !== undefined && matchesQuery(e, q);
+    return e !== undefined && this.matchesQuery(e, q);
   }
 
   /** Active findings of a node, O(1). */
@@ -132,7 +135,7 @@ export class FindingStore {
   }
 
   private *matching(q: FindingQuery): Generator<Entry> {
-    for (const e of this.entries.values()) if (matchesQuery(e, q)) yield e;
+    for (const e of this.entries.values()) if (this.matchesQuery(e, q)) yield e;
   }
 
   private count(e: Entry, sign: 1 | -1): void {
@@ -144,15 +147,35 @@ export class FindingStore {
     else this.perNode.set(e.node, c);
   }
 
+  private matchesQuery(e: Entry, q: FindingQuery): boolean {
+    if (q.node !== undefined && e.node !== q.node) return false;
+    if (q.kind !== undefined && e.f.kind !== q.kind) return false;
+    if (q.active !== undefined && e.active !== q.active) return false;
+    if (q.severity !== undefined && e.f.severity !== q.severity) return false;
+    if (q.sinceMs !== undefined && e.last < q.sinceMs) return false;
+    if (q.namespace === undefined && q.pod === undefined) return true;
+    const p = this.podOf(e);
+    if (q.pod !== undefined && p?.name !== q.pod) return false;
+    return q.namespace === undefined || !p || p.namespace === q.namespace;
+  }
+
+  /** The finding's pod, named from its UID when the agent sent only that; undefined for node findings. */
+  private podOf(e: Entry): { namespace?: string; name?: string } | undefined {
+    const p = e.f.pod;
+    if (!p || !(p.uid || p.name)) return undefined;
+    const named = !p.name && p.uid ? this.resolver.podByUid(p.uid) : undefined;
+    return { namespace: (p.namespace || named?.namespace) || undefined, name: (p.name || named?.name) || undefined };
+  }
+
   private view(e: Entry): FindingView {
     const v: FindingView = {
       node: e.node, kind: e.f.kind as string, severity: e.f.severity as string, message: e.f.message as string,
       active: e.active, firstSeen: new Date(e.first).toISOString(), lastSeen: new Date(e.last).toISOString(),
     };
     const p = e.f.pod;
-    if (p && (p.uid || p.name)) {
-      const named = !p.name && p.uid ? this.resolver.podByUid(p.uid) : undefined;
-      v.pod = { namespace: (p.namespace || named?.namespace) || undefined, name: (p.name || named?.name) || undefined, uid: p.uid || undefined, container: p.container || undefined };
+    const named = this.podOf(e);
+    if (p && named) {
+      v.pod = { ...named, uid: p.uid || undefined, container: p.container || undefined };
       for (const k of Object.keys(v.pod) as (keyof NonNullable<FindingView['pod']>)[]) if (v.pod[k] === undefined) delete v.pod[k];
     }
     if (e.f.evidence && Object.keys(e.f.evidence).length) v.evidence = { ...e.f.evidence };

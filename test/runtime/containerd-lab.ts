@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
+import { containerdConfig } from '../support/containerd-config.js';
 import { CriAdmin, type ContainerSpec, type SandboxSpec } from './cri-admin.js';
 
 export const IMAGE = 'localhost/nw-app:1';
@@ -191,31 +192,7 @@ export async function startCriLab(prefix = `nwrt${process.pid}`): Promise<CriLab
   const hadRunContainerd = existsSync('/run/containerd');
 
   for (const d of ['root', 'state', 'cni', 'pods', 'img', 'opt']) mkdirSync(join(dir, d), { recursive: true });
-  writeFileSync(join(dir, 'config.toml'), `version = 2
-root = "${dir}/root"
-state = "${dir}/state"
-[grpc]
-  address = "${socket}"
-[ttrpc]
-  address = "${socket}.ttrpc"
-[plugins."io.containerd.internal.v1.opt"]
-  path = "${dir}/opt"
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "${PAUSE_IMAGE}"
-  enable_selinux = false
-  disable_apparmor = true
-  restrict_oom_score_adj = true
-  [plugins."io.containerd.grpc.v1.cri".containerd]
-    snapshotter = "overlayfs"
-    default_runtime_name = "runc"
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-      runtime_type = "io.containerd.runc.v2"
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-        SystemdCgroup = false
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "${CNI_BIN}"
-    conf_dir = "${dir}/cni"
-`);
+  writeFileSync(join(dir, 'config.toml'), containerdConfig({ root: `${dir}/root`, state: `${dir}/state`, socket, opt: `${dir}/opt`, sandboxImage: PAUSE_IMAGE, cniConfDir: `${dir}/cni`, cniBinDir: CNI_BIN }));
   writeFileSync(join(dir, 'cni', '10-nw.conflist'), JSON.stringify({
     cniVersion: '1.0.0', name: network,
     plugins: [{ type: 'bridge', bridge, isGateway: true, ipMasq: false, hairpinMode: true,

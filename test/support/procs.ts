@@ -42,10 +42,10 @@ export function startCli(args: string[], env: NodeJS.ProcessEnv = {}, netns?: st
 }
 
 /** Runs the CLI to completion (bounded) and returns its exit code and output. */
-export function runCli(args: string[], input?: string, timeoutMs = 30_000, netns?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function runCli(args: string[], input?: string, timeoutMs = 30_000, netns?: string, env?: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const [cmd, argv] = inNetns(netns, [process.execPath, ...CLI_ARGS, ...args]);
-    const child = spawn(cmd, argv, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(cmd, argv, { stdio: ['pipe', 'pipe', 'pipe'], ...(env ? { env: { ...process.env, ...env } } : {}) });
     let stdout = '', stderr = '';
     child.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });
     child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
