@@ -37,13 +37,13 @@ const startCollector = async (user: string) => {
 
 let created = 0;
 
-/** Waits until every collector's pod cache (nodewarden_kube_pods at /metrics) holds every pod created. */
+/** Waits until every collector's pod cache (nodewarden_collector_kube_pods at /metrics) holds every pod created. */
 async function podsKnown(): Promise<void> {
   const want = created;
   await waitFor(`${want} pods in every collector's cache`, async () => {
     const counts = await Promise.all(ports.map(async (port) => {
       const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-      return Number(/^nodewarden_kube_pods (\d+)$/m.exec(text)?.[1] ?? 0);
+      return Number(/^nodewarden_collector_kube_pods (\d+)$/m.exec(text)?.[1] ?? 0);
     }));
     return counts.every((c) => c >= want);
   }, 15_000, 50);
