@@ -1,7 +1,8 @@
 // `npm run bench`: parser throughput, agent pipeline throughput/RSS/CPU, journal line -> API latency
 // at a sustained rate, collector ingest rate. Prints a table and writes bench/results.json.
 // Never part of `npm test`. BENCH_SECONDS (default 60) sets the sustained-load phase, BENCH_IDLE_SECONDS
-// (default 60) the probe-cost phase; arguments pick sections (explain parser logs pipeline ingest ingest-1m probes runtime).
+// (default 60) the probe-cost phase; arguments pick sections (explain parser logs pipeline ingest ingest-1m probes runtime scale;
+// scale is bench/scale.ts, with its own BENCH_SCALE_* variables).
 import { writeFileSync, readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { appendFile } from 'node:fs/promises';
@@ -21,6 +22,8 @@ import { startLogWatch } from '../agent/logs/index.js';
 import { tempDir, podLog, newRegistry, metric, watchFlags, silentLog, CollectSink } from '../test/logs/helpers.js';
 import { freePort, waitFor, sleep } from '../test/support/wait.js';
 import { benchExplain } from './explain.js';
+import { procStats } from './proc-stats.js';
+import { scaleBench } from './scale.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 60);
 const RATE = Number(process.env.BENCH_RATE ?? 1000);
@@ -71,12 +74,6 @@ function parserBench(): void {
   record('parser_malformed_lines_per_s', 'parser: malformed drop lines', parseRate(bad), 'lines/s');
   const json = valid.slice(0, 50_000).map((l, i) => JSON.stringify({ _BOOT_ID: 'a012625a2e3b400ba5e791bc5a6e0a49', __REALTIME_TIMESTAMP: String(1795442355193845 + i), _TRANSPORT: 'kernel', __CURSOR: `s=12bcc4216ded4be5abf8378d78be38ac;i=${i};b=a012625a2e3b400ba5e791bc5a6e0a49;m=33e4f981;t=660f1ffcbc7f5;x=15333a495a89170a`, PRIORITY: '4', MESSAGE: l.slice(l.indexOf('calico')), SYSLOG_IDENTIFIER: 'kernel', SYSLOG_FACILITY: '0', _HOSTNAME: 'node-1' }));
   record('journal_json_to_drop_per_s', 'journal JSON line -> drop record', rate(json, (l) => { const e = parseJournalJson(l); if (!('reject' in e)) parseDropMessage(e.message, DEFAULT_DROP_PREFIXES); }), 'lines/s');
-}
-
-function procStats(pid: number): { rssMiB: number; cpuS: number } {
-  const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return { rssMiB: rss, cpuS: (Number(f[11]) + Number(f[12])) / 100 };
 }
 
 async function agentMetric(port: number, name: string): Promise<number> {
@@ -341,7 +338,7 @@ async function explainBench(): Promise<void> {
   record('explain_heap_mib', 'explain: heap of pod + policy caches', r.heapMiB, 'MiB', 1);
 }
 
-const sections: Record<string, () => void | Promise<void>> = { explain: explainBench, parser: parserBench, logs: logTailBench, pipeline: pipelineBench, ingest: ingestBench, 'ingest-1m': ingest1mBench, probes: probeCostBench, runtime: runtimePollBench };
+const sections: Record<string, () => void | Promise<void>> = { explain: explainBench, parser: parserBench, logs: logTailBench, pipeline: pipelineBench, ingest: ingestBench, 'ingest-1m': ingest1mBench, probes: probeCostBench, runtime: runtimePollBench, scale: () => scaleBench(record, { NODE_OPTIONS: DEPLOYED_HEAP }) };
 const only = process.argv.slice(2);
 for (const [name, run] of Object.entries(sections)) if (only.length === 0 || only.includes(name)) await run();
 const machine = `${cpus().length} x ${cpus()[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`;
