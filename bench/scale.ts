@@ -52,6 +52,11 @@ async function consumed(c: Collector): Promise<number> {
   return sum([...text.matchAll(/^nodewarden_collector_messages_total\{[^}]*\} (\S+)/gm)].map((m) => Number(m[1])));
 }
 
+async function readSeq(c: Collector): Promise<number> {
+  const text = await (await fetch(`${c.api}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
+  return Number(/^nodewarden_collector_stream_read_seq (\S+)/m.exec(text)?.[1] ?? NaN);
+}
+
 async function streamState(nc: NatsConnection): Promise<{ lastSeq: number; bytes: number }> {
   const s = (await (await jetstreamManager(nc)).streams.info(STREAM)).state;
   return { lastSeq: s.last_seq, bytes: s.bytes };
@@ -152,7 +157,7 @@ async function step(n: number, bin: string, record: Record_, env: NodeJS.Process
     const lagSampler = (async () => {
       for (let t = 0; t < 3; t++) {
         await sleep((STORM_S * 1000) / 3);
-        const [st, k] = await Promise.all([streamState(nc!), consumed(cols[0])]);
+        const [st, k] = await Promise.all([streamState(nc!), readSeq(cols[0])]);
         lagAt.push(st.lastSeq - k);
       }
     })();
@@ -188,7 +193,7 @@ async function step(n: number, bin: string, record: Record_, env: NodeJS.Process
     const d0 = performance.now();
     await Promise.all(gens.map((g) => g.call('drained', { timeoutMs: 180_000 })));
     const last = (await streamState(nc)).lastSeq;
-    await waitFor('replicas caught up', async () => (await Promise.all(cols.map(consumed))).every((k) => k >= last), 300_000, 500).catch(() => undefined);
+    await waitFor('replicas caught up', async () => (await Promise.all(cols.map(readSeq))).every((k) => k >= last), 300_000, 500).catch(() => undefined);
     record(tag('catch_up_s'), `N=${n} after the storm: agents drained and both replicas caught up in`, (performance.now() - d0) / 1000, 's', 1);
     polling = false;
     await poller;
@@ -199,12 +204,20 @@ async function step(n: number, bin: string, record: Record_, env: NodeJS.Process
     record(tag('storm_latency_p50_last_third_ms'), `N=${n} storm: latency p50, first third -> last third`, pct(third(2), 0.5), `ms (first third ${pct(third(0), 0.5)} ms)`);
     const truth = mergeCounts(await Promise.all(gens.map((g) => g.snapshot())));
     const nodes = Array.from({ length: n }, (_, i) => nodeName(i));
-    const diffs = await Promise.all(cols.map(async (c) => diffCounts(truth.flows, await apiFlowCounts(c.api, nodes)).length));
-    record(tag('counts_differing_flows'), `N=${n}: flows whose API count differs from what the agents published (both replicas)`, sum(diffs), `of ${sum(Object.values(truth.flows).map((f) => Object.keys(f).length))} flows, ${truth.drops} drops`);
-    // Kept up: the lag did not grow over the storm and probes stayed under 5 s at p99.
-    const lagGrew = lagAt.length === 3 && lagAt[2] > Math.max(2 * lagAt[0], (published / secs) * 2);
-    const kept = !lagGrew && pct(during, 0.99) < 5000 && sum(diffs) === 0;
-    record(tag('sustained'), `N=${n}: sustained (lag flat, p99 < 5 s, counts exact)`, kept ? 1 : 0, kept ? 'yes' : 'no');
+    // Exact once caught up; a few bounded attempts (1,000 per-node queries each at N=1000).
+    let diffs: string[][] = [];
+    for (let attempt = 0; attempt < 3; attempt++) {
+      diffs = await Promise.all(cols.map(async (c) => diffCounts(truth.flows, await apiFlowCounts(c.api, nodes))));
+      if (diffs.every((d) => d.length === 0)) break;
+      await sleep(5000);
+    }
+    diffs.forEach((d, i) => { if (d.length) process.stderr.write(`  replica ${i}: ${d.length} flows differ, e.g. ${d.slice(0, 5).join('; ')}\n`); });
+    record(tag('counts_differing_flows'), `N=${n}: flows whose API count differs from what the agents published (both replicas)`, sum(diffs.map((d) => d.length)), `of ${sum(Object.values(truth.flows).map((f) => Object.keys(f).length))} flows, ${truth.drops} drops`);
+    // Kept up: the replica's lag did not grow over the storm (≤ 2× the first third's, or ≤ 2 s of
+    // messages) and every count is exact once caught up. Latency is reported, not judged.
+    const lagGrew = lagAt.length < 3 || lagAt[2] > Math.max(2 * lagAt[0], (published / secs) * 2);
+    const kept = !lagGrew && diffs.every((d) => d.length === 0);
+    record(tag('sustained'), `N=${n}: sustained (lag not growing, counts exact)`, kept ? 1 : 0, kept ? 'yes' : 'no');
     return kept;
   } finally {
     for (const g of gens) await g.stop();

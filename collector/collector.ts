@@ -115,6 +115,10 @@ export async function runCollector(cfg: CollectorConfig, resolver: Resolver, log
     recreated,
   }, log);
 
+  // How far behind the stream this replica's store is (the stream's end as of the last stream check).
+  new Gauge({ name: 'nodewarden_collector_stream_read_seq', help: 'stream sequence of the last message this replica read', registers: [registry], collect() { this.set(link.position().read); } });
+  new Gauge({ name: 'nodewarden_collector_stream_lag_messages', help: 'messages between the last one read and the stream\'s last sequence at the last stream check', registers: [registry], collect() { const p = link.position(); this.set(Math.max(0, (p.streamLast ?? 0) - p.read)); } });
+
   const api = createApi({
     stores, registry, token: cfg.apiToken, routes, responseBudgetBytes: cfg.responseBudgetBytes, explainFlow,
     freshness: () => link.freshness(),

@@ -1,7 +1,7 @@
 // Starts bench/load/fleet-proc.ts as a child process and calls it (see there).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import type { FleetCounts, FleetOptions, FleetStats } from './agents.js';
@@ -16,9 +16,7 @@ export interface FleetProc {
   stop(): Promise<void>;
 }
 
-// The repository root, from this file (bench/load/) or from the bench bundle (dist/bench.mjs).
-const here = fileURLToPath(import.meta.url);
-const ROOT = here.endsWith('/dist/bench.mjs') ? dirname(dirname(here)) : join(dirname(here), '../..');
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 /** configDir: where the child's config (with the pod list) is written. onMarker: latency probes as they are added. */
 export function startFleetProc(o: FleetOptions, configDir: string, onMarker: (m: Marker) => void = () => undefined): FleetProc {
