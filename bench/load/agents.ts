@@ -135,20 +135,31 @@ export class Fleet {
     }
   }
 
-  /** Every agent: each of its flows gets dropsPerSecond drops, in ticks of tickMs, for seconds. */
+  /**
+   * Every agent: each of its flows gets dropsPerSecond drops for seconds, added every tickMs by wall
+   * time (a late tick adds what is due, so the rate stays the kernel's), yielding to I/O every tick
+   * (NATS sockets and the outboxes' window timers must run however late the generator is).
+   */
   async storm(o: { seconds: number; dropsPerSecond?: number; tickMs?: number; onTick?: () => void }): Promise<void> {
     const tick = o.tickMs ?? 100;
-    const perTick = ((o.dropsPerSecond ?? 20) * tick) / 1000;
+    const rate = o.dropsPerSecond ?? 20;
     const t0 = performance.now();
-    for (let k = 0; performance.now() - t0 < o.seconds * 1000; k++) {
+    let added = 0;
+    const addDue = (elapsedMs: number) => {
+      const n = Math.floor((Math.min(elapsedMs, o.seconds * 1000) * rate) / 1000) - added;
+      if (n <= 0) return;
+      added += n;
       const now = Date.now();
-      // Whole drops per tick; a fraction accumulates over ticks.
-      const n = Math.floor((k + 1) * perTick) - Math.floor(k * perTick);
-      if (n > 0) for (const a of this.agents) for (const d of a.flows) this.add(a, d, n, now);
+      for (const a of this.agents) for (const d of a.flows) this.add(a, d, n, now);
+    };
+    for (let k = 1; ; k++) {
+      const elapsed = performance.now() - t0;
+      if (elapsed >= o.seconds * 1000) break;
+      addDue(elapsed);
       o.onTick?.();
-      const wait = t0 + (k + 1) * tick - performance.now();
-      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      await new Promise((r) => setTimeout(r, Math.max(0, t0 + k * tick - performance.now())));
     }
+    addDue(o.seconds * 1000);
   }
 
   /** A drop on a flow of its own (a new port) from agent i, for publish -> API latency. */
