@@ -2,7 +2,7 @@
 // processes whose CPU is their own) on a 3-node NATS cluster (R3 stream), two collector replicas with
 // a 10,000-pod --pods-file. Per N: steady state (cost per node), then the seed-incident storm (every
 // node 50 flows x 20 drops/s): ingest per replica, publish -> API latency, CPU/RSS of collectors and
-// NATS nodes, lag, exact counts. N grows (BENCH_SCALE_N, default 250,500,1000,2000) until a step does
+// NATS nodes, lag, exact counts. N grows (BENCH_SCALE_N, default 50,100,250,500,1000,2000) until a step does
 // not keep up. Then the Events part against a real kube-apiserver (writes/s vs budget, exact counts).
 // BENCH_SCALE_STEADY_SECONDS (default 40) and BENCH_SCALE_STORM_SECONDS (default 30) bound each step.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -24,7 +24,7 @@ import { STREAM } from '../common/subjects.js';
 
 type Record_ = (key: string, label: string, value: number, unit: string, digits?: number) => void;
 
-const STEPS = (process.env.BENCH_SCALE_N ?? '250,500,1000,2000').split(',').map(Number).filter((n) => n > 0);
+const STEPS = (process.env.BENCH_SCALE_N ?? '50,100,250,500,1000,2000').split(',').map(Number).filter((n) => n > 0);
 const STEADY_S = Number(process.env.BENCH_SCALE_STEADY_SECONDS ?? 40);
 const STORM_S = Number(process.env.BENCH_SCALE_STORM_SECONDS ?? 30);
 const PODS = 10_000;
@@ -194,6 +194,8 @@ async function step(n: number, bin: string, record: Record_, env: NodeJS.Process
 
     // Drain: everything the agents have reaches the stream, the replicas catch up; counts exact.
     const d0 = performance.now();
+    // No more steady drops from here: the truth taken once drained must stay the truth while compared.
+    await Promise.all(gens.map((g) => g.call('stopSteady')));
     await Promise.all(gens.map((g) => g.call('drained', { timeoutMs: 180_000 })));
     const last = (await streamState(nc)).lastSeq;
     const caughtUp = await waitFor('replicas caught up', async () => (await Promise.all(cols.map(readSeq))).every((k) => k >= last), 120_000, 500).then(() => true, () => false);
@@ -216,11 +218,15 @@ async function step(n: number, bin: string, record: Record_, env: NodeJS.Process
     }
     diffs.forEach((d, i) => { if (d.length) process.stderr.write(`  replica ${i}: ${d.length} flows differ, e.g. ${d.slice(0, 5).join('; ')}\n`); });
     record(tag('counts_differing_flows'), `N=${n}: flows whose API count differs from what the agents published (both replicas)`, sum(diffs.map((d) => d.length)), `of ${sum(Object.values(truth.flows).map((f) => Object.keys(f).length))} flows, ${truth.drops} drops`);
-    // Kept up: the replica's lag did not grow over the storm (≤ 2× the first third's, or ≤ 2 s of
-    // messages) and every count is exact once caught up. Latency is reported, not judged.
-    const lagGrew = lagAt.length < 3 || lagAt[2] > Math.max(2 * lagAt[0], (published / secs) * 2);
-    const kept = !lagGrew && diffs.every((d) => d.length === 0);
-    record(tag('sustained'), `N=${n}: sustained (lag not growing, counts exact)`, kept ? 1 : 0, kept ? 'yes' : 'no');
+    // Kept up: from the first third of the storm to its end the replica's lag grew by less than one
+    // second of messages, no agent kept a backlog, and every count is exact once caught up. Latency is
+    // reported, not judged. How much of the nominal storm the starved agents made is reported beside it
+    // (their windows stretch under CPU pressure and coalesce more).
+    const lagGrew = lagAt.length < 3 || lagAt[2] - lagAt[0] > published / secs;
+    const delivered = (((k1[1] - k0[1]) / secs) * flowsPerMsg) / (n * 500);
+    record(tag('storm_delivered_over_nominal'), `N=${n} storm: flow records delivered / nominal`, delivered, '×', 2);
+    const kept = !lagGrew && diffs.every((d) => d.length === 0) && s1.spooled <= n;
+    record(tag('sustained'), `N=${n}: sustained (lag not growing, no agent backlog, counts exact)`, kept ? 1 : 0, kept ? 'yes' : 'no');
     return kept;
   } finally {
     for (const g of gens) await g.stop();
