@@ -102,14 +102,21 @@ test.after(async () => {
 
 test('storm with the stream leader\'s NATS node SIGKILLed for 30 s: API and Event counts exact', async () => {
   const nc = await connect({ servers: cluster.urls });
-  const leader = (await (await jetstreamManager(nc)).streams.info(STREAM)).cluster?.leader;
-  await nc.close();
+  const jsm = await jetstreamManager(nc);
+  const leader = (await jsm.streams.info(STREAM)).cluster?.leader;
   const victim = cluster.nodes.find((n) => n.name === leader) ?? cluster.nodes[0];
   const storm = fleet.storm({ seconds: 45 });
   await sleep(5000);
   await victim.kill();
-  // 30 s down, bounded; the storm goes on meanwhile.
-  await sleep(30_000);
+  // 30 s down, bounded; the storm goes on meanwhile, and the two remaining nodes keep the R3 stream
+  // taking messages (a new leader), rather than the agents merely waiting for the node to return.
+  await sleep(10_000);
+  const seqDown = (await jsm.streams.info(STREAM)).state.last_seq;
+  await sleep(20_000);
+  const during = await jsm.streams.info(STREAM);
+  await nc.close();
+  assert.ok(during.state.last_seq > seqDown, `the stream took no messages while ${victim.name} was down`);
+  assert.is.not(during.cluster?.leader, victim.name);
   await victim.start();
   await storm;
   await fleet.drained();
