@@ -18,12 +18,16 @@ export interface FleetProc {
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
+const children = new Set<ChildProcess>();
+process.once('exit', () => { for (const c of children) c.kill('SIGKILL'); });
+
 /** configDir: where the child's config (with the pod list) is written. onMarker: latency probes as they are added. */
 export function startFleetProc(o: FleetOptions, configDir: string, onMarker: (m: Marker) => void = () => undefined): FleetProc {
   const conf = join(configDir, `fleet-${o.first ?? 0}.json`);
   writeFileSync(conf, JSON.stringify(o));
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/load/fleet-proc.ts'), conf], { stdio: ['pipe', 'pipe', 'inherit'], cwd: ROOT });
-  process.once('exit', () => child.kill('SIGKILL'));
+  children.add(child);
+  child.on('exit', () => children.delete(child));
   const waiting = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
   let next = 1;
   createInterface({ input: child.stdout! }).on('line', (line) => {

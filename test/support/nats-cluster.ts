@@ -29,13 +29,15 @@ export interface NatsCluster {
   stop(): Promise<void>;
 }
 
+/** Every server any cluster started, killed if this process exits first (one listener for all). */
+const children = new Set<ChildProcess>();
+process.once('exit', () => { for (const c of children) c.kill('SIGKILL'); });
+
 export async function startNatsCluster(opts: { binary: string; size?: number; name?: string }): Promise<NatsCluster> {
   const size = opts.size ?? 3;
   const cluster = opts.name ?? 'nw-test';
   const ports = await Promise.all(Array.from({ length: size }, async () => ({ client: await freePort(), route: await freePort(), monitor: await freePort() })));
   const root = mkdtempSync(join(tmpdir(), 'nw-nats-cluster-'));
-  const children = new Set<ChildProcess>();
-  process.once('exit', () => { for (const c of children) c.kill('SIGKILL'); });
 
   const nodes: ClusterNode[] = ports.map((p, i) => {
     const name = `n${i + 1}`;
