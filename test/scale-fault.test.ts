@@ -124,6 +124,11 @@ test('storm with the stream leader\'s NATS node SIGKILLed for 30 s: API and Even
   const s = fleet.stats();
   console.log(`    ${truth.drops} drops published by ${AGENTS} agents; ${s.outbox.publish_errors ?? 0} publish errors retried, ${s.outbox.publish_duplicates_unexpected ?? 0} usurped IDs; ${victim.name} (stream leader) down 30 s`);
   await assertApiExact(truth, 'after the NATS node outage');
+  // What an operator watches for this: each replica's position in the stream, and no lag once caught up.
+  for (let i = 0; i < collectors.length; i++) {
+    await waitFor(`replica ${i} lag gauge back to 0`, async () => (await metric(i, 'nodewarden_collector_stream_lag_messages')) === 0, 30_000, 500);
+    assert.ok((await metric(i, 'nodewarden_collector_stream_read_seq')) > 1000, `replica ${i} read position`);
+  }
   const want = expectedPodEventTotals(truth, known);
   let got: Record<string, number> = {};
   await waitFor('Event counts equal the published drops', async () => {
