@@ -114,7 +114,8 @@ export async function benchExplain(nPolicies = 1000, nPods = 10_000, seconds = 2
   return { policies: pc.policyCount, pods: pods.size, computedPerSec: Math.round(computedPerSec), cachedPerSec: Math.round(cachedPerSec), heapMiB: Math.round(heapMiB * 10) / 10, podCacheMiB: Math.round(podsHeap / 1024 / 1024 * 10) / 10, verdicts };
 }
 
-if (process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/^.*\//, '/'))) {
+// Run directly only: inside the bench bundle import.meta.url is dist/bench.mjs, argv[1] too.
+if (process.argv[1] && /\/explain\.ts$/.test(process.argv[1]) && import.meta.url.endsWith(process.argv[1].replace(/^.*\//, '/'))) {
   const r = await benchExplain(Number(process.argv[2] ?? 1000), Number(process.argv[3] ?? 10_000));
   console.log(JSON.stringify(r));
 }

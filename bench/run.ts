@@ -1,9 +1,10 @@
 // `npm run bench`: parser throughput, agent pipeline throughput/RSS/CPU, journal line -> API latency
 // at a sustained rate, collector ingest rate. Prints a table and writes bench/results.json.
 // Never part of `npm test`. BENCH_SECONDS (default 60) sets the sustained-load phase, BENCH_IDLE_SECONDS
-// (default 60) the probe-cost phase; arguments pick sections (explain parser logs pipeline ingest ingest-1m probes runtime).
+// (default 60) the probe-cost phase; arguments pick sections (explain parser logs pipeline ingest ingest-1m probes runtime scale;
+// scale is bench/scale.ts, with its own BENCH_SCALE_* variables).
 import { writeFileSync, readFileSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cpus, totalmem } from 'node:os';
@@ -23,6 +24,7 @@ import { RecordingSink } from '../test/support/sink.js';
 import { testLog } from '../test/support/log.js';
 import { freePort, waitFor, sleep } from '../test/support/wait.js';
 import { benchExplain } from './explain.js';
+import { procStats } from './proc-stats.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 60);
 const RATE = Number(process.env.BENCH_RATE ?? 1000);
@@ -73,12 +75,6 @@ function parserBench(): void {
   record('parser_malformed_lines_per_s', 'parser: malformed drop lines', parseRate(bad), 'lines/s');
   const json = valid.slice(0, 50_000).map((l, i) => JSON.stringify({ _BOOT_ID: 'a012625a2e3b400ba5e791bc5a6e0a49', __REALTIME_TIMESTAMP: String(1795442355193845 + i), _TRANSPORT: 'kernel', __CURSOR: `s=12bcc4216ded4be5abf8378d78be38ac;i=${i};b=a012625a2e3b400ba5e791bc5a6e0a49;m=33e4f981;t=660f1ffcbc7f5;x=15333a495a89170a`, PRIORITY: '4', MESSAGE: l.slice(l.indexOf('calico')), SYSLOG_IDENTIFIER: 'kernel', SYSLOG_FACILITY: '0', _HOSTNAME: 'node-1' }));
   record('journal_json_to_drop_per_s', 'journal JSON line -> drop record', rate(json, (l) => { const e = parseJournalJson(l); if (!('reject' in e)) parseDropMessage(e.message, DEFAULT_DROP_PREFIXES); }), 'lines/s');
-}
-
-function procStats(pid: number): { rssMiB: number; cpuS: number } {
-  const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return { rssMiB: rss, cpuS: (Number(f[11]) + Number(f[12])) / 100 };
 }
 
 async function agentMetric(port: number, name: string): Promise<number> {
@@ -333,6 +329,25 @@ async function runtimePollBench(): Promise<void> {
   record('runtime_poll_percent_of_core', 'runtime view: at the default 10 s poll', (Number(mean[1]) / 10_000) * 100, '% of a core', 3);
 }
 
+/** bench/scale.ts in its own process (see bench/scale-main.ts); its rows are recorded as they come. */
+async function scaleBench(): Promise<void> {
+  const script = new URL('../bench/scale-main.ts', import.meta.url).pathname;
+  const child = spawn(process.execPath, ['--import', 'tsx', script, DEPLOYED_HEAP], { stdio: ['ignore', 'pipe', 'inherit'], cwd: new URL('..', import.meta.url).pathname });
+  let buf = '';
+  child.stdout.on('data', (c: Buffer) => {
+    buf += c.toString();
+    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      if (!line.startsWith('{')) { process.stderr.write(line + '\n'); continue; }
+      const r = JSON.parse(line) as { key: string; label: string; value: number; unit: string; digits: number };
+      record(r.key, r.label, r.value, r.unit, r.digits);
+    }
+  });
+  const code = await new Promise<number | null>((r) => child.on('exit', r));
+  if (code !== 0) process.stderr.write(`  (scale: exit ${code})\n`);
+}
+
 // `npm run bench -- logs pipeline` runs only the named sections.
 /** NetworkPolicy explanations, 1,000 policies × 10,000 pods, in process (bench/explain.ts). */
 async function explainBench(): Promise<void> {
@@ -343,7 +358,7 @@ async function explainBench(): Promise<void> {
   record('explain_heap_mib', 'explain: heap of pod + policy caches', r.heapMiB, 'MiB', 1);
 }
 
-const sections: Record<string, () => void | Promise<void>> = { explain: explainBench, parser: parserBench, logs: logTailBench, pipeline: pipelineBench, ingest: ingestBench, 'ingest-1m': ingest1mBench, probes: probeCostBench, runtime: runtimePollBench };
+const sections: Record<string, () => void | Promise<void>> = { explain: explainBench, parser: parserBench, logs: logTailBench, pipeline: pipelineBench, ingest: ingestBench, 'ingest-1m': ingest1mBench, probes: probeCostBench, runtime: runtimePollBench, scale: scaleBench };
 const only = process.argv.slice(2);
 for (const [name, run] of Object.entries(sections)) if (only.length === 0 || only.includes(name)) await run();
 const machine = `${cpus().length} x ${cpus()[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`;

@@ -117,6 +117,8 @@ export async function runCollector(cfg: CollectorConfig, resolver: Resolver, log
   }, log);
   m.freshness(() => link.freshness());
 
+  m.position(() => link.position());
+
   const api = createApi({
     stores, registry, token: cfg.apiToken, routes, responseBudgetBytes: cfg.responseBudgetBytes, explainFlow, feed,
     freshness: () => link.freshness(),

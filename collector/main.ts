@@ -37,8 +37,8 @@ const kubeFlags = {
 
 const eventFlags = {
     events: { type: 'choice', choices: ['on', 'off'], arg: 'on|off', help: 'Write Kubernetes Events (default: on when a cluster is configured via --kubeconfig or in-cluster config, off otherwise). off keeps the drop pipeline and API without any Event writes.' },
-    'event-qps': { type: 'number', arg: 'N', default: '5', help: 'Sustained Event writes per second to the API server, all objects together (creates, patches and retries).' },
-    'event-burst': { type: 'int', arg: 'N', default: '50', help: 'Event writes allowed in a burst above --event-qps.' },
+    'event-qps': { type: 'number', arg: 'N', default: '5', help: 'Sustained Event writes per second to the API server, all objects together (creates, patches and retries), per collector replica: the API server sees replicas x N.' },
+    'event-burst': { type: 'int', arg: 'N', default: '50', help: 'Event writes allowed in a burst above --event-qps (per replica, like it).' },
     'event-object-burst': { type: 'int', arg: 'N', default: '25', help: 'Event writes per involved pod/node in a burst; further repeats are counted and written later.' },
     'event-object-refill': { type: 'duration', min: 1, arg: 'DURATION', default: '10s', help: 'One more Event write per involved object every DURATION once its burst is spent.' },
     'event-update-interval': { type: 'duration', arg: 'DURATION', default: '5s', help: 'Minimum time between two count updates (PATCH) of the same Event.' },

@@ -77,6 +77,8 @@ export class Outbox {
   get resumeCursor(): string | undefined { return this.cursor; }
   get spoolBytes(): number { return this.store.totalBytes; }
   get spoolMemoryBytes(): number { return this.store.memoryBytes; }
+  /** Flows in the open coalescing window (the scale bench reads it). */
+  get openFlows(): number { return this.coalescer.size; }
   get spoolMessages(): number { return this.pending.length; }
 
   /** Housekeeping once a second; windows have their own timer, so an idle agent barely wakes up. */

@@ -32,6 +32,8 @@ export interface IngestLink {
   freshness(): Freshness;
   /** The live connection once attached (the Event path shares it: one connection per process). */
   connection(): Promise<NatsConnection>;
+  /** Stream sequence of the last message read, and the stream's last sequence at the last check. */
+  position(): { read: number; streamLast?: number };
   stop(): Promise<void>;
 }
 
@@ -171,6 +173,7 @@ export function startIngestLink(o: LinkOptions, hooks: LinkHooks, log: Logger): 
       return { stale: false };
     },
     connection: () => (nc ? Promise.resolve(nc) : new Promise((r) => waiters.push(r))),
+    position: () => ({ read: follower?.lastStreamSeq() ?? 0, streamLast: streamLastSeq }),
     async stop() {
       stopped = true;
       clearInterval(timer);

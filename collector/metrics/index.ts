@@ -37,6 +37,8 @@ export interface CollectorMetrics {
   caughtUp(): void;
   /** Exports the ingest link's state as nodewarden_collector_stream_fresh. */
   freshness(f: () => Freshness): void;
+  /** Exports how far behind the stream this replica's store is (the stream's end as of the last stream check). */
+  position(p: () => { read: number; streamLast?: number }): void;
 }
 
 /** storesOf: read at scrape time only, so the metrics can exist before the stores that report to them. */
@@ -154,6 +156,10 @@ export function collectorMetrics(registry: Registry, storesOf: () => Stores, res
     recreated,
     freshness(f) {
       new Gauge({ name: 'nodewarden_collector_stream_fresh', help: '1 while connected to NATS, attached to the stream and caught up with it (what /readyz needs of NATS)', registers, collect() { this.set(f().stale ? 0 : 1); } });
+    },
+    position(p) {
+      new Gauge({ name: 'nodewarden_collector_stream_read_seq', help: 'stream sequence of the last message this replica read', registers, collect() { this.set(p().read); } });
+      new Gauge({ name: 'nodewarden_collector_stream_lag_messages', help: 'messages between the last one read and the stream\'s last sequence at the last stream check', registers, collect() { const q = p(); this.set(Math.max(0, (q.streamLast ?? 0) - q.read)); } });
     },
   };
 }
