@@ -35,7 +35,9 @@ let known: SimPod[] = [];
 const api = (i: number) => `http://127.0.0.1:${collectors[i].port}`;
 const metric = async (i: number, name: string): Promise<number> => {
   const text = await (await fetch(`${api(i)}/metrics`, { signal: AbortSignal.timeout(3000) })).text();
-  return Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? NaN);
+  const v = new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1];
+  if (v === undefined) throw new Error(`replica ${i} exposes no ${name}`);
+  return Number(v);
 };
 
 async function startCollector(i: number): Promise<void> {
@@ -150,7 +152,7 @@ test('storm with a collector replica SIGKILLed and started again: both APIs exac
   await sleep(2000);
   // What the victim held unwritten just before the kill is what it may lose (acked, not yet written),
   // plus what it read between this scrape and the kill (bounded by the last 2 s of drops).
-  const pending = await metric(1, 'nodewarden_events_pending_occurrences');
+  const pending = await metric(1, 'nodewarden_collector_events_pending_occurrences');
   const atKill = fleet.snapshot();
   await collectors[1].proc.stop('SIGKILL');
   const lostBound = pending + sumKnown(atKill, known) - sumKnown(early, known);
@@ -165,7 +167,7 @@ test('storm with a collector replica SIGKILLed and started again: both APIs exac
     const a = await podEventTotals(cp, known);
     const same = JSON.stringify(a) === JSON.stringify(got);
     got = a;
-    return same && (await metric(0, 'nodewarden_events_pending_occurrences')) === 0 && (await metric(1, 'nodewarden_events_pending_occurrences')) === 0;
+    return same && (await metric(0, 'nodewarden_collector_events_pending_occurrences')) === 0 && (await metric(1, 'nodewarden_collector_events_pending_occurrences')) === 0;
   }, 90_000, UPDATE_MS + 500).catch(() => undefined);
   const totalWant = Object.values(want).reduce((a, b) => a + b, 0);
   const totalGot = Object.values(got).reduce((a, b) => a + b, 0);
