@@ -12,13 +12,14 @@ export interface Client { base: string; headers: Record<string, string>; timeout
 
 /** --collector, --api-token and --timeout, checked: a bad URL or duration is a usage error (exit 2). */
 export function clientOf(v: FlagValues): Client {
-  const text = String(v.collector);
+  // Values not given (a caller that did not parse flags) take the specs' defaults, stated once above.
+  const text = String(v.collector ?? collectorClientFlags.collector.default);
   let url: URL | undefined;
   try { url = new URL(text); } catch { url = undefined; }
   if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.search || url.hash || url.username) {
     throw new ConfigError(`--collector: "${text}" is not an http(s) base URL (e.g. http://127.0.0.1:8080)`);
   }
-  const t = String(v.timeout);
+  const t = String(v.timeout ?? collectorClientFlags.timeout.default);
   const timeoutMs = t === '0' ? 0 : parseDuration(t, '--timeout');
   return { base: text.replace(/\/+$/, ''), headers: v['api-token'] ? { authorization: `Bearer ${v['api-token']}` } : {}, timeoutMs };
 }
