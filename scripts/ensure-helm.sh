@@ -19,17 +19,7 @@ moddir=$(cd "$here/../tools/helm" && pwd)
 . "$here/lib/go-cache.sh"
 go_cache_dirs helm "$moddir"
 
-if go_cache_has helm; then
-  log "cached ($bindir), $(elapsed)"
-  echo "$bindir"
-  exit 0
-fi
-go_cache_lock
-if go_cache_has helm; then
-  log "built by a concurrent caller ($bindir), $(elapsed)"
-  echo "$bindir"
-  exit 0
-fi
+go_cache_or_lock helm
 
 version=$(go_module_version "$moddir" helm.sh/helm/v4)
 [[ "$version" =~ ^v4\.[0-9]+\.[0-9]+ ]] || { log "cannot read the helm version from go.mod"; exit 1; }

@@ -51,19 +51,9 @@ fi
 
 # --- fast path ----------------------------------------------------------------
 bins=(kube-apiserver kubectl kubelet kube-controller-manager kube-scheduler kube-proxy)
-if go_cache_has "${bins[@]}"; then
-  log "cached ($bindir), $(elapsed)"
-  echo "$bindir"
-  exit 0
-fi
+go_cache_or_lock "${bins[@]}"
 
-# --- build --------------------------------------------------------------------
-go_cache_lock
-if go_cache_has "${bins[@]}"; then
-  log "built by a concurrent caller ($bindir), $(elapsed)"
-  echo "$bindir"
-  exit 0
-fi
+# --- build ----------------------------------------------------------------------
 
 version=$(go_module_version "$moddir" k8s.io/kubernetes)
 [[ "$version" =~ ^v1\.([0-9]+)\.[0-9]+ ]] || { log "cannot read k8s.io/kubernetes version from go.mod"; exit 1; }

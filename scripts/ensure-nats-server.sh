@@ -19,17 +19,7 @@ moddir=$(cd "$here/../tools/nats-server" && pwd)
 . "$here/lib/go-cache.sh"
 go_cache_dirs nats "$moddir"
 
-if go_cache_has nats-server; then
-  log "cached ($bindir), $(elapsed)"
-  echo "$bindir"
-  exit 0
-fi
-go_cache_lock
-if go_cache_has nats-server; then
-  log "built by a concurrent caller ($bindir), $(elapsed)"
-  echo "$bindir"
-  exit 0
-fi
+go_cache_or_lock nats-server
 
 version=$(go_module_version "$moddir" github.com/nats-io/nats-server/v2)
 [[ "$version" =~ ^v2\.[0-9]+\.[0-9]+ ]] || { log "cannot read the nats-server version from go.mod"; exit 1; }

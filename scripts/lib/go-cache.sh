@@ -1,4 +1,4 @@
-# Shared by the scripts that build test fixtures from Go modules (kube-apiserver, nats-server): a
+# Shared by the scripts that build test fixtures from Go modules (kube binaries, nats-server, helm): a
 # cache dir keyed by the module's go.mod + go.sum, a lock so concurrent callers build once, and the
 # pinned version read from go.mod. Source it; it only defines functions. Callers set `log`.
 
@@ -24,6 +24,15 @@ go_cache_lock() {
   mkdir -p "$outdir" || { log "cannot create $outdir (set NODEWARDEN_CACHE)"; exit 1; }
   exec 9>"$outdir/.lock"
   flock 9
+}
+
+# go_cache_or_lock BIN...: when every binary is already in bindir (checked, then checked again under
+# the lock, so concurrent callers build once) prints bindir and ends the script; otherwise returns
+# holding the lock, for the caller to build. Callers define `elapsed`.
+go_cache_or_lock() {
+  if go_cache_has "$@"; then log "cached ($bindir), $(elapsed)"; echo "$bindir"; exit 0; fi
+  go_cache_lock
+  if go_cache_has "$@"; then log "built by a concurrent caller ($bindir), $(elapsed)"; echo "$bindir"; exit 0; fi
 }
 
 # go_module_version MODDIR MODULE: the version go.mod requires of MODULE (single or block form).
