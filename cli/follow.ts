@@ -2,7 +2,7 @@
 // the table of the current state, then one row per change; reconnects with backoff; Ctrl-C exits 0.
 import { createHash } from 'node:crypto';
 // The web view's parser (pure, no DOM): one reading of the stream format for both clients.
-import { SseParser, type SseEvent } from '../collector/web/client/sse.js';
+import { SseParser, type SseEvent } from '../common/sse.js';
 import { reachError, staleWarning, type Client } from './shared-flags.js';
 import { row, serializeItem, widths, type Format } from './output.js';
 

@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
-import { SseParser, type SseEvent } from '../collector/web/client/sse.js';
+import { SseParser, type SseEvent } from '../common/sse.js';
 import { applyEvent, emptySnapshot, flowsIn, namespacesOf } from '../collector/web/client/model.js';
 import { layout, thickness } from '../collector/web/client/layout.js';
 import { recency } from '../collector/web/client/format.js';

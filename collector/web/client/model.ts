@@ -2,7 +2,7 @@
 import type { Flow } from '../../store/drops.js';
 import type { FindingView } from '../../store/findings.js';
 import type { NodeView } from '../../store/nodes.js';
-import type { SseEvent } from './sse.js';
+import type { SseEvent } from '../../../common/sse.js';
 import { flowKey } from './format.js';
 
 export interface Snapshot {

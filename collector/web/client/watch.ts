@@ -3,7 +3,7 @@
 // initial items and swaps it in at `synced`, so a reconnect never shows a half-built map; after that,
 // changes apply in place. Reconnects with capped, jittered backoff; a 401 stops until a new token.
 import { applyEvent, emptySnapshot, type Snapshot } from './model.js';
-import { SseParser } from './sse.js';
+import { SseParser } from '../../../common/sse.js';
 
 /** The map starts from the 1,000 newest flows (the drops list defaults to 100); findings and nodes keep their default of 1,000. */
 export const WATCH_PATH = '/api/v1/watch?types=drops,findings,nodes&limit=1000';

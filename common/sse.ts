@@ -1,6 +1,7 @@
 // A Server-Sent Events parser (the HTML standard's "event stream interpretation"), fed decoded text
-// in whatever chunks the network gives. The page reads /api/v1/watch with fetch() because
-// EventSource cannot send the Authorization header. Pure: no I/O, no timers.
+// in whatever chunks the network gives; the web view (which reads /api/v1/watch with fetch() because
+// EventSource cannot send the Authorization header) and `-w` in the CLI share it. Pure: no I/O, no
+// timers, nothing Node-only (it is bundled for the browser too).
 
 export interface SseEvent {
   /** The `event:` field, "message" when absent. */
