@@ -31,24 +31,82 @@ export interface ExplainBenchResult {
 const WORKLOADS_PER_NS = 10;
 
 function podJson(i: number, podsPerNs: number): PodJson {
-  const ns = Math.floor(i / podsPerNs), w = i % WORKLOADS_PER_NS;
+  const ns = Math.floor(i / podsPerNs),
+    w = i % WORKLOADS_PER_NS;
   const ip = `10.${128 + ((i >> 16) & 63)}.${(i >> 8) & 255}.${i & 255}`;
   return {
-    metadata: { namespace: `team-${ns}`, name: `svc-${w}-7d9c8b6f5-${(i * 7919).toString(36).padStart(5, 'x')}`, uid: `0f6c1b2a-3d4e-4f50-8a9b-${i.toString(16).padStart(12, '0')}`, creationTimestamp: '2026-01-01T00:00:00Z',
-      labels: { app: `svc-${w}`, 'pod-template-hash': '7d9c8b6f5', 'app.kubernetes.io/part-of': `team-${ns}`, tier: w < 3 ? 'frontend' : 'backend' } },
-    spec: { nodeName: `node-${i % 100}`, containers: [{ ports: [{ name: 'http', containerPort: 8080 }, { name: 'metrics', containerPort: 9090 }] }] },
+    metadata: {
+      namespace: `team-${ns}`,
+      name: `svc-${w}-7d9c8b6f5-${(i * 7919).toString(36).padStart(5, 'x')}`,
+      uid: `0f6c1b2a-3d4e-4f50-8a9b-${i.toString(16).padStart(12, '0')}`,
+      creationTimestamp: '2026-01-01T00:00:00Z',
+      labels: {
+        app: `svc-${w}`,
+        'pod-template-hash': '7d9c8b6f5',
+        'app.kubernetes.io/part-of': `team-${ns}`,
+        tier: w < 3 ? 'frontend' : 'backend',
+      },
+    },
+    spec: {
+      nodeName: `node-${i % 100}`,
+      containers: [
+        {
+          ports: [
+            { name: 'http', containerPort: 8080 },
+            { name: 'metrics', containerPort: 9090 },
+          ],
+        },
+      ],
+    },
     status: { phase: 'Running', podIP: ip, podIPs: [{ ip }], hostIP: `192.0.2.${i % 100}` },
   };
 }
 
 function policies(ns: number): unknown[] {
-  const m = (name: string, spec: unknown) => ({ metadata: { namespace: `team-${ns}`, name, resourceVersion: String(1000 + ns) }, spec });
+  const m = (name: string, spec: unknown) => ({
+    metadata: { namespace: `team-${ns}`, name, resourceVersion: String(1000 + ns) },
+    spec,
+  });
   return [
     m('default-deny', { podSelector: {}, policyTypes: ['Ingress', 'Egress'] }),
-    m('allow-same-app', { podSelector: { matchLabels: { tier: 'backend' } }, policyTypes: ['Ingress'], ingress: [{ from: [{ podSelector: { matchLabels: { tier: 'frontend' } } }], ports: [{ port: 8080 }] }] }),
-    m('allow-monitoring', { podSelector: {}, policyTypes: ['Ingress'], ingress: [{ from: [{ namespaceSelector: { matchLabels: { monitoring: 'true' } }, podSelector: { matchExpressions: [{ key: 'app', operator: 'In', values: ['svc-9'] }] } }], ports: [{ port: 'metrics' }] }] }),
-    m('allow-egress-cluster', { podSelector: { matchExpressions: [{ key: 'tier', operator: 'Exists' }] }, policyTypes: ['Egress'], egress: [{ to: [{ namespaceSelector: {} }], ports: [{ port: 8000, endPort: 8100 }, { port: 53, protocol: 'UDP' }] }] }),
-    m('allow-egress-external', { podSelector: { matchLabels: { tier: 'frontend' } }, policyTypes: ['Egress'], egress: [{ to: [{ ipBlock: { cidr: '0.0.0.0/0', except: ['10.0.0.0/8'] } }], ports: [{ port: 443 }] }] }),
+    m('allow-same-app', {
+      podSelector: { matchLabels: { tier: 'backend' } },
+      policyTypes: ['Ingress'],
+      ingress: [{ from: [{ podSelector: { matchLabels: { tier: 'frontend' } } }], ports: [{ port: 8080 }] }],
+    }),
+    m('allow-monitoring', {
+      podSelector: {},
+      policyTypes: ['Ingress'],
+      ingress: [
+        {
+          from: [
+            {
+              namespaceSelector: { matchLabels: { monitoring: 'true' } },
+              podSelector: { matchExpressions: [{ key: 'app', operator: 'In', values: ['svc-9'] }] },
+            },
+          ],
+          ports: [{ port: 'metrics' }],
+        },
+      ],
+    }),
+    m('allow-egress-cluster', {
+      podSelector: { matchExpressions: [{ key: 'tier', operator: 'Exists' }] },
+      policyTypes: ['Egress'],
+      egress: [
+        {
+          to: [{ namespaceSelector: {} }],
+          ports: [
+            { port: 8000, endPort: 8100 },
+            { port: 53, protocol: 'UDP' },
+          ],
+        },
+      ],
+    }),
+    m('allow-egress-external', {
+      podSelector: { matchLabels: { tier: 'frontend' } },
+      policyTypes: ['Egress'],
+      egress: [{ to: [{ ipBlock: { cidr: '0.0.0.0/0', except: ['10.0.0.0/8'] } }], ports: [{ port: 443 }] }],
+    }),
   ];
 }
 
@@ -57,34 +115,54 @@ export async function benchExplain(nPolicies = 1000, nPods = 10_000, seconds = 2
   const gc = runInNewContext('gc') as () => void;
   const namespaces = Math.max(1, Math.round(nPolicies / 5));
   const podsPerNs = Math.max(1, Math.floor(nPods / namespaces));
-  gc(); gc();
+  gc();
+  gc();
   const before = process.memoryUsage().heapUsed;
   const pods = new PodCache(300_000);
   const seen = new Set<string>();
-  for (let i = 0; i < namespaces * podsPerNs; i++) { const p = podJson(i, podsPerNs); seen.add(pods.keyOf(p)); pods.upsert(p); }
+  for (let i = 0; i < namespaces * podsPerNs; i++) {
+    const p = podJson(i, podsPerNs);
+    seen.add(pods.keyOf(p));
+    pods.upsert(p);
+  }
   pods.relistFinish(seen);
   seen.clear();
-  gc(); gc();
+  gc();
+  gc();
   const podsHeap = process.memoryUsage().heapUsed - before;
   const pc = new PolicyCache();
   for (let n = 0; n < namespaces; n++) {
-    pc.namespaceSink.upsert({ metadata: { name: `team-${n}`, labels: { 'kubernetes.io/metadata.name': `team-${n}`, ...(n % 10 === 0 ? { monitoring: 'true' } : {}) } } });
+    pc.namespaceSink.upsert({
+      metadata: {
+        name: `team-${n}`,
+        labels: { 'kubernetes.io/metadata.name': `team-${n}`, ...(n % 10 === 0 ? { monitoring: 'true' } : {}) },
+      },
+    });
     for (const p of policies(n)) pc.policySink.upsert(p as never);
   }
-  gc(); gc();
+  gc();
+  gc();
   const heapMiB = (process.memoryUsage().heapUsed - before) / 1024 / 1024;
 
   const total = namespaces * podsPerNs;
   const ipOf = (i: number) => podJson(i, podsPerNs).status!.podIP!;
   // Flows: mostly within a namespace (where policies bite), some across, a few to the outside.
   let seed = 42;
-  const rnd = (n: number) => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n; };
+  const rnd = (n: number) => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed % n;
+  };
   const PORTS = [8080, 9090, 8050, 5432, 443, 53];
   const flows = Array.from({ length: 20_000 }, () => {
     const a = rnd(total);
     const b = rnd(10) < 7 ? Math.floor(a / podsPerNs) * podsPerNs + rnd(podsPerNs) : rnd(total);
     const port = PORTS[rnd(PORTS.length)];
-    return { from: ipOf(a), to: rnd(20) === 0 ? `203.0.113.${rnd(250)}` : ipOf(b), port, proto: port === 53 ? 'UDP' : 'TCP' };
+    return {
+      from: ipOf(a),
+      to: rnd(20) === 0 ? `203.0.113.${rnd(250)}` : ipOf(b),
+      port,
+      proto: port === 53 ? 'UDP' : 'TCP',
+    };
   });
   const source = cacheSource(pc);
   const verdicts: Record<string, number> = {};
@@ -111,11 +189,23 @@ export async function benchExplain(nPolicies = 1000, nPods = 10_000, seconds = 2
   const cached = explainExtension(pods, source, { podCidrs: ['10.0.0.0/8'], maxCached: flows.length });
   run(cached, false);
   const cachedPerSec = run(cached, false);
-  return { policies: pc.policyCount, pods: pods.size, computedPerSec: Math.round(computedPerSec), cachedPerSec: Math.round(cachedPerSec), heapMiB: Math.round(heapMiB * 10) / 10, podCacheMiB: Math.round(podsHeap / 1024 / 1024 * 10) / 10, verdicts };
+  return {
+    policies: pc.policyCount,
+    pods: pods.size,
+    computedPerSec: Math.round(computedPerSec),
+    cachedPerSec: Math.round(cachedPerSec),
+    heapMiB: Math.round(heapMiB * 10) / 10,
+    podCacheMiB: Math.round((podsHeap / 1024 / 1024) * 10) / 10,
+    verdicts,
+  };
 }
 
 // Run directly only: inside the bench bundle import.meta.url is dist/bench.mjs, argv[1] too.
-if (process.argv[1] && /\/explain\.ts$/.test(process.argv[1]) && import.meta.url.endsWith(process.argv[1].replace(/^.*\//, '/'))) {
+if (
+  process.argv[1] &&
+  /\/explain\.ts$/.test(process.argv[1]) &&
+  import.meta.url.endsWith(process.argv[1].replace(/^.*\//, '/'))
+) {
   const r = await benchExplain(Number(process.argv[2] ?? 1000), Number(process.argv[3] ?? 10_000));
   console.log(JSON.stringify(r));
 }

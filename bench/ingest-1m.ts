@@ -19,10 +19,17 @@ const NODES = 100;
 const gc = (globalThis as { gc?: () => void }).gc;
 const mib = (b: number) => Math.round((b / 2 ** 20) * 10) / 10;
 const rssMiB = () => mib(process.memoryUsage().rss);
-const heapMiB = () => { gc?.(); return mib(process.memoryUsage().heapUsed); };
+const heapMiB = () => {
+  gc?.();
+  return mib(process.memoryUsage().heapUsed);
+};
 
 const resolver = new IpIndex([]);
-const stores: Stores = { drops: new DropStore(resolver), findings: new FindingStore(resolver), nodes: new NodeStore(60_000) };
+const stores: Stores = {
+  drops: new DropStore(resolver),
+  findings: new FindingStore(resolver),
+  nodes: new NodeStore(60_000),
+};
 const seen = new SeenSet();
 const filler = 'x'.repeat(Math.max(0, SAMPLE - 120));
 const baseHeap = heapMiB();
@@ -34,8 +41,28 @@ function message(i: number): Uint8Array {
   const seq = Math.floor(i / NODES) + 1;
   const at = t0 + i;
   return encodeEnvelope({
-    node, agentId: `agent-${i % NODES}`, seq, sentMs: at,
-    drops: { drops: [{ prefix: 'calico-packet:', family: 4, proto: 'TCP', src: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, dst: `10.250.${i % 200}.1`, dstPort: 443 + (i % 7), count: 1, firstSeenMs: at, lastSeenMs: at, inIface: 'cali1a2b3c4d5e6', outIface: 'eth0', sample: `calico-packet: IN=cali1a2b3c4d5e6 OUT=eth0 SRC=10.0.0.1 ${i} ${filler}`.slice(0, SAMPLE) }] },
+    node,
+    agentId: `agent-${i % NODES}`,
+    seq,
+    sentMs: at,
+    drops: {
+      drops: [
+        {
+          prefix: 'calico-packet:',
+          family: 4,
+          proto: 'TCP',
+          src: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`,
+          dst: `10.250.${i % 200}.1`,
+          dstPort: 443 + (i % 7),
+          count: 1,
+          firstSeenMs: at,
+          lastSeenMs: at,
+          inIface: 'cali1a2b3c4d5e6',
+          outIface: 'eth0',
+          sample: `calico-packet: IN=cali1a2b3c4d5e6 OUT=eth0 SRC=10.0.0.1 ${i} ${filler}`.slice(0, SAMPLE),
+        },
+      ],
+    },
   });
 }
 
@@ -56,8 +83,15 @@ for (let i = 0; i < N; i++) {
   if (dt > maxNs) maxNs = dt;
   if ((i + 1) % BLOCK === 0) {
     const cpu = process.cpuUsage(cpu0);
-    blocks.push({ block: blocks.length + 1, msgsPerS: Math.round(BLOCK / (Number(blockNs) / 1e9)), msgsPerCpuS: Math.round(BLOCK / ((cpu.user + cpu.system) / 1e6)), maxApplyMs: Math.round(Number(maxNs) / 1e4) / 100 });
-    process.stderr.write(`  block ${blocks.length}: ${blocks[blocks.length - 1].msgsPerS} msgs/s, ${blocks[blocks.length - 1].msgsPerCpuS} msgs per CPU-second (slowest message ${blocks[blocks.length - 1].maxApplyMs} ms), flows ${stores.drops.size}, heap ${heapMiB()} MiB, rss ${rssMiB()} MiB\n`);
+    blocks.push({
+      block: blocks.length + 1,
+      msgsPerS: Math.round(BLOCK / (Number(blockNs) / 1e9)),
+      msgsPerCpuS: Math.round(BLOCK / ((cpu.user + cpu.system) / 1e6)),
+      maxApplyMs: Math.round(Number(maxNs) / 1e4) / 100,
+    });
+    process.stderr.write(
+      `  block ${blocks.length}: ${blocks[blocks.length - 1].msgsPerS} msgs/s, ${blocks[blocks.length - 1].msgsPerCpuS} msgs per CPU-second (slowest message ${blocks[blocks.length - 1].maxApplyMs} ms), flows ${stores.drops.size}, heap ${heapMiB()} MiB, rss ${rssMiB()} MiB\n`,
+    );
     blockNs = 0n;
     maxNs = 0n;
     cpu0 = process.cpuUsage();
@@ -65,9 +99,32 @@ for (let i = 0; i < N; i++) {
   if (i + 1 === 500_000) {
     const estimated = (stores.drops as unknown as { bytes?: number }).bytes;
     const heap = heapMiB();
-    at500k = { flowsApplied: 500_000, flowsHeld: stores.drops.size, heapMiB: heap, rssMiB: rssMiB(), storeEstimateMiB: estimated === undefined ? NaN : mib(estimated), heapBytesPerFlowHeld: Math.round(((heap - baseHeap) * 2 ** 20) / stores.drops.size) };
+    at500k = {
+      flowsApplied: 500_000,
+      flowsHeld: stores.drops.size,
+      heapMiB: heap,
+      rssMiB: rssMiB(),
+      storeEstimateMiB: estimated === undefined ? NaN : mib(estimated),
+      heapBytesPerFlowHeld: Math.round(((heap - baseHeap) * 2 ** 20) / stores.drops.size),
+    };
   }
 }
-const ratioOf = (k: 'msgsPerS' | 'msgsPerCpuS') => (blocks.length >= 2 ? Math.round((blocks[blocks.length - 1][k] / blocks[0][k]) * 100) / 100 : NaN);
+const ratioOf = (k: 'msgsPerS' | 'msgsPerCpuS') =>
+  blocks.length >= 2 ? Math.round((blocks[blocks.length - 1][k] / blocks[0][k]) * 100) / 100 : NaN;
 const ratio = ratioOf('msgsPerS');
-console.log(JSON.stringify({ messages: N, sampleBytes: SAMPLE, blocks, lastOverFirst: ratio, lastOverFirstCpu: ratioOf('msgsPerCpuS'), at500k, end: { flowsHeld: stores.drops.size, heapMiB: heapMiB(), rssMiB: rssMiB(), seenKeys: (seen as unknown as { size?: number }).size ?? NaN } }));
+console.log(
+  JSON.stringify({
+    messages: N,
+    sampleBytes: SAMPLE,
+    blocks,
+    lastOverFirst: ratio,
+    lastOverFirstCpu: ratioOf('msgsPerCpuS'),
+    at500k,
+    end: {
+      flowsHeld: stores.drops.size,
+      heapMiB: heapMiB(),
+      rssMiB: rssMiB(),
+      seenKeys: (seen as unknown as { size?: number }).size ?? NaN,
+    },
+  }),
+);

@@ -3,5 +3,10 @@
 // collectors it starts are still the production bundle (NODEWARDEN_BIN). One JSON row per line.
 import { scaleBench } from './scale.js';
 
-await scaleBench((key, label, value, unit, digits = 0) => { process.stdout.write(JSON.stringify({ key, label, value, unit, digits }) + '\n'); }, { NODE_OPTIONS: process.argv[2] ?? '' });
+await scaleBench(
+  (key, label, value, unit, digits = 0) => {
+    process.stdout.write(JSON.stringify({ key, label, value, unit, digits }) + '\n');
+  },
+  { NODE_OPTIONS: process.argv[2] ?? '' },
+);
 process.exit(0);

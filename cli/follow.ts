@@ -37,14 +37,31 @@ class Fatal extends Error {}
  * One stream after another until `signal` aborts; `onEvent` gets every event. The first connection
  * must succeed (an unreachable collector is an error, as without -w); later ones are retried.
  */
-export async function streamEvents(c: Client, path: string, onEvent: (e: SseEvent) => void, signal: AbortSignal, warn: (line: string) => void): Promise<void> {
+export async function streamEvents(
+  c: Client,
+  path: string,
+  onEvent: (e: SseEvent) => void,
+  signal: AbortSignal,
+  warn: (line: string) => void,
+): Promise<void> {
   let delay = BACKOFF_MIN_MS;
   let everConnected = false;
   while (!signal.aborted) {
     let why: string;
     try {
       // A stream that got as far as `synced` was a good one: the next wait starts short again.
-      await oneStream(c, path, (e) => { if (e.type === 'synced') delay = BACKOFF_MIN_MS; onEvent(e); }, signal, () => { everConnected = true; });
+      await oneStream(
+        c,
+        path,
+        (e) => {
+          if (e.type === 'synced') delay = BACKOFF_MIN_MS;
+          onEvent(e);
+        },
+        signal,
+        () => {
+          everConnected = true;
+        },
+      );
       why = 'the stream ended';
     } catch (err) {
       if (signal.aborted) return;
@@ -54,25 +71,48 @@ export async function streamEvents(c: Client, path: string, onEvent: (e: SseEven
     }
     if (signal.aborted) return;
     warn(`watch: ${why}; reconnecting in ${(delay / 1000).toFixed(1)}s\n`);
-    await new Promise<void>((r) => { const t = setTimeout(r, delay); signal.addEventListener('abort', () => { clearTimeout(t); r(); }, { once: true }); });
+    await new Promise<void>((r) => {
+      const t = setTimeout(r, delay);
+      signal.addEventListener(
+        'abort',
+        () => {
+          clearTimeout(t);
+          r();
+        },
+        { once: true },
+      );
+    });
     delay = Math.min(BACKOFF_MAX_MS, delay * 2);
   }
 }
 
 /** Reads one connection to its end. */
-async function oneStream(c: Client, path: string, onEvent: (e: SseEvent) => void, outer: AbortSignal, onConnected: () => void): Promise<void> {
+async function oneStream(
+  c: Client,
+  path: string,
+  onEvent: (e: SseEvent) => void,
+  outer: AbortSignal,
+  onConnected: () => void,
+): Promise<void> {
   const ac = new AbortController();
   const abort = () => ac.abort(outer.reason);
   outer.addEventListener('abort', abort, { once: true });
   let idle: NodeJS.Timeout | undefined;
-  const arm = (ms: number, reason: string) => { clearTimeout(idle); if (ms) idle = setTimeout(() => ac.abort(new Error(reason)), ms); };
+  const arm = (ms: number, reason: string) => {
+    clearTimeout(idle);
+    if (ms) idle = setTimeout(() => ac.abort(new Error(reason)), ms);
+  };
   try {
     arm(c.timeoutMs, 'no answer within --timeout');
-    const res = await fetch(`${c.base}${path}`, { headers: { ...c.headers, accept: 'text/event-stream' }, signal: ac.signal });
+    const res = await fetch(`${c.base}${path}`, {
+      headers: { ...c.headers, accept: 'text/event-stream' },
+      signal: ac.signal,
+    });
     if (!res.ok) {
       const body = (await res.json().catch(() => ({}))) as { error?: string };
       const msg = `collector answered ${res.status}: ${body.error ?? res.statusText}`;
-      if (res.status === 404) throw new Fatal(`${msg} (this collector has no /api/v1/watch: it is older than this CLI)`);
+      if (res.status === 404)
+        throw new Fatal(`${msg} (this collector has no /api/v1/watch: it is older than this CLI)`);
       if (res.status >= 400 && res.status < 500 && res.status !== 429) throw new Fatal(msg);
       throw new Error(msg);
     }
@@ -100,14 +140,22 @@ function untilInterrupted(ac: AbortController): () => void {
   const stop = () => ac.abort();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
-  return () => { process.off('SIGINT', stop); process.off('SIGTERM', stop); };
+  return () => {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  };
 }
 
 /** Follows one kind of item and prints it the kubectl way; resolves with the exit code. */
 export async function follow<T>(c: Client, f: FollowSpec<T>, format: Format, noHeaders: boolean): Promise<number> {
   const out = (s: string) => process.stdout.write(s);
-  const qs = new URLSearchParams([['types', f.types], ...Object.entries(f.params).filter((e): e is [string, string] => !!e[1])]);
-  /** What was last printed per entity, as a digest; bounded (the oldest forgotten may print again after a reconnect). */
+  const qs = new URLSearchParams([
+    ['types', f.types],
+    ...Object.entries(f.params).filter((e): e is [string, string] => !!e[1]),
+  ]);
+  /**
+   * What was last printed per entity, as a digest; bounded (the oldest forgotten may print again after a reconnect).
+   */
   const printed = new Map<string, string>();
   let initial: T[] | undefined = [];
   let w: number[] = widths(f.header, []);
@@ -131,10 +179,18 @@ export async function follow<T>(c: Client, f: FollowSpec<T>, format: Format, noH
     }
     if (e.type !== f.event) return;
     let item: T;
-    try { item = JSON.parse(e.data) as T; } catch { process.stderr.write(`warning: skipped a watch event that is not JSON (${e.type})\n`); return; }
+    try {
+      item = JSON.parse(e.data) as T;
+    } catch {
+      process.stderr.write(`warning: skipped a watch event that is not JSON (${e.type})\n`);
+      return;
+    }
     if (!f.matches(item)) return;
     // On a reconnect the current state comes again: only what changed meanwhile prints.
-    const k = f.key(item), sig = createHash('sha1').update(f.signature ? f.signature(item) : e.data).digest('base64');
+    const k = f.key(item),
+      sig = createHash('sha1')
+        .update(f.signature ? f.signature(item) : e.data)
+        .digest('base64');
     if (printed.get(k) === sig) return;
     printed.delete(k);
     printed.set(k, sig);
@@ -145,7 +201,10 @@ export async function follow<T>(c: Client, f: FollowSpec<T>, format: Format, noH
   const ac = new AbortController();
   const release = untilInterrupted(ac);
   // `nodewarden drops -w | head`: the reader left, so the watch ends quietly, as kubectl's does.
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => { if (err.code === 'EPIPE') ac.abort(); else throw err; });
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') ac.abort();
+    else throw err;
+  });
   try {
     await streamEvents(c, `/api/v1/watch?${qs}`, onEvent, ac.signal, (l) => process.stderr.write(l));
     return 0;

@@ -5,14 +5,21 @@ import { ConfigError, type FlagSpec, type FlagValues } from '../common/flags.js'
 export type Format = 'table' | 'wide' | 'json' | 'yaml';
 
 export const outputFlags: Record<string, FlagSpec> = {
-  output: { type: 'string', short: 'o', arg: 'table|wide|json|yaml', default: 'table', help: 'table, wide (more columns), json or yaml.' },
+  output: {
+    type: 'string',
+    short: 'o',
+    arg: 'table|wide|json|yaml',
+    default: 'table',
+    help: 'table, wide (more columns), json or yaml.',
+  },
   'no-headers': { type: 'boolean', help: 'Print table rows without the header line (table and wide).', noEnv: true },
 };
 
 /** --output, checked against what the command can print. */
 export function formatOf(v: FlagValues, allowed: readonly Format[] = ['table', 'wide', 'json', 'yaml']): Format {
   const o = String(v.output);
-  if (!(allowed as readonly string[]).includes(o)) throw new ConfigError(`--output must be ${allowed.slice(0, -1).join(', ')} or ${allowed.at(-1)}, not "${o}"`);
+  if (!(allowed as readonly string[]).includes(o))
+    throw new ConfigError(`--output must be ${allowed.slice(0, -1).join(', ')} or ${allowed.at(-1)}, not "${o}"`);
   return o as Format;
 }
 
@@ -33,7 +40,12 @@ export function widths(header: string[], rows: string[][]): number[] {
 
 /** One row padded to the given widths (the last column unpadded), like kubectl's tabwriter. */
 export function row(cells: string[], w: number[]): string {
-  return cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(w[i] ?? 0))).join('   ').trimEnd() + '\n';
+  return (
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(w[i] ?? 0)))
+      .join('   ')
+      .trimEnd() + '\n'
+  );
 }
 
 /** Plain aligned columns, like kubectl's default output; --no-headers leaves the header line out. */

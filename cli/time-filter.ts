@@ -2,8 +2,18 @@
 import { ConfigError, parseDuration, type FlagSpec, type FlagValues } from '../common/flags.js';
 
 export const timeFlags: Record<string, FlagSpec> = {
-  since: { type: 'string', arg: 'DURATION', help: 'Only items last seen within this duration (e.g. 15m, 2h).', noEnv: true },
-  'since-time': { type: 'string', arg: 'TIME', help: 'Only items last seen at or after this RFC 3339 time (e.g. 2026-12-03T14:00:00Z).', noEnv: true },
+  since: {
+    type: 'string',
+    arg: 'DURATION',
+    help: 'Only items last seen within this duration (e.g. 15m, 2h).',
+    noEnv: true,
+  },
+  'since-time': {
+    type: 'string',
+    arg: 'TIME',
+    help: 'Only items last seen at or after this RFC 3339 time (e.g. 2026-12-03T14:00:00Z).',
+    noEnv: true,
+  },
 };
 
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
@@ -13,7 +23,9 @@ export function parseRfc3339(text: string, what: string): number {
   const ms = RFC3339.test(text) ? Date.parse(text.toUpperCase()) : NaN;
   // Date.parse rolls 2026-02-30 over to March: the date part must survive the round trip.
   const day = text.slice(0, 10);
-  const offsetMin = /[+-]\d{2}:\d{2}$/.test(text) ? (text.at(-6) === '-' ? -1 : 1) * (Number(text.slice(-5, -3)) * 60 + Number(text.slice(-2))) : 0;
+  const offsetMin = /[+-]\d{2}:\d{2}$/.test(text)
+    ? (text.at(-6) === '-' ? -1 : 1) * (Number(text.slice(-5, -3)) * 60 + Number(text.slice(-2)))
+    : 0;
   if (Number.isNaN(ms) || new Date(ms + offsetMin * 60_000).toISOString().slice(0, 10) !== day) {
     throw new ConfigError(`${what}: "${text}" is not an RFC 3339 time (e.g. 2026-12-03T14:00:00Z)`);
   }
@@ -28,7 +40,8 @@ export interface TimeFilter {
 }
 
 export function timeFilterOf(v: FlagValues, nowMs: number): TimeFilter {
-  const since = v.since as string | undefined, at = v['since-time'] as string | undefined;
+  const since = v.since as string | undefined,
+    at = v['since-time'] as string | undefined;
   if (since !== undefined && at !== undefined) throw new ConfigError('--since and --since-time exclude each other');
   if (since !== undefined) return { since, cutoffMs: nowMs - parseDuration(since, '--since') };
   if (at !== undefined) {
@@ -39,4 +52,5 @@ export function timeFilterOf(v: FlagValues, nowMs: number): TimeFilter {
 }
 
 /** Whether an item's lastSeen passes the cutoff. */
-export const seenSince = (lastSeen: string, f: TimeFilter): boolean => f.cutoffMs === undefined || Date.parse(lastSeen) >= f.cutoffMs;
+export const seenSince = (lastSeen: string, f: TimeFilter): boolean =>
+  f.cutoffMs === undefined || Date.parse(lastSeen) >= f.cutoffMs;

@@ -65,16 +65,32 @@ export interface CollectorExtras {
   guard?: JobGuard;
 }
 
-export async function runCollector(cfg: CollectorConfig, resolver: Resolver, log: Logger, extras: CollectorExtras = {}): Promise<RunningCollector> {
+export async function runCollector(
+  cfg: CollectorConfig,
+  resolver: Resolver,
+  log: Logger,
+  extras: CollectorExtras = {},
+): Promise<RunningCollector> {
   const { listeners = [], routes = {}, registry = new Registry(), explainFlow, notReady, guard } = extras;
   // The metrics read the stores only when scraped; the stores report evictions to the metrics.
   const m = collectorMetrics(registry, () => stores, resolver, { maxDropSeries: cfg.maxDropSeries });
   const bounded = (store: 'flows' | 'findings' | 'nodes'): BoundEvents => ({
     evicted: (reason) => m.evicted(store, reason),
-    episode: (reason, entries, bytes) => log.warn({ store, bound: reason, entries, estimatedBytes: bytes }, `store: ${store} reached the ${reason === 'bytes' ? 'byte' : 'entry'} bound; evicting the oldest (counted in nodewarden_collector_store_evictions_total, logged once per episode)`),
+    episode: (reason, entries, bytes) =>
+      log.warn(
+        { store, bound: reason, entries, estimatedBytes: bytes },
+        `store: ${store} reached the ${reason === 'bytes' ? 'byte' : 'entry'} bound; evicting the oldest (counted in nodewarden_collector_store_evictions_total, logged once per episode)`,
+      ),
   });
   const stores: Stores = {
-    drops: new DropStore(resolver, { maxBytes: cfg.storeMaxBytes ?? DEFAULT_FLOW_BOUNDS.maxBytes, maxEntries: cfg.storeMaxFlows ?? DEFAULT_FLOW_BOUNDS.maxEntries }, bounded('flows')),
+    drops: new DropStore(
+      resolver,
+      {
+        maxBytes: cfg.storeMaxBytes ?? DEFAULT_FLOW_BOUNDS.maxBytes,
+        maxEntries: cfg.storeMaxFlows ?? DEFAULT_FLOW_BOUNDS.maxEntries,
+      },
+      bounded('flows'),
+    ),
     findings: new FindingStore(resolver, {}, bounded('findings')),
     nodes: new NodeStore(cfg.nodeStaleMs, {}, bounded('nodes')),
   };
@@ -85,7 +101,11 @@ export async function runCollector(cfg: CollectorConfig, resolver: Resolver, log
   const countAdjusted = (env: ValidEnvelope, subject: string): void => {
     m.adjusted(env);
     for (const reason of Object.keys(env.adjusted.droppedReasons)) {
-      warnOnce(`record:${reason}`, 'ingest: refused drop records of an otherwise valid message; further ones are only counted', { subject, node: env.node, reason });
+      warnOnce(
+        `record:${reason}`,
+        'ingest: refused drop records of an otherwise valid message; further ones are only counted',
+        { subject, node: env.node, reason },
+      );
     }
   };
 
@@ -96,7 +116,11 @@ export async function runCollector(cfg: CollectorConfig, resolver: Resolver, log
     } catch (err) {
       const kind = err instanceof DecodeError ? err.kind : 'corrupt';
       m.rejected(kind);
-      warnOnce(`decode:${kind}`, 'ingest: rejected a message that is not a valid nodewarden envelope; further ones are only counted', { subject, reason: kind, detail: (err as Error).message });
+      warnOnce(
+        `decode:${kind}`,
+        'ingest: rejected a message that is not a valid nodewarden envelope; further ones are only counted',
+        { subject, reason: kind, detail: (err as Error).message },
+      );
       return;
     }
     if (env.adjusted.droppedRecords || env.adjusted.truncated) countAdjusted(env, subject);
@@ -106,21 +130,36 @@ export async function runCollector(cfg: CollectorConfig, resolver: Resolver, log
     for (const l of listeners) l(env, applied, stores);
   };
 
-  const link = startIngestLink({
-    nats: cfg.nats, natsAuth: cfg.natsAuth, checkMs: cfg.streamCheckMs ?? 5000,
-    stream: { maxAgeMs: cfg.retentionMs, maxBytes: cfg.streamMaxBytes, replicas: cfg.streamReplicas },
-  }, {
-    onMessage: (m) => onMessage(m.data, m.subject),
-    onAttached: () => log.info('collector: consuming'),
-    onCaughtUp: () => { m.caughtUp(); log.info({ flows: stores.drops.size }, 'collector: caught up with the stream'); },
-    recreated: m.recreated,
-  }, log);
+  const link = startIngestLink(
+    {
+      nats: cfg.nats,
+      natsAuth: cfg.natsAuth,
+      checkMs: cfg.streamCheckMs ?? 5000,
+      stream: { maxAgeMs: cfg.retentionMs, maxBytes: cfg.streamMaxBytes, replicas: cfg.streamReplicas },
+    },
+    {
+      onMessage: (m) => onMessage(m.data, m.subject),
+      onAttached: () => log.info('collector: consuming'),
+      onCaughtUp: () => {
+        m.caughtUp();
+        log.info({ flows: stores.drops.size }, 'collector: caught up with the stream');
+      },
+      recreated: m.recreated,
+    },
+    log,
+  );
   m.freshness(() => link.freshness());
 
   m.position(() => link.position());
 
   const api = createApi({
-    stores, registry, token: cfg.apiToken, routes, responseBudgetBytes: cfg.responseBudgetBytes, explainFlow, feed,
+    stores,
+    registry,
+    token: cfg.apiToken,
+    routes,
+    responseBudgetBytes: cfg.responseBudgetBytes,
+    explainFlow,
+    feed,
     freshness: () => link.freshness(),
     ready: () => {
       const f = link.freshness();
@@ -131,7 +170,10 @@ export async function runCollector(cfg: CollectorConfig, resolver: Resolver, log
     },
   });
   try {
-    await new Promise<void>((resolve, reject) => { api.once('error', reject); api.listen(cfg.listen.port, cfg.listen.host, () => resolve()); });
+    await new Promise<void>((resolve, reject) => {
+      api.once('error', reject);
+      api.listen(cfg.listen.port, cfg.listen.host, () => resolve());
+    });
   } catch (err) {
     await link.stop();
     throw err;

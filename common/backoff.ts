@@ -17,8 +17,11 @@ export function backoff(attempt: number, o: BackoffOptions): number {
   const d = Math.min(o.capMs, o.baseMs * 2 ** Math.min(Math.max(0, attempt), 30));
   const r = o.random ?? Math.random;
   switch (o.jitter ?? 'full') {
-    case 'full': return Math.round(r() * d);
-    case 'equal': return Math.round(d / 2 + (r() * d) / 2);
-    case 'none': return d;
+    case 'full':
+      return Math.round(r() * d);
+    case 'equal':
+      return Math.round(d / 2 + (r() * d) / 2);
+    case 'none':
+      return d;
   }
 }

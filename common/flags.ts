@@ -51,16 +51,28 @@ export function envName(flag: string): string {
 }
 
 /** Parses argv; a flag not given on the command line falls back to NODEWARDEN_<FLAG>, then its default. */
-export function parseCommand(spec: CommandSpec, argv: string[], env: NodeJS.ProcessEnv = process.env): { values: FlagValues; positionals: string[]; help: boolean } {
-  const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = { help: { type: 'boolean', short: 'h' } };
+export function parseCommand(
+  spec: CommandSpec,
+  argv: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): { values: FlagValues; positionals: string[]; help: boolean } {
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {
+    help: { type: 'boolean', short: 'h' },
+  };
   for (const [name, f] of Object.entries(spec.flags)) {
-    options[name] = { type: f.type === 'boolean' ? 'boolean' : 'string', ...(f.short ? { short: f.short } : {}), ...(f.type === 'list' ? { multiple: true } : {}) };
+    options[name] = {
+      type: f.type === 'boolean' ? 'boolean' : 'string',
+      ...(f.short ? { short: f.short } : {}),
+      ...(f.type === 'list' ? { multiple: true } : {}),
+    };
   }
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   } catch (err) {
-    throw new ConfigError(`${(err as Error).message.split('\n')[0].split('. To specify')[0]} (see nodewarden ${spec.name} --help)`);
+    throw new ConfigError(
+      `${(err as Error).message.split('\n')[0].split('. To specify')[0]} (see nodewarden ${spec.name} --help)`,
+    );
   }
   const values: FlagValues = {};
   for (const [name, f] of Object.entries(spec.flags)) {
@@ -68,7 +80,8 @@ export function parseCommand(spec: CommandSpec, argv: string[], env: NodeJS.Proc
     const fromEnv = f.noEnv ? undefined : env[envName(name)];
     if (v === undefined && fromEnv !== undefined && fromEnv !== '') {
       if (f.type === 'boolean') {
-        if (!/^(true|false|1|0)$/i.test(fromEnv)) throw new ConfigError(`${envName(name)}=${fromEnv}: expected true or false`);
+        if (!/^(true|false|1|0)$/i.test(fromEnv))
+          throw new ConfigError(`${envName(name)}=${fromEnv}: expected true or false`);
         v = /^(true|1)$/i.test(fromEnv);
       } else v = f.type === 'list' ? [fromEnv] : fromEnv;
     }
@@ -88,14 +101,22 @@ export function renderHelp(spec: CommandSpec): string {
   const row = (name: string, f: FlagSpec) => {
     const arg = f.type === 'boolean' ? '' : ` ${f.arg ?? (f.choices ? f.choices.join('|') : 'VALUE')}`;
     const left = `${f.short ? `-${f.short}, ` : '    '}--${name}${arg}`;
-    const def = f.default !== undefined && f.default !== false && !(Array.isArray(f.default) && f.default.length === 0) ? ` (default ${Array.isArray(f.default) ? f.default.join(', ') : String(f.default)})` : '';
+    const def =
+      f.default !== undefined && f.default !== false && !(Array.isArray(f.default) && f.default.length === 0)
+        ? ` (default ${Array.isArray(f.default) ? f.default.join(', ') : String(f.default)})`
+        : '';
     const rep = f.type === 'list' ? ' Repeatable.' : '';
     const env = f.noEnv ? '' : ` [env ${envName(name)}]`;
     return [left, `${f.help}${rep}${def}${env}`] as const;
   };
   const grouped = new Set((spec.groups ?? []).flatMap((g) => g.flags));
   const sections: { title: string; rows: (readonly [string, string])[] }[] = [
-    { title: 'Flags:', rows: Object.entries(spec.flags).filter(([n]) => !grouped.has(n)).map(([n, f]) => row(n, f)) },
+    {
+      title: 'Flags:',
+      rows: Object.entries(spec.flags)
+        .filter(([n]) => !grouped.has(n))
+        .map(([n, f]) => row(n, f)),
+    },
     ...(spec.groups ?? []).map((g) => ({ title: `${g.title}:`, rows: g.flags.map((n) => row(n, spec.flags[n])) })),
   ];
   sections[0].rows.push(['-h, --help', 'Show this help.']);
@@ -110,10 +131,15 @@ export function renderHelp(spec: CommandSpec): string {
 }
 
 /** The Typescript type readFlags gives a flag of each kind. */
-type FlagType<F extends FlagSpec> = F['type'] extends 'duration' | 'int' | 'number' | 'bytes' ? number
-  : F['type'] extends 'boolean' ? boolean
-  : F['type'] extends 'list' ? string[]
-  : F['default'] extends string ? string : string | undefined;
+type FlagType<F extends FlagSpec> = F['type'] extends 'duration' | 'int' | 'number' | 'bytes'
+  ? number
+  : F['type'] extends 'boolean'
+    ? boolean
+    : F['type'] extends 'list'
+      ? string[]
+      : F['default'] extends string
+        ? string
+        : string | undefined;
 
 export type FlagConfig<S extends FlagSpecs> = { [K in keyof S]: FlagType<S[K]> };
 
@@ -130,28 +156,35 @@ export function readFlags<S extends FlagSpecs>(specs: S, values: Record<string, 
 function readFlag(name: string, f: FlagSpec, raw: unknown): unknown {
   const flag = `--${name}`;
   if (f.type === 'boolean') return raw === true || raw === 'true';
-  if (f.type === 'list') return splitList(Array.isArray(raw) ? raw.map(String) : typeof raw === 'string' ? [raw] : [], f);
+  if (f.type === 'list')
+    return splitList(Array.isArray(raw) ? raw.map(String) : typeof raw === 'string' ? [raw] : [], f);
   if (raw === undefined || raw === null) return undefined;
   if (typeof raw !== 'string') throw new ConfigError(`${flag}: expected a value`);
   const text = raw.trim();
   switch (f.type) {
-    case 'string': return raw;
+    case 'string':
+      return raw;
     case 'choice': {
       const c = f.choices ?? [];
-      if (!c.includes(text)) throw new ConfigError(`${flag} must be ${c.length > 1 ? `${c.slice(0, -1).join(', ')} or ${c[c.length - 1]}` : c[0]}, not "${raw}"`);
+      if (!c.includes(text))
+        throw new ConfigError(
+          `${flag} must be ${c.length > 1 ? `${c.slice(0, -1).join(', ')} or ${c[c.length - 1]}` : c[0]}, not "${raw}"`,
+        );
       return text;
     }
     case 'duration': {
       if (f.zero && /^0+$/.test(text)) return 0;
       const ms = parseDuration(text, flag);
       if (f.zero && ms === 0) return 0;
-      if (f.min !== undefined && ms < f.min) throw new ConfigError(`${flag} must be at least ${f.min} ms${f.zero ? ' (or 0)' : ''}, not "${raw}"`);
+      if (f.min !== undefined && ms < f.min)
+        throw new ConfigError(`${flag} must be at least ${f.min} ms${f.zero ? ' (or 0)' : ''}, not "${raw}"`);
       if (f.max !== undefined && ms > f.max) throw new ConfigError(`${flag} must be at most ${f.max} ms, not "${raw}"`);
       return ms;
     }
     case 'bytes': {
       const n = parseBytes(text, flag);
-      if (f.min !== undefined && n < f.min) throw new ConfigError(`${flag} must be at least ${f.min} bytes, not "${raw}"`);
+      if (f.min !== undefined && n < f.min)
+        throw new ConfigError(`${flag} must be at least ${f.min} bytes, not "${raw}"`);
       return n;
     }
     case 'int':
@@ -160,7 +193,11 @@ function readFlag(name: string, f: FlagSpec, raw: unknown): unknown {
       const integer = f.type === 'int';
       const min = f.min ?? (integer ? 1 : 0);
       const lowOk = f.minExclusive || (!integer && f.min === undefined) ? n > min : n >= min;
-      const ok = /^\d+(\.\d+)?$/.test(text) && (!integer || Number.isInteger(n)) && ((f.zero && n === 0) || lowOk) && n <= (f.max ?? Infinity);
+      const ok =
+        /^\d+(\.\d+)?$/.test(text) &&
+        (!integer || Number.isInteger(n)) &&
+        ((f.zero && n === 0) || lowOk) &&
+        n <= (f.max ?? Infinity);
       if (!ok) throw new ConfigError(`${flag} must be ${describeNumber(f, integer)}, not "${raw}"`);
       return n;
     }

@@ -15,7 +15,16 @@ export interface FlowFields {
 
 /** prefix|src|dst|proto|dstPort|icmpType|in|out, led by node| when given. */
 export function flowKey(f: FlowFields, inIface: Opt<string>, outIface: Opt<string>, node?: string): string {
-  const k = [f.prefix ?? '', f.src ?? '', f.dst ?? '', f.proto ?? '', f.dstPort ?? '', f.icmpType ?? '', inIface ?? '', outIface ?? ''];
+  const k = [
+    f.prefix ?? '',
+    f.src ?? '',
+    f.dst ?? '',
+    f.proto ?? '',
+    f.dstPort ?? '',
+    f.icmpType ?? '',
+    inIface ?? '',
+    outIface ?? '',
+  ];
   if (node !== undefined) k.unshift(node);
   return k.join('|');
 }

@@ -11,7 +11,12 @@ export class JobGuard {
 
   /** metricPrefix: the role's prefix, e.g. "nodewarden_collector". */
   constructor(log: Logger, registry: Registry, metricPrefix: string) {
-    this.failures = new Counter({ name: `${metricPrefix}_job_failures_total`, help: 'periodic jobs and callbacks that threw (caught, logged once per job and message)', labelNames: ['job'], registers: [registry] });
+    this.failures = new Counter({
+      name: `${metricPrefix}_job_failures_total`,
+      help: 'periodic jobs and callbacks that threw (caught, logged once per job and message)',
+      labelNames: ['job'],
+      registers: [registry],
+    });
     this.warnOnce = onceLogger(log);
   }
 
@@ -31,7 +36,11 @@ export class JobGuard {
   failed(job: string, err: unknown): void {
     this.failures.inc({ job });
     const e = err instanceof Error ? err : new Error(String(err));
-    this.warnOnce(`${job}:${e.message}`, `${job}: failed; it runs again at its next turn (repeats are only counted)`, { job, err: e.message, stack: e.stack?.split('\n').slice(0, 6).join('\n') });
+    this.warnOnce(`${job}:${e.message}`, `${job}: failed; it runs again at its next turn (repeats are only counted)`, {
+      job,
+      err: e.message,
+      stack: e.stack?.split('\n').slice(0, 6).join('\n'),
+    });
   }
 }
 
@@ -46,10 +55,17 @@ export function installLastResort(log: Logger): void {
   process.on('unhandledRejection', (reason) => {
     rejections++;
     const e = reason instanceof Error ? reason : new Error(String(reason));
-    if (rejections <= 20 || rejections % 1000 === 0) log.error({ err: e.message, stack: e.stack, unhandledRejections: rejections }, 'unhandled promise rejection (survived)');
+    if (rejections <= 20 || rejections % 1000 === 0)
+      log.error(
+        { err: e.message, stack: e.stack, unhandledRejections: rejections },
+        'unhandled promise rejection (survived)',
+      );
   });
   process.on('uncaughtException', (err) => {
-    log.fatal({ err: err.message, stack: err.stack }, 'uncaught exception; exiting (code 70) so the supervisor restarts a clean process');
+    log.fatal(
+      { err: err.message, stack: err.stack },
+      'uncaught exception; exiting (code 70) so the supervisor restarts a clean process',
+    );
     process.exit(70);
   });
 }

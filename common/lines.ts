@@ -9,7 +9,11 @@ export class LineSplitter {
   private partial = '';
   private skipping = false;
 
-  constructor(private readonly maxChars: number, private readonly onLine: (line: string) => void, private readonly onTooLong: () => void) {}
+  constructor(
+    private readonly maxChars: number,
+    private readonly onLine: (line: string) => void,
+    private readonly onTooLong: () => void,
+  ) {}
 
   write(chunk: Buffer): void {
     const text = this.decoder.write(chunk);

@@ -9,8 +9,20 @@ export type LogFormat = 'json' | 'text';
 
 /** --log-level and --log-format, for the long-running roles (agent, collector, auth). */
 export const loggingFlags = {
-  'log-level': { type: 'choice', choices: LOG_LEVELS, arg: 'LEVEL', default: 'info', help: 'Least severe level logged: trace, debug, info, warn, error, fatal, or silent.' },
-  'log-format': { type: 'choice', choices: ['json', 'text'], arg: 'FORMAT', default: 'json', help: 'json: one JSON object a line (for log collectors); text: one readable line per record.' },
+  'log-level': {
+    type: 'choice',
+    choices: LOG_LEVELS,
+    arg: 'LEVEL',
+    default: 'info',
+    help: 'Least severe level logged: trace, debug, info, warn, error, fatal, or silent.',
+  },
+  'log-format': {
+    type: 'choice',
+    choices: ['json', 'text'],
+    arg: 'FORMAT',
+    default: 'json',
+    help: 'json: one JSON object a line (for log collectors); text: one readable line per record.',
+  },
 } satisfies FlagSpecs;
 
 const settings: { level?: string; format: LogFormat } = { format: 'json' };
@@ -22,12 +34,22 @@ export function configureLogging(o: { level?: string; format?: LogFormat }): voi
 }
 
 /** Logs on stdout, written synchronously (no worker threads: the agent must stay small). */
-export function createLogger(component: string, level = settings.level ?? process.env.NODEWARDEN_LOG_LEVEL ?? 'info'): Logger {
+export function createLogger(
+  component: string,
+  level = settings.level ?? process.env.NODEWARDEN_LOG_LEVEL ?? 'info',
+): Logger {
   const dest = settings.format === 'text' ? textDestination() : pino.destination({ fd: 1, sync: true });
   return pino({ level, base: { component }, timestamp: pino.stdTimeFunctions.isoTime }, dest);
 }
 
-const LEVEL_NAMES: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
+const LEVEL_NAMES: Record<number, string> = {
+  10: 'TRACE',
+  20: 'DEBUG',
+  30: 'INFO',
+  40: 'WARN',
+  50: 'ERROR',
+  60: 'FATAL',
+};
 
 /** `2026-03-01T12:00:00.000Z WARN  collector: message key=value key="two words"` from one pino JSON line. */
 export function textLine(json: string): string {

@@ -1,4 +1,14 @@
-import { connect, tokenAuthenticator, usernamePasswordAuthenticator, AuthorizationError, PermissionViolationError, UserAuthenticationExpiredError, type NatsConnection, type ConnectionOptions, type Authenticator } from '@nats-io/transport-node';
+import {
+  connect,
+  tokenAuthenticator,
+  usernamePasswordAuthenticator,
+  AuthorizationError,
+  PermissionViolationError,
+  UserAuthenticationExpiredError,
+  type NatsConnection,
+  type ConnectionOptions,
+  type Authenticator,
+} from '@nats-io/transport-node';
 import { readFileSync } from 'node:fs';
 import { createLogger, onceLogger, type Logger } from './log.js';
 import { backoff } from './backoff.js';
@@ -27,18 +37,27 @@ function readSecret(path: string, what: string): string {
 
 /** How to authenticate, evaluated at each (re)connect so rotated files take effect without a restart. */
 export function natsAuthenticator(auth: NatsAuth): Authenticator | undefined {
-  if (auth.tokenFile) { const f = auth.tokenFile; return tokenAuthenticator(() => readSecret(f, 'NATS token file')); }
+  if (auth.tokenFile) {
+    const f = auth.tokenFile;
+    return tokenAuthenticator(() => readSecret(f, 'NATS token file'));
+  }
   if (auth.token) return tokenAuthenticator(auth.token);
   if (auth.user) {
     const f = auth.passwordFile;
-    return usernamePasswordAuthenticator(auth.user, f ? () => readSecret(f, 'NATS password file') : auth.password ?? '');
+    return usernamePasswordAuthenticator(
+      auth.user,
+      f ? () => readSecret(f, 'NATS password file') : (auth.password ?? ''),
+    );
   }
   return undefined;
 }
 
 let natsLog: Logger | undefined;
 const log = () => (natsLog ??= createLogger('nats'));
-const isAuthFailure = (err: unknown) => err instanceof AuthorizationError || err instanceof UserAuthenticationExpiredError || /authoriz|authenticat/i.test(String((err as Error)?.message));
+const isAuthFailure = (err: unknown) =>
+  err instanceof AuthorizationError ||
+  err instanceof UserAuthenticationExpiredError ||
+  /authoriz|authenticat/i.test(String((err as Error)?.message));
 
 type Report = (err: unknown, what: string) => void;
 
@@ -60,7 +79,10 @@ function reporter(name: string): Report {
 export async function connectNats(url: string, auth: NatsAuth, name: string): Promise<NatsConnection> {
   const fromFiles = !!(auth.tokenFile || auth.passwordFile);
   const opts: ConnectionOptions = {
-    servers: url.split(',').map((s) => s.trim()).filter(Boolean),
+    servers: url
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
     name,
     maxReconnectAttempts: -1,
     reconnectTimeWait: 500,
@@ -83,7 +105,8 @@ export async function connectNats(url: string, auth: NatsAuth, name: string): Pr
     } catch (err) {
       if (!fromFiles) throw err;
       if (isAuthFailure(err)) report(err, 'nats: authorization failed: the server refused our credentials; retrying');
-      else if (/NATS token file|NATS password file/.test((err as Error).message)) report(err, 'nats: cannot read the credentials; retrying');
+      else if (/NATS token file|NATS password file/.test((err as Error).message))
+        report(err, 'nats: cannot read the credentials; retrying');
       await new Promise((r) => setTimeout(r, backoff(0, { baseMs: 1000, capMs: 1000, jitter: 'equal' })));
     }
   }
@@ -93,8 +116,10 @@ async function watchRights(nc: NatsConnection, name: string, report: Report): Pr
   for await (const s of nc.status()) {
     if (s.type !== 'error') continue;
     // An agent's user expires with its token: routine, hourly, answered by reconnecting with the renewed file.
-    if (s.error instanceof UserAuthenticationExpiredError) log().info({ client: name }, 'nats: our NATS user expired; reconnecting with the current credentials');
+    if (s.error instanceof UserAuthenticationExpiredError)
+      log().info({ client: name }, 'nats: our NATS user expired; reconnecting with the current credentials');
     else if (s.error instanceof PermissionViolationError) report(s.error, 'nats: permission denied by the server');
-    else if (isAuthFailure(s.error)) report(s.error, 'nats: authorization failed on reconnect: the server refused our credentials; retrying');
+    else if (isAuthFailure(s.error))
+      report(s.error, 'nats: authorization failed on reconnect: the server refused our credentials; retrying');
   }
 }

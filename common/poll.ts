@@ -20,10 +20,12 @@ export function pollLoop(tick: () => Promise<void>, o: { intervalMs: number; fir
   let timer: NodeJS.Timeout | undefined;
   let inflight: Promise<void> | undefined;
   const run = (): void => {
-    inflight = tick().catch(() => undefined).finally(() => {
-      inflight = undefined;
-      if (!stopped) timer = setTimeout(run, jittered(o.intervalMs));
-    });
+    inflight = tick()
+      .catch(() => undefined)
+      .finally(() => {
+        inflight = undefined;
+        if (!stopped) timer = setTimeout(run, jittered(o.intervalMs));
+      });
   };
   if (o.firstDelayMs === undefined) run();
   else timer = setTimeout(run, o.firstDelayMs);

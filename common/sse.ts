@@ -29,12 +29,17 @@ export class SseParser {
     const out: SseEvent[] = [];
     let start = 0;
     for (;;) {
-      const cr = this.buffer.indexOf('\r', start), lf = this.buffer.indexOf('\n', start);
+      const cr = this.buffer.indexOf('\r', start),
+        lf = this.buffer.indexOf('\n', start);
       const end = cr < 0 ? lf : lf < 0 ? cr : Math.min(cr, lf);
       if (end < 0) break;
       const ev = this.line(this.buffer.slice(start, end));
       if (ev) out.push(ev);
-      if (this.buffer[end] === '\r' && end + 1 === this.buffer.length) { this.skipLf = true; start = end + 1; break; }
+      if (this.buffer[end] === '\r' && end + 1 === this.buffer.length) {
+        this.skipLf = true;
+        start = end + 1;
+        break;
+      }
       start = end + (this.buffer[end] === '\r' && this.buffer[end + 1] === '\n' ? 2 : 1);
     }
     this.buffer = this.buffer.slice(start);
@@ -55,7 +60,13 @@ export class SseParser {
   }
 
   private dispatch(): SseEvent | undefined {
-    const ev = this.data.length ? { type: this.type || 'message', data: this.data.join('\n'), ...(this.lastId === undefined ? {} : { id: this.lastId }) } : undefined;
+    const ev = this.data.length
+      ? {
+          type: this.type || 'message',
+          data: this.data.join('\n'),
+          ...(this.lastId === undefined ? {} : { id: this.lastId }),
+        }
+      : undefined;
     this.type = '';
     this.data = [];
     return ev;

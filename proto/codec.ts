@@ -56,14 +56,27 @@ export interface DecodeOptions {
 
 /** Decodes and validates; throws DecodeError (with the reason to count) for anything it refuses. */
 export function decodeEnvelope(bytes: Uint8Array, o: DecodeOptions = {}): ValidEnvelope {
-  if (bytes.length > LIMITS.envelopeBytes) throw new DecodeError('oversized', `${bytes.length} bytes, more than ${LIMITS.envelopeBytes}`);
+  if (bytes.length > LIMITS.envelopeBytes)
+    throw new DecodeError('oversized', `${bytes.length} bytes, more than ${LIMITS.envelopeBytes}`);
   let msg: nodewarden.v1.Envelope;
   try {
     msg = pb.Envelope.decode(bytes);
   } catch (err) {
     throw new DecodeError('corrupt', `not a nodewarden.v1.Envelope: ${(err as Error).message}`);
   }
-  const adjusted = validateEnvelope(msg, o.subject, (node, body) => subjectFor(node, body as BodyKind), { nowMs: o.nowMs ?? Date.now(), retentionMs: o.retentionMs ?? 7 * 86_400_000 });
+  const adjusted = validateEnvelope(msg, o.subject, (node, body) => subjectFor(node, body as BodyKind), {
+    nowMs: o.nowMs ?? Date.now(),
+    retentionMs: o.retentionMs ?? 7 * 86_400_000,
+  });
   const body = msg.body as ValidEnvelope['body'];
-  return { node: msg.node, agentId: msg.agentId, seq: msg.seq as number, sentMs: msg.sentMs, agentVersion: msg.agentVersion, body, msg, adjusted };
+  return {
+    node: msg.node,
+    agentId: msg.agentId,
+    seq: msg.seq as number,
+    sentMs: msg.sentMs,
+    agentVersion: msg.agentVersion,
+    body,
+    msg,
+    adjusted,
+  };
 }

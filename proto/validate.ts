@@ -46,14 +46,28 @@ export const LIMITS = {
   mirrorErrors: 1024,
 } as const;
 
-export const DECODE_FAILURES = ['corrupt', 'oversized', 'missing-header', 'bad-header', 'subject-mismatch', 'empty-body', 'bad-time',
-  'invalid-drop', 'invalid-finding', 'invalid-heartbeat', 'invalid-runtime'] as const;
+export const DECODE_FAILURES = [
+  'corrupt',
+  'oversized',
+  'missing-header',
+  'bad-header',
+  'subject-mismatch',
+  'empty-body',
+  'bad-time',
+  'invalid-drop',
+  'invalid-finding',
+  'invalid-heartbeat',
+  'invalid-runtime',
+] as const;
 export type DecodeFailure = (typeof DECODE_FAILURES)[number];
 type Rejection = DecodeFailure;
 
 /** A message refused at decode; kind is the counted reason. */
 export class DecodeError extends Error {
-  constructor(public readonly kind: DecodeFailure, message: string) {
+  constructor(
+    public readonly kind: DecodeFailure,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -113,14 +127,16 @@ class Checker {
   /** 0 = unknown; else from 2010 to a day ahead. */
   lifeTime(v: unknown, what: string, kind: Rejection): number {
     if (v === 0 || v === undefined || v === null) return 0;
-    if (typeof v !== 'number' || !(v >= LIMITS.epochFloorMs && v <= this.latest)) refuse(kind, `${what} ${String(v)} is not a plausible time`);
+    if (typeof v !== 'number' || !(v >= LIMITS.epochFloorMs && v <= this.latest))
+      refuse(kind, `${what} ${String(v)} is not a plausible time`);
     return v;
   }
 
   name(v: unknown, max: number, what: string, kind: Rejection, re?: RegExp, optional = false): string {
     const s = typeof v === 'string' ? v : '';
     if (s === '' && optional) return s;
-    if (s === '' || s.length > max || (re && !re.test(s))) refuse(kind, `${what} is missing, longer than ${max} or malformed`);
+    if (s === '' || s.length > max || (re && !re.test(s)))
+      refuse(kind, `${what} is missing, longer than ${max} or malformed`);
     return s;
   }
 
@@ -134,7 +150,8 @@ class Checker {
 
   uint(v: unknown, max: number, what: string, kind: Rejection): number | undefined {
     if (v === undefined || v === null) return undefined;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > max) refuse(kind, `${what} ${String(v)} is out of range 0..${max}`);
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > max)
+      refuse(kind, `${what} ${String(v)} is out of range 0..${max}`);
     return v;
   }
 
@@ -144,7 +161,14 @@ class Checker {
     return a;
   }
 
-  map(v: Record<string, string> | null | undefined, max: number, keyMax: number, valueMax: number, what: string, kind: Rejection): Record<string, string> {
+  map(
+    v: Record<string, string> | null | undefined,
+    max: number,
+    keyMax: number,
+    valueMax: number,
+    what: string,
+    kind: Rejection,
+  ): Record<string, string> {
     const m = v ?? {};
     const keys = Object.keys(m);
     if (keys.length > max) refuse(kind, `${what}: ${keys.length} entries, more than ${max}`);
@@ -158,7 +182,12 @@ class Checker {
 }
 
 /** Checks the header and exactly one known body; normalises numbers (Longs -> numbers) and texts in place. */
-export function validateEnvelope(msg: Env, subject: string | undefined, expectedSubject: (node: string, body: string) => string, ctx: ValidationContext): Adjustments {
+export function validateEnvelope(
+  msg: Env,
+  subject: string | undefined,
+  expectedSubject: (node: string, body: string) => string,
+  ctx: ValidationContext,
+): Adjustments {
   const c = new Checker(ctx);
   if (!msg.node || !msg.agentId) refuse('missing-header', 'envelope without node or agent_id');
   c.name(msg.node, LIMITS.nodeName, 'node', 'bad-header', NODE_RE);
@@ -172,13 +201,24 @@ export function validateEnvelope(msg: Env, subject: string | undefined, expected
   if (!body) refuse('empty-body', 'envelope without a body');
   // A node may speak only for itself: its credential allows only its own subjects (README, "Trust model").
   if (subject !== undefined && subject !== expectedSubject(msg.node, body)) {
-    refuse('subject-mismatch', `envelope of node "${msg.node.slice(0, 64)}" (${body}) arrived on subject "${subject.slice(0, 160)}"`);
+    refuse(
+      'subject-mismatch',
+      `envelope of node "${msg.node.slice(0, 64)}" (${body}) arrived on subject "${subject.slice(0, 160)}"`,
+    );
   }
   switch (body) {
-    case 'drops': checkDrops(c, msg); break;
-    case 'finding': checkFinding(c, msg.finding!); break;
-    case 'heartbeat': checkHeartbeat(c, msg.heartbeat!); break;
-    case 'runtime': checkRuntime(c, msg.runtime!); break;
+    case 'drops':
+      checkDrops(c, msg);
+      break;
+    case 'finding':
+      checkFinding(c, msg.finding!);
+      break;
+    case 'heartbeat':
+      checkHeartbeat(c, msg.heartbeat!);
+      break;
+    case 'runtime':
+      checkRuntime(c, msg.runtime!);
+      break;
   }
   return c.adj;
 }
@@ -197,13 +237,15 @@ function checkDrops(c: Checker, msg: Env): void {
     }
   });
   // Good records of a batch survive a bad neighbour; a batch with none left says nothing true.
-  if (kept.length === 0) refuse('invalid-drop', all.length ? `all ${all.length} drop records refused` : 'empty drop batch');
+  if (kept.length === 0)
+    refuse('invalid-drop', all.length ? `all ${all.length} drop records refused` : 'empty drop batch');
   msg.drops!.drops = kept;
 }
 
 function checkDrop(c: Checker, d: nodewarden.v1.IPacketDrop): void {
   const k = 'invalid-drop';
-  const src = canonicalIp(d.src ?? ''), dst = canonicalIp(d.dst ?? '');
+  const src = canonicalIp(d.src ?? ''),
+    dst = canonicalIp(d.dst ?? '');
   if (!src || src !== d.src || !dst || dst !== d.dst) refuse(k, 'src/dst missing or not a canonical IP');
   const family = src.includes(':') ? 6 : 4;
   if ((dst.includes(':') ? 6 : 4) !== family || d.family !== family) refuse(k, 'src, dst and family disagree');
@@ -237,7 +279,8 @@ function podRef(c: Checker, p: nodewarden.v1.IPodRef, kind: Rejection): void {
 function checkFinding(c: Checker, f: nodewarden.v1.IFinding): void {
   const k = 'invalid-finding';
   c.name(f.kind, 64, 'kind', k, KIND_RE);
-  if (!SEVERITIES.has(f.severity ?? '')) refuse(k, `severity "${String(f.severity).slice(0, 32)}" is not warning, critical or info`);
+  if (!SEVERITIES.has(f.severity ?? ''))
+    refuse(k, `severity "${String(f.severity).slice(0, 32)}" is not warning, critical or info`);
   f.message = c.text(f.message, LIMITS.text);
   c.name(f.key, LIMITS.key, 'key', k, undefined, true);
   if (f.pod) podRef(c, f.pod, k);
@@ -253,7 +296,8 @@ function checkHeartbeat(c: Checker, h: nodewarden.v1.IHeartbeat): void {
   const names = Object.keys(counters);
   if (names.length > LIMITS.counters) refuse(k, `${names.length} counters, more than ${LIMITS.counters}`);
   for (const n of names) {
-    if (n.length > 128 || !Number.isFinite(counters[n])) refuse(k, 'a counter name is too long or its value not finite');
+    if (n.length > 128 || !Number.isFinite(counters[n]))
+      refuse(k, 'a counter name is too long or its value not finite');
   }
   for (const p of c.list(h.probes, LIMITS.probes, 'probes', k)) {
     p.name = c.name(p.name, 64, 'probe name', k);
@@ -273,10 +317,12 @@ function checkRuntime(c: Checker, r: nodewarden.v1.IRuntimeSnapshot): void {
     c.name(p.uid, LIMITS.uid, 'pod uid', k, undefined, true);
     p.state = c.text(p.state, 64);
     p.createdMs = c.lifeTime(p.createdMs, 'pod created_ms', k);
-    for (const ip of c.list(p.ips, LIMITS.ips, 'pod ips', k)) if (canonicalIp(ip) !== ip) refuse(k, 'a pod IP is not canonical');
+    for (const ip of c.list(p.ips, LIMITS.ips, 'pod ips', k))
+      if (canonicalIp(ip) !== ip) refuse(k, 'a pod IP is not canonical');
     p.labels = c.map(p.labels, LIMITS.labels, 317, 63, 'labels', k);
     p.annotations = c.map(p.annotations, LIMITS.labels, 317, LIMITS.annotationBytes, 'annotations', k);
-    if (Object.values(p.annotations).reduce((n, v) => n + v.length, 0) > LIMITS.annotationBytes) refuse(k, 'annotations exceed 256 KiB');
+    if (Object.values(p.annotations).reduce((n, v) => n + v.length, 0) > LIMITS.annotationBytes)
+      refuse(k, 'annotations exceed 256 KiB');
     c.uint(p.attempt, 2 ** 32 - 1, 'attempt', k);
     p.runtimeHandler = c.text(p.runtimeHandler, 128);
     for (const ct of c.list(p.containers, LIMITS.containers, 'containers', k)) {

@@ -45,26 +45,59 @@ async function show(args: string[]): Promise<void> {
 }
 
 const pods = [
-  { metadata: { namespace: 'shop', name: 'web-0', uid: 'demo-web-0' }, spec: { nodeName: 'demo-node' }, status: { podIP: LAB_IPS.podA, podIPs: [{ ip: LAB_IPS.podA }], hostIP: LAB_IPS.node } },
-  { metadata: { namespace: 'shop', name: 'db-0', uid: 'demo-db-0' }, spec: { nodeName: 'demo-node' }, status: { podIP: LAB_IPS.podB, podIPs: [{ ip: LAB_IPS.podB }], hostIP: LAB_IPS.node } },
-  { metadata: { namespace: 'payments', name: 'ledger-0', uid: 'demo-ledger-0' }, spec: { nodeName: 'demo-node-2' }, status: { podIP: LAB_IPS.remote, podIPs: [{ ip: LAB_IPS.remote }], hostIP: '10.4.0.5' } },
+  {
+    metadata: { namespace: 'shop', name: 'web-0', uid: 'demo-web-0' },
+    spec: { nodeName: 'demo-node' },
+    status: { podIP: LAB_IPS.podA, podIPs: [{ ip: LAB_IPS.podA }], hostIP: LAB_IPS.node },
+  },
+  {
+    metadata: { namespace: 'shop', name: 'db-0', uid: 'demo-db-0' },
+    spec: { nodeName: 'demo-node' },
+    status: { podIP: LAB_IPS.podB, podIPs: [{ ip: LAB_IPS.podB }], hostIP: LAB_IPS.node },
+  },
+  {
+    metadata: { namespace: 'payments', name: 'ledger-0', uid: 'demo-ledger-0' },
+    spec: { nodeName: 'demo-node-2' },
+    status: { podIP: LAB_IPS.remote, podIPs: [{ ip: LAB_IPS.remote }], hostIP: '10.4.0.5' },
+  },
 ];
 
 async function main(): Promise<void> {
   let journalDir: string;
   if (root) {
-    say('root: building a real lab (network namespaces web-0 and db-0, iptables LOG+DROP on port 12865, a private journald)');
+    say(
+      'root: building a real lab (network namespaces web-0 and db-0, iptables LOG+DROP on port 12865, a private journald)',
+    );
     lab = await labUp(`nwdemo${process.pid % 10000}`);
     journalDir = lab.journalDir;
   } else {
-    say('not root: no network namespaces or kernel LOG lines; replaying recorded kernel lines through the same journalctl path instead');
-    if (!journalRemoteAvailable()) throw new Error('systemd-journal-remote is not installed (apt-get install systemd-journal-remote, as root)');
+    say(
+      'not root: no network namespaces or kernel LOG lines; replaying recorded kernel lines through the same journalctl path instead',
+    );
+    if (!journalRemoteAvailable())
+      throw new Error('systemd-journal-remote is not installed (apt-get install systemd-journal-remote, as root)');
     journal = createTestJournal();
     await journal.append(['demo journal start']);
     journalDir = journal.dir;
   }
   // Probes stay off: this VM's own faults would only distract. Container logs come from the demo's own tree.
-  stack = await startStack({ node: 'demo-node', journalDir, pods, agentArgs: ['--probes', 'none', '--runtime', 'off', '--container-log-dir', join(logDir, 'containers'), '--log-poll-interval', '100ms', '--log-rescan-interval', '500ms'] });
+  stack = await startStack({
+    node: 'demo-node',
+    journalDir,
+    pods,
+    agentArgs: [
+      '--probes',
+      'none',
+      '--runtime',
+      'off',
+      '--container-log-dir',
+      join(logDir, 'containers'),
+      '--log-poll-interval',
+      '100ms',
+      '--log-rescan-interval',
+      '500ms',
+    ],
+  });
   const api = stack.api;
   say(`nats-server with JetStream on ${stack.nats.url}; collector API on ${api}  (try: curl -s ${api}/api/v1/drops)`);
   say('agent following the journal and the container logs');
@@ -74,14 +107,25 @@ async function main(): Promise<void> {
     if (lab) {
       await Promise.all([lab.blockedConnects(2), lab.blockedConnects(1, LAB_IPS.remote), lab.allowedConnect()]);
     } else {
-      const recorded = readFileSync(new URL('../test/fixtures/kernel/demo-journal.txt', import.meta.url), 'utf8').split('\n').filter((l) => l && !l.startsWith('#'));
+      const recorded = readFileSync(new URL('../test/fixtures/kernel/demo-journal.txt', import.meta.url), 'utf8')
+        .split('\n')
+        .filter((l) => l && !l.startsWith('#'));
       await journal!.append(recorded);
     }
   };
-  say(lab ? 'web-0 connects to db-0:12865 and ledger-0:12865 (blocked) and db-0:8080 (allowed)' : 'appending recorded calico-packet lines to the journal');
+  say(
+    lab
+      ? 'web-0 connects to db-0:12865 and ledger-0:12865 (blocked) and db-0:8080 (allowed)'
+      : 'appending recorded calico-packet lines to the journal',
+  );
   const t0 = Date.now();
   const traffic = round();
-  await waitFor('drops in the API', async () => ((await getJson<{ total: number }>(`${api}/api/v1/drops`)).total >= 2), 15_000, 20);
+  await waitFor(
+    'drops in the API',
+    async () => (await getJson<{ total: number }>(`${api}/api/v1/drops`)).total >= 2,
+    15_000,
+    20,
+  );
   say(`both flows visible in the API ${Date.now() - t0} ms after the first packet`);
   await traffic;
   await sleep(300);
@@ -92,18 +136,40 @@ async function main(): Promise<void> {
   say('etcd in kube-system/etcd-demo-node logs "etcdserver: no space" (written to its container log)');
   const etcd = await podLog(logDir, { namespace: 'kube-system', pod: 'etcd-demo-node', container: 'etcd' });
   const writer = new RuntimeWriter(etcd.file);
-  await writer.write(criLines('stderr', JSON.stringify({ level: 'warn', ts: new Date().toISOString(), caller: 'etcdserver/util.go:123', msg: 'failed to apply request', error: 'etcdserver: no space' })));
+  await writer.write(
+    criLines(
+      'stderr',
+      JSON.stringify({
+        level: 'warn',
+        ts: new Date().toISOString(),
+        caller: 'etcdserver/util.go:123',
+        msg: 'failed to apply request',
+        error: 'etcdserver: no space',
+      }),
+    ),
+  );
   await writer.close();
-  await waitFor('the EtcdNoSpace finding', async () => ((await getJson<{ total: number }>(`${api}/api/v1/findings?kind=EtcdNoSpace`)).total >= 1), 20_000, 50);
+  await waitFor(
+    'the EtcdNoSpace finding',
+    async () => (await getJson<{ total: number }>(`${api}/api/v1/findings?kind=EtcdNoSpace`)).total >= 1,
+    20_000,
+    50,
+  );
   await show(['findings', '-A']);
   await show(['nodes']);
   say(`web view: ${api}/  (open it in a browser; it updates live)`);
 
   if (process.stdout.isTTY) {
-    say('following drops live (nodewarden drops -A -w); blocked traffic repeats every 5 s. Ctrl-C stops and removes everything.');
+    say(
+      'following drops live (nodewarden drops -A -w); blocked traffic repeats every 5 s. Ctrl-C stops and removes everything.',
+    );
     follow = startCli(['drops', '-A', '-w', '--collector', api]);
     follow.child.stdout!.pipe(process.stdout);
-    for (;;) { await sleep(5000); if (stopping) return; await round(); }
+    for (;;) {
+      await sleep(5000);
+      if (stopping) return;
+      await round();
+    }
   }
   await cleanup();
   say('done; everything the demo started is gone');

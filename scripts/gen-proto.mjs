@@ -17,12 +17,34 @@ const targets = [
   { name: 'cri', dir: join(root, 'proto', 'cri') },
 ];
 const protos = (dir) =>
-  !existsSync(dir) ? [] : readdirSync(dir, { recursive: true }).map((f) => join(dir, String(f))).filter((f) => f.endsWith('.proto') && statSync(f).isFile());
+  !existsSync(dir)
+    ? []
+    : readdirSync(dir, { recursive: true })
+        .map((f) => join(dir, String(f)))
+        .filter((f) => f.endsWith('.proto') && statSync(f).isFile());
 
 for (const t of targets) {
   const files = protos(t.dir);
   if (files.length === 0) continue;
   const js = join(out, `${t.name}.js`);
-  execFileSync(bin('pbjs'), ['-t', 'static-module', '-w', 'es6', '-r', t.name, '--force-number', '--no-verify', '--no-delimited', '--no-beautify', '-o', js, ...files], { stdio: 'inherit' });
+  execFileSync(
+    bin('pbjs'),
+    [
+      '-t',
+      'static-module',
+      '-w',
+      'es6',
+      '-r',
+      t.name,
+      '--force-number',
+      '--no-verify',
+      '--no-delimited',
+      '--no-beautify',
+      '-o',
+      js,
+      ...files,
+    ],
+    { stdio: 'inherit' },
+  );
   execFileSync(bin('pbts'), ['-o', join(out, `${t.name}.d.ts`), js], { stdio: 'inherit' });
 }

@@ -12,22 +12,40 @@ import { mountTmpfs, type Tmpfs } from './support/tmpfs.js';
 import { waitFor, freePort, isRoot } from './support/wait.js';
 
 if (!isRoot()) throw new Error('agent-disk needs root (it mounts a tmpfs); CI runs as root');
-if (!journalRemoteAvailable()) throw new Error('systemd-journal-remote is missing: run `npm test` (it installs it as root)');
+if (!journalRemoteAvailable())
+  throw new Error('systemd-journal-remote is missing: run `npm test` (it installs it as root)');
 
 const NODE = 'disk-node';
 let journal: TestJournal, stack: Stack, fs: Tmpfs, metrics: string;
 let written = 0;
 
-const line = (dpt: number, spt: number) => `calico-packet: IN=cali1a2b3c4d5e6 OUT=eth0 SRC=10.244.0.4 DST=10.244.1.6 LEN=60 TOS=0x00 PREC=0x00 TTL=63 ID=1 DF PROTO=TCP SPT=${spt} DPT=${dpt} WINDOW=64240 RES=0x00 SYN URGP=0 `;
+const line = (dpt: number, spt: number) =>
+  `calico-packet: IN=cali1a2b3c4d5e6 OUT=eth0 SRC=10.244.0.4 DST=10.244.1.6 LEN=60 TOS=0x00 PREC=0x00 TTL=63 ID=1 DF PROTO=TCP SPT=${spt} DPT=${dpt} WINDOW=64240 RES=0x00 SYN URGP=0 `;
 /** n lines over `flows` destination ports from `base` (distinct flows make seals of several KiB). */
-const lines = (n: number, flows: number, base: number) => Array.from({ length: n }, (_, i) => line(base + (i % flows), 30000 + (i % 20000)));
-const write = async (n: number, flows: number, base: number) => { await journal.append(lines(n, flows, base)); written += n; };
+const lines = (n: number, flows: number, base: number) =>
+  Array.from({ length: n }, (_, i) => line(base + (i % flows), 30000 + (i % 20000)));
+const write = async (n: number, flows: number, base: number) => {
+  await journal.append(lines(n, flows, base));
+  written += n;
+};
 
 type Finding = { kind: string; active: boolean; evidence?: Record<string, string> };
-const delivered = async () => (await getJson<{ items: { count: number }[] }>(`${stack.api}/api/v1/drops?limit=10000`)).items.reduce((a, f) => a + f.count, 0);
-const stateFinding = async () => (await getJson<{ items: Finding[] }>(`${stack.api}/api/v1/findings?kind=AgentStateDirUnwritable`)).items[0];
-/** One series' value; `series` is its exposition text, e.g. nodewarden_agent_state_write_failures_total{file="spool"}. */
-const metric = async (series: string) => Number(new RegExp(`^${series.replace(/[{}]/g, '\\$&')} (\\S+)$`, 'm').exec(await (await fetch(`${metrics}/metrics`)).text())?.[1] ?? NaN);
+const delivered = async () =>
+  (await getJson<{ items: { count: number }[] }>(`${stack.api}/api/v1/drops?limit=10000`)).items.reduce(
+    (a, f) => a + f.count,
+    0,
+  );
+const stateFinding = async () =>
+  (await getJson<{ items: Finding[] }>(`${stack.api}/api/v1/findings?kind=AgentStateDirUnwritable`)).items[0];
+/**
+ * One series' value; `series` is its exposition text, e.g. nodewarden_agent_state_write_failures_total{file="spool"}.
+ */
+const metric = async (series: string) =>
+  Number(
+    new RegExp(`^${series.replace(/[{}]/g, '\\$&')} (\\S+)$`, 'm').exec(
+      await (await fetch(`${metrics}/metrics`)).text(),
+    )?.[1] ?? NaN,
+  );
 const alive = () => stack.agent.child.exitCode === null && stack.agent.child.signalCode === null;
 
 test.before(async () => {
@@ -36,8 +54,27 @@ test.before(async () => {
   await journal.append(['Linux version 6.18 (boot banner, not a drop)']);
   const port = await freePort();
   metrics = `http://127.0.0.1:${port}`;
-  stack = await startStack({ node: NODE, journalDir: journal.dir, stateDir: join(fs.dir, 'state'),
-    agentArgs: ['--window', '100ms', '--max-hold', '2s', '--heartbeat-interval', '1s', '--probes', 'none', '--container-log-dir', '', '--runtime', 'off', '--metrics-listen', `127.0.0.1:${port}`] });
+  stack = await startStack({
+    node: NODE,
+    journalDir: journal.dir,
+    stateDir: join(fs.dir, 'state'),
+    agentArgs: [
+      '--window',
+      '100ms',
+      '--max-hold',
+      '2s',
+      '--heartbeat-interval',
+      '1s',
+      '--probes',
+      'none',
+      '--container-log-dir',
+      '',
+      '--runtime',
+      'off',
+      '--metrics-listen',
+      `127.0.0.1:${port}`,
+    ],
+  });
 });
 
 test.after(async () => {
@@ -52,7 +89,10 @@ test('state dir full while running: the agent keeps running, every drop arrives,
   const filled = fs.fill();
   await write(300, 60, 2000);
   await waitFor(`${written} drops with the disk full`, async () => (await delivered()) === written, 30_000);
-  const f = await waitFor('AgentStateDirUnwritable active', async () => { const x = await stateFinding(); return x?.active ? x : undefined; });
+  const f = await waitFor('AgentStateDirUnwritable active', async () => {
+    const x = await stateFinding();
+    return x?.active ? x : undefined;
+  });
   assert.is(f.evidence?.errno, 'ENOSPC');
   assert.is(f.evidence?.path, join(fs.dir, 'state', 'spool'));
   assert.ok(Number(f.evidence?.memoryBytes) > 0, JSON.stringify(f.evidence));
@@ -81,7 +121,9 @@ test('restart with spool files present, the disk full and NATS down at first: ev
   stack.startAgent();
   await stack.agent.waitForLog(/journal: following/);
   assert.match(stack.agent.output(), /removed unfinished writes/);
-  assert.ok(!existsSync(join(spool, '.000000009999.msg.tmp')) && !existsSync(join(fs.dir, 'state', '.checkpoint.json.tmp')));
+  assert.ok(
+    !existsSync(join(spool, '.000000009999.msg.tmp')) && !existsSync(join(fs.dir, 'state', '.checkpoint.json.tmp')),
+  );
   await write(50, 50, 4000); // read while the disk is full and NATS is down: held in memory
   await waitFor('50 new lines read', async () => (await metric('nodewarden_agent_drop_lines_total')) === 50);
   await stack.agent.waitForLog(/state dir unwritable/, 10_000);

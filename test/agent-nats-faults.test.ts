@@ -13,17 +13,22 @@ import { startNats, type NatsServer } from './support/nats.js';
 import { startCli, getJson, type Proc } from './support/procs.js';
 import { waitFor, freePort } from './support/wait.js';
 
-if (!journalRemoteAvailable()) throw new Error('systemd-journal-remote is missing: run `npm test` (it installs it as root)');
+if (!journalRemoteAvailable())
+  throw new Error('systemd-journal-remote is missing: run `npm test` (it installs it as root)');
 
 const NODE = 'nats-node';
 let journal: TestJournal;
 let dir: string;
 const cleanups: (() => Promise<void> | void)[] = [];
 
-const line = (dpt: number, spt: number) => `calico-packet: IN=cali1a2b3c4d5e6 OUT=eth0 SRC=10.244.0.4 DST=10.244.1.6 LEN=60 TOS=0x00 PREC=0x00 TTL=63 ID=1 DF PROTO=TCP SPT=${spt} DPT=${dpt} WINDOW=64240 RES=0x00 SYN URGP=0 `;
+const line = (dpt: number, spt: number) =>
+  `calico-packet: IN=cali1a2b3c4d5e6 OUT=eth0 SRC=10.244.0.4 DST=10.244.1.6 LEN=60 TOS=0x00 PREC=0x00 TTL=63 ID=1 DF PROTO=TCP SPT=${spt} DPT=${dpt} WINDOW=64240 RES=0x00 SYN URGP=0 `;
 const lines = (n: number, dpt: number) => Array.from({ length: n }, (_, i) => line(dpt, 30000 + i));
 
-interface Run { agent: Proc; metrics: string }
+interface Run {
+  agent: Proc;
+  metrics: string;
+}
 
 const tok = (t?: string) => (t ? ['--nats-token', t] : []);
 
@@ -31,9 +36,33 @@ const tok = (t?: string) => (t ? ['--nats-token', t] : []);
 async function startAgent(nats: NatsServer, agentToken: string | undefined, extra: string[] = []): Promise<Run> {
   const state = mkdtempSync(join(dir, 'state-'));
   const mport = await freePort();
-  const agent = startCli(['agent', '--node', NODE, '--nats', nats.url, ...tok(agentToken), '--state-dir', state, '--journal-dir', journal.dir,
-    '--window', '100ms', '--max-hold', '1s', '--heartbeat-interval', '1s', '--probes', 'none', '--container-log-dir', '', '--runtime', 'off',
-    '--metrics-listen', `127.0.0.1:${mport}`, ...extra]);
+  const agent = startCli([
+    'agent',
+    '--node',
+    NODE,
+    '--nats',
+    nats.url,
+    ...tok(agentToken),
+    '--state-dir',
+    state,
+    '--journal-dir',
+    journal.dir,
+    '--window',
+    '100ms',
+    '--max-hold',
+    '1s',
+    '--heartbeat-interval',
+    '1s',
+    '--probes',
+    'none',
+    '--container-log-dir',
+    '',
+    '--runtime',
+    'off',
+    '--metrics-listen',
+    `127.0.0.1:${mport}`,
+    ...extra,
+  ]);
   cleanups.push(() => agent.stop().then(() => undefined));
   await agent.waitForLog(/journal: following/);
   return { agent, metrics: `http://127.0.0.1:${mport}` };
@@ -48,11 +77,28 @@ async function startCollector(nats: NatsServer, token?: string): Promise<string>
   return `http://127.0.0.1:${port}`;
 }
 
-const delivered = async (api: string, dpt: number) => (await getJson<{ items: { count: number; dst: { port?: number } }[] }>(`${api}/api/v1/drops?limit=10000`)).items.filter((f) => f.dst.port === dpt).reduce((a, f) => a + f.count, 0);
-/** One series' value; `series` is its exposition text, e.g. nodewarden_agent_nats_connects_total{outcome="unreachable"}. */
-const metric = async (r: Run, series: string) => Number(new RegExp(`^${series.replace(/[{}]/g, '\\$&')} (\\S+)$`, 'm').exec(await (await fetch(`${r.metrics}/metrics`)).text())?.[1] ?? 0);
-const readyz = async (r: Run) => { const res = await fetch(`${r.metrics}/readyz`); return { status: res.status, text: await res.text() }; };
-const occurrences = (p: Proc, re: RegExp) => p.output().split('\n').filter((l) => re.test(l)).length;
+const delivered = async (api: string, dpt: number) =>
+  (await getJson<{ items: { count: number; dst: { port?: number } }[] }>(`${api}/api/v1/drops?limit=10000`)).items
+    .filter((f) => f.dst.port === dpt)
+    .reduce((a, f) => a + f.count, 0);
+/**
+ * One series' value; `series` is its exposition text, e.g. nodewarden_agent_nats_connects_total{outcome="unreachable"}.
+ */
+const metric = async (r: Run, series: string) =>
+  Number(
+    new RegExp(`^${series.replace(/[{}]/g, '\\$&')} (\\S+)$`, 'm').exec(
+      await (await fetch(`${r.metrics}/metrics`)).text(),
+    )?.[1] ?? 0,
+  );
+const readyz = async (r: Run) => {
+  const res = await fetch(`${r.metrics}/readyz`);
+  return { status: res.status, text: await res.text() };
+};
+const occurrences = (p: Proc, re: RegExp) =>
+  p
+    .output()
+    .split('\n')
+    .filter((l) => re.test(l)).length;
 
 test.before(async () => {
   journal = createTestJournal();
@@ -75,7 +121,12 @@ test('wrong NATS token: logged once, retried until the server takes the token, /
   const r = await startAgent(nats, 'new-token');
   await r.agent.waitForLog(/nats: auth failed: .*authorization violation/i);
   await journal.append(lines(30, 7001));
-  await waitFor('several rejected attempts', async () => nats.authFailures() >= 4 && (await metric(r, 'nodewarden_agent_nats_connects_total{outcome="auth_failed"}')) >= 3, 20_000);
+  await waitFor(
+    'several rejected attempts',
+    async () =>
+      nats.authFailures() >= 4 && (await metric(r, 'nodewarden_agent_nats_connects_total{outcome="auth_failed"}')) >= 3,
+    20_000,
+  );
   assert.is(occurrences(r.agent, /nats: auth failed/), 1, 'one log line for the whole episode');
   const rz = await readyz(r);
   assert.is(rz.status, 503);
@@ -89,16 +140,29 @@ test('wrong NATS token: logged once, retried until the server takes the token, /
   assert.is((await readyz(r)).status, 200);
   assert.is(occurrences(r.agent, /nats: connected/), 1);
   const nodes = await waitFor('nats status in the nodes view', async () => {
-    const n = await getJson<{ items: { node: string; probes?: { name: string; ok: boolean; detail: string }[] }[] }>(`${api}/api/v1/nodes`);
+    const n = await getJson<{ items: { node: string; probes?: { name: string; ok: boolean; detail: string }[] }[] }>(
+      `${api}/api/v1/nodes`,
+    );
     return n.items.find((x) => x.node === NODE)?.probes?.find((p) => p.name === 'nats');
   });
   assert.is(nodes.ok, true);
-  assert.match(nodes.detail, /^connected; last problem: (auth failed: .*authorization violation|unreachable: .*ECONNREFUSED)/i);
+  assert.match(
+    nodes.detail,
+    /^connected; last problem: (auth failed: .*authorization violation|unreachable: .*ECONNREFUSED)/i,
+  );
   // Rotated under a connected agent: nats.js gives up for good on repeated auth errors; the agent does not.
   await nats.kill();
   await nats.start({ token: 'rotated-token' });
   await waitFor('auth failure after the rotation', () => occurrences(r.agent, /nats: auth failed/) === 2, 30_000);
-  assert.match((await readyz(r)).text, /NATS authorization failed/, r.agent.output().split('\n').filter((l) => /nats/.test(l)).join('\n'));
+  assert.match(
+    (await readyz(r)).text,
+    /NATS authorization failed/,
+    r.agent
+      .output()
+      .split('\n')
+      .filter((l) => /nats/.test(l))
+      .join('\n'),
+  );
   await journal.append(lines(10, 7001));
   await nats.kill();
   await nats.start({ token: 'new-token' });
@@ -114,7 +178,11 @@ test('NATS unreachable when the agent starts: logged once, retried, delivered wh
   const r = await startAgent(nats, undefined);
   await r.agent.waitForLog(/nats: unreachable: connect ECONNREFUSED 127\.0\.0\.1/);
   await journal.append(lines(20, 7002));
-  await waitFor('several attempts', async () => (await metric(r, 'nodewarden_agent_nats_connects_total{outcome="unreachable"}')) >= 3, 20_000);
+  await waitFor(
+    'several attempts',
+    async () => (await metric(r, 'nodewarden_agent_nats_connects_total{outcome="unreachable"}')) >= 3,
+    20_000,
+  );
   assert.is(occurrences(r.agent, /nats: unreachable/), 1);
   const rz = await readyz(r);
   assert.is(rz.status, 503);
@@ -125,7 +193,7 @@ test('NATS unreachable when the agent starts: logged once, retried, delivered wh
   assert.is((await readyz(r)).status, 200);
 });
 
-test('someone else published under the agent\'s next message IDs: logged as an error, the drops still arrive exactly once', async () => {
+test("someone else published under the agent's next message IDs: logged as an error, the drops still arrive exactly once", async () => {
   const nats = await startNats();
   cleanups.push(() => nats.stop());
   // One heartbeat (seq 1) right after connecting, no other periodic message: the next IDs are predictable.
@@ -133,11 +201,17 @@ test('someone else published under the agent\'s next message IDs: logged as an e
   const r = await startAgent(nats, undefined, ['--heartbeat-interval', '1h']);
   const agentId = (/"agentId":"([0-9a-f]{32})"/.exec(r.agent.output()) ?? [])[1];
   assert.ok(agentId, 'the start log names a 128-bit agent ID');
-  await waitFor('first heartbeat (seq 1) in', async () => (await getJson<{ items: { node: string }[] }>(`${api}/api/v1/nodes`)).items.some((n) => n.node === NODE));
+  await waitFor('first heartbeat (seq 1) in', async () =>
+    (await getJson<{ items: { node: string }[] }>(`${api}/api/v1/nodes`)).items.some((n) => n.node === NODE),
+  );
   const nc = await connect({ servers: nats.url });
   const js = jetstream(nc);
   const taken = [2, 3, 4].map((seq) => `${NODE}/${agentId}/${seq}`);
-  for (const id of taken) assert.is((await js.publish(`nodewarden.v1.${NODE}.drops`, new TextEncoder().encode('not yours'), { msgID: id })).duplicate, false);
+  for (const id of taken)
+    assert.is(
+      (await js.publish(`nodewarden.v1.${NODE}.drops`, new TextEncoder().encode('not yours'), { msgID: id })).duplicate,
+      false,
+    );
   await nc.close();
   await journal.append(lines(25, 7003));
   await waitFor('25 drops despite the taken IDs', async () => (await delivered(api, 7003)) === 25, 20_000);

@@ -12,17 +12,27 @@ if (!journalRemoteAvailable()) throw new Error('systemd-journal-remote missing: 
 
 const TOKEN = 'watch-token';
 const pod = (ns: string, name: string, ip: string) => ({
-  apiVersion: 'v1', kind: 'Pod', metadata: { namespace: ns, name, uid: `uid-${name}` },
-  spec: { nodeName: 'watch-node' }, status: { phase: 'Running', podIP: ip, podIPs: [{ ip }], hostIP: '192.0.2.10', hostIPs: [{ ip: '192.0.2.10' }] },
+  apiVersion: 'v1',
+  kind: 'Pod',
+  metadata: { namespace: ns, name, uid: `uid-${name}` },
+  spec: { nodeName: 'watch-node' },
+  status: { phase: 'Running', podIP: ip, podIPs: [{ ip }], hostIP: '192.0.2.10', hostIPs: [{ ip: '192.0.2.10' }] },
 });
-const line = (src: string, dst: string, spt: number) => `calico-packet: IN=cali1 OUT=eth0 SRC=${src} DST=${dst} LEN=60 PROTO=TCP SPT=${spt} DPT=5432 SYN `;
+const line = (src: string, dst: string, spt: number) =>
+  `calico-packet: IN=cali1 OUT=eth0 SRC=${src} DST=${dst} LEN=60 PROTO=TCP SPT=${spt} DPT=5432 SYN `;
 
-interface SseEvent { event: string; data: Record<string, unknown> }
+interface SseEvent {
+  event: string;
+  data: Record<string, unknown>;
+}
 
 /** Reads an SSE stream into events as they arrive (fetch + ReadableStream, as the web view does). */
 async function watch(api: string, query: string, token = TOKEN) {
   const ctl = new AbortController();
-  const res = await fetch(`${api}/api/v1/watch${query}`, { headers: { authorization: `Bearer ${token}` }, signal: ctl.signal });
+  const res = await fetch(`${api}/api/v1/watch${query}`, {
+    headers: { authorization: `Bearer ${token}` },
+    signal: ctl.signal,
+  });
   const events: SseEvent[] = [];
   const done = (async () => {
     if (!res.body) return;
@@ -40,9 +50,18 @@ async function watch(api: string, query: string, token = TOKEN) {
           if (ev && data) events.push({ event: ev, data: JSON.parse(data) as Record<string, unknown> });
         }
       }
-    } catch { /* aborted */ }
+    } catch {
+      /* aborted */
+    }
   })();
-  return { res, events, close: async () => { ctl.abort(); await done; } };
+  return {
+    res,
+    events,
+    close: async () => {
+      ctl.abort();
+      await done;
+    },
+  };
 }
 
 const podOf = (ep: unknown) => (ep as { pod?: { namespace: string; name: string } }).pod;
@@ -53,9 +72,11 @@ test.before(async () => {
   journal = createTestJournal();
   await journal.append(['boot']);
   stack = await startStack({
-    node: 'watch-node', journalDir: journal.dir,
+    node: 'watch-node',
+    journalDir: journal.dir,
     pods: [pod('shop', 'web-0', '10.244.1.10'), pod('shop', 'db-0', '10.244.1.20'), pod('other', 'x-0', '10.244.2.10')],
-    agentArgs: ['--probes', 'none', '--container-log-dir', ''], collectorArgs: ['--api-token', TOKEN],
+    agentArgs: ['--probes', 'none', '--container-log-dir', ''],
+    collectorArgs: ['--api-token', TOKEN],
   });
 });
 test.after(async () => {
@@ -67,7 +88,9 @@ test('without the token the watch is refused; a bad query is a 400', async () =>
   const r = await fetch(`${stack.api}/api/v1/watch`);
   assert.is(r.status, 401);
   await r.body?.cancel();
-  const bad = await fetch(`${stack.api}/api/v1/watch?types=drops,pods`, { headers: { authorization: `Bearer ${TOKEN}` } });
+  const bad = await fetch(`${stack.api}/api/v1/watch?types=drops,pods`, {
+    headers: { authorization: `Bearer ${TOKEN}` },
+  });
   assert.is(bad.status, 400);
   assert.match(((await bad.json()) as { error: string }).error, /unknown type "pods"/);
 });
@@ -77,22 +100,33 @@ test('a drop while watching arrives as the list item, once per tick however many
   const other = await watch(stack.api, '?types=drops&namespace=other');
   assert.is(all.res.status, 200);
   assert.match(all.res.headers.get('content-type') ?? '', /text\/event-stream/);
-  await waitFor('both synced', () => all.events.some((e) => e.event === 'synced') && other.events.some((e) => e.event === 'synced'), 10_000);
+  await waitFor(
+    'both synced',
+    () => all.events.some((e) => e.event === 'synced') && other.events.some((e) => e.event === 'synced'),
+    10_000,
+  );
   assert.is(all.events.filter((e) => e.event === 'drop').length, 0, 'no drops yet');
   const before = all.events.length;
 
   await journal.append(Array.from({ length: 40 }, (_, i) => line('10.244.1.10', '10.244.1.20', 40000 + i)));
-  const got = await waitFor('the drop event with count 40', () => {
-    const d = all.events.filter((e) => e.event === 'drop');
-    const last = d[d.length - 1];
-    return last && last.data.count === 40 ? { d, last } : undefined;
-  }, 15_000);
+  const got = await waitFor(
+    'the drop event with count 40',
+    () => {
+      const d = all.events.filter((e) => e.event === 'drop');
+      const last = d[d.length - 1];
+      return last && last.data.count === 40 ? { d, last } : undefined;
+    },
+    15_000,
+  );
   assert.equal(podOf(got.last.data.src), { namespace: 'shop', name: 'web-0', uid: 'uid-web-0' });
   assert.equal(podOf(got.last.data.dst), { namespace: 'shop', name: 'db-0', uid: 'uid-db-0' });
   assert.ok(got.d.length <= 3, `40 drops came as ${got.d.length} events (coalesced per tick)`);
   const list = await getJson<{ items: Record<string, unknown>[] }>(`${stack.api}/api/v1/drops`, TOKEN);
   assert.equal(got.last.data, list.items[0], 'the event is exactly the list item');
-  assert.ok(all.events.slice(before).some((e) => e.event === 'node' && e.data.node === 'watch-node'), 'the node entry follows its messages');
+  assert.ok(
+    all.events.slice(before).some((e) => e.event === 'node' && e.data.node === 'watch-node'),
+    'the node entry follows its messages',
+  );
   assert.is(other.events.filter((e) => e.event === 'drop').length, 0, 'namespace=other sees no shop flow');
   await all.close();
   await other.close();

@@ -14,7 +14,13 @@ const NATS_TOKEN = 's3cret-nats-token';
 test.before(async () => {
   journal = createTestJournal();
   await journal.append(['boot']);
-  stack = await startStack({ node: 'auth-node', journalDir: journal.dir, natsToken: NATS_TOKEN, agentArgs: ['--probes', 'none', '--container-log-dir', ''], collectorArgs: ['--api-token', 'api-token-1'] });
+  stack = await startStack({
+    node: 'auth-node',
+    journalDir: journal.dir,
+    natsToken: NATS_TOKEN,
+    agentArgs: ['--probes', 'none', '--container-log-dir', ''],
+    collectorArgs: ['--api-token', 'api-token-1'],
+  });
 });
 test.after(async () => {
   await intruder?.stop('SIGKILL');
@@ -24,7 +30,10 @@ test.after(async () => {
 
 test('with the NATS token, drops flow from agent to collector', async () => {
   await journal.append(['calico-packet: IN=eth0 OUT= SRC=10.0.0.1 DST=10.0.0.2 PROTO=TCP SPT=1 DPT=443 ']);
-  const r = await waitFor('flow', async () => { const d = await getJson<{ total: number }>(`${stack.api}/api/v1/drops`, 'api-token-1'); return d.total === 1 ? d : undefined; });
+  const r = await waitFor('flow', async () => {
+    const d = await getJson<{ total: number }>(`${stack.api}/api/v1/drops`, 'api-token-1');
+    return d.total === 1 ? d : undefined;
+  });
   assert.is(r.total, 1);
 });
 

@@ -15,8 +15,19 @@ import { decodeEnvelope, encodeEnvelope, type PacketDrop, type Finding } from '.
 
 const T0 = Date.parse('2026-12-03T12:00:00Z');
 const drop = (i: number, over: Partial<PacketDrop> = {}): PacketDrop => ({
-  prefix: 'calico-packet:', family: 4, proto: 'TCP', src: `10.1.${(i >> 8) & 255}.${i & 255}`, dst: '10.2.0.1', dstPort: 443, count: 1,
-  firstSeenMs: T0 + i, lastSeenMs: T0 + i, inIface: 'cali1', outIface: 'eth0', sample: 'x'.repeat(2048), ...over,
+  prefix: 'calico-packet:',
+  family: 4,
+  proto: 'TCP',
+  src: `10.1.${(i >> 8) & 255}.${i & 255}`,
+  dst: '10.2.0.1',
+  dstPort: 443,
+  count: 1,
+  firstSeenMs: T0 + i,
+  lastSeenMs: T0 + i,
+  inIface: 'cali1',
+  outIface: 'eth0',
+  sample: 'x'.repeat(2048),
+  ...over,
 });
 
 test('de-dup: a repeat inside the window is refused, one that fell out of the ring is applied again; exactly max keys kept', () => {
@@ -39,10 +50,15 @@ test('de-dup: a repeat inside the window is refused, one that fell out of the ri
   assert.ok(big.firstTime('n', 'a', 9_500));
 });
 
-test('de-dup: node-b reusing node-a\'s agent id and seqs does not suppress node-a (nor do names that contain the separator)', () => {
-  const stores: Stores = { drops: new DropStore(new IpIndex([])), findings: new FindingStore(new IpIndex([])), nodes: new NodeStore(60_000) };
+test("de-dup: node-b reusing node-a's agent id and seqs does not suppress node-a (nor do names that contain the separator)", () => {
+  const stores: Stores = {
+    drops: new DropStore(new IpIndex([])),
+    findings: new FindingStore(new IpIndex([])),
+    nodes: new NodeStore(60_000),
+  };
   const seen = new SeenSet(10);
-  const env = (node: string, seq: number) => decodeEnvelope(encodeEnvelope({ node, agentId: 'same-agent', seq, sentMs: T0, drops: { drops: [drop(seq)] } }));
+  const env = (node: string, seq: number) =>
+    decodeEnvelope(encodeEnvelope({ node, agentId: 'same-agent', seq, sentMs: T0, drops: { drops: [drop(seq)] } }));
   assert.is(applyEnvelope(env('node-b', 1), stores, seen, T0).kind, 'drops');
   assert.is(applyEnvelope(env('node-a', 1), stores, seen, T0).kind, 'drops', 'node-a seq 1 is not node-b seq 1');
   assert.is(applyEnvelope(env('node-a', 1), stores, seen, T0).kind, 'duplicate');
@@ -55,7 +71,11 @@ test('de-dup: node-b reusing node-a\'s agent id and seqs does not suppress node-
 test('flow store: bounded by estimated bytes; the oldest written go first, each eviction counted, one episode logged', () => {
   const evicted: EvictReason[] = [];
   const episodes: EvictReason[] = [];
-  const s = new DropStore(new IpIndex([]), { maxBytes: 1_000_000, maxEntries: 1_000_000 }, { evicted: (r) => evicted.push(r), episode: (r) => episodes.push(r) });
+  const s = new DropStore(
+    new IpIndex([]),
+    { maxBytes: 1_000_000, maxEntries: 1_000_000 },
+    { evicted: (r) => evicted.push(r), episode: (r) => episodes.push(r) },
+  );
   for (let i = 0; i < 1000; i++) s.add('n1', drop(i));
   // ≈ 2.6 KB per flow with a 2 KiB sample: about 380 fit in 1 MB.
   assert.ok(s.bytes <= 1_000_000, `estimated ${s.bytes} B within the bound`);
@@ -63,7 +83,9 @@ test('flow store: bounded by estimated bytes; the oldest written go first, each 
   assert.is(evicted.length, 1000 - s.size, 'every eviction counted');
   assert.ok(evicted.every((r) => r === 'bytes'));
   assert.equal(episodes, ['bytes'], 'logged once for the whole episode');
-  const kept = s.query({ limit: 10_000 }).items.map((f) => Number(f.src.ip.split('.')[3]) + 256 * Number(f.src.ip.split('.')[2]));
+  const kept = s
+    .query({ limit: 10_000 })
+    .items.map((f) => Number(f.src.ip.split('.')[3]) + 256 * Number(f.src.ip.split('.')[2]));
   assert.is(Math.min(...kept), 1000 - s.size, 'the newest flows are the ones kept');
   // A flow written again is the newest again and survives the next evictions.
   const oldest = 1000 - s.size;
@@ -84,13 +106,24 @@ test('flow store: times that are not numbers fall back to the arrival time and e
   s.add('n1', drop(4), T0);
   const page = s.query({ limit: 10 });
   assert.is(page.total, 4);
-  assert.ok(page.items.every((f) => Number.isFinite(Date.parse(f.lastSeen)) && Number.isFinite(f.count)), 'every flow printable');
+  assert.ok(
+    page.items.every((f) => Number.isFinite(Date.parse(f.lastSeen)) && Number.isFinite(f.count)),
+    'every flow printable',
+  );
   assert.is(s.expire(T0 - 1), 3, 'the three odd ones are not immortal');
   assert.is(s.size, 1);
 });
 
 test('findings: per-node active/critical counts follow raises, clears, severity changes and evictions; bounded by count', () => {
-  const f = (_node: string, key: string, active: boolean, severity = 'critical'): Finding => ({ kind: 'PIDPressure', key, severity, message: 'm', active, firstSeenMs: 0, lastSeenMs: 0 }); // 0: the arrival time counts
+  const f = (_node: string, key: string, active: boolean, severity = 'critical'): Finding => ({
+    kind: 'PIDPressure',
+    key,
+    severity,
+    message: 'm',
+    active,
+    firstSeenMs: 0,
+    lastSeenMs: 0,
+  }); // 0: the arrival time counts
   const evicted: EvictReason[] = [];
   const s = new FindingStore(new IpIndex([]), { maxEntries: 3 }, { evicted: (r) => evicted.push(r) });
   s.apply('n1', f('n1', 'a', true), T0);
@@ -106,23 +139,42 @@ test('findings: per-node active/critical counts follow raises, clears, severity 
   assert.equal(s.counts('n1'), { active: 0, activeCritical: 0 });
   assert.equal(s.counts('n2'), { active: 2, activeCritical: 2 });
   const page = s.page({}, 2);
-  assert.equal([page.total, page.truncated, page.items.map((v) => v.lastSeen)], [3, true, [new Date(T0 + 4).toISOString(), new Date(T0 + 3).toISOString()]]);
+  assert.equal(
+    [page.total, page.truncated, page.items.map((v) => v.lastSeen)],
+    [3, true, [new Date(T0 + 4).toISOString(), new Date(T0 + 3).toISOString()]],
+  );
 });
 
-test('nodes: stale and state per node, the agent\'s nats probe, expiry after silence, pages by name', () => {
+test("nodes: stale and state per node, the agent's nats probe, expiry after silence, pages by name", () => {
   const s = new NodeStore(60_000);
-  s.touch('b', '1.0', T0, { startedMs: T0 - 1000, probes: [{ name: 'nats', ok: false, detail: 'publish failing: timeout' }, { name: 'conntrack', ok: true, detail: '' }] });
+  s.touch('b', '1.0', T0, {
+    startedMs: T0 - 1000,
+    probes: [
+      { name: 'nats', ok: false, detail: 'publish failing: timeout' },
+      { name: 'conntrack', ok: true, detail: '' },
+    ],
+  });
   s.touch('a', '1.0', T0 - 120_000);
   s.touch('c', '1.0', T0);
   const counts = (n: string) => (n === 'c' ? { active: 1, activeCritical: 1 } : { active: 0, activeCritical: 0 });
   const page = s.list(T0, counts, 2);
   assert.equal([page.total, page.truncated, page.items.map((n) => n.node)], [3, true, ['a', 'b']]);
   const all = s.list(T0, counts).items;
-  assert.equal(all.map((n) => [n.node, n.healthy, n.stale, n.state, n.activeFindings]), [['a', false, true, 'stale', 0], ['b', true, false, 'healthy', 0], ['c', false, false, 'unhealthy', 1]]);
+  assert.equal(
+    all.map((n) => [n.node, n.healthy, n.stale, n.state, n.activeFindings]),
+    [
+      ['a', false, true, 'stale', 0],
+      ['b', true, false, 'healthy', 0],
+      ['c', false, false, 'unhealthy', 1],
+    ],
+  );
   assert.equal(all[1].nats, { ok: false, detail: 'publish failing: timeout' });
   assert.is(all[0].nats, undefined);
   assert.is(s.expire(T0 - 60_000), 1);
-  assert.equal(s.list(T0, counts).items.map((n) => n.node), ['b', 'c']);
+  assert.equal(
+    s.list(T0, counts).items.map((n) => n.node),
+    ['b', 'c'],
+  );
 });
 
 test('topK: the k smallest in order, with the total, for any k', () => {

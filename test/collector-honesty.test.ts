@@ -19,8 +19,24 @@ import { natsServerBin } from './support/nats-callout.js';
 import { waitFor } from './support/wait.js';
 
 const logs: string[] = [];
-const log = pino({ level: 'info' }, { write: (s: string) => { logs.push(s); } });
-const cfg = (url: string) => ({ nats: url, natsAuth: {}, listen: { host: '127.0.0.1', port: 0 }, retentionMs: 3_600_000, streamMaxBytes: 256 << 20, streamReplicas: 1, nodeStaleMs: 60_000, streamCheckMs: 300 });
+const log = pino(
+  { level: 'info' },
+  {
+    write: (s: string) => {
+      logs.push(s);
+    },
+  },
+);
+const cfg = (url: string) => ({
+  nats: url,
+  natsAuth: {},
+  listen: { host: '127.0.0.1', port: 0 },
+  retentionMs: 3_600_000,
+  streamMaxBytes: 256 << 20,
+  streamReplicas: 1,
+  nodeStaleMs: 60_000,
+  streamCheckMs: 300,
+});
 
 let nats: NatsServer;
 let pub: NatsConnection;
@@ -28,23 +44,61 @@ let collector: RunningCollector | undefined;
 let registry: Registry;
 let seq = 0;
 
-const drop = (i: number): PacketDrop => ({ prefix: 'calico-packet:', family: 4, proto: 'TCP', src: `10.1.${(i >> 8) & 255}.${i & 255}`, dst: `10.2.${(i >> 16) & 255}.1`, dstPort: 443, count: 3, firstSeenMs: Date.now(), lastSeenMs: Date.now(), inIface: 'cali1', outIface: 'eth0', sample: 'calico-packet: …' });
+const drop = (i: number): PacketDrop => ({
+  prefix: 'calico-packet:',
+  family: 4,
+  proto: 'TCP',
+  src: `10.1.${(i >> 8) & 255}.${i & 255}`,
+  dst: `10.2.${(i >> 16) & 255}.1`,
+  dstPort: 443,
+  count: 3,
+  firstSeenMs: Date.now(),
+  lastSeenMs: Date.now(),
+  inIface: 'cali1',
+  outIface: 'eth0',
+  sample: 'calico-packet: …',
+});
 /** Publishes n messages of two new flows each, 500 at a time (JetStream acks every one). */
 async function publish(n: number, node = 'node-a'): Promise<void> {
   const js = jetstream(pub);
   for (let done = 0; done < n; done += 500) {
-    await Promise.all(Array.from({ length: Math.min(500, n - done) }, () => {
-      const s = ++seq;
-      return js.publish(subjectFor(node, 'drops'), encodeEnvelope({ node, agentId: 'agent-1', seq: s, sentMs: Date.now(), drops: { drops: [drop(2 * s), drop(2 * s + 1)] } }), { msgID: messageId(node, 'agent-1', s) });
-    }));
+    await Promise.all(
+      Array.from({ length: Math.min(500, n - done) }, () => {
+        const s = ++seq;
+        return js.publish(
+          subjectFor(node, 'drops'),
+          encodeEnvelope({
+            node,
+            agentId: 'agent-1',
+            seq: s,
+            sentMs: Date.now(),
+            drops: { drops: [drop(2 * s), drop(2 * s + 1)] },
+          }),
+          { msgID: messageId(node, 'agent-1', s) },
+        );
+      }),
+    );
   }
 }
 
 const api = (path: string) => `http://127.0.0.1:${collector!.port}${path}`;
-const readyz = async () => { const r = await fetch(api('/readyz'), { signal: AbortSignal.timeout(5000) }); return { status: r.status, text: await r.text() }; };
-const drops = async () => (await (await fetch(api('/api/v1/drops?limit=1'), { signal: AbortSignal.timeout(5000) })).json()) as { total: number; stale: boolean; staleReason?: string; items: { count: number }[] };
-const start = async () => { registry = new Registry(); collector = await runCollector(cfg(nats.url), new IpIndex([]), log, { registry }); };
-const metric = async (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(await registry.metrics())?.[1] ?? NaN);
+const readyz = async () => {
+  const r = await fetch(api('/readyz'), { signal: AbortSignal.timeout(5000) });
+  return { status: r.status, text: await r.text() };
+};
+const drops = async () =>
+  (await (await fetch(api('/api/v1/drops?limit=1'), { signal: AbortSignal.timeout(5000) })).json()) as {
+    total: number;
+    stale: boolean;
+    staleReason?: string;
+    items: { count: number }[];
+  };
+const start = async () => {
+  registry = new Registry();
+  collector = await runCollector(cfg(nats.url), new IpIndex([]), log, { registry });
+};
+const metric = async (name: string) =>
+  Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(await registry.metrics())?.[1] ?? NaN);
 
 test.before(async () => {
   // The version deploy/ pins: Debian's 2.9 sometimes loses the block file of a stream recreated right
@@ -64,16 +118,30 @@ test('a pre-filled stream: /readyz 503 and stale answers until the replay is don
   await publish(20_000);
   await start();
   const seen: { ready: number; reason: string; stale: boolean; total: number }[] = [];
-  await waitFor('the collector caught up', async () => {
-    const [r, d] = await Promise.all([readyz(), drops()]);
-    seen.push({ ready: r.status, reason: r.text, stale: d.stale, total: d.total });
-    return r.status === 200 && !d.stale;
-  }, 120_000, 20);
+  await waitFor(
+    'the collector caught up',
+    async () => {
+      const [r, d] = await Promise.all([readyz(), drops()]);
+      seen.push({ ready: r.status, reason: r.text, stale: d.stale, total: d.total });
+      return r.status === 200 && !d.stale;
+    },
+    120_000,
+    20,
+  );
   const during = seen.filter((s) => /replaying the stream/.test(s.reason));
   assert.ok(during.length > 0, `saw the replay: ${JSON.stringify(seen.slice(0, 5))}`);
-  assert.ok(during.every((s) => s.ready === 503 && s.stale), 'not ready and stale all through the replay');
-  assert.ok(during.some((s) => s.total < 40_000), 'the partial counts were answered as stale');
-  assert.ok(seen.every((s) => s.ready === 503 || (s.total === 40_000 && !s.stale)), 'ready only with everything in');
+  assert.ok(
+    during.every((s) => s.ready === 503 && s.stale),
+    'not ready and stale all through the replay',
+  );
+  assert.ok(
+    during.some((s) => s.total < 40_000),
+    'the partial counts were answered as stale',
+  );
+  assert.ok(
+    seen.every((s) => s.ready === 503 || (s.total === 40_000 && !s.stale)),
+    'ready only with everything in',
+  );
   const final = await drops();
   assert.equal([final.total, final.stale, final.staleReason, final.items[0].count], [40_000, false, undefined, 3]);
   assert.match(logs.join(''), /caught up with the stream/);
@@ -84,18 +152,40 @@ test('NATS killed: /readyz 503 and stale:true (NATS connection lost); back: read
   await waitFor('not ready after the NATS kill', async () => (await readyz()).status === 503, 30_000, 100);
   assert.match((await readyz()).text, /NATS connection lost/);
   const d = await drops();
-  assert.equal([d.stale, d.staleReason, d.total], [true, 'NATS connection lost', 40_000], 'what it holds, marked stale');
+  assert.equal(
+    [d.stale, d.staleReason, d.total],
+    [true, 'NATS connection lost', 40_000],
+    'what it holds, marked stale',
+  );
   await nats.start();
   await waitFor('ready after NATS is back', async () => (await readyz()).status === 200, 60_000, 200);
-  await waitFor('publisher reconnected', async () => { await publish(1); return true; }, 30_000, 500);
+  await waitFor(
+    'publisher reconnected',
+    async () => {
+      await publish(1);
+      return true;
+    },
+    30_000,
+    500,
+  );
   await waitFor('a drop published after the restart', async () => (await drops()).total === 40_002, 30_000, 100);
 });
 
 test('the stream deleted: recreated with its limits, logged once, counted; new drops appear', async () => {
   const jsm = await jetstreamManager(pub);
   await jsm.streams.delete(STREAM);
-  await waitFor('stream recreated', async () => (await jsm.streams.info(STREAM)).config.max_bytes === 256 << 20, 30_000, 100);
-  await waitFor('recreation counted', async () => (await metric('nodewarden_collector_stream_recreated_total')) === 1, 10_000, 100);
+  await waitFor(
+    'stream recreated',
+    async () => (await jsm.streams.info(STREAM)).config.max_bytes === 256 << 20,
+    30_000,
+    100,
+  );
+  await waitFor(
+    'recreation counted',
+    async () => (await metric('nodewarden_collector_stream_recreated_total')) === 1,
+    10_000,
+    100,
+  );
   await publish(5);
   await waitFor('new drops after the recreation', async () => (await drops()).total === 40_012, 30_000, 100);
   await waitFor('ready again', async () => (await readyz()).status === 200, 30_000, 100);
@@ -106,9 +196,27 @@ test('NATS restarted without its store: the stream is recreated and followed fro
   await nats.kill();
   rmSync(nats.storeDir, { recursive: true, force: true });
   await nats.start();
-  await waitFor('recreated after the empty restart', async () => (await metric('nodewarden_collector_stream_recreated_total')) === 2, 60_000, 200);
-  await waitFor('publisher reconnected', async () => { await publish(1); return true; }, 30_000, 500);
-  await waitFor('the first message of the new stream arrives', async () => (await drops()).total === 40_014, 30_000, 100);
+  await waitFor(
+    'recreated after the empty restart',
+    async () => (await metric('nodewarden_collector_stream_recreated_total')) === 2,
+    60_000,
+    200,
+  );
+  await waitFor(
+    'publisher reconnected',
+    async () => {
+      await publish(1);
+      return true;
+    },
+    30_000,
+    500,
+  );
+  await waitFor(
+    'the first message of the new stream arrives',
+    async () => (await drops()).total === 40_014,
+    30_000,
+    100,
+  );
   await waitFor('ready', async () => (await readyz()).status === 200, 30_000, 100);
 });
 

@@ -16,8 +16,12 @@ const ESC = '\x1b';
 function run(cmd: string, args: string[], env: NodeJS.ProcessEnv) {
   const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let out = '';
-  child.stdout.on('data', (c: Buffer) => { out += c.toString(); });
-  child.stderr.on('data', (c: Buffer) => { out += c.toString(); });
+  child.stdout.on('data', (c: Buffer) => {
+    out += c.toString();
+  });
+  child.stderr.on('data', (c: Buffer) => {
+    out += c.toString();
+  });
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   return { child, output: () => out, exited };
 }
@@ -26,7 +30,12 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv) {
 const apiOf = (out: string) => /collector API on (http:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1];
 async function gone(api: string | undefined): Promise<boolean> {
   if (!api) return false;
-  try { await fetch(`${api}/healthz`, { signal: AbortSignal.timeout(2000) }); return false; } catch { return true; }
+  try {
+    await fetch(`${api}/healthz`, { signal: AbortSignal.timeout(2000) });
+    return false;
+  } catch {
+    return true;
+  }
 }
 
 test('piped: drops, a finding, nodes and the web view URL; exits by itself with no ANSI codes', async () => {
@@ -50,11 +59,24 @@ test('piped: drops, a finding, nodes and the web view URL; exits by itself with 
 test('on a terminal: follows drops live until Ctrl-C, exits 0, cleans up; NO_COLOR keeps it plain', async () => {
   if (!existsSync('/usr/bin/script')) throw new Error('script(1) missing (util-linux/bsdutils)');
   // script(1) runs the demo on a real pty; \x03 on its stdin is a real Ctrl-C from the line discipline.
-  const d = run('script', ['-qfec', `${process.execPath} --import tsx ${DEMO}`, '/dev/null'], { NO_COLOR: '1', TERM: 'dumb' });
+  const d = run('script', ['-qfec', `${process.execPath} --import tsx ${DEMO}`, '/dev/null'], {
+    NO_COLOR: '1',
+    TERM: 'dumb',
+  });
   try {
-    await waitFor(`the live table\n${d.output()}`, () => /drops -A -w[^\n]*\n[^\n]*LAST SEEN\s+COUNT/.test(d.output()), 120_000, 200);
+    await waitFor(
+      `the live table\n${d.output()}`,
+      () => /drops -A -w[^\n]*\n[^\n]*LAST SEEN\s+COUNT/.test(d.output()),
+      120_000,
+      200,
+    );
     // The traffic repeats every 5 s: a row after the initial table is the follow at work.
-    const rowsAfterHeader = () => d.output().split(/drops -A -w[^\n]*\n/)[1].split('\n').filter((l) => /demo-node\s+TCP/.test(l)).length;
+    const rowsAfterHeader = () =>
+      d
+        .output()
+        .split(/drops -A -w[^\n]*\n/)[1]
+        .split('\n')
+        .filter((l) => /demo-node\s+TCP/.test(l)).length;
     const initial = rowsAfterHeader();
     await waitFor(`a live row\n${d.output()}`, () => rowsAfterHeader() > initial, 60_000, 200);
     d.child.stdin.write('\x03');

@@ -32,7 +32,10 @@ function overlay(name: string, components: string[], extra = ''): string {
   const dir = join(tmp, name);
   mkdirSync(dir, { recursive: true });
   const comps = components.map((c) => relative(dir, join(DEPLOY, 'components', c)));
-  writeFileSync(join(dir, 'kustomization.yaml'), `resources: [${relative(dir, DEPLOY)}]\ncomponents: [${comps.join(', ')}]\n${extra}`);
+  writeFileSync(
+    join(dir, 'kustomization.yaml'),
+    `resources: [${relative(dir, DEPLOY)}]\ncomponents: [${comps.join(', ')}]\n${extra}`,
+  );
   return dir;
 }
 
@@ -53,7 +56,8 @@ const env = (c: any, name: string) => c.env.find((e: any) => e.name === name);
 async function dryRun(dir: string, docs: any[]): Promise<void> {
   const r = await cp!.kubectl(['apply', '--dry-run=server', '-k', dir], { timeoutMs: 60_000 });
   assert.is(r.code, 0, `dry run of ${dir}: ${r.stderr}`);
-  for (const d of docs) assert.ok(r.stdout.includes(`/${d.metadata.name} `), `${key(d)} missing from the dry run:\n${r.stdout}`);
+  for (const d of docs)
+    assert.ok(r.stdout.includes(`/${d.metadata.name} `), `${key(d)} missing from the dry run:\n${r.stdout}`);
 }
 
 test.before(async () => {
@@ -83,23 +87,44 @@ for (const [component, socket] of [
     assert.equal(spec.volumes.at(-1), { name: 'cri-socket', hostPath: { path: socket, type: 'Socket' } });
     assert.equal(spec.containers[0].volumeMounts.slice(0, -1), was.containers[0].volumeMounts);
     assert.equal(spec.containers[0].volumeMounts.at(-1), { name: 'cri-socket', mountPath: socket, readOnly: true });
-    assert.ok(WELL_KNOWN_ENDPOINTS.includes(`unix://${socket}`), `${socket} is one of the agent's well-known endpoints`);
-    for (const d of docs.filter((x) => x.kind !== 'DaemonSet')) assert.equal(d, base.find((b) => key(b) === key(d)));
+    assert.ok(
+      WELL_KNOWN_ENDPOINTS.includes(`unix://${socket}`),
+      `${socket} is one of the agent's well-known endpoints`,
+    );
+    for (const d of docs.filter((x) => x.kind !== 'DaemonSet'))
+      assert.equal(
+        d,
+        base.find((b) => key(b) === key(d)),
+      );
     await dryRun(dir, docs);
   });
 }
 
 test('components/external-nats: no bundled NATS objects; every client takes its URL and user from ConfigMap nodewarden-nats, set by an overlay patch (a new value, a new name: the pods roll)', async () => {
-  const dir = overlay('external-nats', ['external-nats'], dataPatch('nodewarden-nats', { url: 'tls://nats.example.com:4222', 'collector-user': 'nw-collector' }));
+  const dir = overlay(
+    'external-nats',
+    ['external-nats'],
+    dataPatch('nodewarden-nats', { url: 'tls://nats.example.com:4222', 'collector-user': 'nw-collector' }),
+  );
   const docs = await kustomize(dir);
   const cm = find(docs, 'ConfigMap', 'nodewarden-nats');
-  const gone = ['StatefulSet/nats', 'Service/nats', 'Service/nats-headless', 'ConfigMap/nats-config', 'ServiceAccount/nats'];
+  const gone = [
+    'StatefulSet/nats',
+    'Service/nats',
+    'Service/nats-headless',
+    'ConfigMap/nats-config',
+    'ServiceAccount/nats',
+  ];
   assert.equal(docs.map(key).sort(), [...base.map(key).filter((k) => !gone.includes(k)), key(cm)].sort());
   assert.is(cm.metadata.namespace, NS);
   assert.match(cm.metadata.name, /^nodewarden-nats-[a-z0-9]{10}$/);
   assert.equal(cm.data, { url: 'tls://nats.example.com:4222', 'collector-user': 'nw-collector', 'auth-user': 'auth' });
   const ref = (k: string) => ({ valueFrom: { configMapKeyRef: { name: cm.metadata.name, key: k } } });
-  for (const [kind, name, user] of [['DaemonSet', 'nodewarden-agent', null], ['Deployment', 'nodewarden-collector', 'collector-user'], ['Deployment', 'nodewarden-auth', 'auth-user']] as const) {
+  for (const [kind, name, user] of [
+    ['DaemonSet', 'nodewarden-agent', null],
+    ['Deployment', 'nodewarden-collector', 'collector-user'],
+    ['Deployment', 'nodewarden-auth', 'auth-user'],
+  ] as const) {
     const c = podSpec(docs, kind, name).containers[0];
     const { name: _n, ...nats } = env(c, 'NODEWARDEN_NATS');
     assert.equal(nats, ref('url'), `${name}: NODEWARDEN_NATS from the ConfigMap, no literal value left`);
@@ -110,7 +135,13 @@ test('components/external-nats: no bundled NATS objects; every client takes its 
     // credentials and CA: the same Secrets and keys as in the base
     assert.equal(podSpec(docs, kind, name).volumes, podSpec(base, kind, name).volumes);
   }
-  const other = await kustomize(overlay('external-nats-2', ['external-nats'], dataPatch('nodewarden-nats', { url: 'tls://other.example.com:4222' })));
+  const other = await kustomize(
+    overlay(
+      'external-nats-2',
+      ['external-nats'],
+      dataPatch('nodewarden-nats', { url: 'tls://other.example.com:4222' }),
+    ),
+  );
   assert.is.not(find(other, 'ConfigMap', 'nodewarden-nats').metadata.name, cm.metadata.name);
   await dryRun(dir, docs);
 });
@@ -122,17 +153,35 @@ test('components/rules: its example is valid; mounted read-only from ConfigMap n
   assert.is(cm.metadata.namespace, NS);
   assert.is(cm.data['rules.yaml'], readFileSync(join(DEPLOY, 'components', 'rules', 'rules.yaml'), 'utf8'));
   const specs = parseRulesDocument(cm.data['rules.yaml'], 'rules.yaml') as any[];
-  assert.equal(compileRules(specs.filter((r) => r.enabled !== false), 'rules.yaml').map((r) => r.kind), ['PaymentUpstreamDown']);
+  assert.equal(
+    compileRules(
+      specs.filter((r) => r.enabled !== false),
+      'rules.yaml',
+    ).map((r) => r.kind),
+    ['PaymentUpstreamDown'],
+  );
   const spec = podSpec(docs, 'DaemonSet', 'nodewarden-agent');
   const c = spec.containers[0];
   const mount = c.volumeMounts.find((m: any) => m.name === 'rules');
   assert.equal(mount, { name: 'rules', mountPath: '/etc/nodewarden/rules', readOnly: true });
   assert.is(env(c, 'NODEWARDEN_RULES_FILE').value, `${mount.mountPath}/rules.yaml`);
-  assert.equal(spec.volumes.find((v: any) => v.name === 'rules'), { name: 'rules', configMap: { name: cm.metadata.name } });
-  const mine = await kustomize(overlay('rules-2', ['rules'], dataPatch('nodewarden-rules', { 'rules.yaml': 'rules: [{name: mine, kind: Mine, pattern: boom}]' })));
+  assert.equal(
+    spec.volumes.find((v: any) => v.name === 'rules'),
+    { name: 'rules', configMap: { name: cm.metadata.name } },
+  );
+  const mine = await kustomize(
+    overlay(
+      'rules-2',
+      ['rules'],
+      dataPatch('nodewarden-rules', { 'rules.yaml': 'rules: [{name: mine, kind: Mine, pattern: boom}]' }),
+    ),
+  );
   const cm2 = find(mine, 'ConfigMap', 'nodewarden-rules');
   assert.is(cm2.data['rules.yaml'], 'rules: [{name: mine, kind: Mine, pattern: boom}]');
-  assert.is(podSpec(mine, 'DaemonSet', 'nodewarden-agent').volumes.find((v: any) => v.name === 'rules').configMap.name, cm2.metadata.name);
+  assert.is(
+    podSpec(mine, 'DaemonSet', 'nodewarden-agent').volumes.find((v: any) => v.name === 'rules').configMap.name,
+    cm2.metadata.name,
+  );
   await dryRun(dir, docs);
 });
 

@@ -3,7 +3,8 @@
 // each ServiceAccount checked with real ServiceAccount tokens (TokenRequest) and with
 // `kubectl auth can-i --as=system:serviceaccount:…`: the collector and the auth service can do
 // exactly what they need, the agent nothing (its NATS token, for audience nodewarden, is refused by
-// the API server and accepted by the auth service's TokenReview). Also: Pod Security levels of each pod template, and uninstall.
+// the API server and accepted by the auth service's TokenReview). Also: Pod Security levels of each pod template, and
+// uninstall.
 // Run: node --import tsx test/deploy-rbac.test.ts
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -45,26 +46,41 @@ async function mustKubectl(args: string[], input?: string): Promise<string> {
 function asToken(token: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
   const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
   return new Promise((resolve, reject) => {
-    const req = https.request(new URL(path, cp!.url), {
-      method,
-      ca: readFileSync(cp!.caFile),
-      agent: false,
-      timeout: 15_000,
-      headers: {
-        Authorization: `Bearer ${token}`,
-        Accept: 'application/json',
-        ...(payload ? { 'Content-Type': method === 'PATCH' ? 'application/merge-patch+json' : 'application/json', 'Content-Length': payload.length } : {}),
+    const req = https.request(
+      new URL(path, cp!.url),
+      {
+        method,
+        ca: readFileSync(cp!.caFile),
+        agent: false,
+        timeout: 15_000,
+        headers: {
+          Authorization: `Bearer ${token}`,
+          Accept: 'application/json',
+          ...(payload
+            ? {
+                'Content-Type': method === 'PATCH' ? 'application/merge-patch+json' : 'application/json',
+                'Content-Length': payload.length,
+              }
+            : {}),
+        },
       },
-    }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => { text += d; });
-      res.on('end', () => {
-        let parsed: any = text;
-        try { parsed = JSON.parse(text); } catch { /* a watch stream or plain text */ }
-        resolve({ status: res.statusCode ?? 0, body: parsed });
-      });
-    });
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => {
+          text += d;
+        });
+        res.on('end', () => {
+          let parsed: any = text;
+          try {
+            parsed = JSON.parse(text);
+          } catch {
+            /* a watch stream or plain text */
+          }
+          resolve({ status: res.statusCode ?? 0, body: parsed });
+        });
+      },
+    );
     req.on('timeout', () => req.destroy(new Error(`${method} ${path}: timeout`)));
     req.on('error', reject);
     req.end(payload);
@@ -96,8 +112,17 @@ const podFromTemplate = (kind: string, workload: string, ns: string, name: strin
   const w = docs.find((d) => d.kind === kind && d.metadata.name === workload);
   const spec = structuredClone(w.spec.template.spec);
   // a StatefulSet pod gets its claim volumes from volumeClaimTemplates
-  for (const t of w.spec.volumeClaimTemplates ?? []) spec.volumes = [...(spec.volumes ?? []), { name: t.metadata.name, persistentVolumeClaim: { claimName: `${t.metadata.name}-x` } }];
-  return { apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: ns, labels: w.spec.template.metadata.labels }, spec };
+  for (const t of w.spec.volumeClaimTemplates ?? [])
+    spec.volumes = [
+      ...(spec.volumes ?? []),
+      { name: t.metadata.name, persistentVolumeClaim: { claimName: `${t.metadata.name}-x` } },
+    ];
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: ns, labels: w.spec.template.metadata.labels },
+    spec,
+  };
 };
 
 test.before(async () => {
@@ -122,7 +147,10 @@ test('kubectl apply --dry-run=server -k deploy/: every object passes server-side
   const out = await mustKubectl(['apply', '--dry-run=server', '-k', DEPLOY]);
   for (const d of docs) {
     const what = `${d.kind.toLowerCase()}/${d.metadata.name}`;
-    assert.ok(out.split('\n').some((l) => l.includes(`/${d.metadata.name} `) && l.endsWith('(server dry run)')), `${what} in: ${out}`);
+    assert.ok(
+      out.split('\n').some((l) => l.includes(`/${d.metadata.name} `) && l.endsWith('(server dry run)')),
+      `${what} in: ${out}`,
+    );
   }
   // the dry run really validates the pod templates: a template the API server must refuse is refused
   const ds = structuredClone(docs.find((d) => d.kind === 'DaemonSet'));
@@ -139,16 +167,32 @@ test('kubectl apply -k deploy/ installs for real; re-applying changes nothing (k
   assert.is(diff.code, 0, `kubectl diff after apply (exit 1 = differences):\n${diff.stdout}${diff.stderr}`);
   const again = await mustKubectl(['apply', '-k', DEPLOY]);
   assert.not.match(again, /created/, again);
-  for (const kind of ['clusterrole', 'clusterrolebinding']) for (const name of ['nodewarden-collector', 'nodewarden-auth']) await mustKubectl(['get', kind, name]);
-  for (const what of ['daemonset/nodewarden-agent', 'deployment/nodewarden-collector', 'deployment/nodewarden-auth', 'statefulset/nats', 'configmap/nats-config', 'service/nats', 'service/nodewarden-collector', 'serviceaccount/nodewarden-agent', 'serviceaccount/nodewarden-auth']) {
+  for (const kind of ['clusterrole', 'clusterrolebinding'])
+    for (const name of ['nodewarden-collector', 'nodewarden-auth']) await mustKubectl(['get', kind, name]);
+  for (const what of [
+    'daemonset/nodewarden-agent',
+    'deployment/nodewarden-collector',
+    'deployment/nodewarden-auth',
+    'statefulset/nats',
+    'configmap/nats-config',
+    'service/nats',
+    'service/nodewarden-collector',
+    'serviceaccount/nodewarden-agent',
+    'serviceaccount/nodewarden-auth',
+  ]) {
     await mustKubectl(['-n', NS, 'get', what]);
   }
   // ServiceAccount tokens the way the kubelet gets them for a pod (TokenRequest API)
   collectorToken = (await mustKubectl(['-n', NS, 'create', 'token', 'nodewarden-collector', '--duration=30m'])).trim();
   agentToken = (await mustKubectl(['-n', NS, 'create', 'token', 'nodewarden-agent', '--duration=30m'])).trim();
   authToken = (await mustKubectl(['-n', NS, 'create', 'token', 'nodewarden-auth', '--duration=30m'])).trim();
-  agentNatsToken = (await mustKubectl(['-n', NS, 'create', 'token', 'nodewarden-agent', '--audience=nodewarden', '--duration=1h'])).trim();
-  assert.ok([collectorToken, agentToken, authToken, agentNatsToken].every((t) => t.split('.').length === 3), 'JWTs');
+  agentNatsToken = (
+    await mustKubectl(['-n', NS, 'create', 'token', 'nodewarden-agent', '--audience=nodewarden', '--duration=1h'])
+  ).trim();
+  assert.ok(
+    [collectorToken, agentToken, authToken, agentNatsToken].every((t) => t.split('.').length === 3),
+    'JWTs',
+  );
 });
 
 test('collector ServiceAccount token: lists/watches pods, NetworkPolicies and Namespaces cluster-wide, creates and patches Events in any namespace, gets nodes', async () => {
@@ -156,7 +200,11 @@ test('collector ServiceAccount token: lists/watches pods, NetworkPolicies and Na
   await cp!.createNamespace('payments');
   const node = await cp!.createNode('node-a', '192.0.2.10');
   const web = await cp!.createPod('shop', 'web-0', { nodeName: 'node-a', podIP: '10.244.1.5', hostIP: '192.0.2.10' });
-  const api = await cp!.createPod('payments', 'api-0', { nodeName: 'node-a', podIP: '10.244.1.9', hostIP: '192.0.2.10' });
+  const api = await cp!.createPod('payments', 'api-0', {
+    nodeName: 'node-a',
+    podIP: '10.244.1.9',
+    hostIP: '192.0.2.10',
+  });
 
   // RBAC reaches the authorizer through an informer: allow it a moment
   const list = await eventually(async () => {
@@ -166,15 +214,25 @@ test('collector ServiceAccount token: lists/watches pods, NetworkPolicies and Na
   });
   const names = list.body.items.map((p: any) => `${p.metadata.namespace}/${p.metadata.name}`);
   assert.ok(names.includes('shop/web-0') && names.includes('payments/api-0'), names.join(','));
-  const watch = await asToken(collectorToken, 'GET', `/api/v1/pods?watch=1&timeoutSeconds=1&resourceVersion=${list.body.metadata.resourceVersion}`);
+  const watch = await asToken(
+    collectorToken,
+    'GET',
+    `/api/v1/pods?watch=1&timeoutSeconds=1&resourceVersion=${list.body.metadata.resourceVersion}`,
+  );
   assert.is(watch.status, 200);
   assert.is((await asToken(collectorToken, 'GET', '/api/v1/namespaces/shop/pods/web-0')).status, 200);
 
-  for (const [ns, pod] of [['shop', { name: 'web-0', uid: web.uid }], ['payments', { name: 'api-0', uid: api.uid }]] as const) {
+  for (const [ns, pod] of [
+    ['shop', { name: 'web-0', uid: web.uid }],
+    ['payments', { name: 'api-0', uid: api.uid }],
+  ] as const) {
     const base = `/api/v1/namespaces/${ns}/events`;
     const created = await asToken(collectorToken, 'POST', base, eventBody(ns, `${pod.name}.nw-test`, pod));
     assert.is(created.status, 201, JSON.stringify(created.body));
-    const patched = await asToken(collectorToken, 'PATCH', `${base}/${pod.name}.nw-test`, { count: 7, lastTimestamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z') });
+    const patched = await asToken(collectorToken, 'PATCH', `${base}/${pod.name}.nw-test`, {
+      count: 7,
+      lastTimestamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+    });
     assert.is(patched.status, 200, JSON.stringify(patched.body));
     assert.is(patched.body.count, 7);
     assert.is((await asToken(collectorToken, 'GET', `${base}/${pod.name}.nw-test`)).status, 200, 'get after a 409');
@@ -195,7 +253,11 @@ test('collector ServiceAccount token: lists/watches pods, NetworkPolicies and Na
   for (const path of ['/apis/networking.k8s.io/v1/networkpolicies', '/api/v1/namespaces']) {
     const l = await asToken(collectorToken, 'GET', `${path}?limit=500`);
     assert.is(l.status, 200, `${path}: ${JSON.stringify(l.body)}`);
-    const w = await asToken(collectorToken, 'GET', `${path}?watch=1&timeoutSeconds=1&resourceVersion=${l.body.metadata.resourceVersion}`);
+    const w = await asToken(
+      collectorToken,
+      'GET',
+      `${path}?watch=1&timeoutSeconds=1&resourceVersion=${l.body.metadata.resourceVersion}`,
+    );
     assert.is(w.status, 200, `watch ${path}`);
   }
   assert.is((await asToken(collectorToken, 'GET', '/api/v1/namespaces/shop')).status, 200);
@@ -211,7 +273,16 @@ test('collector ServiceAccount token: denied secrets, configmaps, pod and Event 
     ['GET', '/api/v1/secrets'],
     ['GET', '/api/v1/namespaces/shop/configmaps'],
     ['DELETE', '/api/v1/namespaces/shop/pods/web-0'],
-    ['POST', '/api/v1/namespaces/shop/pods', { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'evil' }, spec: { nodeName: 'node-a', containers: [{ name: 'c', image: 'x' }] } }],
+    [
+      'POST',
+      '/api/v1/namespaces/shop/pods',
+      {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'evil' },
+        spec: { nodeName: 'node-a', containers: [{ name: 'c', image: 'x' }] },
+      },
+    ],
     ['PATCH', '/api/v1/namespaces/shop/pods/web-0', { metadata: { labels: { x: 'y' } } }],
     ['DELETE', '/api/v1/namespaces/shop/events/web-0.nw-test'],
     ['GET', '/api/v1/namespaces/shop/events'],
@@ -219,10 +290,23 @@ test('collector ServiceAccount token: denied secrets, configmaps, pod and Event 
     ['PATCH', '/api/v1/nodes/node-a', { metadata: { labels: { x: 'y' } } }],
     ['PATCH', '/api/v1/namespaces/shop', { metadata: { labels: { x: 'y' } } }],
     ['DELETE', '/api/v1/namespaces/shop'],
-    ['POST', '/apis/networking.k8s.io/v1/namespaces/shop/networkpolicies', { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'evil' }, spec: { podSelector: {} } }],
+    [
+      'POST',
+      '/apis/networking.k8s.io/v1/namespaces/shop/networkpolicies',
+      {
+        apiVersion: 'networking.k8s.io/v1',
+        kind: 'NetworkPolicy',
+        metadata: { name: 'evil' },
+        spec: { podSelector: {} },
+      },
+    ],
     ['DELETE', '/apis/networking.k8s.io/v1/namespaces/shop/networkpolicies/evil'],
     ['GET', '/apis/networking.k8s.io/v1/ingresses'],
-    ['POST', '/apis/events.k8s.io/v1/namespaces/shop/events', { apiVersion: 'events.k8s.io/v1', kind: 'Event', metadata: { name: 'e2' } }],
+    [
+      'POST',
+      '/apis/events.k8s.io/v1/namespaces/shop/events',
+      { apiVersion: 'events.k8s.io/v1', kind: 'Event', metadata: { name: 'e2' } },
+    ],
     ['GET', '/apis/apps/v1/deployments'],
   ];
   for (const [method, path, body] of denied) {
@@ -274,7 +358,12 @@ test('kubectl auth can-i --as the collector ServiceAccount: exactly its rights, 
 });
 
 test('auth ServiceAccount token: creates TokenReviews, which name the agent behind its nodewarden token; nothing else', async () => {
-  const review = (token: string, audiences: string[]) => asToken(authToken, 'POST', '/apis/authentication.k8s.io/v1/tokenreviews', { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token, audiences } });
+  const review = (token: string, audiences: string[]) =>
+    asToken(authToken, 'POST', '/apis/authentication.k8s.io/v1/tokenreviews', {
+      apiVersion: 'authentication.k8s.io/v1',
+      kind: 'TokenReview',
+      spec: { token, audiences },
+    });
   const ok = await eventually(async () => {
     const r = await review(agentNatsToken, ['nodewarden']);
     assert.is(r.status, 201, JSON.stringify(r.body));
@@ -285,12 +374,24 @@ test('auth ServiceAccount token: creates TokenReviews, which name the agent behi
   assert.equal(ok.body.status.audiences, ['nodewarden']);
   // the agent's API-server token is not a nodewarden token
   assert.not.ok((await review(agentToken, ['nodewarden'])).body.status.authenticated);
-  for (const [method, path] of [['GET', '/api/v1/pods'], ['GET', `/api/v1/namespaces/${NS}/secrets`], ['GET', '/api/v1/nodes/node-a'], ['POST', '/apis/authorization.k8s.io/v1/subjectaccessreviews']]) {
+  for (const [method, path] of [
+    ['GET', '/api/v1/pods'],
+    ['GET', `/api/v1/namespaces/${NS}/secrets`],
+    ['GET', '/api/v1/nodes/node-a'],
+    ['POST', '/apis/authorization.k8s.io/v1/subjectaccessreviews'],
+  ]) {
     const r = await asToken(authToken, method, path, method === 'POST' ? {} : undefined);
     assert.is(r.status, 403, `auth ${method} ${path} -> ${r.status}`);
   }
   assert.ok(await canI(AUTH, ['create', 'tokenreviews.authentication.k8s.io']));
-  for (const a of [['list', 'pods', '--all-namespaces'], ['get', 'secrets', '-n', NS], ['create', 'events', '-n', 'shop'], ['create', 'serviceaccounts', '--subresource=token', '-n', NS], ['create', 'subjectaccessreviews.authorization.k8s.io'], ['*', '*']]) {
+  for (const a of [
+    ['list', 'pods', '--all-namespaces'],
+    ['get', 'secrets', '-n', NS],
+    ['create', 'events', '-n', 'shop'],
+    ['create', 'serviceaccounts', '--subresource=token', '-n', NS],
+    ['create', 'subjectaccessreviews.authorization.k8s.io'],
+    ['*', '*'],
+  ]) {
     assert.not.ok(await canI(AUTH, a), `auth must not ${a.join(' ')}`);
   }
 });
@@ -309,7 +410,15 @@ test('agent ServiceAccount: denied everything (token and can-i); its rights equa
     const r = await asToken(agentToken, method, path, body);
     assert.is(r.status, 403, `agent ${method} ${path} -> ${r.status}`);
   }
-  for (const a of [['list', 'pods', '--all-namespaces'], ['get', 'pods', '-n', NS], ['create', 'events', '-n', 'shop'], ['patch', 'events', '-n', 'shop'], ['get', 'nodes'], ['get', 'secrets', '-n', NS], ['*', '*']]) {
+  for (const a of [
+    ['list', 'pods', '--all-namespaces'],
+    ['get', 'pods', '-n', NS],
+    ['create', 'events', '-n', 'shop'],
+    ['patch', 'events', '-n', 'shop'],
+    ['get', 'nodes'],
+    ['get', 'secrets', '-n', NS],
+    ['*', '*'],
+  ]) {
     assert.not.ok(await canI(AGENT, a), `agent must not ${a.join(' ')}`);
   }
   await mustKubectl(['-n', NS, 'create', 'serviceaccount', 'nw-test-unbound']);
@@ -326,7 +435,11 @@ test('Pod Security: collector, auth and NATS pods pass "restricted"; the agent n
   await mustKubectl(['label', 'namespace', 'nw-baseline', 'pod-security.kubernetes.io/enforce=baseline']);
   const create = (pod: any) => kubectl(['create', '--dry-run=server', '-o', 'name', '-f', '-'], JSON.stringify(pod));
 
-  for (const [kind, name] of [['Deployment', 'nodewarden-collector'], ['Deployment', 'nodewarden-auth'], ['StatefulSet', 'nats']]) {
+  for (const [kind, name] of [
+    ['Deployment', 'nodewarden-collector'],
+    ['Deployment', 'nodewarden-auth'],
+    ['StatefulSet', 'nats'],
+  ]) {
     const r = await create(podFromTemplate(kind, name, 'nw-restricted', `pss-${name}`));
     assert.is(r.code, 0, `${kind}/${name} pod under restricted: ${r.stderr}`);
     assert.not.match(r.stderr, /would violate|violates/i, r.stderr);
@@ -341,11 +454,12 @@ test('Pod Security: collector, auth and NATS pods pass "restricted"; the agent n
 test('kubectl delete -k deploy/ (uninstall) removes the ClusterRoles/Bindings: the collector token loses its rights', async () => {
   const r = await kubectl(['delete', '-k', DEPLOY, '--wait=false']);
   assert.is(r.code, 0, r.stderr);
-  for (const kind of ['clusterrole', 'clusterrolebinding']) for (const name of ['nodewarden-collector', 'nodewarden-auth']) {
-    const g = await kubectl(['get', kind, name]);
-    assert.is.not(g.code, 0);
-    assert.match(g.stderr, /NotFound/);
-  }
+  for (const kind of ['clusterrole', 'clusterrolebinding'])
+    for (const name of ['nodewarden-collector', 'nodewarden-auth']) {
+      const g = await kubectl(['get', kind, name]);
+      assert.is.not(g.code, 0);
+      assert.match(g.stderr, /NotFound/);
+    }
   await eventually(async () => {
     const l = await asToken(collectorToken, 'GET', '/api/v1/pods');
     assert.ok(l.status === 401 || l.status === 403, `after uninstall: ${l.status}`);

@@ -20,7 +20,9 @@ const DEPLOY = process.env.NODEWARDEN_DEPLOY_DIR ?? join(ROOT, 'deploy');
 const NS = 'nodewarden';
 const IMAGE = 'ghcr.io/nodewarden/nodewarden:0.1.0';
 /** The image runs the nats-server version the tests build (tools/nats-server/go.mod). */
-const NATS_VERSION = /github\.com\/nats-io\/nats-server\/v2 v(\d+\.\d+\.\d+)/.exec(readFileSync(join(ROOT, 'tools', 'nats-server', 'go.mod'), 'utf8'))![1];
+const NATS_VERSION = /github\.com\/nats-io\/nats-server\/v2 v(\d+\.\d+\.\d+)/.exec(
+  readFileSync(join(ROOT, 'tools', 'nats-server', 'go.mod'), 'utf8'),
+)![1];
 const NATS_IMAGE = `nats:${NATS_VERSION}-alpine`;
 
 let kubectl = '';
@@ -58,13 +60,27 @@ const envValue = (c: any, name: string): string => {
 function quantity(q: string | number): number {
   const m = /^(\d+(?:\.\d+)?)(m|Ki|Mi|Gi|Ti|k|M|G|T)?$/.exec(String(q));
   assert.ok(m, `not a quantity: ${q}`);
-  const mult: Record<string, number> = { '': 1, m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40 };
+  const mult: Record<string, number> = {
+    '': 1,
+    m: 1e-3,
+    k: 1e3,
+    M: 1e6,
+    G: 1e9,
+    T: 1e12,
+    Ki: 2 ** 10,
+    Mi: 2 ** 20,
+    Gi: 2 ** 30,
+    Ti: 2 ** 40,
+  };
   return Number(m![1]) * mult[m![2] ?? ''];
 }
 
 /** The NODEWARDEN_* variables a subcommand reads, from its --help ("[env NODEWARDEN_X]", docs/architecture.md#cli). */
 function envVarsOf(command: string): Set<string> {
-  const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'nodewarden.mjs'), command, '--help'], { encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'nodewarden.mjs'), command, '--help'], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   assert.is(r.status, 0, r.stderr);
   const names = new Set([...r.stdout.matchAll(/\[env (NODEWARDEN_[A-Z0-9_]+)\]/g)].map((m) => m[1]));
   assert.ok(names.size > 5, `no env vars found in "nodewarden ${command} --help"`);
@@ -103,7 +119,8 @@ test('renders the expected objects, all namespaced ones in "nodewarden"', () => 
     'StatefulSet/nats',
   ]);
   for (const d of docs) {
-    if (['Namespace', 'ClusterRole', 'ClusterRoleBinding'].includes(d.kind)) assert.is(d.metadata.namespace, undefined, d.kind);
+    if (['Namespace', 'ClusterRole', 'ClusterRoleBinding'].includes(d.kind))
+      assert.is(d.metadata.namespace, undefined, d.kind);
     else assert.is(d.metadata.namespace, NS, `${d.kind}/${d.metadata.name}`);
   }
   // the agent DaemonSet needs hostNetwork/hostPath/NET_ADMIN: only the privileged level admits it
@@ -112,27 +129,52 @@ test('renders the expected objects, all namespaced ones in "nodewarden"', () => 
 
 test('RBAC: the collector gets exactly pods get/list/watch, events create/patch/get, nodes get (core group ""), namespaces and networkpolicies (networking.k8s.io) get/list/watch; the auth service tokenreviews create; the agent nothing', () => {
   const role = find('ClusterRole', 'nodewarden-collector');
-  const rules = role.rules.map((r: any) => ({ apiGroups: r.apiGroups, resources: r.resources, verbs: [...r.verbs].sort(), names: r.resourceNames }));
+  const rules = role.rules.map((r: any) => ({
+    apiGroups: r.apiGroups,
+    resources: r.resources,
+    verbs: [...r.verbs].sort(),
+    names: r.resourceNames,
+  }));
   assert.equal(rules, [
     { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'], names: undefined },
     { apiGroups: [''], resources: ['events'], verbs: ['create', 'get', 'patch'], names: undefined },
     { apiGroups: [''], resources: ['nodes'], verbs: ['get'], names: undefined },
     { apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list', 'watch'], names: undefined },
-    { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: ['get', 'list', 'watch'], names: undefined },
+    {
+      apiGroups: ['networking.k8s.io'],
+      resources: ['networkpolicies'],
+      verbs: ['get', 'list', 'watch'],
+      names: undefined,
+    },
   ]);
   // the anchor's bug (kube-iptables-tailer #22/#24): apiGroups ["v1"] matches nothing
-  for (const r of role.rules) assert.not.ok(r.apiGroups.includes('v1'), 'apiGroups must be "" for core resources, not "v1"');
+  for (const r of role.rules)
+    assert.not.ok(r.apiGroups.includes('v1'), 'apiGroups must be "" for core resources, not "v1"');
   const binding = find('ClusterRoleBinding', 'nodewarden-collector');
-  assert.equal(binding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'nodewarden-collector' });
+  assert.equal(binding.roleRef, {
+    apiGroup: 'rbac.authorization.k8s.io',
+    kind: 'ClusterRole',
+    name: 'nodewarden-collector',
+  });
   assert.equal(binding.subjects, [{ kind: 'ServiceAccount', name: 'nodewarden-collector', namespace: NS }]);
   const authRole = find('ClusterRole', 'nodewarden-auth');
-  assert.equal(authRole.rules, [{ apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] }]);
-  assert.equal(find('ClusterRoleBinding', 'nodewarden-auth').roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'nodewarden-auth' });
-  assert.equal(find('ClusterRoleBinding', 'nodewarden-auth').subjects, [{ kind: 'ServiceAccount', name: 'nodewarden-auth', namespace: NS }]);
+  assert.equal(authRole.rules, [
+    { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },
+  ]);
+  assert.equal(find('ClusterRoleBinding', 'nodewarden-auth').roleRef, {
+    apiGroup: 'rbac.authorization.k8s.io',
+    kind: 'ClusterRole',
+    name: 'nodewarden-auth',
+  });
+  assert.equal(find('ClusterRoleBinding', 'nodewarden-auth').subjects, [
+    { kind: 'ServiceAccount', name: 'nodewarden-auth', namespace: NS },
+  ]);
   assert.is(podSpec('Deployment', 'nodewarden-auth').serviceAccountName, 'nodewarden-auth');
-  // each binding binds its own ServiceAccount; nothing binds the agent's (or NATS's), and neither gets an API token mounted
+  // each binding binds its own ServiceAccount; nothing binds the agent's (or NATS's), and neither gets an API token
+  // mounted
   for (const d of docs.filter((x) => /Binding$/.test(x.kind))) {
-    for (const s of d.subjects ?? []) assert.is(s.name, d.metadata.name, `${d.kind}/${d.metadata.name} binds ${s.name}`);
+    for (const s of d.subjects ?? [])
+      assert.is(s.name, d.metadata.name, `${d.kind}/${d.metadata.name} binds ${s.name}`);
   }
   assert.is(find('ServiceAccount', 'nodewarden-agent').automountServiceAccountToken, false);
   assert.is(find('ServiceAccount', 'nats').automountServiceAccountToken, false);
@@ -146,13 +188,23 @@ test('agent DaemonSet: host network, NODE_NAME from the downward API, every node
   const spec = podSpec('DaemonSet', 'nodewarden-agent');
   const c = container(spec, 'agent');
   assert.is(spec.hostNetwork, true);
-  assert.is(spec.dnsPolicy, 'ClusterFirstWithHostNet', 'a hostNetwork pod needs ClusterFirstWithHostNet to resolve the NATS Service');
+  assert.is(
+    spec.dnsPolicy,
+    'ClusterFirstWithHostNet',
+    'a hostNetwork pod needs ClusterFirstWithHostNet to resolve the NATS Service',
+  );
   assert.not.ok(spec.hostPID, 'the host /proc is mounted read-only instead of sharing the host PID namespace');
   assert.not.ok(spec.hostIPC);
   assert.is(spec.priorityClassName, 'system-node-critical');
-  assert.equal(envOf(c).get('NODE_NAME'), { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } });
+  assert.equal(envOf(c).get('NODE_NAME'), {
+    name: 'NODE_NAME',
+    valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } },
+  });
   // one toleration that matches every taint: operator Exists with no key and no effect
-  assert.ok(spec.tolerations.some((t: any) => t.operator === 'Exists' && t.key === undefined && t.effect === undefined), JSON.stringify(spec.tolerations));
+  assert.ok(
+    spec.tolerations.some((t: any) => t.operator === 'Exists' && t.key === undefined && t.effect === undefined),
+    JSON.stringify(spec.tolerations),
+  );
   assert.equal(c.args, ['agent']);
   assert.is(c.image, IMAGE);
 });
@@ -177,10 +229,16 @@ test('agent: resources from the benchmark (idle ~55 MiB, burst peak ~135 MiB, 0.
     assert.ok(quantity(requests[k]) <= quantity(limits[k]), `${k}: request <= limit`);
   }
   assert.ok(quantity(requests.memory) >= 55 * 2 ** 20, 'memory request covers idle RSS');
-  assert.ok(quantity(limits.memory) >= 1.5 * 135 * 2 ** 20, 'memory limit leaves headroom over the burst peak (and journalctl shares the cgroup)');
+  assert.ok(
+    quantity(limits.memory) >= 1.5 * 135 * 2 ** 20,
+    'memory limit leaves headroom over the burst peak (and journalctl shares the cgroup)',
+  );
   assert.ok(quantity(requests.cpu) >= 0.04, 'cpu request covers 1000 drops/s');
   const heap = Number(/--max-old-space-size=(\d+)/.exec(envValue(c, 'NODE_OPTIONS'))?.[1]);
-  assert.ok(heap > 64 && heap * 2 ** 20 < 0.75 * quantity(limits.memory), `V8 heap cap ${heap} MiB well below the limit`);
+  assert.ok(
+    heap > 64 && heap * 2 ** 20 < 0.75 * quantity(limits.memory),
+    `V8 heap cap ${heap} MiB well below the limit`,
+  );
 });
 
 test('agent: host mounts serve exactly the paths its flags point at; only the state dir is writable', () => {
@@ -193,13 +251,25 @@ test('agent: host mounts serve exactly the paths its flags point at; only the st
   for (const m of mounts) assert.ok(m.volume, `volumeMount ${m.name} has a volume`);
 
   // journal: persistent (/var/log/journal inside /var/log), volatile, and the machine id journalctl filters on
-  for (const p of ['/var/log', '/run/log/journal', '/etc/machine-id', '/proc', '/sys/fs/cgroup', '/var/lib/nodewarden']) assert.ok(byHost.has(p), `host path ${p} mounted`);
+  for (const p of ['/var/log', '/run/log/journal', '/etc/machine-id', '/proc', '/sys/fs/cgroup', '/var/lib/nodewarden'])
+    assert.ok(byHost.has(p), `host path ${p} mounted`);
   // the journal, container logs (symlinks /var/log/containers -> /var/log/pods/...) and machine id must
   // appear at the node's own paths, or journalctl and the symlinks would not resolve
   for (const p of ['/var/log', '/run/log/journal', '/etc/machine-id']) assert.is((byHost.get(p) as any).mountPath, p);
-  assert.is((byHost.get('/etc/machine-id') as any).volume.hostPath.type, 'File', 'never create /etc/machine-id on a node');
-  assert.is((byHost.get('/var/log') as any).volume.hostPath.type, 'Directory', 'never create /var/log/journal (it would make journald persistent)');
-  assert.not.ok(byHost.has('/var/log/journal'), '/var/log/journal comes with /var/log; mounted alone it would be created on volatile-journal hosts');
+  assert.is(
+    (byHost.get('/etc/machine-id') as any).volume.hostPath.type,
+    'File',
+    'never create /etc/machine-id on a node',
+  );
+  assert.is(
+    (byHost.get('/var/log') as any).volume.hostPath.type,
+    'Directory',
+    'never create /var/log/journal (it would make journald persistent)',
+  );
+  assert.not.ok(
+    byHost.has('/var/log/journal'),
+    '/var/log/journal comes with /var/log; mounted alone it would be created on volatile-journal hosts',
+  );
 
   for (const m of hostMounts as any[]) {
     if (m.volume.hostPath.path === '/var/lib/nodewarden') assert.not.ok(m.readOnly, 'state dir is writable');
@@ -211,7 +281,10 @@ test('agent: host mounts serve exactly the paths its flags point at; only the st
   const logDir = envValue(c, 'NODEWARDEN_CONTAINER_LOG_DIR');
   assert.ok(logDir.startsWith('/var/log/'), `${logDir} is inside the /var/log mount`);
   // with a read-only root filesystem, every writable path must be a volume
-  assert.ok(mounts.some((m: any) => m.mountPath === '/tmp' && m.volume.emptyDir), '/tmp is an emptyDir');
+  assert.ok(
+    mounts.some((m: any) => m.mountPath === '/tmp' && m.volume.emptyDir),
+    '/tmp is an emptyDir',
+  );
 });
 
 test('agent: metrics port, probes and NATS settings line up', () => {
@@ -222,7 +295,8 @@ test('agent: metrics port, probes and NATS settings line up', () => {
   assert.is(named.containerPort, port);
   assert.is(c.livenessProbe.httpGet.path, '/healthz');
   assert.is(c.readinessProbe.httpGet.path, '/readyz');
-  for (const p of [c.livenessProbe, c.readinessProbe]) assert.ok(p.httpGet.port === 'metrics' || p.httpGet.port === port);
+  for (const p of [c.livenessProbe, c.readinessProbe])
+    assert.ok(p.httpGet.port === 'metrics' || p.httpGet.port === port);
 });
 
 test('collector Deployment: non-root 65532, read-only root filesystem, ALL capabilities dropped, probes on its API port', () => {
@@ -248,7 +322,10 @@ test('collector Deployment: non-root 65532, read-only root filesystem, ALL capab
   assert.is(c.readinessProbe.httpGet.path, '/readyz');
   const svc = find('Service', 'nodewarden-collector');
   assert.is(svc.spec.type, 'ClusterIP');
-  assert.equal(svc.spec.ports.map((p: any) => [p.port, p.targetPort]), [[8080, 'http']]);
+  assert.equal(
+    svc.spec.ports.map((p: any) => [p.port, p.targetPort]),
+    [[8080, 'http']],
+  );
   const { requests, limits } = c.resources;
   assert.ok(requests.cpu && requests.memory && limits.memory);
   const heap = Number(/--max-old-space-size=(\d+)/.exec(envValue(c, 'NODE_OPTIONS'))?.[1]);
@@ -264,10 +341,23 @@ test('NATS StatefulSet: JetStream on a PVC at /data, non-root, the built version
   assert.ok(script.includes('exec nats-server --config /run/nats/nats.conf'), script);
   assert.not.ok(/--(auth|user|pass)\b/.test(script), 'no credential on the command line');
   assert.equal(c.env.map((e: any) => e.name).sort(), ['GOMEMLIMIT', 'POD_NAME'], 'no credential in the environment');
-  assert.ok(c.volumeMounts.some((m: any) => m.mountPath === '/etc/nats/config' && spec.volumes.find((v: any) => v.name === m.name)?.configMap?.name === 'nats-config'));
-  assert.equal(sts.spec.volumeClaimTemplates.map((t: any) => t.metadata.name), ['data']);
+  assert.ok(
+    c.volumeMounts.some(
+      (m: any) =>
+        m.mountPath === '/etc/nats/config' &&
+        spec.volumes.find((v: any) => v.name === m.name)?.configMap?.name === 'nats-config',
+    ),
+  );
+  assert.equal(
+    sts.spec.volumeClaimTemplates.map((t: any) => t.metadata.name),
+    ['data'],
+  );
   assert.ok(c.volumeMounts.some((m: any) => m.name === 'data' && m.mountPath === '/data'));
-  assert.ok(c.volumeMounts.some((m: any) => m.mountPath === '/run/nats' && spec.volumes.find((v: any) => v.name === m.name)?.emptyDir));
+  assert.ok(
+    c.volumeMounts.some(
+      (m: any) => m.mountPath === '/run/nats' && spec.volumes.find((v: any) => v.name === m.name)?.emptyDir,
+    ),
+  );
   assert.is(spec.securityContext.runAsNonRoot, true);
   assert.ok(spec.securityContext.runAsUser > 0 && spec.securityContext.fsGroup > 0);
   assert.is(c.securityContext.readOnlyRootFilesystem, true);
@@ -284,14 +374,26 @@ test('NATS config: TLS on the client port, monitoring on loopback only, JetStrea
   assert.match(conf, /jetstream \{[^}]*store_dir: "\/data"[^}]*sync_interval: "\d+s"/);
   assert.match(conf, /auth_callout \{\s*issuer: \$AUTH_ISSUER\s*account: AUTH[\s\S]*auth_users: \[ auth, collector \]/);
   assert.match(conf, /AUTH: \{ users: \[ \{ user: auth, password: \$AUTH_PASSWORD \} \] \}/);
-  assert.match(conf, /APP: \{\s*jetstream: enabled\s*users: \[ \{ user: collector, password: \$COLLECTOR_PASSWORD \} \]/);
+  assert.match(
+    conf,
+    /APP: \{\s*jetstream: enabled\s*users: \[ \{ user: collector, password: \$COLLECTOR_PASSWORD \} \]/,
+  );
   const authEnv = container(podSpec('Deployment', 'nodewarden-auth'), 'auth');
-  assert.not.ok(envOf(authEnv).has('NODEWARDEN_AGENT_ACCOUNT'), 'the default APP is the config\'s account');
+  assert.not.ok(envOf(authEnv).has('NODEWARDEN_AGENT_ACCOUNT'), "the default APP is the config's account");
   // the monitor port is neither exposed by a Service nor declared by the container
-  for (const svc of ['nats', 'nats-headless']) assert.equal(find('Service', svc).spec.ports.map((p: any) => p.port), [4222], svc);
+  for (const svc of ['nats', 'nats-headless'])
+    assert.equal(
+      find('Service', svc).spec.ports.map((p: any) => p.port),
+      [4222],
+      svc,
+    );
   const nats = container(podSpec('StatefulSet', 'nats'), 'nats');
-  assert.equal(nats.ports.map((p: any) => p.containerPort), [4222]);
-  for (const p of [nats.startupProbe, nats.livenessProbe, nats.readinessProbe]) assert.match(p.exec.command.join(' '), /^wget .* http:\/\/127\.0\.0\.1:8222\/healthz/);
+  assert.equal(
+    nats.ports.map((p: any) => p.containerPort),
+    [4222],
+  );
+  for (const p of [nats.startupProbe, nats.livenessProbe, nats.readinessProbe])
+    assert.match(p.exec.command.join(' '), /^wget .* http:\/\/127\.0\.0\.1:8222\/healthz/);
 });
 
 test('no credential in the manifests: no Secret, no placeholder; each pod mounts only its own keys of the two operator-made Secrets', () => {
@@ -301,25 +403,46 @@ test('no credential in the manifests: no Secret, no placeholder; each pod mounts
   const secretItems = (kind: string, name: string): string[] => {
     const out: string[] = [];
     for (const v of podSpec(kind, name).volumes ?? []) {
-      const srcs = v.secret ? [{ secret: { name: v.secret.secretName, items: v.secret.items } }] : v.projected?.sources ?? [];
-      for (const src of srcs) if (src.secret) {
-        assert.ok(src.secret.items?.length, `${kind}/${name}: volume ${v.name} mounts all of ${src.secret.name}`);
-        for (const i of src.secret.items) out.push(`${src.secret.name}/${i.key}`);
-      }
+      const srcs = v.secret
+        ? [{ secret: { name: v.secret.secretName, items: v.secret.items } }]
+        : (v.projected?.sources ?? []);
+      for (const src of srcs)
+        if (src.secret) {
+          assert.ok(src.secret.items?.length, `${kind}/${name}: volume ${v.name} mounts all of ${src.secret.name}`);
+          for (const i of src.secret.items) out.push(`${src.secret.name}/${i.key}`);
+        }
     }
-    for (const c of podSpec(kind, name).containers) for (const e of c.env ?? []) assert.not.ok(e.valueFrom?.secretKeyRef, `${kind}/${name}: ${e.name} from a Secret`);
+    for (const c of podSpec(kind, name).containers)
+      for (const e of c.env ?? []) assert.not.ok(e.valueFrom?.secretKeyRef, `${kind}/${name}: ${e.name} from a Secret`);
     return out.sort();
   };
-  assert.equal(secretItems('StatefulSet', 'nats'), ['nodewarden-nats-auth/auth-password', 'nodewarden-nats-auth/collector-password', 'nodewarden-nats-auth/issuer-public-key', 'nodewarden-nats-tls/tls.crt', 'nodewarden-nats-tls/tls.key']);
-  assert.equal(secretItems('Deployment', 'nodewarden-collector'), ['nodewarden-nats-auth/collector-password', 'nodewarden-nats-tls/ca.crt']);
-  assert.equal(secretItems('Deployment', 'nodewarden-auth'), ['nodewarden-nats-auth/auth-password', 'nodewarden-nats-auth/issuer-seed', 'nodewarden-nats-tls/ca.crt']);
+  assert.equal(secretItems('StatefulSet', 'nats'), [
+    'nodewarden-nats-auth/auth-password',
+    'nodewarden-nats-auth/collector-password',
+    'nodewarden-nats-auth/issuer-public-key',
+    'nodewarden-nats-tls/tls.crt',
+    'nodewarden-nats-tls/tls.key',
+  ]);
+  assert.equal(secretItems('Deployment', 'nodewarden-collector'), [
+    'nodewarden-nats-auth/collector-password',
+    'nodewarden-nats-tls/ca.crt',
+  ]);
+  assert.equal(secretItems('Deployment', 'nodewarden-auth'), [
+    'nodewarden-nats-auth/auth-password',
+    'nodewarden-nats-auth/issuer-seed',
+    'nodewarden-nats-tls/ca.crt',
+  ]);
   assert.equal(secretItems('DaemonSet', 'nodewarden-agent'), ['nodewarden-nats-tls/ca.crt']);
   const readme = readFileSync(join(DEPLOY, 'README.md'), 'utf8');
-  for (const key of ['auth-password', 'collector-password', 'issuer-seed', 'issuer-public-key']) assert.ok(readme.includes(`--from-file=${key}=`), `README says how to create the key ${key}`);
-  assert.ok(readme.includes('kubectl -n nodewarden create secret generic nodewarden-nats-tls'), 'README says how to create the TLS Secret');
+  for (const key of ['auth-password', 'collector-password', 'issuer-seed', 'issuer-public-key'])
+    assert.ok(readme.includes(`--from-file=${key}=`), `README says how to create the key ${key}`);
+  assert.ok(
+    readme.includes('kubectl -n nodewarden create secret generic nodewarden-nats-tls'),
+    'README says how to create the TLS Secret',
+  );
 });
 
-test('agent: its only NATS credential is its pod\'s projected token (audience nodewarden, 1 h), read from a file at each connect', () => {
+test("agent: its only NATS credential is its pod's projected token (audience nodewarden, 1 h), read from a file at each connect", () => {
   const spec = podSpec('DaemonSet', 'nodewarden-agent');
   const c = container(spec, 'agent');
   const vol = spec.volumes.find((v: any) => v.projected?.sources?.some((s: any) => s.serviceAccountToken));
@@ -330,7 +453,13 @@ test('agent: its only NATS credential is its pod\'s projected token (audience no
   assert.is(mount.readOnly, true);
   assert.is(envValue(c, 'NODEWARDEN_NATS_TOKEN_FILE'), `${mount.mountPath}/token`);
   assert.is(envValue(c, 'NODEWARDEN_NATS_CA'), `${mount.mountPath}/ca.crt`);
-  for (const e of ['NODEWARDEN_NATS_TOKEN', 'NODEWARDEN_NATS_USER', 'NODEWARDEN_NATS_PASSWORD', 'NODEWARDEN_NATS_PASSWORD_FILE']) assert.not.ok(envOf(c).has(e), e);
+  for (const e of [
+    'NODEWARDEN_NATS_TOKEN',
+    'NODEWARDEN_NATS_USER',
+    'NODEWARDEN_NATS_PASSWORD',
+    'NODEWARDEN_NATS_PASSWORD_FILE',
+  ])
+    assert.not.ok(envOf(c).has(e), e);
   assert.is(spec.automountServiceAccountToken, false, 'no API-server token');
   // the auth service admits exactly this ServiceAccount with exactly this audience
   const auth = container(podSpec('Deployment', 'nodewarden-auth'), 'auth');
@@ -340,20 +469,32 @@ test('agent: its only NATS credential is its pod\'s projected token (audience no
 
 test('agent, collector and auth service reach NATS over TLS through its Service by DNS name', () => {
   const svc = find('Service', 'nats');
-  for (const [kind, name, cname] of [['DaemonSet', 'nodewarden-agent', 'agent'], ['Deployment', 'nodewarden-collector', 'collector'], ['Deployment', 'nodewarden-auth', 'auth']]) {
+  for (const [kind, name, cname] of [
+    ['DaemonSet', 'nodewarden-agent', 'agent'],
+    ['Deployment', 'nodewarden-collector', 'collector'],
+    ['Deployment', 'nodewarden-auth', 'auth'],
+  ]) {
     const url = new URL(envValue(container(podSpec(kind, name), cname), 'NODEWARDEN_NATS'));
     assert.is(url.protocol, 'tls:');
     assert.is(url.hostname, `${svc.metadata.name}.${svc.metadata.namespace}.svc`);
-    assert.ok(svc.spec.ports.some((p: any) => p.port === Number(url.port)), `Service nats has port ${url.port}`);
+    assert.ok(
+      svc.spec.ports.some((p: any) => p.port === Number(url.port)),
+      `Service nats has port ${url.port}`,
+    );
   }
 });
 
 test('every NODEWARDEN_* env var in the manifests is one the CLI reads (a typo would be silently ignored)', () => {
-  for (const [kind, name, cname, command] of [['DaemonSet', 'nodewarden-agent', 'agent', 'agent'], ['Deployment', 'nodewarden-collector', 'collector', 'collector'], ['Deployment', 'nodewarden-auth', 'auth', 'auth']]) {
+  for (const [kind, name, cname, command] of [
+    ['DaemonSet', 'nodewarden-agent', 'agent', 'agent'],
+    ['Deployment', 'nodewarden-collector', 'collector', 'collector'],
+    ['Deployment', 'nodewarden-auth', 'auth', 'auth'],
+  ]) {
     const known = envVarsOf(command);
     const c = container(podSpec(kind, name), cname);
     for (const e of c.env) {
-      if (e.name.startsWith('NODEWARDEN_')) assert.ok(known.has(e.name), `${kind}/${name}: ${e.name} is not read by "nodewarden ${command}"`);
+      if (e.name.startsWith('NODEWARDEN_'))
+        assert.ok(known.has(e.name), `${kind}/${name}: ${e.name} is not read by "nodewarden ${command}"`);
       else assert.ok(['NODE_NAME', 'NODE_OPTIONS'].includes(e.name), `${kind}/${name}: unexpected env ${e.name}`);
     }
   }
@@ -363,7 +504,8 @@ test('workloads: selectors match their pod labels, Services select existing pods
   const workloads = docs.filter((d) => ['Deployment', 'DaemonSet', 'StatefulSet'].includes(d.kind));
   const podLabels = workloads.map((w) => w.spec.template.metadata.labels);
   for (const w of workloads) {
-    for (const [k, v] of Object.entries(w.spec.selector.matchLabels)) assert.is(w.spec.template.metadata.labels[k], v, `${w.kind}/${w.metadata.name} selector ${k}`);
+    for (const [k, v] of Object.entries(w.spec.selector.matchLabels))
+      assert.is(w.spec.template.metadata.labels[k], v, `${w.kind}/${w.metadata.name} selector ${k}`);
     for (const c of [...w.spec.template.spec.containers, ...(w.spec.template.spec.initContainers ?? [])]) {
       assert.ok([IMAGE, NATS_IMAGE].includes(c.image), `${w.kind}/${w.metadata.name}: image ${c.image}`);
       assert.is(c.imagePullPolicy, 'IfNotPresent');
@@ -381,7 +523,10 @@ test('every container: requests set, memory limit set, drops ALL capabilities, n
   for (const w of docs.filter((d) => ['Deployment', 'DaemonSet', 'StatefulSet'].includes(d.kind))) {
     for (const c of w.spec.template.spec.containers) {
       const where = `${w.kind}/${w.metadata.name}/${c.name}`;
-      assert.ok(c.resources?.requests?.cpu && c.resources?.requests?.memory && c.resources?.limits?.memory, `${where}: resources`);
+      assert.ok(
+        c.resources?.requests?.cpu && c.resources?.requests?.memory && c.resources?.limits?.memory,
+        `${where}: resources`,
+      );
       assert.ok(c.securityContext.capabilities.drop.includes('ALL'), `${where}: drop ALL`);
       assert.is(c.securityContext.allowPrivilegeEscalation, false, where);
       assert.is(c.securityContext.readOnlyRootFilesystem, true, where);
@@ -393,7 +538,10 @@ test('every container: requests set, memory limit set, drops ALL capabilities, n
 test('optional component components/containerd-socket adds only a read-only CRI socket mount to the agent', () => {
   const overlay = join(tmp, 'overlay');
   mkdirSync(overlay);
-  writeFileSync(join(overlay, 'kustomization.yaml'), `resources: [${relative(overlay, DEPLOY)}]\ncomponents: [${relative(overlay, join(DEPLOY, 'components', 'containerd-socket'))}]\n`);
+  writeFileSync(
+    join(overlay, 'kustomization.yaml'),
+    `resources: [${relative(overlay, DEPLOY)}]\ncomponents: [${relative(overlay, join(DEPLOY, 'components', 'containerd-socket'))}]\n`,
+  );
   const withCri = kustomize(overlay);
   const spec = podSpec('DaemonSet', 'nodewarden-agent', withCri);
   const base = podSpec('DaemonSet', 'nodewarden-agent');
@@ -408,12 +556,17 @@ test('optional component components/containerd-socket adds only a read-only CRI 
 
 test('the overlay example in deploy/README.md renders: the agent env patched and merged, still no credential', () => {
   const readme = readFileSync(join(DEPLOY, 'README.md'), 'utf8');
-  const block = [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]).find((b) => b.startsWith('# my-overlay/kustomization.yaml'));
+  const block = [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)]
+    .map((m) => m[1])
+    .find((b) => b.startsWith('# my-overlay/kustomization.yaml'));
   assert.ok(block, 'README has the "# my-overlay/kustomization.yaml" example');
   const overlay = join(tmp, 'my-overlay');
   mkdirSync(overlay);
   assert.ok(block!.includes('  - ../deploy'), 'the example refers to the base as ../deploy');
-  writeFileSync(join(overlay, 'kustomization.yaml'), block!.replace('  - ../deploy', `  - ${relative(overlay, DEPLOY)}`));
+  writeFileSync(
+    join(overlay, 'kustomization.yaml'),
+    block!.replace('  - ../deploy', `  - ${relative(overlay, DEPLOY)}`),
+  );
   const out = kustomize(overlay);
   assert.is(out.filter((d) => d.kind === 'Secret').length, 0);
   const agent = container(podSpec('DaemonSet', 'nodewarden-agent', out), 'agent');

@@ -4,7 +4,15 @@
 // Run: node --import tsx test/events-protocol.test.ts
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { begin, step, CONFLICT_LIMIT, type Answer, type EventRequest, type Step, type WriteState } from '../collector/events/protocol.js';
+import {
+  begin,
+  step,
+  CONFLICT_LIMIT,
+  type Answer,
+  type EventRequest,
+  type Step,
+  type WriteState,
+} from '../collector/events/protocol.js';
 import type { WriteTask } from '../collector/events/correlator.js';
 import type { EventApi } from '../collector/events/api.js';
 import { EventWriter } from '../collector/events/writer.js';
@@ -17,10 +25,23 @@ import { testLog } from './support/log.js';
 
 const NOW = Date.parse('2026-03-01T12:00:00Z');
 const task = (over: Partial<WriteTask> = {}): WriteTask => ({
-  key: 'k', object: { kind: 'Pod', namespace: 'shop', name: 'web-1', uid: 'u-1' }, type: 'Warning', reason: 'PacketDrop',
-  message: 'dropped', host: 'node-a', delta: 3, firstMs: NOW - 1000, lastMs: NOW, failures: 0, ...over,
+  key: 'k',
+  object: { kind: 'Pod', namespace: 'shop', name: 'web-1', uid: 'u-1' },
+  type: 'Warning',
+  reason: 'PacketDrop',
+  message: 'dropped',
+  host: 'node-a',
+  delta: 3,
+  firstMs: NOW - 1000,
+  lastMs: NOW,
+  failures: 0,
+  ...over,
 });
-const event = (name: string, count: number, rv: string) => ({ metadata: { name, resourceVersion: rv }, count, lastTimestamp: '2026-03-01T12:00:00Z' });
+const event = (name: string, count: number, rv: string) => ({
+  metadata: { name, resourceVersion: rv },
+  count,
+  lastTimestamp: '2026-03-01T12:00:00Z',
+});
 const known = { name: 'web-1.abc', count: 5, resourceVersion: '7', lastMs: NOW - 5000 };
 
 type Req = { state: WriteState; request: EventRequest };
@@ -64,7 +85,11 @@ test('POST 409 AlreadyExists -> GET the Event, then PATCH its count', () => {
   assert.is(g.request.path, `/api/v1/namespaces/shop/events/${r.state.name}`);
   const p = req(answer(g, { status: 200, body: event(r.state.name, 10, '42') }));
   assert.is(p.request.method, 'PATCH');
-  assert.equal(p.request.body, { metadata: { resourceVersion: '42' }, count: 13, lastTimestamp: '2026-03-01T12:00:00Z' });
+  assert.equal(p.request.body, {
+    metadata: { resourceVersion: '42' },
+    count: 13,
+    lastTimestamp: '2026-03-01T12:00:00Z',
+  });
   assert.is(p.state.conflicts, 1);
 });
 
@@ -119,13 +144,21 @@ test('429 on a write -> transient with a pause (Retry-After, else 1 s); 5xx/tran
   const r = req(begin(task(), 'u-1', NOW));
   const t = out(answer(r, { status: 429, retryAfterMs: 3000 }));
   assert.is(t.kind, 'transient');
-  if (t.kind === 'transient') { assert.is(t.pauseMs, 3000); assert.is(t.retryAfterMs, 3000); }
+  if (t.kind === 'transient') {
+    assert.is(t.pauseMs, 3000);
+    assert.is(t.retryAfterMs, 3000);
+  }
   const d = out(answer(r, { status: 429 }));
-  if (d.kind === 'transient') assert.is(d.pauseMs, 1000); else assert.unreachable();
+  if (d.kind === 'transient') assert.is(d.pauseMs, 1000);
+  else assert.unreachable();
   const s = out(answer(r, { status: 503, body: { message: 'etcd' } }));
-  if (s.kind === 'transient') { assert.is(s.pauseMs, undefined); assert.match(s.message, /HTTP 503: etcd/); } else assert.unreachable();
+  if (s.kind === 'transient') {
+    assert.is(s.pauseMs, undefined);
+    assert.match(s.message, /HTTP 503: etcd/);
+  } else assert.unreachable();
   const x = out(answer(r, { status: 0, error: 'ECONNREFUSED' }));
-  if (x.kind === 'transient') assert.is(x.message, 'ECONNREFUSED'); else assert.unreachable();
+  if (x.kind === 'transient') assert.is(x.message, 'ECONNREFUSED');
+  else assert.unreachable();
 });
 
 test('transient keeps what was learnt: the retry PATCHes the GET result', () => {
@@ -141,7 +174,8 @@ test('transient keeps what was learnt: the retry PATCHes the GET result', () => 
 test('GET answered 5xx -> transient without pause; 400 -> failed', () => {
   const g = req(answer(req(begin(task(), 'u-1', NOW)), { status: 409 }));
   const t = out(answer(g, { status: 429 }));
-  if (t.kind === 'transient') assert.is(t.pauseMs, undefined); else assert.unreachable();
+  if (t.kind === 'transient') assert.is(t.pauseMs, undefined);
+  else assert.unreachable();
   assert.is(out(answer(g, { status: 400 })).kind, 'failed');
 });
 
@@ -152,7 +186,10 @@ test('other write statuses -> invalid (dropped and counted)', () => {
 });
 
 test('backoff: exponential, capped, jitter kinds, injectable random', () => {
-  assert.equal([0, 1, 2, 3, 10].map((a) => backoff(a, { baseMs: 250, capMs: 5000, jitter: 'equal', random: () => 1 })), [250, 500, 1000, 2000, 5000]);
+  assert.equal(
+    [0, 1, 2, 3, 10].map((a) => backoff(a, { baseMs: 250, capMs: 5000, jitter: 'equal', random: () => 1 })),
+    [250, 500, 1000, 2000, 5000],
+  );
   assert.is(backoff(3, { baseMs: 250, capMs: 5000, jitter: 'equal', random: () => 0 }), 1000);
   assert.is(backoff(3, { baseMs: 250, capMs: 5000, random: () => 0 }), 0);
   assert.is(backoff(3, { baseMs: 250, capMs: 5000, random: () => 0.5 }), 1000);
@@ -161,12 +198,23 @@ test('backoff: exponential, capped, jitter kinds, injectable random', () => {
 });
 
 test('RequestWindow: halves on 429, grows back slowly, never above max', () => {
-  const w = new RequestWindow(4, new TokenBucket(1, 1, 0), () => 0, async () => undefined);
-  w.release(429); assert.is(w.size, 2);
-  w.release(429); w.release(429); w.release(429); assert.is(w.size, 1);
+  const w = new RequestWindow(
+    4,
+    new TokenBucket(1, 1, 0),
+    () => 0,
+    async () => undefined,
+  );
+  w.release(429);
+  assert.is(w.size, 2);
+  w.release(429);
+  w.release(429);
+  w.release(429);
+  assert.is(w.size, 1);
   for (let i = 0; i < 200; i++) w.release(200);
   assert.is(w.size, 4);
-  w.release(0); w.release(undefined); assert.is(w.size, 4);
+  w.release(0);
+  w.release(undefined);
+  assert.is(w.size, 4);
 });
 
 test('NodeUidCache: uid cached; 403/404 fall back to the node name; 5xx is a failure', async () => {
@@ -174,7 +222,14 @@ test('NodeUidCache: uid cached; 403/404 fall back to the node name; 5xx is a fai
   const answers: Answer[] = [{ status: 200, body: { metadata: { uid: 'n-uid' } } }, { status: 403 }, { status: 503 }];
   const asked: string[] = [];
   let forbidden = 0;
-  const c = new NodeUidCache(async (p) => { asked.push(p); return answers.shift() ?? { status: 404 }; }, () => t, () => forbidden++);
+  const c = new NodeUidCache(
+    async (p) => {
+      asked.push(p);
+      return answers.shift() ?? { status: 404 };
+    },
+    () => t,
+    () => forbidden++,
+  );
   assert.equal(await c.uid('a'), { uid: 'n-uid' });
   assert.equal(await c.uid('a'), { uid: 'n-uid' });
   assert.equal(await c.uid('b'), { uid: 'b' });
@@ -187,7 +242,9 @@ test('NodeUidCache: uid cached; 403/404 fall back to the node name; 5xx is a fai
 
 // --- the writer over a scripted EventApi ---
 
-interface Scripted extends EventApi { seen: string[] }
+interface Scripted extends EventApi {
+  seen: string[];
+}
 function scripted(answers: (Answer | Error)[]): Scripted {
   const seen: string[] = [];
   return {
@@ -203,7 +260,16 @@ function scripted(answers: (Answer | Error)[]): Scripted {
 }
 const silent = testLog;
 const opts = { qps: 1000, burst: 1000, objectBurst: 100, objectRefillMs: 10, updateIntervalMs: 0, attempts: 3 };
-const obs = { object: { kind: 'Pod' as const, namespace: 'shop', name: 'web-1', uid: 'u-1' }, type: 'Warning' as const, reason: 'PacketDrop', message: 'dropped', host: 'node-a', count: 2, firstMs: NOW, lastMs: NOW };
+const obs = {
+  object: { kind: 'Pod' as const, namespace: 'shop', name: 'web-1', uid: 'u-1' },
+  type: 'Warning' as const,
+  reason: 'PacketDrop',
+  message: 'dropped',
+  host: 'node-a',
+  count: 2,
+  firstMs: NOW,
+  lastMs: NOW,
+};
 
 /** Observes once, waits until the script is answered and the write has an outcome, then stops. */
 async function drive(answers: (Answer | Error)[], o: Partial<typeof opts> = {}) {
@@ -211,7 +277,12 @@ async function drive(answers: (Answer | Error)[], o: Partial<typeof opts> = {}) 
   const w = new EventWriter(api, silent, { ...opts, ...o });
   w.observe(obs);
   const c = w.correlator.stats;
-  await waitFor('the write outcome', () => answers.length === 0 && (c.written + c.discarded > 0 || w.stats.failed + w.stats.forbidden > 0), 5000, 10);
+  await waitFor(
+    'the write outcome',
+    () => answers.length === 0 && (c.written + c.discarded > 0 || w.stats.failed + w.stats.forbidden > 0),
+    5000,
+    10,
+  );
   await w.stop(0);
   return { w, api };
 }
@@ -224,20 +295,34 @@ test('writer: POST 201 writes the count once', async () => {
 });
 
 test('writer: 409 -> GET -> PATCH, a conflict counted', async () => {
-  const { w, api } = await drive([{ status: 409 }, { status: 200, body: event('x', 5, '3') }, { status: 200, body: event('x', 7, '4') }]);
-  assert.equal(api.seen.map((s) => s.split(' ')[0]), ['POST', 'GET', 'PATCH']);
+  const { w, api } = await drive([
+    { status: 409 },
+    { status: 200, body: event('x', 5, '3') },
+    { status: 200, body: event('x', 7, '4') },
+  ]);
+  assert.equal(
+    api.seen.map((s) => s.split(' ')[0]),
+    ['POST', 'GET', 'PATCH'],
+  );
   assert.equal([w.stats.conflicts, w.stats.gets, w.stats.patches], [1, 1, 1]);
 });
 
 test('writer: 500 then transport error then 201 -> two retries, written', async () => {
-  const { w, api } = await drive([{ status: 500 }, { status: 0, error: 'ECONNRESET' }, { status: 201, body: event('x', 2, '1') }]);
+  const { w, api } = await drive([
+    { status: 500 },
+    { status: 0, error: 'ECONNRESET' },
+    { status: 201, body: event('x', 2, '1') },
+  ]);
   assert.is(api.seen.length, 3);
   assert.is(w.stats.retries, 2);
   assert.is(w.correlator.stats.written, 2);
 });
 
 test('writer: 429 retried after Retry-After and written', async () => {
-  const { w, api } = await drive([{ status: 429, retryAfterMs: 50 }, { status: 201, body: event('x', 2, '1') }]);
+  const { w, api } = await drive([
+    { status: 429, retryAfterMs: 50 },
+    { status: 201, body: event('x', 2, '1') },
+  ]);
   assert.is(api.seen.length, 2);
   assert.is(w.stats.retries, 1);
   assert.is(w.correlator.stats.written, 2);
@@ -269,7 +354,10 @@ test('writer: a 201 without metadata is a failure, not a crash', async () => {
 });
 
 test('writer: a Node Event GETs the node uid first', async () => {
-  const api = scripted([{ status: 200, body: { metadata: { uid: 'node-uid' } } }, { status: 201, body: event('x', 1, '1') }]);
+  const api = scripted([
+    { status: 200, body: { metadata: { uid: 'node-uid' } } },
+    { status: 201, body: event('x', 1, '1') },
+  ]);
   const w = new EventWriter(api, silent, opts);
   w.observe({ ...obs, object: { kind: 'Node', name: 'node-a' } });
   await waitFor('the Node Event written', () => w.correlator.stats.written > 0, 5000, 10);

@@ -4,7 +4,16 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
-import { ConfigError, formatDuration, parseCommand, parseDuration, readFlags, renderHelp, type CommandSpec, type FlagSpecs } from '../common/flags.js';
+import {
+  ConfigError,
+  formatDuration,
+  parseCommand,
+  parseDuration,
+  readFlags,
+  renderHelp,
+  type CommandSpec,
+  type FlagSpecs,
+} from '../common/flags.js';
 
 const flags = {
   every: { type: 'duration', min: 10, default: '10s', help: 'h' },
@@ -18,17 +27,59 @@ const flags = {
   raw: { type: 'list', noSplit: true, help: 'h' },
   path: { type: 'string', help: 'h' },
 } satisfies FlagSpecs;
-const spec: CommandSpec = { name: 't', summary: 's', flags, groups: [{ title: 'Sizes', flags: ['size', 'replicas'] }], examples: ['t --every 5s'] };
+const spec: CommandSpec = {
+  name: 't',
+  summary: 's',
+  flags,
+  groups: [{ title: 'Sizes', flags: ['size', 'replicas'] }],
+  examples: ['t --every 5s'],
+};
 
 const bad = (values: Record<string, unknown>, message: RegExp) => {
-  assert.throws(() => readFlags(flags, values), (e: unknown) => e instanceof ConfigError && message.test((e as Error).message), JSON.stringify(values));
+  assert.throws(
+    () => readFlags(flags, values),
+    (e: unknown) => e instanceof ConfigError && message.test((e as Error).message),
+    JSON.stringify(values),
+  );
 };
 
 test('defaults come from the spec; kinds are read into numbers, strings and lists', () => {
   const f = readFlags(flags, {});
-  assert.equal(f, { every: 10_000, lookback: 0, size: 64 * 2 ** 20, replicas: 1, qps: 5, pct: 90, mode: 'auto', names: ['a', 'b'], raw: [], path: undefined });
-  const g = readFlags(flags, { every: '250ms', lookback: '10m', size: '1G', replicas: '5', qps: '0.5', mode: 'off', names: ['x,y', 'z'], raw: ['a,b'], path: '/p' });
-  assert.equal(g, { every: 250, lookback: 600_000, size: 1e9, replicas: 5, qps: 0.5, pct: 90, mode: 'off', names: ['x', 'y', 'z'], raw: ['a,b'], path: '/p' });
+  assert.equal(f, {
+    every: 10_000,
+    lookback: 0,
+    size: 64 * 2 ** 20,
+    replicas: 1,
+    qps: 5,
+    pct: 90,
+    mode: 'auto',
+    names: ['a', 'b'],
+    raw: [],
+    path: undefined,
+  });
+  const g = readFlags(flags, {
+    every: '250ms',
+    lookback: '10m',
+    size: '1G',
+    replicas: '5',
+    qps: '0.5',
+    mode: 'off',
+    names: ['x,y', 'z'],
+    raw: ['a,b'],
+    path: '/p',
+  });
+  assert.equal(g, {
+    every: 250,
+    lookback: 600_000,
+    size: 1e9,
+    replicas: 5,
+    qps: 0.5,
+    pct: 90,
+    mode: 'off',
+    names: ['x', 'y', 'z'],
+    raw: ['a,b'],
+    path: '/p',
+  });
 });
 
 test('bounds and kinds: one line naming the flag', () => {
@@ -63,7 +114,9 @@ test('help: ungrouped flags first, then each group, then examples', () => {
 });
 
 test('formatDuration is the inverse of parseDuration for whole units (property)', () => {
-  fc.assert(fc.property(fc.integer({ min: 1, max: 10_000_000 }), (ms) => parseDuration(formatDuration(ms), 'x') === ms));
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: 10_000_000 }), (ms) => parseDuration(formatDuration(ms), 'x') === ms),
+  );
 });
 
 test.run();

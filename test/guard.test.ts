@@ -9,11 +9,31 @@ import { JobGuard } from '../common/guard.js';
 test('a throwing and a rejecting job are counted per job and logged once per message', async () => {
   const lines: string[] = [];
   const registry = new Registry();
-  const guard = new JobGuard(pino({ level: 'info' }, { write: (s: string) => { lines.push(s); } }), registry, 'nodewarden_test');
+  const guard = new JobGuard(
+    pino(
+      { level: 'info' },
+      {
+        write: (s: string) => {
+          lines.push(s);
+        },
+      },
+    ),
+    registry,
+    'nodewarden_test',
+  );
   let runs = 0;
-  const sync = guard.wrap('sweep', () => { runs++; throw new RangeError('Invalid time value'); });
-  const later = guard.wrap('checks', async () => { runs++; throw new Error('boom'); });
-  for (let i = 0; i < 3; i++) { sync(); later(); }
+  const sync = guard.wrap('sweep', () => {
+    runs++;
+    throw new RangeError('Invalid time value');
+  });
+  const later = guard.wrap('checks', async () => {
+    runs++;
+    throw new Error('boom');
+  });
+  for (let i = 0; i < 3; i++) {
+    sync();
+    later();
+  }
   await new Promise((r) => setImmediate(r));
   assert.is(runs, 6, 'every turn ran');
   const text = await registry.metrics();

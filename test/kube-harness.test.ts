@@ -90,7 +90,9 @@ test('a core/v1 Event on the pod shows up in kubectl describe pod', async () => 
   assert.match(d.stdout, /nodewarden/);
 
   // the audit log records API writes to events and pods
-  const writes = cp!.auditEvents((e) => e.verb === 'create' && e.objectRef?.resource === 'events' && e.objectRef?.namespace === NS);
+  const writes = cp!.auditEvents(
+    (e) => e.verb === 'create' && e.objectRef?.resource === 'events' && e.objectRef?.namespace === NS,
+  );
   assert.is(writes.length, 1);
 });
 

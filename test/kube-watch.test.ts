@@ -24,25 +24,44 @@ const watches: PodWatch[] = [];
 
 const kubeconfigFor = (name: string, cluster: Record<string, unknown>, user: Record<string, unknown>) => {
   const f = join(dir, name);
-  writeFileSync(f, JSON.stringify({ apiVersion: 'v1', kind: 'Config', clusters: [{ name: 'c', cluster }], users: [{ name: 'u', user }], contexts: [{ name: 'x', context: { cluster: 'c', user: 'u' } }], 'current-context': 'x' }));
+  writeFileSync(
+    f,
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'c', cluster }],
+      users: [{ name: 'u', user }],
+      contexts: [{ name: 'x', context: { cluster: 'c', user: 'u' } }],
+      'current-context': 'x',
+    }),
+  );
   return f;
 };
 
 const startWatch = (server = cp.url, opts: Partial<ConstructorParameters<typeof PodWatch>[2]> = {}) => {
   const cfg = loadKubeconfig(cp.kubeconfig(COLLECTOR_USER));
-  const w = new PodWatch(new KubeClient({ ...cfg, server }), testLog(), { graceMs: 3000, pageSize: 2, watchTimeoutS: 60, ...opts });
+  const w = new PodWatch(new KubeClient({ ...cfg, server }), testLog(), {
+    graceMs: 3000,
+    pageSize: 2,
+    watchTimeoutS: 60,
+    ...opts,
+  });
   watches.push(w);
   w.start();
   return w;
 };
-const podName = (w: PodWatch, ip: string) => { const o = w.resolve(ip); return o?.kind === 'pod' ? o.name : o?.kind === 'node' ? `node/${o.name}` : undefined; };
+const podName = (w: PodWatch, ip: string) => {
+  const o = w.resolve(ip);
+  return o?.kind === 'pod' ? o.name : o?.kind === 'node' ? `node/${o.name}` : undefined;
+};
 
 test.before(async () => {
   cp = await startControlPlane({ users: [{ name: COLLECTOR_USER }, { name: 'nobody' }] });
   dir = mkdtempSync(join(tmpdir(), 'nw-kube-watch-'));
   await grantCollector(cp);
   await cp.createNamespace(NS);
-  for (let i = 1; i <= 5; i++) await cp.createPod(NS, `pre-${i}`, { nodeName: 'node-a', podIP: `10.244.0.${i}`, hostIP: '192.0.2.10' });
+  for (let i = 1; i <= 5; i++)
+    await cp.createPod(NS, `pre-${i}`, { nodeName: 'node-a', podIP: `10.244.0.${i}`, hostIP: '192.0.2.10' });
 });
 
 test.after(async () => {
@@ -71,7 +90,9 @@ test('watch: created, updated (new IP) and deleted pods are seen; a deleted pod 
   assert.is(podName(w, '192.0.2.11'), 'node/node-b');
   assert.is(w.podByUid(uid)?.node, 'node-b');
   // update: the pod's IP changes (status patch) -> the new IP names it
-  const r = await cp.request('PATCH', `/api/v1/namespaces/${NS}/pods/late/status`, { status: { podIP: '10.244.1.51', podIPs: [{ ip: '10.244.1.51' }] } });
+  const r = await cp.request('PATCH', `/api/v1/namespaces/${NS}/pods/late/status`, {
+    status: { podIP: '10.244.1.51', podIPs: [{ ip: '10.244.1.51' }] },
+  });
   assert.is(r.status, 200);
   await waitFor('updated IP', () => podName(w, '10.244.1.51') === 'late', 10_000, 20);
   await cp.deletePod(NS, 'late');
@@ -90,7 +111,10 @@ test('apiserver restart: the watch reconnects, 410 Gone -> relist, changes made 
   // Writes the pod watch does not see move etcd's revision past the watch's resourceVersion; the
   // restarted apiserver's watch cache starts at the new revision, so resuming is "too old" -> 410.
   for (let i = 0; i < 5; i++) {
-    const r = await cp.request('POST', '/api/v1/namespaces/default/configmaps', { metadata: { name: `rv-bump-${i}` }, data: { i: String(i) } });
+    const r = await cp.request('POST', '/api/v1/namespaces/default/configmaps', {
+      metadata: { name: `rv-bump-${i}` },
+      data: { i: String(i) },
+    });
     assert.is(r.status, 201, JSON.stringify(r.body));
   }
   const listsBefore = w.stats.lists;
@@ -113,7 +137,12 @@ test('watchdog: a watch whose connection goes silent is aborted and restarted; n
     await waitFor('watch open', () => w.stats.watches >= 1, 5000, 20);
     assert.ok(proxy.freeze() >= 1);
     await cp.createPod(NS, 'during-freeze', { nodeName: 'node-a', podIP: '10.244.0.88', hostIP: '192.0.2.10' });
-    await waitFor('pod created while the watch was silent', () => podName(w, '10.244.0.88') === 'during-freeze', 15_000, 50);
+    await waitFor(
+      'pod created while the watch was silent',
+      () => podName(w, '10.244.0.88') === 'during-freeze',
+      15_000,
+      50,
+    );
     assert.ok(w.stats.watchdogAborts >= 1, JSON.stringify(w.stats));
   } finally {
     await proxy.stop();
@@ -132,16 +161,36 @@ test('no permission: the watch keeps retrying, ready() stays false (and /readyz 
 test('CLI: /readyz answers 503 "pod cache not synced" while the pod list is refused, 200 once RBAC allows it', async () => {
   const nats = await startNats();
   const port = await freePort();
-  const c = startCli(['collector', '--nats', nats.url, '--listen', `127.0.0.1:${port}`, '--kubeconfig', cp.kubeconfig('nobody'), '--events=off']);
+  const c = startCli([
+    'collector',
+    '--nats',
+    nats.url,
+    '--listen',
+    `127.0.0.1:${port}`,
+    '--kubeconfig',
+    cp.kubeconfig('nobody'),
+    '--events=off',
+  ]);
   try {
     await c.waitForLog(/collector: consuming/);
     await c.waitForLog(/pod list\/watch forbidden/);
     const r = await fetch(`http://127.0.0.1:${port}/readyz`);
     assert.is(r.status, 503);
     assert.match(await r.text(), /pod cache not synced/);
-    const b = await cp.kubectl(['create', 'clusterrolebinding', 'nobody-pods', '--clusterrole=nodewarden-collector-test', '--user=nobody']);
+    const b = await cp.kubectl([
+      'create',
+      'clusterrolebinding',
+      'nobody-pods',
+      '--clusterrole=nodewarden-collector-test',
+      '--user=nobody',
+    ]);
     assert.is(b.code, 0, b.stderr);
-    await waitFor('/readyz 200 after the grant', async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200, 45_000, 200);
+    await waitFor(
+      '/readyz 200 after the grant',
+      async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200,
+      45_000,
+      200,
+    );
   } finally {
     await c.stop('SIGTERM');
     await nats.stop();
@@ -151,19 +200,30 @@ test('CLI: /readyz answers 503 "pod cache not synced" while the pod list is refu
 test('config: CA data, insecure-skip-tls-verify, tokenFile (re-read), wrong CA fails; in-cluster config', async () => {
   const token = cp.token(COLLECTOR_USER);
   const ca = readFileSync(cp.caFile);
-  const list = async (file: string) => (await new KubeClient(loadKubeconfig(file)).request('GET', `/api/v1/namespaces/${NS}/pods?limit=1`)).status;
-  assert.is(await list(kubeconfigFor('ca-data', { server: cp.url, 'certificate-authority-data': ca.toString('base64') }, { token })), 200);
-  assert.is(await list(kubeconfigFor('insecure', { server: cp.url, 'insecure-skip-tls-verify': true }, { token })), 200);
+  const list = async (file: string) =>
+    (await new KubeClient(loadKubeconfig(file)).request('GET', `/api/v1/namespaces/${NS}/pods?limit=1`)).status;
+  assert.is(
+    await list(
+      kubeconfigFor('ca-data', { server: cp.url, 'certificate-authority-data': ca.toString('base64') }, { token }),
+    ),
+    200,
+  );
+  assert.is(
+    await list(kubeconfigFor('insecure', { server: cp.url, 'insecure-skip-tls-verify': true }, { token })),
+    200,
+  );
   writeFileSync(join(dir, 'token'), 'wrong-token');
   const tf = kubeconfigFor('tokenfile', { server: cp.url, 'certificate-authority': cp.caFile }, { tokenFile: 'token' });
   const client = new KubeClient(loadKubeconfig(tf));
   assert.is((await client.request('GET', '/api/v1/pods?limit=1')).status, 401);
   writeFileSync(join(dir, 'token'), token); // rotated: a 401 makes the client re-read it
   assert.is((await client.request('GET', '/api/v1/pods?limit=1')).status, 200);
-  await new KubeClient(loadKubeconfig(kubeconfigFor('no-ca', { server: cp.url }, { token }))).request('GET', '/version').then(
-    () => assert.unreachable('TLS must fail without the CA'),
-    (err: Error) => assert.match(err.message, /self[- ]signed|certificate/i),
-  );
+  await new KubeClient(loadKubeconfig(kubeconfigFor('no-ca', { server: cp.url }, { token })))
+    .request('GET', '/version')
+    .then(
+      () => assert.unreachable('TLS must fail without the CA'),
+      (err: Error) => assert.match(err.message, /self[- ]signed|certificate/i),
+    );
   // in-cluster: KUBERNETES_SERVICE_HOST/PORT + token and ca.crt in the service-account dir
   const sa = join(dir, 'sa');
   mkdirSync(sa);
@@ -176,7 +236,10 @@ test('config: CA data, insecure-skip-tls-verify, tokenFile (re-read), wrong CA f
 test('CLI: invalid Kubernetes config exits 2 with one line', async () => {
   const cases: [string[], RegExp][] = [
     [['--kubeconfig', join(dir, 'missing.yaml')], /--kubeconfig .*missing\.yaml: no such file/],
-    [['--kubeconfig', kubeconfigFor('exec', { server: cp.url }, { exec: { command: 'x' } })], /exec\/auth-provider plugin, which is not supported/],
+    [
+      ['--kubeconfig', kubeconfigFor('exec', { server: cp.url }, { exec: { command: 'x' } })],
+      /exec\/auth-provider plugin, which is not supported/,
+    ],
     [['--events=on'], /--events=on needs a cluster/],
     [['--events=maybe'], /--events must be on or off/],
     [['--kubeconfig', cp.kubeconfig(COLLECTOR_USER), '--pods-file', 'x.json'], /exclude each other/],

@@ -13,11 +13,28 @@ let lab: Lab, stack: Stack, api: string;
 
 test.before(async () => {
   lab = await labUp();
-  stack = await startStack({ node: 'lab-node', journalDir: lab.journalDir, agentArgs: ['--probes', 'none', '--container-log-dir', ''], pods: [
-    { metadata: { namespace: 'shop', name: 'web-0', uid: 'u-web' }, spec: { nodeName: 'lab-node' }, status: { podIP: LAB_IPS.podA, podIPs: [{ ip: LAB_IPS.podA }], hostIP: LAB_IPS.node } },
-    { metadata: { namespace: 'shop', name: 'db-0', uid: 'u-db' }, spec: { nodeName: 'lab-node' }, status: { podIP: LAB_IPS.podB, podIPs: [{ ip: LAB_IPS.podB }], hostIP: LAB_IPS.node } },
-    { metadata: { namespace: 'pay', name: 'api-0', uid: 'u-api' }, spec: { nodeName: 'node-2' }, status: { podIP: LAB_IPS.remote, podIPs: [{ ip: LAB_IPS.remote }], hostIP: '10.4.0.5' } },
-  ] });
+  stack = await startStack({
+    node: 'lab-node',
+    journalDir: lab.journalDir,
+    agentArgs: ['--probes', 'none', '--container-log-dir', ''],
+    pods: [
+      {
+        metadata: { namespace: 'shop', name: 'web-0', uid: 'u-web' },
+        spec: { nodeName: 'lab-node' },
+        status: { podIP: LAB_IPS.podA, podIPs: [{ ip: LAB_IPS.podA }], hostIP: LAB_IPS.node },
+      },
+      {
+        metadata: { namespace: 'shop', name: 'db-0', uid: 'u-db' },
+        spec: { nodeName: 'lab-node' },
+        status: { podIP: LAB_IPS.podB, podIPs: [{ ip: LAB_IPS.podB }], hostIP: LAB_IPS.node },
+      },
+      {
+        metadata: { namespace: 'pay', name: 'api-0', uid: 'u-api' },
+        spec: { nodeName: 'node-2' },
+        status: { podIP: LAB_IPS.remote, podIPs: [{ ip: LAB_IPS.remote }], hostIP: '10.4.0.5' },
+      },
+    ],
+  });
   api = stack.api;
 });
 
@@ -26,7 +43,14 @@ test.after(async () => {
   await lab?.down();
 });
 
-type Flow = { count: number; proto: string; src: { ip: string; pod?: { namespace: string; name: string } }; dst: { ip: string; port?: number; pod?: { namespace: string; name: string } }; in?: string; out?: string };
+type Flow = {
+  count: number;
+  proto: string;
+  src: { ip: string; pod?: { namespace: string; name: string } };
+  dst: { ip: string; port?: number; pod?: { namespace: string; name: string } };
+  in?: string;
+  out?: string;
+};
 
 test('blocked pod-to-pod connections: both pods named, port/protocol right, count = kernel LOG lines', async () => {
   const before = lab.loggedPackets();
@@ -35,10 +59,14 @@ test('blocked pod-to-pod connections: both pods named, port/protocol right, coun
   await lab.blockedConnects(1, LAB_IPS.remote);
   const logged = lab.loggedPackets() - before;
   assert.ok(logged >= 4, `kernel logged ${logged} packets`);
-  const items = await waitFor(`flows summing to ${logged} LOG lines`, async () => {
-    const r = await getJson<{ items: Flow[] }>(`${api}/api/v1/drops`);
-    return r.items.reduce((a, f) => a + f.count, 0) === logged ? r.items : undefined;
-  }, 15_000);
+  const items = await waitFor(
+    `flows summing to ${logged} LOG lines`,
+    async () => {
+      const r = await getJson<{ items: Flow[] }>(`${api}/api/v1/drops`);
+      return r.items.reduce((a, f) => a + f.count, 0) === logged ? r.items : undefined;
+    },
+    15_000,
+  );
   const local = items.find((f) => f.dst.ip === LAB_IPS.podB)!;
   assert.equal(local.src.pod, { namespace: 'shop', name: 'web-0', uid: 'u-web' });
   assert.equal(local.dst.pod, { namespace: 'shop', name: 'db-0', uid: 'u-db' });

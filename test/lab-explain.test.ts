@@ -22,16 +22,25 @@ test.before(async () => {
   cp = await startControlPlane({ users: [{ name: COLLECTOR_USER }] });
   await grantCollector(cp);
   await cp.createNamespace('shop');
-  for (const [name, ip, app] of [['web-0', LAB_IPS.podA, 'web'], ['db-0', LAB_IPS.podB, 'db']] as const) {
+  for (const [name, ip, app] of [
+    ['web-0', LAB_IPS.podA, 'web'],
+    ['db-0', LAB_IPS.podB, 'db'],
+  ] as const) {
     await cp.createPod('shop', name, { nodeName: 'lab-node', podIP: ip, hostIP: LAB_IPS.node, labels: { app } });
   }
   await applyNetworkPolicy(cp, 'shop', 'deny-wip', { podSelector: {}, policyTypes: ['Egress'] });
   lab = await labUp();
   stack = await startStack({
-    node: 'lab-node', journalDir: lab.journalDir, agentArgs: ['--probes', 'none', '--container-log-dir', ''],
+    node: 'lab-node',
+    journalDir: lab.journalDir,
+    agentArgs: ['--probes', 'none', '--container-log-dir', ''],
     collectorArgs: ['--kubeconfig', cp.kubeconfig(COLLECTOR_USER), '--event-update-interval', '1s'],
   });
-  await waitFor('collector ready (pods and policies synced)', async () => (await fetch(`${stack.api}/readyz`).catch(() => undefined))?.status === 200, 30_000);
+  await waitFor(
+    'collector ready (pods and policies synced)',
+    async () => (await fetch(`${stack.api}/readyz`).catch(() => undefined))?.status === 200,
+    30_000,
+  );
 });
 
 test.after(async () => {
@@ -45,20 +54,33 @@ test('a real kernel drop -> the flow explained by shop/deny-wip -> PacketDrop Ev
   await lab.blockedConnects(2);
   const logged = lab.loggedPackets() - before;
   assert.ok(logged >= 2, `kernel logged ${logged} packets`);
-  const flow = await waitFor('the blocked flow with all its LOG lines', async () => {
-    const { items } = await getJson<{ items: Flow[] }>(`${stack.api}/api/v1/drops`);
-    const f = items.find((x) => x.dst.ip === LAB_IPS.podB && x.dst.port === BLOCKED_PORT);
-    return f && f.count === logged ? f : undefined;
-  }, 20_000);
+  const flow = await waitFor(
+    'the blocked flow with all its LOG lines',
+    async () => {
+      const { items } = await getJson<{ items: Flow[] }>(`${stack.api}/api/v1/drops`);
+      const f = items.find((x) => x.dst.ip === LAB_IPS.podB && x.dst.port === BLOCKED_PORT);
+      return f && f.count === logged ? f : undefined;
+    },
+    20_000,
+  );
   assert.is(flow.src.pod?.name, 'web-0');
   assert.is(flow.explanation?.verdict, 'denied', JSON.stringify(flow.explanation));
   assert.is(flow.explanation?.summary, SUMMARY);
   assert.equal(flow.explanation?.sides[0].isolatedBy, ['shop/deny-wip']);
-  for (const [pod, head] of [['web-0', `Packet dropped when sending traffic to shop/db-0 (${LAB_IPS.podB}) on port ${BLOCKED_PORT}/TCP`], ['db-0', `Packet dropped when receiving traffic from shop/web-0 (${LAB_IPS.podA}) on port ${BLOCKED_PORT}/TCP`]] as const) {
-    const out = await waitFor(`kubectl describe pod ${pod} shows the explained PacketDrop`, async () => {
-      const r = await cp.kubectl(['-n', 'shop', 'describe', 'pod', pod]);
-      return r.stdout.includes('PacketDrop') && r.stdout.replace(/\s+/g, ' ').includes(`${head}. ${SUMMARY}`) ? r.stdout : undefined;
-    }, 20_000);
+  for (const [pod, head] of [
+    ['web-0', `Packet dropped when sending traffic to shop/db-0 (${LAB_IPS.podB}) on port ${BLOCKED_PORT}/TCP`],
+    ['db-0', `Packet dropped when receiving traffic from shop/web-0 (${LAB_IPS.podA}) on port ${BLOCKED_PORT}/TCP`],
+  ] as const) {
+    const out = await waitFor(
+      `kubectl describe pod ${pod} shows the explained PacketDrop`,
+      async () => {
+        const r = await cp.kubectl(['-n', 'shop', 'describe', 'pod', pod]);
+        return r.stdout.includes('PacketDrop') && r.stdout.replace(/\s+/g, ' ').includes(`${head}. ${SUMMARY}`)
+          ? r.stdout
+          : undefined;
+      },
+      20_000,
+    );
     assert.match(out, /Warning\s+PacketDrop/);
   }
 });

@@ -17,7 +17,8 @@ import { testLog } from './support/log.js';
 const run = promisify(execFile);
 
 function findBin(name: string): string {
-  for (const d of ['/usr/bin', '/usr/local/bin', '/usr/sbin']) if (existsSync(path.join(d, name))) return path.join(d, name);
+  for (const d of ['/usr/bin', '/usr/local/bin', '/usr/sbin'])
+    if (existsSync(path.join(d, name))) return path.join(d, name);
   throw new Error(`${name} not found: apt-get install -y etcd-server etcd-client`);
 }
 
@@ -37,7 +38,11 @@ test('real etcd filled to its quota -> EtcdNoSpace on the etcd pod and on the cl
   const sink = new RecordingSink();
   const registry = newRegistry();
   let etcd: ChildProcess | undefined;
-  const watch = await startLogWatch(watchFlags(tmp.dir), sink, { log: testLog, stateDir: path.join(tmp.dir, 'state'), registry });
+  const watch = await startLogWatch(watchFlags(tmp.dir), sink, {
+    log: testLog,
+    stateDir: path.join(tmp.dir, 'state'),
+    registry,
+  });
   try {
     // Created after the watcher started: new files are read from their start.
     const etcdPod = await podLog(tmp.dir, { namespace: 'kube-system', pod: 'etcd-node1', container: 'etcd' });
@@ -67,18 +72,32 @@ test('real etcd filled to its quota -> EtcdNoSpace on the etcd pod and on the cl
     // The runtime's job: every line etcd prints becomes a CRI line in its container log, in order.
     let etcdLines = 0;
     let chain = Promise.resolve();
-    for (const [stream, src] of [['stdout', etcd.stdout!], ['stderr', etcd.stderr!]] as const) {
+    for (const [stream, src] of [
+      ['stdout', etcd.stdout!],
+      ['stderr', etcd.stderr!],
+    ] as const) {
       readline.createInterface({ input: src }).on('line', (l) => {
         etcdLines++;
         chain = chain.then(() => etcdLog.line(stream, l));
       });
     }
-    const exited = new Promise<never>((_, rej) => etcd!.once('exit', (c) => rej(new Error(`etcd exited early with ${c}`))));
+    const exited = new Promise<never>((_, rej) =>
+      etcd!.once('exit', (c) => rej(new Error(`etcd exited early with ${c}`))),
+    );
     exited.catch(() => undefined);
 
     await Promise.race([
       exited,
-      waitFor('etcd to answer', async () => run(etcdctl, [`--endpoints=${endpoint}`, 'endpoint', 'health'], { timeout: 3000 }).then(() => true, () => false), 20_000, 200),
+      waitFor(
+        'etcd to answer',
+        async () =>
+          run(etcdctl, [`--endpoints=${endpoint}`, 'endpoint', 'health'], { timeout: 3000 }).then(
+            () => true,
+            () => false,
+          ),
+        20_000,
+        200,
+      ),
     ]);
 
     // Fill until etcd refuses writes (bounded: 60 x 60 kB is far over the 1 MiB quota).
@@ -87,7 +106,11 @@ test('real etcd filled to its quota -> EtcdNoSpace on the etcd pod and on the cl
     let clientErrorLines = 0;
     for (let i = 1; i <= 60 && !refusedAt; i++) {
       try {
-        const r = await run(etcdctl, [`--endpoints=${endpoint}`, '--command-timeout=5s', 'put', `/registry/events/k${i}`, value], { timeout: 10_000 });
+        const r = await run(
+          etcdctl,
+          [`--endpoints=${endpoint}`, '--command-timeout=5s', 'put', `/registry/events/k${i}`, value],
+          { timeout: 10_000 },
+        );
         await clientLog.line('stdout', r.stdout.trim());
       } catch (err) {
         const e = err as { stderr?: string; stdout?: string };
@@ -100,15 +123,23 @@ test('real etcd filled to its quota -> EtcdNoSpace on the etcd pod and on the cl
     }
     assert.ok(refusedAt > 5, `etcd refused a put after ${refusedAt} puts`);
 
-    const onEtcd = await waitFor('EtcdNoSpace on the etcd pod', () => sink.of('EtcdNoSpace').find((f) => f.pod?.uid === etcdPod.uid), 15_000);
-    const onClient = await waitFor('EtcdNoSpace on the client pod', () => sink.of('EtcdNoSpace').find((f) => f.pod?.uid === clientPod.uid), 15_000);
+    const onEtcd = await waitFor(
+      'EtcdNoSpace on the etcd pod',
+      () => sink.of('EtcdNoSpace').find((f) => f.pod?.uid === etcdPod.uid),
+      15_000,
+    );
+    const onClient = await waitFor(
+      'EtcdNoSpace on the client pod',
+      () => sink.of('EtcdNoSpace').find((f) => f.pod?.uid === clientPod.uid),
+      15_000,
+    );
     await chain;
 
     assert.equal(onEtcd.pod, { namespace: 'kube-system', name: 'etcd-node1', uid: etcdPod.uid, container: 'etcd' });
     assert.is(onEtcd.severity, 'critical');
     assert.is(onEtcd.active, true);
     const logged = JSON.parse(onEtcd.evidence.line) as Record<string, string>;
-    assert.equal([logged.msg, logged.alarm], ['alarm raised', 'NOSPACE'], 'evidence is etcd\'s own zap line');
+    assert.equal([logged.msg, logged.alarm], ['alarm raised', 'NOSPACE'], "evidence is etcd's own zap line");
     assert.is(onEtcd.evidence.stream, 'stderr');
     assert.is(onEtcd.evidence.file, etcdPod.file);
     assert.match(onEtcd.message, /NOSPACE/);
@@ -119,9 +150,22 @@ test('real etcd filled to its quota -> EtcdNoSpace on the etcd pod and on the cl
 
     // etcdctl printed the error more than once (retry warning + "Error:"): one finding per pod and kind.
     assert.ok(clientErrorLines >= 2, `etcdctl printed ${clientErrorLines} error lines`);
-    await waitFor('all client lines matched', async () => (await metric(registry, 'nodewarden_agent_log_signature_matches_total', { kind: 'EtcdNoSpace' })) >= clientErrorLines + 1, 5000);
-    assert.is(sink.of('EtcdNoSpace').filter((f) => f.pod?.uid === clientPod.uid).length, 1, 'de-duplicated per pod + kind');
-    assert.ok((await metric(registry, 'nodewarden_agent_log_findings_suppressed_total', { kind: 'EtcdNoSpace' })) >= clientErrorLines - 1);
+    await waitFor(
+      'all client lines matched',
+      async () =>
+        (await metric(registry, 'nodewarden_agent_log_signature_matches_total', { kind: 'EtcdNoSpace' })) >=
+        clientErrorLines + 1,
+      5000,
+    );
+    assert.is(
+      sink.of('EtcdNoSpace').filter((f) => f.pod?.uid === clientPod.uid).length,
+      1,
+      'de-duplicated per pod + kind',
+    );
+    assert.ok(
+      (await metric(registry, 'nodewarden_agent_log_findings_suppressed_total', { kind: 'EtcdNoSpace' })) >=
+        clientErrorLines - 1,
+    );
     // Nothing else in real etcd / etcdctl output looks like a signature.
     assert.equal([...new Set(sink.findings.map((f) => f.kind))], ['EtcdNoSpace']);
     assert.ok(etcdLines > 10, `etcd wrote ${etcdLines} lines`);

@@ -31,7 +31,9 @@ function feed(line: string, consumers: JournalConsumer[]): void {
 function makeMemcg(uid: string, cid: string): { dir: string; memcgPath: string; remove(): void } {
   const rel = [`nwtest-${randomHex(8)}`, 'kubepods', 'burstable', `pod${uid}`, cid];
   const v1 = '/sys/fs/cgroup/memory';
-  const v2 = existsSync('/sys/fs/cgroup/cgroup.controllers') && readFileSync('/sys/fs/cgroup/cgroup.controllers', 'utf8').includes('memory');
+  const v2 =
+    existsSync('/sys/fs/cgroup/cgroup.controllers') &&
+    readFileSync('/sys/fs/cgroup/cgroup.controllers', 'utf8').includes('memory');
   const base = existsSync(path.join(v1, 'memory.limit_in_bytes')) ? v1 : v2 ? '/sys/fs/cgroup' : undefined;
   if (!base) throw new Error('no memory cgroup controller (neither v1 /sys/fs/cgroup/memory nor v2 with memory)');
   const made: string[] = [];
@@ -44,7 +46,8 @@ function makeMemcg(uid: string, cid: string): { dir: string; memcgPath: string; 
   }
   if (base === v1) {
     writeFileSync(path.join(dir, 'memory.limit_in_bytes'), String(20 * MIB)); // before memsw: memsw >= limit
-    if (existsSync(path.join(dir, 'memory.memsw.limit_in_bytes'))) writeFileSync(path.join(dir, 'memory.memsw.limit_in_bytes'), String(20 * MIB));
+    if (existsSync(path.join(dir, 'memory.memsw.limit_in_bytes')))
+      writeFileSync(path.join(dir, 'memory.memsw.limit_in_bytes'), String(20 * MIB));
   } else {
     writeFileSync(path.join(dir, 'memory.max'), String(20 * MIB));
     if (existsSync(path.join(dir, 'memory.swap.max'))) writeFileSync(path.join(dir, 'memory.swap.max'), '0');
@@ -87,9 +90,15 @@ test('real kernel OOM kill in a kubelet-shaped memcg -> OOMKilled on the pod uid
   let cg: ReturnType<typeof makeMemcg> | undefined;
   const sink = new RecordingSink();
   const registry = newRegistry();
-  const watch = await startLogWatch({ 'container-log-dir': '' }, sink, { log: testLog, stateDir: path.join(tmp.dir, 'state'), registry });
+  const watch = await startLogWatch({ 'container-log-dir': '' }, sink, {
+    log: testLog,
+    stateDir: path.join(tmp.dir, 'state'),
+    registry,
+  });
   try {
-    assert.equal(sink.statuses, [{ name: 'container-logs', ok: false, detail: 'container log signatures are off (--container-log-dir is empty)' }]);
+    assert.equal(sink.statuses, [
+      { name: 'container-logs', ok: false, detail: 'container log signatures are off (--container-log-dir is empty)' },
+    ]);
     assert.is(watch.journalConsumers.length, 1);
 
     // A private journald: its own mount namespace with tmpfs over /run and /var/log, and our dir as
@@ -98,15 +107,40 @@ test('real kernel OOM kill in a kubelet-shaped memcg -> OOMKilled on the pod uid
     mkdirSync(jdir);
     journald = spawn(
       'unshare',
-      ['-m', '--propagation', 'private', 'sh', '-c', `mount -t tmpfs nwtest /run && mkdir -p /run/log/journal /run/systemd/journal && mount --bind '${jdir}' /run/log/journal && mount -t tmpfs nwtest /var/log && exec ${JOURNALD}`],
+      [
+        '-m',
+        '--propagation',
+        'private',
+        'sh',
+        '-c',
+        `mount -t tmpfs nwtest /run && mkdir -p /run/log/journal /run/systemd/journal && mount --bind '${jdir}' /run/log/journal && mount -t tmpfs nwtest /var/log && exec ${JOURNALD}`,
+      ],
       { stdio: 'ignore' },
     );
-    const machineDir = await waitFor('journald to create its journal', () => readdirSync(jdir).map((d) => path.join(jdir, d)).find((d) => existsSync(path.join(d, 'system.journal'))), 10_000);
+    const machineDir = await waitFor(
+      'journald to create its journal',
+      () =>
+        readdirSync(jdir)
+          .map((d) => path.join(jdir, d))
+          .find((d) => existsSync(path.join(d, 'system.journal'))),
+      10_000,
+    );
 
     // `journalctl -k` fails ("No such boot ID in journal") until the first kernel record is stored.
-    await waitFor('kernel records in the journal', () => spawnSync('journalctl', ['--no-pager', '-D', machineDir, '-k', '-n', '1', '-o', 'json'], { encoding: 'utf8', timeout: 5000 }).stdout.includes('"MESSAGE"'), 15_000, 100);
+    await waitFor(
+      'kernel records in the journal',
+      () =>
+        spawnSync('journalctl', ['--no-pager', '-D', machineDir, '-k', '-n', '1', '-o', 'json'], {
+          encoding: 'utf8',
+          timeout: 5000,
+        }).stdout.includes('"MESSAGE"'),
+      15_000,
+      100,
+    );
     // Follow it the way the agent does (JSON, kernel transport); the backlog may hold older OOM kills.
-    follower = spawn('journalctl', ['--no-pager', '-D', machineDir, '-k', '-f', '-n', 'all', '-o', 'json'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    follower = spawn('journalctl', ['--no-pager', '-D', machineDir, '-k', '-f', '-n', 'all', '-o', 'json'], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     let journalLines = 0;
     readline.createInterface({ input: follower.stdout! }).on('line', (l) => {
       journalLines++;
@@ -116,11 +150,27 @@ test('real kernel OOM kill in a kubelet-shaped memcg -> OOMKilled on the pod uid
 
     cg = makeMemcg(uid, cid);
     // sh joins the cgroup and execs `timeout`, whose child dd (a 64 MiB buffer) inherits the cgroup; bounded to 15 s.
-    const hog = spawn('sh', ['-c', `echo $$ > '${cg.dir}/cgroup.procs' && exec timeout -s KILL 15 dd if=/dev/zero of=/dev/null bs=64M count=1`], { stdio: 'ignore' });
-    const hogExit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => hog.once('exit', (code, signal) => r({ code, signal })));
-    assert.ok(hogExit.code === 137 || hogExit.signal === 'SIGKILL', `hog ended by SIGKILL (got ${JSON.stringify(hogExit)})`);
+    const hog = spawn(
+      'sh',
+      [
+        '-c',
+        `echo $$ > '${cg.dir}/cgroup.procs' && exec timeout -s KILL 15 dd if=/dev/zero of=/dev/null bs=64M count=1`,
+      ],
+      { stdio: 'ignore' },
+    );
+    const hogExit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+      hog.once('exit', (code, signal) => r({ code, signal })),
+    );
+    assert.ok(
+      hogExit.code === 137 || hogExit.signal === 'SIGKILL',
+      `hog ended by SIGKILL (got ${JSON.stringify(hogExit)})`,
+    );
 
-    const f = await waitFor('OOMKilled for our pod', () => sink.of('OOMKilled').find((x) => x.pod?.uid === uid), 15_000);
+    const f = await waitFor(
+      'OOMKilled for our pod',
+      () => sink.of('OOMKilled').find((x) => x.pod?.uid === uid),
+      15_000,
+    );
     assert.equal(f.pod, { uid });
     assert.is(f.active, true);
     assert.is(f.severity, 'warning');
@@ -131,7 +181,10 @@ test('real kernel OOM kill in a kubelet-shaped memcg -> OOMKilled on the pod uid
     assert.is(f.evidence.taskMemcg, cg.memcgPath, 'task_memcg as the kernel printed it');
     assert.match(f.evidence.killed, new RegExp(`Killed process ${f.evidence.pid} \\(dd\\)`));
     assert.match(f.evidence.oomKill, new RegExp(`pod${uid}/${cid},task=dd,pid=${f.evidence.pid},`));
-    assert.match(f.message, new RegExp(`^Container ${cid.slice(0, 13)} of pod uid ${uid} was OOM-killed: process ${f.evidence.pid} \\(dd\\)`));
+    assert.match(
+      f.message,
+      new RegExp(`^Container ${cid.slice(0, 13)} of pod uid ${uid} was OOM-killed: process ${f.evidence.pid} \\(dd\\)`),
+    );
     assert.ok(f.evidence.time, 'journal time carried over');
     assert.ok((await metric(registry, 'nodewarden_agent_oom_kills_total', { attributed: 'true' })) >= 1);
     assert.is(sink.of('OOMKilled').filter((x) => x.pod?.uid === uid).length, 1, 'one kill, one finding');

@@ -8,7 +8,16 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { FindingReport } from '../agent/findings.js';
 import { startLogWatch } from '../agent/logs/index.js';
-import { kubeletRotate, metric, newRegistry, podLog, rotationStamp, RuntimeWriter, tempDir, watchFlags } from './logs/helpers.js';
+import {
+  kubeletRotate,
+  metric,
+  newRegistry,
+  podLog,
+  rotationStamp,
+  RuntimeWriter,
+  tempDir,
+  watchFlags,
+} from './logs/helpers.js';
 import { RecordingSink } from './support/sink.js';
 import { testLog } from './support/log.js';
 import { sleep, waitFor } from './support/wait.js';
@@ -43,7 +52,10 @@ test('rotation while writing + restart across a rotation: no line lost, none rea
   const writeLines = async (n: number, pauseEvery = 25) => {
     for (let i = 0; i < n; i++) {
       seq++;
-      await writer.line(seq % 7 === 0 ? 'stderr' : 'stdout', `seq=${seq} ${seq % 7 === 0 ? 'y'.repeat(40_000) : 'payload'}`);
+      await writer.line(
+        seq % 7 === 0 ? 'stderr' : 'stdout',
+        `seq=${seq} ${seq % 7 === 0 ? 'y'.repeat(40_000) : 'payload'}`,
+      );
       if (i % pauseEvery === pauseEvery - 1) await sleep(5);
     }
   };
@@ -69,7 +81,11 @@ test('rotation while writing + restart across a rotation: no line lost, none rea
     await writeLines(100);
     const r2 = await kubeletRotate(writer, stamp(), () => writeLines(10));
     await writeLines(90);
-    const exists = (f: string) => fsp.stat(f).then(() => true, () => false);
+    const exists = (f: string) =>
+      fsp.stat(f).then(
+        () => true,
+        () => false,
+      );
     assert.ok(await exists(`${r1}.gz`), 'kubelet gzipped the first rotated file');
     assert.not.ok(await exists(r1), 'and removed the plain copy');
 
@@ -84,17 +100,33 @@ test('rotation while writing + restart across a rotation: no line lost, none rea
     const got = seen();
     assert.is(beforeRestart, 300, 'nothing read twice before the restart');
     const sorted = [...got].sort((a, b) => a - b);
-    assert.equal(sorted, Array.from({ length: seq }, (_, i) => i + 1), 'every line exactly once');
+    assert.equal(
+      sorted,
+      Array.from({ length: seq }, (_, i) => i + 1),
+      'every line exactly once',
+    );
     assert.is(got.length, 800);
     // Within one file the order is the write order; across the rotation too (old inode finished first).
     assert.equal(got, sorted, 'lines arrive in write order');
     assert.is(sink1.of('TestSequence').length, 300);
-    assert.is(sink2.of('TestSequence').length, 500, 'the restarted agent resumed at its offsets, it did not start over');
+    assert.is(
+      sink2.of('TestSequence').length,
+      500,
+      'the restarted agent resumed at its offsets, it did not start over',
+    );
     assert.is(await metric(reg2, 'nodewarden_agent_container_log_rotations_total'), 1);
     assert.is(await metric(reg2, 'nodewarden_agent_container_log_rotated_lost_total'), 0);
-    assert.is(await metric(reg2, 'nodewarden_agent_container_log_rejected_lines_total'), 0, '.gz siblings were never read');
+    assert.is(
+      await metric(reg2, 'nodewarden_agent_container_log_rejected_lines_total'),
+      0,
+      '.gz siblings were never read',
+    );
     // 800 lines, of which 114 are 40 KiB lines split into three fragments: merged back, none cut.
-    assert.is(await metric(reg1, 'nodewarden_agent_container_log_cut_lines_total') + (await metric(reg2, 'nodewarden_agent_container_log_cut_lines_total')), 0);
+    assert.is(
+      (await metric(reg1, 'nodewarden_agent_container_log_cut_lines_total')) +
+        (await metric(reg2, 'nodewarden_agent_container_log_cut_lines_total')),
+      0,
+    );
     const files = (await fsp.readdir(path.dirname(pod.file))).sort();
     assert.equal(files, ['0.log', path.basename(`${r2}.gz`), path.basename(`${r1}.gz`), path.basename(r3)].sort());
   } finally {

@@ -30,7 +30,11 @@ test('first start: present files from their end; files appearing later from thei
   await history(w, 30, 50, WEBHOOK('old.example.com'));
   const sink = new RecordingSink();
   const registry = newRegistry();
-  const watch = await startLogWatch(watchFlags(tmp.dir), sink, { log: testLog, stateDir: path.join(tmp.dir, 'state'), registry });
+  const watch = await startLogWatch(watchFlags(tmp.dir), sink, {
+    log: testLog,
+    stateDir: path.join(tmp.dir, 'state'),
+    registry,
+  });
   try {
     await sleep(300);
     assert.is(sink.findings.length, 0, 'nothing from before the first start');
@@ -51,7 +55,11 @@ test('first start: present files from their end; files appearing later from thei
 
     // The container is removed (kubelet deletes the symlink): the file is no longer followed.
     await fsp.rm(fresh.link);
-    await waitFor('the removed file to be dropped', async () => (await metric(registry, 'nodewarden_agent_container_log_files')) === 1, 5000);
+    await waitFor(
+      'the removed file to be dropped',
+      async () => (await metric(registry, 'nodewarden_agent_container_log_files')) === 1,
+      5000,
+    );
     await w.close();
     await fw.close();
   } finally {
@@ -69,14 +77,25 @@ test('first start with --log-lookback 10m: recent lines are read, older ones are
   await history(w, 2, 20, WEBHOOK('recent.example.com'));
   const sink = new RecordingSink();
   const registry = newRegistry();
-  const watch = await startLogWatch(watchFlags(tmp.dir, { 'log-lookback': '10m' }), sink, { log: testLog, stateDir: path.join(tmp.dir, 'state'), registry });
+  const watch = await startLogWatch(watchFlags(tmp.dir, { 'log-lookback': '10m' }), sink, {
+    log: testLog,
+    stateDir: path.join(tmp.dir, 'state'),
+    registry,
+  });
   try {
     const f = await waitFor('the recent line', () => sink.of('WebhookCallFailed')[0], 5000);
     assert.match(f.message, /"recent.example.com"/);
     await sleep(200);
     assert.is(sink.findings.length, 1);
-    assert.is(await metric(registry, 'nodewarden_agent_container_log_lines_total'), 20, 'exactly the lines of the last 10 minutes');
-    assert.ok((await metric(registry, 'nodewarden_agent_container_log_bytes_total')) < 100_000, 'the hour-old part was skipped, not read');
+    assert.is(
+      await metric(registry, 'nodewarden_agent_container_log_lines_total'),
+      20,
+      'exactly the lines of the last 10 minutes',
+    );
+    assert.ok(
+      (await metric(registry, 'nodewarden_agent_container_log_bytes_total')) < 100_000,
+      'the hour-old part was skipped, not read',
+    );
     await w.close();
   } finally {
     await watch.stop();
@@ -94,10 +113,19 @@ test('restart: resume at saved offsets; a file created while down is read from i
   let watch = await startLogWatch(watchFlags(tmp.dir), sink, { log: testLog, stateDir, registry });
   try {
     await aw.line('stdout', 'I0822 one');
-    await waitFor('one line', async () => (await metric(registry, 'nodewarden_agent_container_log_lines_total')) === 1, 5000);
+    await waitFor(
+      'one line',
+      async () => (await metric(registry, 'nodewarden_agent_container_log_lines_total')) === 1,
+      5000,
+    );
     await watch.stop();
-    const saved = JSON.parse(await fsp.readFile(path.join(stateDir, 'container-log-offsets.json'), 'utf8')) as { files: { link: string; offset: number; ino: number }[] };
-    assert.equal(saved.files.map((f) => [f.link, f.offset, f.ino]), [[a.link, (await fsp.stat(a.file)).size, (await fsp.stat(a.file)).ino]]);
+    const saved = JSON.parse(await fsp.readFile(path.join(stateDir, 'container-log-offsets.json'), 'utf8')) as {
+      files: { link: string; offset: number; ino: number }[];
+    };
+    assert.equal(
+      saved.files.map((f) => [f.link, f.offset, f.ino]),
+      [[a.link, (await fsp.stat(a.file)).size, (await fsp.stat(a.file)).ino]],
+    );
 
     // While down: a signature in the followed file and a whole new container.
     await aw.line('stderr', WEBHOOK('while-down.example.com'));
@@ -108,8 +136,16 @@ test('restart: resume at saved offsets; a file created while down is read from i
     sink = new RecordingSink();
     registry = newRegistry();
     watch = await startLogWatch(watchFlags(tmp.dir), sink, { log: testLog, stateDir, registry });
-    await waitFor('both findings', () => sink.of('WebhookCallFailed').length === 1 && sink.of('EtcdNoSpace').length === 1, 5000);
-    assert.is(await metric(registry, 'nodewarden_agent_container_log_lines_total'), 2, 'only what was written while down; "one" not again');
+    await waitFor(
+      'both findings',
+      () => sink.of('WebhookCallFailed').length === 1 && sink.of('EtcdNoSpace').length === 1,
+      5000,
+    );
+    assert.is(
+      await metric(registry, 'nodewarden_agent_container_log_lines_total'),
+      2,
+      'only what was written while down; "one" not again',
+    );
 
     // copytruncate-style truncation: start over at 0.
     await aw.close();
@@ -129,15 +165,25 @@ test('restart: resume at saved offsets; a file created while down is read from i
 test('a container log dir that is missing at start is reported, then followed once it appears', async () => {
   const tmp = tempDir('start-missing');
   const sink = new RecordingSink();
-  const watch = await startLogWatch(watchFlags(tmp.dir), sink, { log: testLog, stateDir: path.join(tmp.dir, 'state'), registry: newRegistry() });
+  const watch = await startLogWatch(watchFlags(tmp.dir), sink, {
+    log: testLog,
+    stateDir: path.join(tmp.dir, 'state'),
+    registry: newRegistry(),
+  });
   try {
-    assert.equal(sink.statuses, [{ name: 'container-logs', ok: false, detail: `cannot read ${path.join(tmp.dir, 'containers')}: ENOENT` }]);
+    assert.equal(sink.statuses, [
+      { name: 'container-logs', ok: false, detail: `cannot read ${path.join(tmp.dir, 'containers')}: ENOENT` },
+    ]);
     const p = await podLog(tmp.dir, { namespace: 'a', pod: 'late-0', container: 'c' });
     const w = new RuntimeWriter(p.file);
     await w.line('stderr', NOSPACE);
     const f = await waitFor('the finding', () => sink.of('EtcdNoSpace')[0], 5000);
     assert.is(f.pod?.uid, p.uid);
-    assert.equal(sink.statuses[1], { name: 'container-logs', ok: true, detail: `following container logs in ${path.join(tmp.dir, 'containers')}` });
+    assert.equal(sink.statuses[1], {
+      name: 'container-logs',
+      ok: true,
+      detail: `following container logs in ${path.join(tmp.dir, 'containers')}`,
+    });
     await w.close();
   } finally {
     await watch.stop();

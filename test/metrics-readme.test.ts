@@ -19,15 +19,24 @@ import { exposedMetrics, isDefaultMetric, readmeMetrics, type MetricRow, type Ro
 const AUTH_USER = 'auth';
 const ready = journalRemoteAvailable();
 const it = ready ? test : test.skip;
-let cp: ControlPlane, nats: NatsServer, callout: CalloutNats, journal: TestJournal, dir = '';
+let cp: ControlPlane,
+  nats: NatsServer,
+  callout: CalloutNats,
+  journal: TestJournal,
+  dir = '';
 const procs: Proc[] = [];
 const scraped: Partial<Record<Role, string>> = {};
 
 async function scrape(url: string): Promise<string> {
-  return waitFor(`metrics at ${url}`, async () => {
-    const r = await fetch(url, { signal: AbortSignal.timeout(3000) }).catch(() => undefined);
-    return r?.ok ? r.text() : undefined;
-  }, 30_000, 200);
+  return waitFor(
+    `metrics at ${url}`,
+    async () => {
+      const r = await fetch(url, { signal: AbortSignal.timeout(3000) }).catch(() => undefined);
+      return r?.ok ? r.text() : undefined;
+    },
+    30_000,
+    200,
+  );
 }
 
 test.before(async () => {
@@ -40,20 +49,57 @@ test.before(async () => {
   await journal.append(['Linux version 6.18 (boot banner, not a drop)']);
 
   const cport = await freePort();
-  const collector = startCli(['collector', '--nats', nats.url, '--listen', `127.0.0.1:${cport}`, '--kubeconfig', cp.kubeconfig(COLLECTOR_USER)]);
+  const collector = startCli([
+    'collector',
+    '--nats',
+    nats.url,
+    '--listen',
+    `127.0.0.1:${cport}`,
+    '--kubeconfig',
+    cp.kubeconfig(COLLECTOR_USER),
+  ]);
   procs.push(collector);
   await collector.waitForLog(/collector: consuming/, 30_000);
 
   const aport = await freePort();
   // Every detector on: probes (default: all), container logs, the runtime loop (its socket need not answer).
-  const agent = startCli(['agent', '--node', 'node-r', '--nats', nats.url, '--state-dir', join(dir, 'agent'), '--journal-dir', journal.dir,
-    '--container-log-dir', join(dir, 'containers'), '--runtime-endpoint', `unix://${join(dir, 'no-runtime.sock')}`, '--metrics-listen', `127.0.0.1:${aport}`]);
+  const agent = startCli([
+    'agent',
+    '--node',
+    'node-r',
+    '--nats',
+    nats.url,
+    '--state-dir',
+    join(dir, 'agent'),
+    '--journal-dir',
+    journal.dir,
+    '--container-log-dir',
+    join(dir, 'containers'),
+    '--runtime-endpoint',
+    `unix://${join(dir, 'no-runtime.sock')}`,
+    '--metrics-listen',
+    `127.0.0.1:${aport}`,
+  ]);
   procs.push(agent);
   await agent.waitForLog(/journal: following/, 30_000);
 
   callout = await startCalloutNats();
   const mport = await freePort();
-  const auth = startCli(['auth', '--nats', callout.url, '--nats-user', callout.auth.user, '--nats-password-file', callout.auth.passwordFile, '--issuer-seed-file', callout.issuerSeedFile, '--kubeconfig', cp.kubeconfig(AUTH_USER), '--metrics-listen', `127.0.0.1:${mport}`]);
+  const auth = startCli([
+    'auth',
+    '--nats',
+    callout.url,
+    '--nats-user',
+    callout.auth.user,
+    '--nats-password-file',
+    callout.auth.passwordFile,
+    '--issuer-seed-file',
+    callout.issuerSeedFile,
+    '--kubeconfig',
+    cp.kubeconfig(AUTH_USER),
+    '--metrics-listen',
+    `127.0.0.1:${mport}`,
+  ]);
   procs.push(auth);
   await auth.waitForLog(/auth: answering authorization requests/, 30_000);
 
@@ -77,16 +123,34 @@ for (const role of ['collector', 'agent', 'auth'] as const) {
   it(`README lists exactly the ${role}'s metrics (names, types, labels)`, () => {
     const exposed = exposedMetrics(scraped[role]!);
     // NODEWARDEN_METRICS_DUMP=1: print what the role exposes (for updating the README table).
-    if (process.env.NODEWARDEN_METRICS_DUMP) process.stdout.write(`--- ${role}\n${exposed.filter((r) => !isDefaultMetric(role, r.name)).map(fmt).join('\n')}\n`);
+    if (process.env.NODEWARDEN_METRICS_DUMP)
+      process.stdout.write(
+        `--- ${role}\n${exposed
+          .filter((r) => !isDefaultMetric(role, r.name))
+          .map(fmt)
+          .join('\n')}\n`,
+      );
     const readme = readmeMetrics()[role];
     // prom-client's default metrics: one README row, all under the role's prefix, none unprefixed
     const defaults = exposed.filter((r) => isDefaultMetric(role, r.name));
     assert.ok(defaults.length > 10, 'default process metrics are exposed');
-    assert.not.ok(exposed.some((r) => /^(process|nodejs)_/.test(r.name)), 'no unprefixed default metric');
+    assert.not.ok(
+      exposed.some((r) => /^(process|nodejs)_/.test(r.name)),
+      'no unprefixed default metric',
+    );
     const own = exposed.filter((r) => !isDefaultMetric(role, r.name));
-    for (const r of own) assert.match(r.name, new RegExp(`^nodewarden_(${role}_|packet_drops_total$|findings_active$|nodes$|build_info$)`), `one prefix per role: ${r.name}`);
+    for (const r of own)
+      assert.match(
+        r.name,
+        new RegExp(`^nodewarden_(${role}_|packet_drops_total$|findings_active$|nodes$|build_info$)`),
+        `one prefix per role: ${r.name}`,
+      );
     const byName = new Map(readme.map((r) => [r.name, r]));
-    assert.equal(own.map((r) => r.name).sort(), readme.map((r) => r.name).sort(), `${role}: README and /metrics name different metrics`);
+    assert.equal(
+      own.map((r) => r.name).sort(),
+      readme.map((r) => r.name).sort(),
+      `${role}: README and /metrics name different metrics`,
+    );
     for (const r of own) {
       const doc = byName.get(r.name)!;
       assert.is(doc.type, r.type, `${r.name}: README says ${doc.type}`);

@@ -25,8 +25,19 @@ promTest('promtool check rules: the PrometheusRule spec is a valid rule file wit
   const r = promtool(['check', 'rules', file]);
   assert.is(r.status, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /SUCCESS: 8 rules found/);
-  const alerts = (parse(readFileSync(file, 'utf8')) as { groups: { rules: { alert: string }[] }[] }).groups.flatMap((g) => g.rules.map((x) => x.alert));
-  assert.equal(alerts.sort(), ['NodewardenAgentNATSDisconnected', 'NodewardenAgentStale', 'NodewardenCollectorStreamStale', 'NodewardenCriticalFindingActive', 'NodewardenEventsForbidden', 'NodewardenNATSAuthFailing', 'NodewardenPacketDropSurge', 'NodewardenSpoolGrowing']);
+  const alerts = (parse(readFileSync(file, 'utf8')) as { groups: { rules: { alert: string }[] }[] }).groups.flatMap(
+    (g) => g.rules.map((x) => x.alert),
+  );
+  assert.equal(alerts.sort(), [
+    'NodewardenAgentNATSDisconnected',
+    'NodewardenAgentStale',
+    'NodewardenCollectorStreamStale',
+    'NodewardenCriticalFindingActive',
+    'NodewardenEventsForbidden',
+    'NodewardenNATSAuthFailing',
+    'NodewardenPacketDropSurge',
+    'NodewardenSpoolGrowing',
+  ]);
 });
 
 promTest('promtool test rules: every alert has a firing case, and the tests fail when an expectation is wrong', () => {
@@ -34,8 +45,14 @@ promTest('promtool test rules: every alert has a firing case, and the tests fail
   const tests = readFileSync(join(tmp, 'rules.test.yaml'), 'utf8');
   const r = promtool(['test', 'rules', 'rules.test.yaml']);
   assert.is(r.status, 0, r.stdout + r.stderr);
-  const alerts = (parse(readFileSync(join(tmp, 'rules.yaml'), 'utf8')) as { groups: { rules: { alert: string }[] }[] }).groups.flatMap((g) => g.rules.map((x) => x.alert));
-  const firing = new Set((parse(tests) as { tests: { alert_rule_test: { alertname: string; exp_alerts: unknown[] }[] }[] }).tests.flatMap((t) => t.alert_rule_test.filter((a) => a.exp_alerts.length > 0).map((a) => a.alertname)));
+  const alerts = (
+    parse(readFileSync(join(tmp, 'rules.yaml'), 'utf8')) as { groups: { rules: { alert: string }[] }[] }
+  ).groups.flatMap((g) => g.rules.map((x) => x.alert));
+  const firing = new Set(
+    (parse(tests) as { tests: { alert_rule_test: { alertname: string; exp_alerts: unknown[] }[] }[] }).tests.flatMap(
+      (t) => t.alert_rule_test.filter((a) => a.exp_alerts.length > 0).map((a) => a.alertname),
+    ),
+  );
   for (const a of alerts) assert.ok(firing.has(a), `no promtool case where ${a} fires`);
   // The same run with one wrong expectation must fail: the tests can fail.
   writeFileSync(join(tmp, 'rules.test.yaml'), tests.replace('surged to 10/s', 'surged to 11/s'));
@@ -47,7 +64,10 @@ test('the component renders over the base: monitors match real ports and labels,
   const kubectl = join(await ensureKubeBins(), 'kubectl');
   const overlay = join(tmp, 'overlay');
   spawnSync('mkdir', ['-p', overlay]);
-  writeFileSync(join(overlay, 'kustomization.yaml'), `resources: [${relative(overlay, DEPLOY)}]\ncomponents: [${relative(overlay, MONITORING)}]\n`);
+  writeFileSync(
+    join(overlay, 'kustomization.yaml'),
+    `resources: [${relative(overlay, DEPLOY)}]\ncomponents: [${relative(overlay, MONITORING)}]\n`,
+  );
   const r = spawnSync(kubectl, ['kustomize', overlay], { encoding: 'utf8', timeout: 60_000 });
   assert.is(r.status, 0, r.stderr);
   const docs = parseAllDocuments(r.stdout).map((d) => d.toJS());
@@ -57,29 +77,46 @@ test('the component renders over the base: monitors match real ports and labels,
     return o;
   };
   const podsOf = (kind: string, name: string) => find(kind, name).spec.template;
-  const matches = (sel: Record<string, string>, labels: Record<string, string>) => Object.entries(sel).every(([k, v]) => labels[k] === v);
-  for (const [monitor, kind, workload] of [['nodewarden-agent', 'DaemonSet', 'nodewarden-agent'], ['nodewarden-auth', 'Deployment', 'nodewarden-auth'], ['nodewarden-nats', 'StatefulSet', 'nats']]) {
+  const matches = (sel: Record<string, string>, labels: Record<string, string>) =>
+    Object.entries(sel).every(([k, v]) => labels[k] === v);
+  for (const [monitor, kind, workload] of [
+    ['nodewarden-agent', 'DaemonSet', 'nodewarden-agent'],
+    ['nodewarden-auth', 'Deployment', 'nodewarden-auth'],
+    ['nodewarden-nats', 'StatefulSet', 'nats'],
+  ]) {
     const pm = find('PodMonitor', monitor);
     const t = podsOf(kind, workload);
     assert.ok(matches(pm.spec.selector.matchLabels, t.metadata.labels), `${monitor} selects ${workload}'s pods`);
     assert.is(pm.metadata.namespace, 'nodewarden');
     const ports = t.spec.containers.flatMap((c: { ports?: { name: string }[] }) => (c.ports ?? []).map((p) => p.name));
-    for (const ep of pm.spec.podMetricsEndpoints) assert.ok(ports.includes(ep.port), `${workload} has a port named ${ep.port}`);
+    for (const ep of pm.spec.podMetricsEndpoints)
+      assert.ok(ports.includes(ep.port), `${workload} has a port named ${ep.port}`);
     // no other workload's pods are selected (the NATS monitor must not scrape nodewarden pods, ...)
-    for (const other of docs.filter((d) => d.spec?.template && d.metadata.name !== workload)) assert.not.ok(matches(pm.spec.selector.matchLabels, other.spec.template.metadata.labels), `${monitor} also selects ${other.metadata.name}`);
+    for (const other of docs.filter((d) => d.spec?.template && d.metadata.name !== workload))
+      assert.not.ok(
+        matches(pm.spec.selector.matchLabels, other.spec.template.metadata.labels),
+        `${monitor} also selects ${other.metadata.name}`,
+      );
   }
   const agentEp = find('PodMonitor', 'nodewarden-agent').spec.podMetricsEndpoints[0];
   assert.equal(agentEp.relabelings, [{ sourceLabels: ['__meta_kubernetes_pod_node_name'], targetLabel: 'node' }]);
   const sm = find('ServiceMonitor', 'nodewarden-collector');
   const svc = find('Service', 'nodewarden-collector');
-  assert.ok(matches(sm.spec.selector.matchLabels, svc.metadata.labels), 'the ServiceMonitor selects the collector Service');
+  assert.ok(
+    matches(sm.spec.selector.matchLabels, svc.metadata.labels),
+    'the ServiceMonitor selects the collector Service',
+  );
   assert.ok(svc.spec.ports.some((p: { name: string }) => p.name === sm.spec.endpoints[0].port));
   const nats = podsOf('StatefulSet', 'nats').spec.containers;
   const exporter = nats.find((c: { name: string }) => c.name === 'metrics');
   assert.ok(exporter, 'the exporter sidecar');
   const monitorUrl = exporter.args.at(-1);
   const conf = find('ConfigMap', 'nats-config').data['nats.conf'];
-  assert.match(conf, new RegExp(`http: "${new URL(monitorUrl).host}"`), 'the exporter reads the monitoring address nats.conf opens (loopback, same pod)');
+  assert.match(
+    conf,
+    new RegExp(`http: "${new URL(monitorUrl).host}"`),
+    'the exporter reads the monitoring address nats.conf opens (loopback, same pod)',
+  );
   assert.is(exporter.securityContext.readOnlyRootFilesystem, true);
   assert.is(nats.length, 2, 'nothing but the exporter was added');
   const rule = find('PrometheusRule', 'nodewarden');

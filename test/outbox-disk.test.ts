@@ -19,13 +19,23 @@ import { isRoot } from './support/wait.js';
 
 if (!isRoot()) throw new Error('outbox-disk needs root (it mounts a small tmpfs); CI runs as root');
 
-const seal = (index: number, bytes: number, inMemory: boolean, prevCursor?: string): HeldSeal => ({ index, bytes, inMemory, prevCursor });
+const seal = (index: number, bytes: number, inMemory: boolean, prevCursor?: string): HeldSeal => ({
+  index,
+  bytes,
+  inMemory,
+  prevCursor,
+});
 const msg = (n: number, size = 900) => ({ subject: 's', msgId: `m${n}`, data: new Uint8Array(size).fill(n % 256) });
 
 let fs: Tmpfs;
-test.before(() => { fs = mountTmpfs(1 << 20); });
+test.before(() => {
+  fs = mountTmpfs(1 << 20);
+});
 test.after(() => fs?.unmount());
-test.before.each(() => { fs.free(); for (const f of readdirSync(fs.dir)) rmSync(join(fs.dir, f), { recursive: true, force: true }); });
+test.before.each(() => {
+  fs.free();
+  for (const f of readdirSync(fs.dir)) rmSync(join(fs.dir, f), { recursive: true, force: true });
+});
 
 test('budget: oldest seals go first wherever they are held, never the newest', () => {
   const held = [seal(1, 100, true), seal(2, 100, false), seal(3, 100, true), seal(4, 100, false)];
@@ -41,7 +51,10 @@ test('cursor invariant: a memory-only seal pins the cursor before its records; d
 });
 
 test('backoff: grows exponentially, capped, with jitter in [d/2, d]', () => {
-  assert.equal([0, 1, 2, 3, 10].map((a) => backoff(a, { baseMs: 250, capMs: 5000, jitter: 'equal', random: () => 1 })), [250, 500, 1000, 2000, 5000]);
+  assert.equal(
+    [0, 1, 2, 3, 10].map((a) => backoff(a, { baseMs: 250, capMs: 5000, jitter: 'equal', random: () => 1 })),
+    [250, 500, 1000, 2000, 5000],
+  );
   assert.is(backoff(3, { baseMs: 250, capMs: 5000, jitter: 'equal', random: () => 0 }), 1000);
 });
 
@@ -82,14 +95,44 @@ test('outbox: the saved cursor stays before memory-only seals even when the chec
   const publisher = new Publisher({ url: 'nats://127.0.0.1:1', auth: {}, name: 't', log }); // never started: NATS away
   const counts: Partial<Record<OutboxCounter, number>> = {};
   let cursor = 'c1';
-  const outbox = new Outbox({ node: 'n', agentId: 'a', agentVersion: 'v', stateDir: state, spoolMaxBytes: 1 << 20, windowMs: 100, maxHoldMs: 100,
-    maxFlows: 5000, maxInFlight: 10, publisher, journalCursor: () => cursor, log, count: (n, k = 1) => { counts[n] = (counts[n] ?? 0) + k; } });
-  assert.equal(readdirSync(state).filter((f) => /\.tmp/.test(f)), [], 'state dir leftovers removed');
+  const outbox = new Outbox({
+    node: 'n',
+    agentId: 'a',
+    agentVersion: 'v',
+    stateDir: state,
+    spoolMaxBytes: 1 << 20,
+    windowMs: 100,
+    maxHoldMs: 100,
+    maxFlows: 5000,
+    maxInFlight: 10,
+    publisher,
+    journalCursor: () => cursor,
+    log,
+    count: (n, k = 1) => {
+      counts[n] = (counts[n] ?? 0) + k;
+    },
+  });
+  assert.equal(
+    readdirSync(state).filter((f) => /\.tmp/.test(f)),
+    [],
+    'state dir leftovers removed',
+  );
   assert.equal(readdirSync(join(state, 'spool')), [], 'spool leftovers removed');
   const findings: FindingReport[] = [];
   const addFinding = outbox.addFinding.bind(outbox);
-  outbox.addFinding = (f) => { findings.push(f); addFinding(f); };
-  const drop = (i: number): Drop => ({ prefix: 'calico-packet:', family: 4, proto: 'TCP', src: `10.0.${i >> 8}.${i & 255}`, dst: '10.1.0.1', dstPort: 80, message: `calico-packet: ${'x'.repeat(200)} ${i}` });
+  outbox.addFinding = (f) => {
+    findings.push(f);
+    addFinding(f);
+  };
+  const drop = (i: number): Drop => ({
+    prefix: 'calico-packet:',
+    family: 4,
+    proto: 'TCP',
+    src: `10.0.${i >> 8}.${i & 255}`,
+    dst: '10.1.0.1',
+    dstPort: 80,
+    message: `calico-packet: ${'x'.repeat(200)} ${i}`,
+  });
   outbox.addDrop(drop(0), Date.now());
   outbox.seal();
   outbox.tick();
@@ -108,25 +151,67 @@ test('outbox: the saved cursor stays before memory-only seals even when the chec
   assert.ok(pinned.index >= 2, `the checkpoint was written while the seal was not (index ${pinned.index})`);
   assert.is(pinned.cursor, 'c1', 'cursor pinned before the memory seal');
   assert.ok((counts.spool_write_failures ?? 0) >= 1);
-  assert.equal(findings.map((f) => [f.kind, f.active, f.evidence.errno]), [['AgentStateDirUnwritable', true, 'ENOSPC']]);
+  assert.equal(
+    findings.map((f) => [f.kind, f.active, f.evidence.errno]),
+    [['AgentStateDirUnwritable', true, 'ENOSPC']],
+  );
   fs.free();
   outbox.tick();
   assert.is(outbox.spoolMemoryBytes, 0);
-  assert.is(JSON.parse(readFileSync(join(state, 'checkpoint.json'), 'utf8')).cursor, 'c3', 'on disk now: the cursor moves on');
-  assert.equal(findings.map((f) => [f.kind, f.active]), [['AgentStateDirUnwritable', true], ['AgentStateDirUnwritable', false]]);
+  assert.is(
+    JSON.parse(readFileSync(join(state, 'checkpoint.json'), 'utf8')).cursor,
+    'c3',
+    'on disk now: the cursor moves on',
+  );
+  assert.equal(
+    findings.map((f) => [f.kind, f.active]),
+    [
+      ['AgentStateDirUnwritable', true],
+      ['AgentStateDirUnwritable', false],
+    ],
+  );
   await outbox.stop(0);
 });
 
 test('outbox on a full disk: memory obeys --spool-max-bytes, the oldest goes first, counted, logged once per episode', async () => {
   const state = join(fs.dir, 'state');
   const lines: string[] = [];
-  const log = pino({ level: 'info' }, { write: (l: string) => { lines.push(l); } });
+  const log = pino(
+    { level: 'info' },
+    {
+      write: (l: string) => {
+        lines.push(l);
+      },
+    },
+  );
   const counts: Partial<Record<OutboxCounter, number>> = {};
   const publisher = new Publisher({ url: 'nats://127.0.0.1:1', auth: {}, name: 't', log });
-  const outbox = new Outbox({ node: 'n', agentId: 'a', agentVersion: 'v', stateDir: state, spoolMaxBytes: 8000, windowMs: 100, maxHoldMs: 100,
-    maxFlows: 5000, maxInFlight: 10, publisher, journalCursor: () => 'c', log, count: (n, k = 1) => { counts[n] = (counts[n] ?? 0) + k; } });
+  const outbox = new Outbox({
+    node: 'n',
+    agentId: 'a',
+    agentVersion: 'v',
+    stateDir: state,
+    spoolMaxBytes: 8000,
+    windowMs: 100,
+    maxHoldMs: 100,
+    maxFlows: 5000,
+    maxInFlight: 10,
+    publisher,
+    journalCursor: () => 'c',
+    log,
+    count: (n, k = 1) => {
+      counts[n] = (counts[n] ?? 0) + k;
+    },
+  });
   fs.fill();
-  const finding = (i: number): FindingReport => ({ kind: 'Test', severity: 'info', active: true, message: `${i} ${'m'.repeat(1000)}`, evidence: {}, key: String(i) });
+  const finding = (i: number): FindingReport => ({
+    kind: 'Test',
+    severity: 'info',
+    active: true,
+    message: `${i} ${'m'.repeat(1000)}`,
+    evidence: {},
+    key: String(i),
+  });
   for (let i = 0; i < 30; i++) outbox.addFinding(finding(i));
   assert.ok(outbox.spoolMemoryBytes <= 8000 && outbox.spoolMemoryBytes > 5000, String(outbox.spoolMemoryBytes));
   assert.is(outbox.spoolBytes, outbox.spoolMemoryBytes, 'nothing reached the disk');
@@ -143,9 +228,17 @@ test('outbox on a full disk: memory obeys --spool-max-bytes, the oldest goes fir
   await outbox.stop(0);
   const disk = new SealStore(join(state, 'spool'), 8000);
   const found = disk.indexes().map((i) => decodeEnvelope(disk.read(i).messages[0].data).msg.finding);
-  assert.equal(found.filter((f) => f?.kind === 'AgentStateDirUnwritable').map((f) => f?.active), [false], 'the raise was evicted, the clear is newest');
+  assert.equal(
+    found.filter((f) => f?.kind === 'AgentStateDirUnwritable').map((f) => f?.active),
+    [false],
+    'the raise was evicted, the clear is newest',
+  );
   const keys = found.filter((f) => f?.kind === 'Test').map((f) => f?.key);
-  assert.equal(keys, Array.from({ length: keys.length }, (_, i) => String(30 - keys.length + i)), 'the newest findings survived, in order');
+  assert.equal(
+    keys,
+    Array.from({ length: keys.length }, (_, i) => String(30 - keys.length + i)),
+    'the newest findings survived, in order',
+  );
 });
 
 test.run();

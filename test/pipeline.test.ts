@@ -12,7 +12,8 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { loadCheckpoint } from '../agent/outbox/checkpoint.js';
 
-if (!journalRemoteAvailable()) throw new Error('systemd-journal-remote is missing: run `npm test` (it installs it as root)');
+if (!journalRemoteAvailable())
+  throw new Error('systemd-journal-remote is missing: run `npm test` (it installs it as root)');
 
 const NODE = 'node-a.example';
 let journal: TestJournal, stack: Stack, api: string;
@@ -20,23 +21,56 @@ const token = 'test-api-token';
 let written = 0; // drop lines written for flow web-0 -> db-0:5432
 
 const pods = [
-    { metadata: { namespace: 'shop', name: 'web-0', uid: 'uid-web' }, spec: { nodeName: NODE }, status: { podIP: '10.244.0.4', podIPs: [{ ip: '10.244.0.4' }], hostIP: '10.4.0.4' } },
-    { metadata: { namespace: 'shop', name: 'db-0', uid: 'uid-db' }, spec: { nodeName: 'node-b' }, status: { podIP: '10.244.1.6', podIPs: [{ ip: '10.244.1.6' }, { ip: 'fd00:10:244:1::6' }], hostIP: '10.4.0.5' } },
+  {
+    metadata: { namespace: 'shop', name: 'web-0', uid: 'uid-web' },
+    spec: { nodeName: NODE },
+    status: { podIP: '10.244.0.4', podIPs: [{ ip: '10.244.0.4' }], hostIP: '10.4.0.4' },
+  },
+  {
+    metadata: { namespace: 'shop', name: 'db-0', uid: 'uid-db' },
+    spec: { nodeName: 'node-b' },
+    status: { podIP: '10.244.1.6', podIPs: [{ ip: '10.244.1.6' }, { ip: 'fd00:10:244:1::6' }], hostIP: '10.4.0.5' },
+  },
 ];
 
-const line = (src: string, dst: string, dpt: number, spt = 40000) => `calico-packet: IN=cali1a2b3c4d5e6 OUT=eth0 MAC=92:e6:fa:3a:01:6d:6a:09:8e:ab:40:e0:08:00 SRC=${src} DST=${dst} LEN=60 TOS=0x00 PREC=0x00 TTL=63 ID=1 DF PROTO=TCP SPT=${spt} DPT=${dpt} WINDOW=64240 RES=0x00 SYN URGP=0 `;
+const line = (src: string, dst: string, dpt: number, spt = 40000) =>
+  `calico-packet: IN=cali1a2b3c4d5e6 OUT=eth0 MAC=92:e6:fa:3a:01:6d:6a:09:8e:ab:40:e0:08:00 SRC=${src} DST=${dst} LEN=60 TOS=0x00 PREC=0x00 TTL=63 ID=1 DF PROTO=TCP SPT=${spt} DPT=${dpt} WINDOW=64240 RES=0x00 SYN URGP=0 `;
 const webToDb = (n: number) => Array.from({ length: n }, (_, i) => line('10.244.0.4', '10.244.1.6', 5432, 40000 + i));
 
-type Drops = { items: { count: number; src: { ip: string; pod?: { name: string } }; dst: { ip: string; port?: number; pod?: { name: string; namespace: string } }; node: string }[]; total: number };
+type Drops = {
+  items: {
+    count: number;
+    src: { ip: string; pod?: { name: string } };
+    dst: { ip: string; port?: number; pod?: { name: string; namespace: string } };
+    node: string;
+  }[];
+  total: number;
+};
 const drops = (q = '') => getJson<Drops>(`${api}/api/v1/drops${q}`, token);
-const countFor = async (dport: number) => (await drops()).items.filter((f) => f.dst.port === dport).reduce((a, f) => a + f.count, 0);
+const countFor = async (dport: number) =>
+  (await drops()).items.filter((f) => f.dst.port === dport).reduce((a, f) => a + f.count, 0);
 
 test.before(async () => {
   journal = createTestJournal();
   await journal.append(['Linux version 6.18 (boot banner, not a drop)']);
-  stack = await startStack({ node: NODE, journalDir: journal.dir, pods,
-    agentArgs: ['--window', '100ms', '--max-hold', '2s', '--heartbeat-interval', '1s', '--probes', 'none', '--container-log-dir', ''],
-    collectorArgs: ['--api-token', token] });
+  stack = await startStack({
+    node: NODE,
+    journalDir: journal.dir,
+    pods,
+    agentArgs: [
+      '--window',
+      '100ms',
+      '--max-hold',
+      '2s',
+      '--heartbeat-interval',
+      '1s',
+      '--probes',
+      'none',
+      '--container-log-dir',
+      '',
+    ],
+    collectorArgs: ['--api-token', token],
+  });
   api = stack.api;
 });
 
@@ -46,9 +80,17 @@ test.after(async () => {
 });
 
 test('drops reach the API with both pods named, counts, and first/last seen; other lines ignored', async () => {
-  await journal.append([...webToDb(3), 'cgroup: fork rejected by pids controller in /kubepods/x', line('10.244.0.4', '10.9.9.9', 53).replace('TCP', 'UDP'), 'calico-packet: IN=eth0 SRC=garbage DST=10.0.0.1']);
+  await journal.append([
+    ...webToDb(3),
+    'cgroup: fork rejected by pids controller in /kubepods/x',
+    line('10.244.0.4', '10.9.9.9', 53).replace('TCP', 'UDP'),
+    'calico-packet: IN=eth0 SRC=garbage DST=10.0.0.1',
+  ]);
   written += 3;
-  const r = await waitFor('two flows in the API', async () => { const d = await drops(); return d.total === 2 && d.items.some((f) => f.count === 3) ? d : undefined; });
+  const r = await waitFor('two flows in the API', async () => {
+    const d = await drops();
+    return d.total === 2 && d.items.some((f) => f.count === 3) ? d : undefined;
+  });
   const flow = r.items.find((f) => f.dst.port === 5432)!;
   assert.is(flow.count, 3);
   assert.is(flow.node, NODE);
@@ -65,7 +107,10 @@ test('drops reach the API with both pods named, counts, and first/last seen; oth
   assert.is(bad.status, 400);
   assert.match(((await bad.json()) as { error: string }).error, /unknown query parameter "namespac"/);
   assert.is((await fetch(`${api}/api/v1/drops`)).status, 401);
-  const nodes = await getJson<{ items: { node: string; healthy: boolean; agentVersion: string }[] }>(`${api}/api/v1/nodes`, token);
+  const nodes = await getJson<{ items: { node: string; healthy: boolean; agentVersion: string }[] }>(
+    `${api}/api/v1/nodes`,
+    token,
+  );
   assert.is(nodes.items[0].node, NODE);
   assert.is(nodes.items[0].healthy, true);
   const metrics = await (await fetch(`${api}/metrics`)).text();
@@ -92,8 +137,17 @@ test('NATS down for 10 s while drops keep coming: after it returns, counts equal
 
 test('graceful agent restart: a backlog written meanwhile is read completely', async () => {
   // the agent's cursor checkpoint has reached the newest record (what a graceful stop resumes from)
-  const newest = () => JSON.parse(execFileSync('journalctl', ['--directory', journal.dir, '--lines=1', '--output=json'], { encoding: 'utf8' }).trim()).__CURSOR;
-  await waitFor('the cursor checkpoint at the newest record', () => loadCheckpoint(join(stack.dir, 'agent-state')).cursor === newest(), 15_000);
+  const newest = () =>
+    JSON.parse(
+      execFileSync('journalctl', ['--directory', journal.dir, '--lines=1', '--output=json'], {
+        encoding: 'utf8',
+      }).trim(),
+    ).__CURSOR;
+  await waitFor(
+    'the cursor checkpoint at the newest record',
+    () => loadCheckpoint(join(stack.dir, 'agent-state')).cursor === newest(),
+    15_000,
+  );
   await stack.agent.stop('SIGTERM');
   await journal.append(webToDb(60));
   written += 60;

@@ -26,7 +26,11 @@ test('conntrack: fill threshold and kernel "table full" lines raise ConntrackFul
   writeFileSync(join(nf, 'nf_conntrack_max'), '262144\n');
   fill(1000);
   const sink = new RecordingSink();
-  const probes = startProbes({ probes: ['conntrack'], 'proc-root': proc, 'probe-interval': '100ms', 'conntrack-percent': '90' }, sink, { log: testLog, registry: new Registry() });
+  const probes = startProbes(
+    { probes: ['conntrack'], 'proc-root': proc, 'probe-interval': '100ms', 'conntrack-percent': '90' },
+    sink,
+    { log: testLog, registry: new Registry() },
+  );
   try {
     await waitFor('status', () => sink.statuses[0], 2000);
     assert.equal(sink.statuses, [{ name: 'conntrack', ok: true, detail: 'running every 100 ms' }]);
@@ -62,7 +66,13 @@ if (!isRoot) {
     sh(['ip', 'netns', 'add', ns]);
     const p = new ProbeProcess(['--probes', 'conntrack', '--probe-interval', '100ms'], ns);
     try {
-      const st = await waitFor('conntrack status', () => p.sink.statuses[0], 15_000, undefined, () => p.stderr);
+      const st = await waitFor(
+        'conntrack status',
+        () => p.sink.statuses[0],
+        15_000,
+        undefined,
+        () => p.stderr,
+      );
       assert.equal([st.name, st.ok], ['conntrack', true], st.detail);
       await sleep(400);
       assert.equal(p.sink.findings, []);
@@ -87,16 +97,32 @@ time.sleep(15)`;
   const child = spawn(exe, ['-c', leak], { stdio: 'ignore' });
   const exited = new Promise((r) => child.once('exit', r));
   const sink = new RecordingSink();
-  const probes = startProbes({ probes: ['journald'], 'journald-interval': '200ms', 'journald-window': '2s', 'journald-growth': '40' }, sink, { log: testLog, registry: new Registry() });
+  const probes = startProbes(
+    { probes: ['journald'], 'journald-interval': '200ms', 'journald-window': '2s', 'journald-growth': '40' },
+    sink,
+    { log: testLog, registry: new Registry() },
+  );
   const mine = (f: { key?: string }) => f.key === `pid ${child.pid}`;
   try {
-    const raised = await waitFor('JournaldMemoryGrowth', () => sink.find('JournaldMemoryGrowth', true, 0, mine), 5000, undefined, () => ({ findings: sink.findings, statuses: sink.statuses }));
+    const raised = await waitFor(
+      'JournaldMemoryGrowth',
+      () => sink.find('JournaldMemoryGrowth', true, 0, mine),
+      5000,
+      undefined,
+      () => ({ findings: sink.findings, statuses: sink.statuses }),
+    );
     assert.is(raised.evidence.pid, String(child.pid));
     const [from, to] = [...raised.evidence.RssAnon.matchAll(/([\d.]+) MiB/g)].map((m) => Number(m[1]));
     assert.ok(to - from >= 40, raised.evidence.RssAnon);
     assert.match(raised.message, new RegExp(`systemd-journald \\(pid ${child.pid}\\) anonymous memory grew`));
     // growth stops at 120 MiB; once the 2 s window holds only the plateau, it clears
-    const cleared = await waitFor('cleared on the plateau', () => sink.find('JournaldMemoryGrowth', false, 0, mine), 6000, undefined, () => sink.findings);
+    const cleared = await waitFor(
+      'cleared on the plateau',
+      () => sink.find('JournaldMemoryGrowth', false, 0, mine),
+      6000,
+      undefined,
+      () => sink.findings,
+    );
     assert.match(cleared.message, /not growing steadily/);
   } finally {
     await probes.stop();

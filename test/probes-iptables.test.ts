@@ -38,7 +38,21 @@ function lab(backend: 'nft' | 'legacy') {
         sh(['ip', 'netns', 'add', ns]);
         sh(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
       }
-      sh(['ip', 'link', 'add', 'cali1a2b3c4d5e6', 'netns', node, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', peer]);
+      sh([
+        'ip',
+        'link',
+        'add',
+        'cali1a2b3c4d5e6',
+        'netns',
+        node,
+        'type',
+        'veth',
+        'peer',
+        'name',
+        'eth0',
+        'netns',
+        peer,
+      ]);
       sh(['ip', '-n', node, 'addr', 'add', '10.99.0.1/24', 'dev', 'cali1a2b3c4d5e6']);
       sh(['ip', '-n', peer, 'addr', 'add', '10.99.0.2/24', 'dev', 'eth0']);
       sh(['ip', '-n', node, 'link', 'set', 'cali1a2b3c4d5e6', 'up']);
@@ -79,33 +93,67 @@ if (!isRoot) {
         l.up();
         probes = startProbes(
           // the probe polls the node netns through a command prefix, as --iptables-save allows
-          { probes: ['iptables'], 'iptables-save': [`ip netns exec ${l.node} iptables-${backend}-save`], 'iptables-interval': `${INTERVAL}ms`, 'iptables-drop-rate': '100' },
+          {
+            probes: ['iptables'],
+            'iptables-save': [`ip netns exec ${l.node} iptables-${backend}-save`],
+            'iptables-interval': `${INTERVAL}ms`,
+            'iptables-drop-rate': '100',
+          },
           sink,
           { log: testLog, registry },
         );
-        await waitFor('iptables status', () => sink.statuses.find((s) => s.name === 'iptables'), 5000, undefined, () => sink.statuses);
+        await waitFor(
+          'iptables status',
+          () => sink.statuses.find((s) => s.name === 'iptables'),
+          5000,
+          undefined,
+          () => sink.statuses,
+        );
         assert.ok(sink.statuses[0].ok, sink.statuses[0].detail);
 
-        const traffic = spawn('ip', ['netns', 'exec', l.peer, 'timeout', '10', 'python3', '-c', TRAFFIC], { stdio: 'ignore' });
+        const traffic = spawn('ip', ['netns', 'exec', l.peer, 'timeout', '10', 'python3', '-c', TRAFFIC], {
+          stdio: 'ignore',
+        });
         const done = new Promise((r) => traffic.once('exit', r));
-        const raised = await waitFor('IptablesDropsRising', () => sink.find('IptablesDropsRising', true), 5000, undefined, () => sink.findings);
+        const raised = await waitFor(
+          'IptablesDropsRising',
+          () => sink.find('IptablesDropsRising', true),
+          5000,
+          undefined,
+          () => sink.findings,
+        );
         assert.is(raised.severity, 'warning');
         assert.match(raised.message, new RegExp(`mostly in filter/${CALI_CHAIN} \\(Calico chain\\)`));
-        assert.match(raised.evidence.top1, new RegExp(`^\\d+\\.\\d packets/s filter/${CALI_CHAIN} \\(Calico chain\\): -p udp -m udp --dport 9999 -j DROP$`));
+        assert.match(
+          raised.evidence.top1,
+          new RegExp(
+            `^\\d+\\.\\d packets/s filter/${CALI_CHAIN} \\(Calico chain\\): -p udp -m udp --dport 9999 -j DROP$`,
+          ),
+        );
         assert.match(raised.evidence.top2, /packets\/s filter\/INPUT: policy DROP$/);
-        assert.match(raised.evidence.top3, /packets\/s filter\/KUBE-FIREWALL \(kube-proxy chain\): -p udp -m udp --dport 9998 -j REJECT/);
+        assert.match(
+          raised.evidence.top3,
+          /packets\/s filter\/KUBE-FIREWALL \(kube-proxy chain\): -p udp -m udp --dport 9998 -j REJECT/,
+        );
         assert.ok(Number(raised.evidence.dropRate.split(' ')[0]) >= 100, raised.evidence.dropRate);
 
         await done;
         const metrics = await registry.getSingleMetricAsString('nodewarden_agent_iptables_packets_total');
-        const value = (labels: string) => Number(new RegExp(`nodewarden_agent_iptables_packets_total\\{${labels}\\} (\\d+)`).exec(metrics)?.[1]);
+        const value = (labels: string) =>
+          Number(new RegExp(`nodewarden_agent_iptables_packets_total\\{${labels}\\} (\\d+)`).exec(metrics)?.[1]);
         assert.ok(value('table="filter",chain="cali-fw-\\*",target="DROP"') > 100, metrics);
         assert.ok(value('table="filter",chain="cali-fw-\\*",target="LOG"') > 100, metrics);
         assert.ok(value('table="filter",chain="INPUT",target="policy DROP"') > 20, metrics);
         assert.ok(value('table="filter",chain="KUBE-FIREWALL",target="REJECT"') > 10, metrics);
 
         // two quiet polls clear it (one quiet poll between bursts would not)
-        const cleared = await waitFor('IptablesDropsRising cleared', () => sink.find('IptablesDropsRising', false), 4 * INTERVAL + 1000, undefined, () => sink.findings);
+        const cleared = await waitFor(
+          'IptablesDropsRising cleared',
+          () => sink.find('IptablesDropsRising', false),
+          4 * INTERVAL + 1000,
+          undefined,
+          () => sink.findings,
+        );
         assert.match(cleared.evidence.dropRate, /^0\.0 packets\/s/);
         assert.is(sink.findings.length, 2, 'raised once, cleared once');
       } finally {

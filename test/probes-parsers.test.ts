@@ -13,7 +13,13 @@ import { counterDeltas, dropsDecision } from '../agent/probes/iptables-rates.js'
 import { parseIptablesSave, splitArgs } from '../agent/probes/iptables-save.js';
 import { journaldGrowthFinding } from '../agent/probes/journald-growth.js';
 import { nodePidFinding, podPidFindings } from '../agent/probes/pids-checks.js';
-import { ipv6PodRoutes, parseIpv6Routes, parseLoadavgTasks, parseSnmp, parseStatusMemory } from '../agent/probes/proc-parse.js';
+import {
+  ipv6PodRoutes,
+  parseIpv6Routes,
+  parseLoadavgTasks,
+  parseSnmp,
+  parseStatusMemory,
+} from '../agent/probes/proc-parse.js';
 import { sysctlFindings } from '../agent/probes/sysctl-checks.js';
 import { FIXTURES, fixture } from './probes/support.js';
 
@@ -31,7 +37,15 @@ for (const backend of ['nft', 'legacy']) {
     assert.equal(s.chains.find((c) => c.chain === 'KUBE-FIREWALL')?.policy, undefined);
     assert.equal(s.chains.filter((c) => c.table === 'nat').length, 6);
     const drop = s.rules.find((r) => r.chain === 'cali-fw-cali1a2b3c4d5e6' && r.target === 'DROP');
-    assert.equal(drop, { table: 'filter', chain: 'cali-fw-cali1a2b3c4d5e6', spec: '-p udp -m udp --dport 9999 -j DROP', target: 'DROP', proto: 'udp', packets: 160, bytes: 4640 });
+    assert.equal(drop, {
+      table: 'filter',
+      chain: 'cali-fw-cali1a2b3c4d5e6',
+      spec: '-p udp -m udp --dport 9999 -j DROP',
+      target: 'DROP',
+      proto: 'udp',
+      packets: 160,
+      bytes: 4640,
+    });
     const log = s.rules.find((r) => r.target === 'LOG');
     assert.is(log?.spec, '-p udp -m udp --dport 9999 -j LOG --log-prefix "calico-drop: "');
     const reject = s.rules.find((r) => r.target === 'REJECT');
@@ -39,16 +53,26 @@ for (const backend of ['nft', 'legacy']) {
     assert.is(reject?.packets, 14);
     assert.ok(reject?.spec.includes('--comment "default/web:http has no endpoints"'));
     // 253 is not in /etc/protocols: iptables-save printed the number
-    assert.equal(s.rules.filter((r) => r.chain === 'FORWARD').map((r) => r.proto), ['sctp', 'gre', '253']);
-    assert.is(s.rules.find((r) => r.table === 'nat' && r.chain === 'KUBE-SERVICES')?.target, 'KUBE-SVC-ABCDEF1234567890');
+    assert.equal(
+      s.rules.filter((r) => r.chain === 'FORWARD').map((r) => r.proto),
+      ['sctp', 'gre', '253'],
+    );
+    assert.is(
+      s.rules.find((r) => r.table === 'nat' && r.chain === 'KUBE-SERVICES')?.target,
+      'KUBE-SVC-ABCDEF1234567890',
+    );
   });
 
   test(`iptables drop rates between two real polls (${backend}) name Calico and kube-proxy chains`, () => {
     const first = counterDeltas(undefined, parseIptablesSave(fixture(`iptables-save-${backend}-1.txt`)));
-    assert.ok(first.every((d) => d.dPackets === 0), 'the first poll is only a baseline');
+    assert.ok(
+      first.every((d) => d.dPackets === 0),
+      'the first poll is only a baseline',
+    );
     const prev = new Map(first.map((d) => [d.id, { packets: d.packets, bytes: d.bytes }]));
     const deltas = counterDeltas(prev, parseIptablesSave(fixture(`iptables-save-${backend}-2.txt`)));
-    const by = (chain: string, target: string) => deltas.find((d) => d.chain === chain && d.target === target)?.dPackets;
+    const by = (chain: string, target: string) =>
+      deltas.find((d) => d.chain === chain && d.target === target)?.dPackets;
     assert.is(by('cali-fw-cali1a2b3c4d5e6', 'DROP'), 120);
     assert.is(by('cali-fw-cali1a2b3c4d5e6', 'LOG'), 120);
     assert.is(by('KUBE-FIREWALL', 'REJECT'), 7);
@@ -59,7 +83,10 @@ for (const backend of ['nft', 'legacy']) {
     assert.is(d.rate, 68); // (120 + 7 + 9) / 2 s; LOG only reports, it does not drop
     assert.is(d.finding.kind, 'IptablesDropsRising');
     assert.ok(d.finding.active);
-    assert.match(d.finding.evidence.top1, /^60\.0 packets\/s filter\/cali-fw-cali1a2b3c4d5e6 \(Calico chain\): -p udp -m udp --dport 9999 -j DROP$/);
+    assert.match(
+      d.finding.evidence.top1,
+      /^60\.0 packets\/s filter\/cali-fw-cali1a2b3c4d5e6 \(Calico chain\): -p udp -m udp --dport 9999 -j DROP$/,
+    );
     assert.match(d.finding.evidence.top2, /^4\.5 packets\/s filter\/INPUT: policy DROP$/);
     assert.match(d.finding.evidence.top3, /filter\/KUBE-FIREWALL \(kube-proxy chain\): .*-j REJECT/);
     assert.match(d.finding.message, /68\.0 packets\/s .*cali-fw-cali1a2b3c4d5e6 \(Calico chain\)/);
@@ -68,12 +95,28 @@ for (const backend of ['nft', 'legacy']) {
 }
 
 test('iptables: a zeroed counter counts from zero, identical rules stay apart, -c inline counters', () => {
-  const a = parseIptablesSave('*filter\n:INPUT ACCEPT [0:0]\n[50:500] -A INPUT -s 10.0.0.1/32 -j DROP\n[5:50] -A INPUT -s 10.0.0.1/32 -j DROP\nCOMMIT\n');
+  const a = parseIptablesSave(
+    '*filter\n:INPUT ACCEPT [0:0]\n[50:500] -A INPUT -s 10.0.0.1/32 -j DROP\n[5:50] -A INPUT -s 10.0.0.1/32 -j DROP\nCOMMIT\n',
+  );
   const prev = new Map(counterDeltas(undefined, a).map((d) => [d.id, { packets: d.packets, bytes: d.bytes }]));
   assert.is(prev.size, 2);
-  const b = parseIptablesSave('*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -s 10.0.0.1/32 -c 3 30 -j DROP\n-A INPUT -s 10.0.0.1/32 -c 8 80 -j DROP\nCOMMIT\n');
-  assert.equal(counterDeltas(prev, b).map((d) => d.dPackets), [3, 3]);
-  assert.equal(splitArgs('-m comment --comment "a \\"quoted\\" one" -j LOG --log-prefix "x: "'), ['-m', 'comment', '--comment', 'a "quoted" one', '-j', 'LOG', '--log-prefix', 'x: ']);
+  const b = parseIptablesSave(
+    '*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -s 10.0.0.1/32 -c 3 30 -j DROP\n-A INPUT -s 10.0.0.1/32 -c 8 80 -j DROP\nCOMMIT\n',
+  );
+  assert.equal(
+    counterDeltas(prev, b).map((d) => d.dPackets),
+    [3, 3],
+  );
+  assert.equal(splitArgs('-m comment --comment "a \\"quoted\\" one" -j LOG --log-prefix "x: "'), [
+    '-m',
+    'comment',
+    '--comment',
+    'a "quoted" one',
+    '-j',
+    'LOG',
+    '--log-prefix',
+    'x: ',
+  ]);
 });
 
 test('iptables metrics fold per-endpoint and per-service chains', () => {
@@ -93,7 +136,10 @@ test('/proc/net/snmp: ip_forward=0 evidence shows Forwarding=2 and InAddrErrors 
   assert.is(parseSnmp(fixture('proc-net-snmp-forwarding.txt')).Udp.NoPorts, 5);
 
   const a = sysctlFindings({ ipForward: '1', ipv6PodRoutes: [], snmpIp: on }, 'auto', {});
-  assert.equal(a.findings.map((f) => [f.kind, f.active]), [['IPForwardingDisabled', false]]);
+  assert.equal(
+    a.findings.map((f) => [f.kind, f.active]),
+    [['IPForwardingDisabled', false]],
+  );
   const b = sysctlFindings({ ipForward: '0', ipv6PodRoutes: [], snmpIp: off }, 'auto', a.memory);
   const f = b.findings[0];
   assert.is(f.kind, 'IPForwardingDisabled');
@@ -108,25 +154,47 @@ test('/proc/net/snmp: ip_forward=0 evidence shows Forwarding=2 and InAddrErrors 
 });
 
 test('/proc/net/ipv6_route: pod routes on cali interfaces, not link-local, multicast, local or lo', () => {
-  const routes = ipv6PodRoutes(parseIpv6Routes(fixture('proc-net-ipv6_route-pods.txt'))).map((r) => `${r.dst} dev ${r.dev}`);
+  const routes = ipv6PodRoutes(parseIpv6Routes(fixture('proc-net-ipv6_route-pods.txt'))).map(
+    (r) => `${r.dst} dev ${r.dev}`,
+  );
   assert.equal(routes, ['fd00:10:244:1::6/128 dev cali1a2b3c4d5e6', 'fd00:99::/64 dev cali1a2b3c4d5e6']);
   assert.equal(ipv6PodRoutes(parseIpv6Routes(fixture('proc-net-ipv6_route-none.txt'))), []);
 
   const base = { ipForward: '1', ipv6Forward: '0' };
-  const needed = sysctlFindings({ ...base, ipv6PodRoutes: routes }, 'auto', {}).findings.find((f) => f.kind === 'IPv6ForwardingDisabled');
+  const needed = sysctlFindings({ ...base, ipv6PodRoutes: routes }, 'auto', {}).findings.find(
+    (f) => f.kind === 'IPv6ForwardingDisabled',
+  );
   assert.ok(needed?.active);
   assert.match(needed!.evidence.ipv6PodRoutes, /fd00:10:244:1::6\/128 dev cali1a2b3c4d5e6/);
-  assert.not.ok(sysctlFindings({ ...base, ipv6PodRoutes: [] }, 'auto', {}).findings.find((f) => f.kind === 'IPv6ForwardingDisabled')?.active);
-  assert.ok(sysctlFindings({ ...base, ipv6PodRoutes: [] }, 'on', {}).findings.find((f) => f.kind === 'IPv6ForwardingDisabled')?.active);
-  assert.not.ok(sysctlFindings({ ...base, ipv6PodRoutes: routes }, 'off', {}).findings.some((f) => f.kind === 'IPv6ForwardingDisabled'));
-  const bridge = sysctlFindings({ ipForward: '1', ipv6PodRoutes: [], bridgeNfCallIptables: '0' }, 'auto', {}).findings.find((f) => f.kind === 'BridgeNfCallIptablesDisabled');
+  assert.not.ok(
+    sysctlFindings({ ...base, ipv6PodRoutes: [] }, 'auto', {}).findings.find((f) => f.kind === 'IPv6ForwardingDisabled')
+      ?.active,
+  );
+  assert.ok(
+    sysctlFindings({ ...base, ipv6PodRoutes: [] }, 'on', {}).findings.find((f) => f.kind === 'IPv6ForwardingDisabled')
+      ?.active,
+  );
+  assert.not.ok(
+    sysctlFindings({ ...base, ipv6PodRoutes: routes }, 'off', {}).findings.some(
+      (f) => f.kind === 'IPv6ForwardingDisabled',
+    ),
+  );
+  const bridge = sysctlFindings(
+    { ipForward: '1', ipv6PodRoutes: [], bridgeNfCallIptables: '0' },
+    'auto',
+    {},
+  ).findings.find((f) => f.kind === 'BridgeNfCallIptablesDisabled');
   assert.equal([bridge?.active, bridge?.evidence], [true, { 'net.bridge.bridge-nf-call-iptables': '0' }]);
 });
 
 test('/proc/loadavg and /proc/<pid>/status', () => {
   assert.is(parseLoadavgTasks(fixture('proc-loadavg.txt')), 87);
   assert.is(parseLoadavgTasks('garbage'), undefined);
-  assert.equal(parseStatusMemory(fixture('proc-pid-status.txt')), { vmRss: 21788 * 1024, rssAnon: 15060 * 1024, rssFile: 6728 * 1024 });
+  assert.equal(parseStatusMemory(fixture('proc-pid-status.txt')), {
+    vmRss: 21788 * 1024,
+    rssAnon: 15060 * 1024,
+    rssFile: 6728 * 1024,
+  });
 });
 
 test('pod cgroup names of both kubelet drivers; the kernel fork-rejected line names the pod', () => {
@@ -134,7 +202,10 @@ test('pod cgroup names of both kubelet drivers; the kernel fork-rejected line na
   assert.is(podUidFromCgroupName(`kubepods-burstable-pod${UID3.replace(/-/g, '_')}.slice`), UID3);
   assert.is(podUidFromCgroupName(`kubepods-pod${UID2.replace(/-/g, '_')}.slice`), UID2);
   assert.is(podUidFromCgroupName('kubepods-burstable.slice'), undefined);
-  assert.is(podUidFromCgroupName('cri-containerd-4f2a9c0e8b7d6c5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e0d9c8b7a6f5e4d3c2b1a.scope'), undefined);
+  assert.is(
+    podUidFromCgroupName('cri-containerd-4f2a9c0e8b7d6c5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e0d9c8b7a6f5e4d3c2b1a.scope'),
+    undefined,
+  );
   const line = fixture('kmsg-pids-fork-rejected.txt').trim();
   assert.match(line, /^cgroup: fork rejected by pids controller in \//);
   assert.is(podUidFromCgroupPath(forkRejectedCgroup(line)!), UID1);
@@ -158,14 +229,23 @@ test('cgroup v1 (real files), cgroupfs layout: the pod at its pids.max is exhaus
   assert.is(bomb?.evidence['pids.events max'], '5 forks rejected');
   assert.not.ok(r.findings.find((f) => f.pod?.uid === UID2)?.active);
   // rejections since the last poll alone also count (a bomb that died between polls)
-  const later = podPidFindings([{ ...pods[1], forkRejections: 3 }], 90, { rejections: r.rejections, kernelLines: new Map() });
+  const later = podPidFindings([{ ...pods[1], forkRejections: 3 }], 90, {
+    rejections: r.rejections,
+    kernelLines: new Map(),
+  });
   assert.ok(later.findings[0].active);
   assert.is(later.findings[0].evidence['pids.events max'], '3 forks rejected (+3 since last poll)');
 });
 
 test('cgroup v1 (real files), systemd layout', async () => {
   assert.equal(await scanPodPids(join(FIXTURES, 'cgroup-v1-systemd')), [
-    { uid: UID3, cgroup: `pids/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${UID3.replace(/-/g, '_')}.slice`, current: 2, max: 6, forkRejections: 0 },
+    {
+      uid: UID3,
+      cgroup: `pids/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${UID3.replace(/-/g, '_')}.slice`,
+      current: 2,
+      max: 6,
+      forkRejections: 0,
+    },
   ]);
 });
 
@@ -174,10 +254,13 @@ test('cgroup v1 (real files), systemd layout', async () => {
 test('cgroup v2 (kernel format), systemd and cgroupfs layouts; container scopes are not pods', async () => {
   const pods = await scanPodPids(join(FIXTURES, 'cgroup-v2-systemd'));
   pods.sort((a, b) => a.uid.localeCompare(b.uid));
-  assert.equal(pods.map((p) => [p.uid, p.current, p.max, p.forkRejections]), [
-    [V2_GUARANTEED, 4, 'max', 0],
-    [V2_BOMB, 50, 50, 1312],
-  ]);
+  assert.equal(
+    pods.map((p) => [p.uid, p.current, p.max, p.forkRejections]),
+    [
+      [V2_GUARANTEED, 4, 'max', 0],
+      [V2_BOMB, 50, 50, 1312],
+    ],
+  );
   assert.equal(await scanPodPids(join(FIXTURES, 'cgroup-v2-cgroupfs')), [
     { uid: V2_BOMB, cgroup: `kubepods/burstable/pod${V2_BOMB}`, current: 9, max: 1024, forkRejections: 0 },
   ]);
@@ -190,7 +273,9 @@ test('cgroup v2 (kernel format), systemd and cgroupfs layouts; container scopes 
 });
 
 test('PIDPressure against min(pid_max, threads-max)', () => {
-  const f = nodePidFinding({ tasks: 30000, pidMax: 32768, threadsMax: 192730 }, 90, [{ uid: UID1, cgroup: 'x', current: 20000, max: 'max' }]);
+  const f = nodePidFinding({ tasks: 30000, pidMax: 32768, threadsMax: 192730 }, 90, [
+    { uid: UID1, cgroup: 'x', current: 20000, max: 'max' },
+  ]);
   assert.ok(f.active);
   assert.is(f.severity, 'critical');
   assert.is(f.evidence.used, '91.55% of 32768');
@@ -228,8 +313,18 @@ test('probe flags: defaults, validation', () => {
   assert.equal(c.iptablesSave, ['iptables-save']);
   assert.is(probeConfig({ probes: ['none'] }).enabled.size, 0);
   assert.is(probeConfig({ 'pid-pressure-percent': '0.5' }).pidPressurePercent, 0.5);
-  for (const bad of [{ probes: ['sysctl', 'bogus'] }, { 'probe-interval': 'soon' }, { 'pid-pressure-percent': '150' }, { 'ipv6-forwarding': 'maybe' }, { 'iptables-drop-rate': '-1' }]) {
-    assert.throws(() => probeConfig(bad), (e: unknown) => e instanceof ConfigError, JSON.stringify(bad));
+  for (const bad of [
+    { probes: ['sysctl', 'bogus'] },
+    { 'probe-interval': 'soon' },
+    { 'pid-pressure-percent': '150' },
+    { 'ipv6-forwarding': 'maybe' },
+    { 'iptables-drop-rate': '-1' },
+  ]) {
+    assert.throws(
+      () => probeConfig(bad),
+      (e: unknown) => e instanceof ConfigError,
+      JSON.stringify(bad),
+    );
   }
 });
 

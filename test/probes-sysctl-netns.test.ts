@@ -20,7 +20,10 @@ if (!isRoot) {
 
   test.before(() => {
     lab.up();
-    probes = new ProbeProcess(['--probes', 'sysctl', '--probe-interval', `${INTERVAL}ms`, '--finding-refresh', '300ms'], lab.node);
+    probes = new ProbeProcess(
+      ['--probes', 'sysctl', '--probe-interval', `${INTERVAL}ms`, '--finding-refresh', '300ms'],
+      lab.node,
+    );
   });
   test.after(async () => {
     await probes?.stop();
@@ -33,15 +36,30 @@ if (!isRoot) {
     const from = sink.findings.length;
     const t0 = Date.now();
     lab.inNode('sysctl', '-qw', setting);
-    const f = await waitFor(`${kind} active=${active} after ${setting}`, () => sink.find(kind, active, from), 5000, undefined, () => ({ findings: sink.findings, stderr: probes!.stderr }));
+    const f = await waitFor(
+      `${kind} active=${active} after ${setting}`,
+      () => sink.find(kind, active, from),
+      5000,
+      undefined,
+      () => ({ findings: sink.findings, stderr: probes!.stderr }),
+    );
     const took = Date.now() - t0;
-    assert.ok(took <= TWO_INTERVALS, `${kind} ${active ? 'raised' : 'cleared'} ${took} ms after the flip; two intervals are ${TWO_INTERVALS} ms`);
+    assert.ok(
+      took <= TWO_INTERVALS,
+      `${kind} ${active ? 'raised' : 'cleared'} ${took} ms after the flip; two intervals are ${TWO_INTERVALS} ms`,
+    );
     return f;
   }
 
   test('the probe runs in the node netns and reports nothing while forwarding works', async () => {
     const sink = probes!.sink;
-    const st = await waitFor('sysctl status', () => sink.statuses.find((s) => s.name === 'sysctl'), 15_000, undefined, () => probes!.stderr);
+    const st = await waitFor(
+      'sysctl status',
+      () => sink.statuses.find((s) => s.name === 'sysctl'),
+      15_000,
+      undefined,
+      () => probes!.stderr,
+    );
     assert.ok(st.ok, st.detail);
     lab.podSends(3); // forwarded: no alarm, and the InAddrErrors baseline stays as it was
     await new Promise((r) => setTimeout(r, 2 * INTERVAL));
@@ -58,8 +76,19 @@ if (!isRoot) {
     // the pod keeps sending: each datagram the node may not forward is an InAddrError
     lab.podSends(5);
     const sink = probes!.sink;
-    const grown = await waitFor('InAddrErrors growth in a refreshed report', () =>
-      sink.findings.find((f) => f.kind === 'IPForwardingDisabled' && f.active && Number(/^\+(\d+) since forwarding was last on/.exec(f.evidence['snmp Ip.InAddrErrors'] ?? '')?.[1]) >= 5), 5000, undefined, () => sink.findings);
+    const grown = await waitFor(
+      'InAddrErrors growth in a refreshed report',
+      () =>
+        sink.findings.find(
+          (f) =>
+            f.kind === 'IPForwardingDisabled' &&
+            f.active &&
+            Number(/^\+(\d+) since forwarding was last on/.exec(f.evidence['snmp Ip.InAddrErrors'] ?? '')?.[1]) >= 5,
+        ),
+      5000,
+      undefined,
+      () => sink.findings,
+    );
     assert.is(grown.evidence['net.ipv4.ip_forward'], '0');
 
     const cleared = await flip('net.ipv4.ip_forward=1', 'IPForwardingDisabled', false);
@@ -79,7 +108,11 @@ if (!isRoot) {
     const raised = await flip('net.bridge.bridge-nf-call-iptables=0', 'BridgeNfCallIptablesDisabled', true);
     assert.equal(raised.evidence, { 'net.bridge.bridge-nf-call-iptables': '0' });
     await flip('net.bridge.bridge-nf-call-iptables=1', 'BridgeNfCallIptablesDisabled', false);
-    assert.equal(probes!.sink.statuses.map((s) => [s.name, s.ok]), [['sysctl', true]], 'status said once');
+    assert.equal(
+      probes!.sink.statuses.map((s) => [s.name, s.ok]),
+      [['sysctl', true]],
+      'status said once',
+    );
   });
 
   test.run();

@@ -22,8 +22,13 @@ test.after(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Largest delay of a 10 ms interval timer while fn runs: proves nothing blocks the event loop. */
 async function maxTimerLag<T>(fn: () => Promise<T>): Promise<{ value: T; lagMs: number }> {
-  let last = Date.now(), lag = 0;
-  const t = setInterval(() => { const n = Date.now(); lag = Math.max(lag, n - last - 10); last = n; }, 10);
+  let last = Date.now(),
+    lag = 0;
+  const t = setInterval(() => {
+    const n = Date.now();
+    lag = Math.max(lag, n - last - 10);
+    last = n;
+  }, 10);
   try {
     const value = await fn();
     return { value, lagMs: lag };
@@ -35,7 +40,11 @@ async function maxTimerLag<T>(fn: () => Promise<T>): Promise<{ value: T; lagMs: 
 test('absent socket: one status line over many polls, no snapshot, the Detector starts and stops at once', async () => {
   const sink = new RecordingSink();
   const { snapshots, deps } = recordingDeps();
-  const detector = startRuntime({ 'runtime-endpoint': `unix://${dir}/absent.sock`, 'runtime-poll': '100ms', 'runtime-full-every': '1s' });
+  const detector = startRuntime({
+    'runtime-endpoint': `unix://${dir}/absent.sock`,
+    'runtime-poll': '100ms',
+    'runtime-full-every': '1s',
+  });
   const { value: running, lagMs } = await maxTimerLag(async () => {
     const t0 = Date.now();
     const d = await detector(sink, deps);
@@ -46,8 +55,15 @@ test('absent socket: one status line over many polls, no snapshot, the Detector 
   const t1 = Date.now();
   await running.stop();
   assert.ok(Date.now() - t1 < 200, 'stop is immediate');
-  assert.equal(sink.statuses.map((s) => [s.name, s.ok]), [['runtime', false]], 'reported once, as status');
-  assert.match(sink.statuses[0].detail, new RegExp(`no runtime socket at ${dir}/absent.sock \\(from --runtime-endpoint\\)`));
+  assert.equal(
+    sink.statuses.map((s) => [s.name, s.ok]),
+    [['runtime', false]],
+    'reported once, as status',
+  );
+  assert.match(
+    sink.statuses[0].detail,
+    new RegExp(`no runtime socket at ${dir}/absent.sock \\(from --runtime-endpoint\\)`),
+  );
   assert.is(sink.findings.length, 0, 'never an alarm');
   assert.is(snapshots.length, 0);
   assert.ok(lagMs < 100, `event loop lag ${lagMs} ms`);
@@ -59,10 +75,17 @@ test('refusing socket (stale file, runtime dead): one status line', async () => 
   execFileSync('python3', ['-c', `import socket; s=socket.socket(socket.AF_UNIX); s.bind(${JSON.stringify(path)})`]);
   const sink = new RecordingSink();
   const { snapshots, deps } = recordingDeps();
-  const loop = runRuntimeLoop(runtimeConfig({ 'runtime-endpoint': `unix://${path}`, 'runtime-poll': '100ms', 'runtime-timeout': '500ms' }), sink, deps);
+  const loop = runRuntimeLoop(
+    runtimeConfig({ 'runtime-endpoint': `unix://${path}`, 'runtime-poll': '100ms', 'runtime-timeout': '500ms' }),
+    sink,
+    deps,
+  );
   await sleep(1200);
   await loop.stop();
-  assert.equal(sink.statuses.map((s) => s.ok), [false]);
+  assert.equal(
+    sink.statuses.map((s) => s.ok),
+    [false],
+  );
   assert.match(sink.statuses[0].detail, /connection refused/);
   assert.is(snapshots.length, 0);
 });
@@ -70,13 +93,20 @@ test('refusing socket (stale file, runtime dead): one status line', async () => 
 test('hung socket (accepts, never answers): every call ends at its deadline, reported once, stop cancels a call in flight', async () => {
   const path = join(dir, 'hung.sock');
   const held: Socket[] = [];
-  const server = createServer((s) => { held.push(s); s.on('error', () => undefined); });
+  const server = createServer((s) => {
+    held.push(s);
+    s.on('error', () => undefined);
+  });
   await new Promise<void>((r) => server.listen(path, r));
   try {
     const sink = new RecordingSink();
     const { snapshots, deps } = recordingDeps();
     const { value: loop, lagMs } = await maxTimerLag(async () => {
-      const l = runRuntimeLoop(runtimeConfig({ 'runtime-endpoint': `unix://${path}`, 'runtime-poll': '100ms', 'runtime-timeout': '300ms' }), sink, deps);
+      const l = runRuntimeLoop(
+        runtimeConfig({ 'runtime-endpoint': `unix://${path}`, 'runtime-poll': '100ms', 'runtime-timeout': '300ms' }),
+        sink,
+        deps,
+      );
       await waitFor('the first status', () => sink.statuses.length > 0, 3000);
       const t0 = Date.now();
       assert.ok(sink.statusAt[0] - t0 < 400);
@@ -85,7 +115,11 @@ test('hung socket (accepts, never answers): every call ends at its deadline, rep
       return l;
     });
     assert.ok(held.length >= 1, 'the agent did connect');
-    assert.equal(sink.statuses.map((s) => s.ok), [false], `one status over ~5 polls: ${JSON.stringify(sink.statuses)}`);
+    assert.equal(
+      sink.statuses.map((s) => s.ok),
+      [false],
+      `one status over ~5 polls: ${JSON.stringify(sink.statuses)}`,
+    );
     assert.match(sink.statuses[0].detail, /Version got no answer within 300 ms \(runtime hung or not a CRI socket\)/);
     assert.is(snapshots.length, 0);
     assert.ok(lagMs < 100, `event loop lag ${lagMs} ms`);
@@ -112,7 +146,10 @@ test('reader choice: crictl when configured, else the flag, else the first well-
   assert.ok(r1 instanceof GrpcRuntimeReader);
   assert.is(r1.endpoint, 'unix:///run/crio/crio.sock');
   r1.close();
-  assert.throws(() => openReader({ timeoutMs: 1000, endpointEnv: noYaml, exists: () => false }), /no container runtime socket found \(tried \/run\/containerd\/containerd\.sock, \/run\/crio\/crio\.sock, \/var\/run\/cri-dockerd\.sock; set --runtime-endpoint\)/);
+  assert.throws(
+    () => openReader({ timeoutMs: 1000, endpointEnv: noYaml, exists: () => false }),
+    /no container runtime socket found \(tried \/run\/containerd\/containerd\.sock, \/run\/crio\/crio\.sock, \/var\/run\/cri-dockerd\.sock; set --runtime-endpoint\)/,
+  );
   const r2 = openReader({ timeoutMs: 1000, crictl: '/usr/local/bin/crictl', endpoint: 'unix:///x.sock' });
   assert.is(r2.endpoint, 'crictl:/usr/local/bin/crictl unix:///x.sock');
 });
@@ -121,15 +158,33 @@ test('a runtime that appears, changes, goes away and comes back: status on trans
   const path = join(dir, 'fake.sock');
   const sink = new RecordingSink();
   const { snapshots, deps } = recordingDeps();
-  const loop = runRuntimeLoop(runtimeConfig({ 'runtime-endpoint': `unix://${path}`, 'runtime-poll': '100ms', 'runtime-full-every': '1500ms', 'runtime-timeout': '500ms' }), sink, deps);
+  const loop = runRuntimeLoop(
+    runtimeConfig({
+      'runtime-endpoint': `unix://${path}`,
+      'runtime-poll': '100ms',
+      'runtime-full-every': '1500ms',
+      'runtime-timeout': '500ms',
+    }),
+    sink,
+    deps,
+  );
   let fake: FakeCri | undefined;
   try {
     await waitFor('absent status', () => sink.statuses.length === 1, 2000);
     fake = await FakeCri.start(path);
     fake.pods = FakeCri.pods(3);
     fake.pods[0].hostNetwork = true;
-    await waitFor('the first snapshot', () => snapshots.length === 1, 3000, undefined, () => sink.statuses);
-    assert.equal(sink.statuses.map((s) => s.ok), [false, true]);
+    await waitFor(
+      'the first snapshot',
+      () => snapshots.length === 1,
+      3000,
+      undefined,
+      () => sink.statuses,
+    );
+    assert.equal(
+      sink.statuses.map((s) => s.ok),
+      [false, true],
+    );
     assert.match(sink.statuses[1].detail, new RegExp(`^fakecri 1\\.0\\.0 via unix://${path}$`));
     const first = snapshots[0].snapshot;
     assert.is(first.full, true);
@@ -147,7 +202,13 @@ test('a runtime that appears, changes, goes away and comes back: status on trans
     fake.pods[1].containers[0].running = false;
     await waitFor('a change snapshot', () => snapshots.length === 2, 2000);
     assert.is(snapshots[1].snapshot.full, false);
-    assert.equal(snapshots[1].snapshot.pods!.find((p) => p.name === 'app-1')!.containers!.map((c) => [c.attempt, c.state]), [[0, 'CONTAINER_EXITED'], [1, 'CONTAINER_RUNNING']]);
+    assert.equal(
+      snapshots[1].snapshot.pods!.find((p) => p.name === 'app-1')!.containers!.map((c) => [c.attempt, c.state]),
+      [
+        [0, 'CONTAINER_EXITED'],
+        [1, 'CONTAINER_RUNNING'],
+      ],
+    );
     // a new pod: one more PodSandboxStatus
     fake.pods.push(...FakeCri.pods(4).slice(3));
     await waitFor('the new pod', () => snapshots.length === 3, 2000);
@@ -155,7 +216,10 @@ test('a runtime that appears, changes, goes away and comes back: status on trans
     // nothing changes: a periodic full one ~1.5 s after the last send
     await waitFor('a periodic full snapshot', () => snapshots.length === 4, 3000);
     assert.is(snapshots[3].snapshot.full, true);
-    assert.ok(snapshots[3].atMs - snapshots[2].atMs >= 1400, `full resend after ${snapshots[3].atMs - snapshots[2].atMs} ms`);
+    assert.ok(
+      snapshots[3].atMs - snapshots[2].atMs >= 1400,
+      `full resend after ${snapshots[3].atMs - snapshots[2].atMs} ms`,
+    );
     // the runtime goes away (socket removed) and comes back
     fake.stop();
     fake = undefined;

@@ -43,29 +43,57 @@ const metric = async (i: number, name: string): Promise<number> => {
 async function startCollector(i: number): Promise<void> {
   const c = collectors[i];
   c.proc = startCli(c.args);
-  await waitFor(`collector ${i} ready`, async () => (await fetch(`${api(i)}/readyz`, { signal: AbortSignal.timeout(3000) }).catch(() => undefined))?.status === 200, 90_000, 250)
-    .catch((err: Error) => { throw new Error(`${err.message}\n--- collector output:\n${c.proc.output().slice(-3000)}`); });
+  await waitFor(
+    `collector ${i} ready`,
+    async () =>
+      (await fetch(`${api(i)}/readyz`, { signal: AbortSignal.timeout(3000) }).catch(() => undefined))?.status === 200,
+    90_000,
+    250,
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}\n--- collector output:\n${c.proc.output().slice(-3000)}`);
+  });
 }
 
 /** Both replicas' API equals the agents' truth, flow by flow (bounded wait, then an exact comparison). */
 async function assertApiExact(truth: FleetCounts, what: string): Promise<void> {
   for (let i = 0; i < collectors.length; i++) {
     let got: FleetCounts['flows'] = {};
-    await waitFor(`replica ${i} API equals what the agents published (${what})`, async () => {
-      got = await apiFlowCounts(api(i), Object.keys(truth.flows));
-      return diffCounts(truth.flows, got).length === 0;
-    }, 90_000, 500).catch(() => undefined);
+    await waitFor(
+      `replica ${i} API equals what the agents published (${what})`,
+      async () => {
+        got = await apiFlowCounts(api(i), Object.keys(truth.flows));
+        return diffCounts(truth.flows, got).length === 0;
+      },
+      90_000,
+      500,
+    ).catch(() => undefined);
     const diff = diffCounts(truth.flows, got);
     if (diff.length) {
-      const m = (await (await fetch(`${api(i)}/metrics`)).text()).split('\n').filter((l) => /^nodewarden_collector_messages_total/.test(l));
-      console.log(`    replica ${i}: ${diff.length} flows differ; ${m.join('; ')}; fleet ${JSON.stringify(fleet.stats().outbox)}\n--- collector log:\n${collectors[i].proc.output().split('\n').filter((l) => /"level":(40|50)/.test(l)).slice(-30).join('\n')}`);
+      const m = (await (await fetch(`${api(i)}/metrics`)).text())
+        .split('\n')
+        .filter((l) => /^nodewarden_collector_messages_total/.test(l));
+      console.log(
+        `    replica ${i}: ${diff.length} flows differ; ${m.join('; ')}; fleet ${JSON.stringify(fleet.stats().outbox)}\n--- collector log:\n${collectors[
+          i
+        ].proc
+          .output()
+          .split('\n')
+          .filter((l) => /"level":(40|50)/.test(l))
+          .slice(-30)
+          .join('\n')}`,
+      );
     }
     assert.equal(diff.slice(0, 10), [], `replica ${i}: ${what}`);
   }
 }
 
 test.before(async () => {
-  try { await setup(); } catch (err) { console.error(err); throw err; }
+  try {
+    await setup();
+  } catch (err) {
+    console.error(err);
+    throw err;
+  }
 });
 
 async function setup(): Promise<void> {
@@ -83,13 +111,39 @@ async function setup(): Promise<void> {
   for (let i = 0; i < 2; i++) {
     const port = await freePort();
     collectors.push({
-      port, proc: undefined as unknown as Proc,
-      args: ['collector', '--nats', cluster.urls, '--listen', `127.0.0.1:${port}`, '--kubeconfig', cp.kubeconfig(COLLECTOR_USER), '--stream-replicas', '3',
-        '--event-qps', '50', '--event-burst', '100', '--event-object-burst', '200', '--event-update-interval', `${UPDATE_MS}ms`, '--stream-check-interval', '1s'],
+      port,
+      proc: undefined as unknown as Proc,
+      args: [
+        'collector',
+        '--nats',
+        cluster.urls,
+        '--listen',
+        `127.0.0.1:${port}`,
+        '--kubeconfig',
+        cp.kubeconfig(COLLECTOR_USER),
+        '--stream-replicas',
+        '3',
+        '--event-qps',
+        '50',
+        '--event-burst',
+        '100',
+        '--event-object-burst',
+        '200',
+        '--event-update-interval',
+        `${UPDATE_MS}ms`,
+        '--stream-check-interval',
+        '1s',
+      ],
     });
     await startCollector(i);
   }
-  fleet = new Fleet({ n: AGENTS, nats: cluster.urls, stateRoot: mkdtempSync(join('/dev/shm', 'nw-scale-fault-')), pods, dnsIps });
+  fleet = new Fleet({
+    n: AGENTS,
+    nats: cluster.urls,
+    stateRoot: mkdtempSync(join('/dev/shm', 'nw-scale-fault-')),
+    pods,
+    dnsIps,
+  });
   await fleet.start();
   // Heartbeats and runtime snapshots only: drops come from the storms, so a count taken now stays the truth.
   fleet.steady({ flowsPerMinute: 0 });
@@ -102,7 +156,7 @@ test.after(async () => {
   await cp?.stop();
 });
 
-test('storm with the stream leader\'s NATS node SIGKILLed for 30 s: API and Event counts exact', async () => {
+test("storm with the stream leader's NATS node SIGKILLed for 30 s: API and Event counts exact", async () => {
   const nc = await connect({ servers: cluster.urls });
   const jsm = await jetstreamManager(nc);
   const leader = (await jsm.streams.info(STREAM)).cluster?.leader;
@@ -124,19 +178,31 @@ test('storm with the stream leader\'s NATS node SIGKILLed for 30 s: API and Even
   await fleet.drained();
   const truth = fleet.snapshot();
   const s = fleet.stats();
-  console.log(`    ${truth.drops} drops published by ${AGENTS} agents; ${s.outbox.publish_errors ?? 0} publish errors retried, ${s.outbox.publish_duplicates_unexpected ?? 0} usurped IDs; ${victim.name} (stream leader) down 30 s`);
+  console.log(
+    `    ${truth.drops} drops published by ${AGENTS} agents; ${s.outbox.publish_errors ?? 0} publish errors retried, ${s.outbox.publish_duplicates_unexpected ?? 0} usurped IDs; ${victim.name} (stream leader) down 30 s`,
+  );
   await assertApiExact(truth, 'after the NATS node outage');
   // What an operator watches for this: each replica's position in the stream, and no lag once caught up.
   for (let i = 0; i < collectors.length; i++) {
-    await waitFor(`replica ${i} lag gauge back to 0`, async () => (await metric(i, 'nodewarden_collector_stream_lag_messages')) === 0, 30_000, 500);
+    await waitFor(
+      `replica ${i} lag gauge back to 0`,
+      async () => (await metric(i, 'nodewarden_collector_stream_lag_messages')) === 0,
+      30_000,
+      500,
+    );
     assert.ok((await metric(i, 'nodewarden_collector_stream_read_seq')) > 1000, `replica ${i} read position`);
   }
   const want = expectedPodEventTotals(truth, known);
   let got: Record<string, number> = {};
-  await waitFor('Event counts equal the published drops', async () => {
-    got = await podEventTotals(cp, known);
-    return JSON.stringify(got) === JSON.stringify(want);
-  }, 90_000, 1000).catch(() => undefined);
+  await waitFor(
+    'Event counts equal the published drops',
+    async () => {
+      got = await podEventTotals(cp, known);
+      return JSON.stringify(got) === JSON.stringify(want);
+    },
+    90_000,
+    1000,
+  ).catch(() => undefined);
   assert.equal(got, want, 'PacketDrop Event counts per pod');
   // Nothing arrives twice later (a redelivered message written again would show up now).
   await sleep(2 * UPDATE_MS + 1000);
@@ -163,21 +229,37 @@ test('storm with a collector replica SIGKILLed and started again: both APIs exac
   await assertApiExact(truth, 'after the replica restart (the restarted one replayed the stream)');
   const want = expectedPodEventTotals(truth, known);
   let got: Record<string, number> = {};
-  await waitFor('Event writes settle', async () => {
-    const a = await podEventTotals(cp, known);
-    const same = JSON.stringify(a) === JSON.stringify(got);
-    got = a;
-    return same && (await metric(0, 'nodewarden_collector_events_pending_occurrences')) === 0 && (await metric(1, 'nodewarden_collector_events_pending_occurrences')) === 0;
-  }, 90_000, UPDATE_MS + 500).catch(() => undefined);
+  await waitFor(
+    'Event writes settle',
+    async () => {
+      const a = await podEventTotals(cp, known);
+      const same = JSON.stringify(a) === JSON.stringify(got);
+      got = a;
+      return (
+        same &&
+        (await metric(0, 'nodewarden_collector_events_pending_occurrences')) === 0 &&
+        (await metric(1, 'nodewarden_collector_events_pending_occurrences')) === 0
+      );
+    },
+    90_000,
+    UPDATE_MS + 500,
+  ).catch(() => undefined);
   const totalWant = Object.values(want).reduce((a, b) => a + b, 0);
   const totalGot = Object.values(got).reduce((a, b) => a + b, 0);
   const totalBefore = Object.values(wantBefore).reduce((a, b) => a + b, 0);
-  console.log(`    Events: ${totalGot} of ${totalWant} occurrences counted (${totalWant - totalGot} lost); the killed replica held ${pending} unwritten at the kill`);
-  for (const [pod, n] of Object.entries(want)) assert.ok((got[pod] ?? 0) <= n, `${pod}: ${got[pod]} Event occurrences > ${n} published (double count)`);
+  console.log(
+    `    Events: ${totalGot} of ${totalWant} occurrences counted (${totalWant - totalGot} lost); the killed replica held ${pending} unwritten at the kill`,
+  );
+  for (const [pod, n] of Object.entries(want))
+    assert.ok((got[pod] ?? 0) <= n, `${pod}: ${got[pod]} Event occurrences > ${n} published (double count)`);
   assert.ok(totalGot >= totalBefore, 'counts written before the kill stay');
-  assert.ok(totalWant - totalGot <= lostBound, `lost ${totalWant - totalGot} occurrences, more than the killed replica can have held (${pending} pending at the kill, bound ${lostBound})`);
+  assert.ok(
+    totalWant - totalGot <= lostBound,
+    `lost ${totalWant - totalGot} occurrences, more than the killed replica can have held (${pending} pending at the kill, bound ${lostBound})`,
+  );
 });
 
-const sumKnown = (c: FleetCounts, pods: SimPod[]) => Object.values(expectedPodEventTotals(c, pods)).reduce((a, b) => a + b, 0);
+const sumKnown = (c: FleetCounts, pods: SimPod[]) =>
+  Object.values(expectedPodEventTotals(c, pods)).reduce((a, b) => a + b, 0);
 
 test.run();

@@ -19,12 +19,18 @@ let api: Server;
 let port = 0;
 
 /** A raw request: the path goes on the wire exactly as written (fetch would normalise "..", node:http does not). */
-function raw(method: string, path: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+function raw(
+  method: string,
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port, method, path, headers, timeout: 10_000 }, (res) => {
       let body = '';
       res.setEncoding('utf8');
-      res.on('data', (c: string) => { body += c; });
+      res.on('data', (c: string) => {
+        body += c;
+      });
       res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
     });
     req.on('timeout', () => req.destroy(new Error(`timeout: ${method} ${path}`)));
@@ -35,7 +41,12 @@ function raw(method: string, path: string, headers: Record<string, string> = {})
 
 test.before(async () => {
   const resolver = new IpIndex([]);
-  api = createApi({ stores: { drops: new DropStore(resolver), findings: new FindingStore(resolver), nodes: new NodeStore(60_000) }, registry: new Registry(), ready: () => ({ ok: true }), token: TOKEN });
+  api = createApi({
+    stores: { drops: new DropStore(resolver), findings: new FindingStore(resolver), nodes: new NodeStore(60_000) },
+    registry: new Registry(),
+    ready: () => ({ ok: true }),
+    token: TOKEN,
+  });
   await new Promise<void>((r) => api.listen(0, '127.0.0.1', r));
   port = (api.address() as { port: number }).port;
 });
@@ -53,7 +64,11 @@ test('the page and its assets load without the token, typed, with CSP and nosnif
   assert.is(page.headers['x-frame-options'], 'DENY');
   assert.match(page.body, /<script type="module" src="\/assets\/app\.js"><\/script>/);
   assert.not.match(page.body, /<script>|<style>| style=/, 'no inline script or style: the CSP would block them');
-  for (const [path, type, marker] of [['/assets/app.js', 'text/javascript; charset=utf-8', '/api/v1/watch'], ['/assets/app.css', 'text/css; charset=utf-8', '--focus'], ['/assets/icon.svg', 'image/svg+xml', '<svg']] as const) {
+  for (const [path, type, marker] of [
+    ['/assets/app.js', 'text/javascript; charset=utf-8', '/api/v1/watch'],
+    ['/assets/app.css', 'text/css; charset=utf-8', '--focus'],
+    ['/assets/icon.svg', 'image/svg+xml', '<svg'],
+  ] as const) {
     const r = await raw('GET', path);
     assert.is(r.status, 200, path);
     assert.is(r.headers['content-type'], type, path);
@@ -71,8 +86,23 @@ test('the page and its assets load without the token, typed, with CSP and nosnif
 
 test('nothing outside the asset table answers: traversal, encoded dots, unknown assets, other methods', async () => {
   const secret = readFileSync(new URL('../package.json', import.meta.url), 'utf8').slice(0, 40);
-  for (const path of ['/assets/../package.json', '/assets/%2e%2e/package.json', '/assets/..%2fpackage.json', '/assets/%2e%2e%2f%2e%2e%2fpackage.json', '/assets/app.js/../../package.json',
-    '/assets/', '/assets/app.js.map', '/assets/constructor', '/assets/__proto__', '/assets//etc/passwd', '/assets/..\\..\\package.json', '/index.html', '/../../../etc/passwd', '/assets/page/index.html', '/assets/client/main.ts']) {
+  for (const path of [
+    '/assets/../package.json',
+    '/assets/%2e%2e/package.json',
+    '/assets/..%2fpackage.json',
+    '/assets/%2e%2e%2f%2e%2e%2fpackage.json',
+    '/assets/app.js/../../package.json',
+    '/assets/',
+    '/assets/app.js.map',
+    '/assets/constructor',
+    '/assets/__proto__',
+    '/assets//etc/passwd',
+    '/assets/..\\..\\package.json',
+    '/index.html',
+    '/../../../etc/passwd',
+    '/assets/page/index.html',
+    '/assets/client/main.ts',
+  ]) {
     const r = await raw('GET', path);
     assert.is(r.status, 404, path);
     assert.not.ok(r.body.includes(secret) || r.body.includes('root:'), `${path} leaked a file`);

@@ -5,7 +5,16 @@
 import { runCommand } from '../probes/exec.js';
 import { ProbeUnavailable } from '../probes/host.js';
 import type { RuntimeConditionView } from '../../proto/codec.js';
-import { RuntimeUnavailable, type Container, type ContainerState, type RuntimeReader, type RuntimeVersion, type Sandbox, type SandboxNetwork, type SandboxState } from './types.js';
+import {
+  RuntimeUnavailable,
+  type Container,
+  type ContainerState,
+  type RuntimeReader,
+  type RuntimeVersion,
+  type Sandbox,
+  type SandboxNetwork,
+  type SandboxState,
+} from './types.js';
 
 export interface CrictlOptions {
   crictl: string;
@@ -19,7 +28,12 @@ export interface CrictlOptions {
 type Json = Record<string, unknown>;
 
 const SANDBOX_STATES: SandboxState[] = ['SANDBOX_READY', 'SANDBOX_NOTREADY'];
-const CONTAINER_STATES: ContainerState[] = ['CONTAINER_CREATED', 'CONTAINER_RUNNING', 'CONTAINER_EXITED', 'CONTAINER_UNKNOWN'];
+const CONTAINER_STATES: ContainerState[] = [
+  'CONTAINER_CREATED',
+  'CONTAINER_RUNNING',
+  'CONTAINER_EXITED',
+  'CONTAINER_UNKNOWN',
+];
 /** inspectp ids per crictl run. */
 const INSPECT_BATCH = 50;
 
@@ -34,16 +48,32 @@ export class CrictlRuntimeReader implements RuntimeReader {
   private async run(args: string[]): Promise<string> {
     // crictl's own --timeout bounds its gRPC calls; our box (one extra second for process start) bounds the process.
     const secs = Math.max(1, Math.ceil(this.o.timeoutMs / 1000));
-    const argv = [this.o.crictl, `--timeout=${secs}s`, ...(this.o.endpoint ? [`--runtime-endpoint=${this.o.endpoint}`] : []), ...args];
+    const argv = [
+      this.o.crictl,
+      `--timeout=${secs}s`,
+      ...(this.o.endpoint ? [`--runtime-endpoint=${this.o.endpoint}`] : []),
+      ...args,
+    ];
     const box = AbortSignal.timeout(this.o.timeoutMs + 1000);
     try {
-      return await runCommand(argv, { signal: AbortSignal.any([box, this.closing.signal]), maxBytes: this.o.maxBytes ?? 64 * 1024 * 1024 });
+      return await runCommand(argv, {
+        signal: AbortSignal.any([box, this.closing.signal]),
+        maxBytes: this.o.maxBytes ?? 64 * 1024 * 1024,
+      });
     } catch (err) {
       if (this.closing.signal.aborted) throw new RuntimeUnavailable('crictl reader closed', 'error');
-      if (box.aborted) throw new RuntimeUnavailable(`${this.o.crictl} ${args[0]}: no answer within ${this.o.timeoutMs + 1000} ms (killed)`, 'timeout');
-      if (err instanceof ProbeUnavailable && /command not found|permission denied/.test(err.message)) throw new RuntimeUnavailable(`${this.o.crictl}: ${err.message.split(': ').pop()}`, 'absent');
+      if (box.aborted)
+        throw new RuntimeUnavailable(
+          `${this.o.crictl} ${args[0]}: no answer within ${this.o.timeoutMs + 1000} ms (killed)`,
+          'timeout',
+        );
+      if (err instanceof ProbeUnavailable && /command not found|permission denied/.test(err.message))
+        throw new RuntimeUnavailable(`${this.o.crictl}: ${err.message.split(': ').pop()}`, 'absent');
       const why = crictlReason((err as Error).message);
-      throw new RuntimeUnavailable(`${this.o.crictl} ${args[0]} failed: ${why}`, /deadline|timeout/i.test(why) ? 'timeout' : 'error');
+      throw new RuntimeUnavailable(
+        `${this.o.crictl} ${args[0]} failed: ${why}`,
+        /deadline|timeout/i.test(why) ? 'timeout' : 'error',
+      );
     }
   }
 
@@ -101,7 +131,10 @@ export function crictlReason(runError: string): string {
   let m = runError.replace(/^.*?: (?=time=|level=)/, '');
   const msg = /msg="((?:[^"\\]|\\.)*)"/.exec(m);
   if (msg) m = msg[1].replace(/\\"/g, '"');
-  m = m.replace(/time="[^"]*"\s*/g, '').replace(/"+$/, '').trim();
+  m = m
+    .replace(/time="[^"]*"\s*/g, '')
+    .replace(/"+$/, '')
+    .trim();
   return m.length > 160 ? `…${m.slice(-160)}` : m;
 }
 
@@ -120,7 +153,11 @@ export function parseCrictlVersion(text: string): RuntimeVersion {
     }
     get = (k) => kv.get(k) ?? '';
   }
-  const v = { runtimeName: get('RuntimeName'), runtimeVersion: get('RuntimeVersion'), runtimeApiVersion: get('RuntimeApiVersion') };
+  const v = {
+    runtimeName: get('RuntimeName'),
+    runtimeVersion: get('RuntimeVersion'),
+    runtimeApiVersion: get('RuntimeApiVersion'),
+  };
   if (!v.runtimeName) throw new RuntimeUnavailable(`crictl version: no RuntimeName in its output`, 'error');
   return v;
 }
@@ -138,17 +175,19 @@ export function toNanos(v: unknown): number {
 }
 
 const str = (v: unknown): string => (typeof v === 'string' ? v : v === undefined || v === null ? '' : String(v));
-const num = (v: unknown): number => (typeof v === 'number' ? v : typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : 0);
+const num = (v: unknown): number =>
+  typeof v === 'number' ? v : typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : 0;
 const map = (v: unknown): Record<string, string> => {
   const out: Record<string, string> = {};
   if (v && typeof v === 'object') for (const [k, x] of Object.entries(v as Json)) out[k] = str(x);
   return out;
 };
 const enumName = <T extends string>(v: unknown, names: T[], fallback: T): T =>
-  typeof v === 'number' ? names[v] ?? fallback : (names as string[]).includes(str(v)) ? (v as T) : fallback;
+  typeof v === 'number' ? (names[v] ?? fallback) : (names as string[]).includes(str(v)) ? (v as T) : fallback;
 
 /** Entries that are JSON objects; a null or a scalar in a list (a crictl of another version) is skipped. */
-const objects = (list: unknown[]): Json[] => list.filter((x): x is Json => x !== null && typeof x === 'object' && !Array.isArray(x));
+const objects = (list: unknown[]): Json[] =>
+  list.filter((x): x is Json => x !== null && typeof x === 'object' && !Array.isArray(x));
 
 /** A list from `{"<key>": [...]}` (current crictl) or a bare array (old crictl printed the slice). */
 function listOf(text: string, key: string): Json[] {
@@ -164,7 +203,12 @@ export function parseCrictlInfo(text: string): RuntimeConditionView[] {
   const doc = JSON.parse(text) as Json | null;
   const list = ((doc?.status as Json | undefined)?.conditions ?? []) as unknown;
   if (!Array.isArray(list)) throw new Error('expected "status.conditions" to be a list');
-  return objects(list).map((c) => ({ type: str(c.type), status: c.status === true || c.status === 'true', reason: str(c.reason), message: str(c.message) }));
+  return objects(list).map((c) => ({
+    type: str(c.type),
+    status: c.status === true || c.status === 'true',
+    reason: str(c.reason),
+    message: str(c.message),
+  }));
 }
 
 /** `crictl pods -o json` -> sandboxes. */
@@ -172,9 +216,16 @@ export function parseCrictlPods(text: string): Sandbox[] {
   return listOf(text, 'items').map((p) => {
     const md = (p.metadata ?? {}) as Json;
     return {
-      id: str(p.id), name: str(md.name), namespace: str(md.namespace), uid: str(md.uid), attempt: num(md.attempt),
-      state: enumName(p.state, SANDBOX_STATES, 'SANDBOX_NOTREADY'), createdNs: toNanos(p.createdAt),
-      labels: map(p.labels), annotations: map(p.annotations), runtimeHandler: str(p.runtimeHandler),
+      id: str(p.id),
+      name: str(md.name),
+      namespace: str(md.namespace),
+      uid: str(md.uid),
+      attempt: num(md.attempt),
+      state: enumName(p.state, SANDBOX_STATES, 'SANDBOX_NOTREADY'),
+      createdNs: toNanos(p.createdAt),
+      labels: map(p.labels),
+      annotations: map(p.annotations),
+      runtimeHandler: str(p.runtimeHandler),
     };
   });
 }
@@ -185,9 +236,14 @@ export function parseCrictlPs(text: string): Container[] {
     const md = (c.metadata ?? {}) as Json;
     const img = (c.image ?? {}) as Json;
     return {
-      id: str(c.id), podSandboxId: str(c.podSandboxId), name: str(md.name), attempt: num(md.attempt),
+      id: str(c.id),
+      podSandboxId: str(c.podSandboxId),
+      name: str(md.name),
+      attempt: num(md.attempt),
       image: str(img.userSpecifiedImage) || str(img.image) || str(c.imageRef),
-      state: enumName(c.state, CONTAINER_STATES, 'CONTAINER_UNKNOWN'), createdNs: toNanos(c.createdAt), labels: map(c.labels),
+      state: enumName(c.state, CONTAINER_STATES, 'CONTAINER_UNKNOWN'),
+      createdNs: toNanos(c.createdAt),
+      labels: map(c.labels),
     };
   });
 }
@@ -195,7 +251,10 @@ export function parseCrictlPs(text: string): Container[] {
 /** Every top-level JSON value in text: one object, an array, or objects printed one after another (old crictl). */
 export function jsonValues(text: string): unknown[] {
   const out: unknown[] = [];
-  let depth = 0, start = -1, inStr = false, esc = false;
+  let depth = 0,
+    start = -1,
+    inStr = false,
+    esc = false;
   for (let i = 0; i < text.length; i++) {
     const ch = text[i];
     if (inStr) {

@@ -4,10 +4,16 @@ import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../../common/flags.js';
 
 /** crictl's defaults, tried in this order (cri-tools main_unix.go): containerd, CRI-O, cri-dockerd. */
-export const WELL_KNOWN_ENDPOINTS = ['unix:///run/containerd/containerd.sock', 'unix:///run/crio/crio.sock', 'unix:///var/run/cri-dockerd.sock'];
+export const WELL_KNOWN_ENDPOINTS = [
+  'unix:///run/containerd/containerd.sock',
+  'unix:///run/crio/crio.sock',
+  'unix:///var/run/cri-dockerd.sock',
+];
 
 export interface EndpointChoice {
-  /** A fixed endpoint (flag, $CONTAINER_RUNTIME_ENDPOINT or crictl.yaml), else undefined: probe the well-known sockets. */
+  /**
+   * A fixed endpoint (flag, $CONTAINER_RUNTIME_ENDPOINT or crictl.yaml), else undefined: probe the well-known sockets.
+   */
   endpoint?: string;
   /** Where it came from, for the status line. */
   from: string;
@@ -36,7 +42,8 @@ const defaultEnv: EndpointEnv = {
 export function chooseEndpoint(flag: string | undefined, e: EndpointEnv = defaultEnv): EndpointChoice {
   if (flag) return { endpoint: normalizeEndpoint(flag, '--runtime-endpoint'), from: '--runtime-endpoint' };
   const env = e.env.CONTAINER_RUNTIME_ENDPOINT;
-  if (env) return { endpoint: normalizeEndpoint(env, 'CONTAINER_RUNTIME_ENDPOINT'), from: '$CONTAINER_RUNTIME_ENDPOINT' };
+  if (env)
+    return { endpoint: normalizeEndpoint(env, 'CONTAINER_RUNTIME_ENDPOINT'), from: '$CONTAINER_RUNTIME_ENDPOINT' };
   const file = e.env.CRI_CONFIG_FILE || '/etc/crictl.yaml';
   const text = e.readFile(file);
   if (text !== undefined) {
@@ -65,7 +72,9 @@ export function normalizeEndpoint(text: string, what: string): string {
   if (t.startsWith('/')) return `unix://${t}`;
   if (/^unix:\/\/\/./.test(t)) return t;
   if (/^tcp:\/\/[^/]+:\d+\/?$/.test(t)) return t.replace(/\/$/, '');
-  throw new ConfigError(`${what}: "${text}" is not a runtime endpoint (expected unix:///path/to/socket or tcp://host:port)`);
+  throw new ConfigError(
+    `${what}: "${text}" is not a runtime endpoint (expected unix:///path/to/socket or tcp://host:port)`,
+  );
 }
 
 /** The gRPC target for an endpoint URL. */
@@ -79,7 +88,10 @@ export function socketPath(endpoint: string): string | undefined {
 }
 
 /** True when a unix endpoint's socket exists (tcp endpoints are assumed present). */
-export function socketExists(endpoint: string, stat: (p: string) => { isSocket(): boolean } | undefined = safeStat): boolean {
+export function socketExists(
+  endpoint: string,
+  stat: (p: string) => { isSocket(): boolean } | undefined = safeStat,
+): boolean {
   const p = socketPath(endpoint);
   if (p === undefined) return true;
   return stat(p)?.isSocket() ?? false;

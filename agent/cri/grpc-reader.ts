@@ -5,7 +5,16 @@ import { Client, credentials, Metadata, status, type ClientUnaryCall, type Servi
 import { runtime } from '../../proto/gen/cri.js';
 import { grpcTarget, socketPath } from './endpoint.js';
 import type { RuntimeConditionView } from '../../proto/codec.js';
-import { RuntimeUnavailable, type Container, type ContainerState, type RuntimeReader, type RuntimeVersion, type Sandbox, type SandboxNetwork, type SandboxState } from './types.js';
+import {
+  RuntimeUnavailable,
+  type Container,
+  type ContainerState,
+  type RuntimeReader,
+  type RuntimeVersion,
+  type Sandbox,
+  type SandboxNetwork,
+  type SandboxState,
+} from './types.js';
 
 const v1 = runtime.v1;
 const SERVICE = '/runtime.v1.RuntimeService/';
@@ -47,7 +56,11 @@ export class GrpcRuntimeReader implements RuntimeReader {
     });
   }
 
-  private call<Req, Res>(method: string, codec: { req: Codec<Req, unknown>; res: Codec<unknown, Res> }, arg: Req): Promise<Res> {
+  private call<Req, Res>(
+    method: string,
+    codec: { req: Codec<Req, unknown>; res: Codec<unknown, Res> },
+    arg: Req,
+  ): Promise<Res> {
     return new Promise((resolve, reject) => {
       if (this.closed) return reject(new RuntimeUnavailable('CRI client closed', 'error'));
       const call = this.client.makeUnaryRequest<Req, Res>(
@@ -59,7 +72,8 @@ export class GrpcRuntimeReader implements RuntimeReader {
         { deadline: Date.now() + this.timeoutMs },
         (err, res) => {
           this.active.delete(call);
-          if (err) reject(this.closed ? new RuntimeUnavailable('CRI client closed', 'error') : this.classify(method, err));
+          if (err)
+            reject(this.closed ? new RuntimeUnavailable('CRI client closed', 'error') : this.classify(method, err));
           else resolve(res as Res);
         },
       );
@@ -71,13 +85,30 @@ export class GrpcRuntimeReader implements RuntimeReader {
   private classify(method: string, err: ServiceError): RuntimeUnavailable {
     const where = this.endpoint;
     const d = `${err.details ?? ''} ${err.message ?? ''}`;
-    if (err.code === status.DEADLINE_EXCEEDED) return new RuntimeUnavailable(`${where}: ${method} got no answer within ${this.timeoutMs} ms (runtime hung or not a CRI socket)`, 'timeout');
-    if (err.code === status.UNAVAILABLE && /ENOENT/.test(d)) return new RuntimeUnavailable(`no runtime socket at ${socketPath(where) ?? where}`, 'absent');
-    if (err.code === status.UNAVAILABLE && /ECONNREFUSED/.test(d)) return new RuntimeUnavailable(`${where}: connection refused (runtime not running?)`, 'refused');
-    if (err.code === status.UNAVAILABLE && /EACCES|EPERM/.test(d)) return new RuntimeUnavailable(`${where}: permission denied (the agent needs the runtime socket mounted and root)`, 'refused');
-    if (err.code === status.UNIMPLEMENTED) return new RuntimeUnavailable(`${where}: ${method} is not implemented: the runtime does not serve CRI runtime.v1 (containerd >= 1.6, CRI-O >= 1.20 do)`, 'error');
+    if (err.code === status.DEADLINE_EXCEEDED)
+      return new RuntimeUnavailable(
+        `${where}: ${method} got no answer within ${this.timeoutMs} ms (runtime hung or not a CRI socket)`,
+        'timeout',
+      );
+    if (err.code === status.UNAVAILABLE && /ENOENT/.test(d))
+      return new RuntimeUnavailable(`no runtime socket at ${socketPath(where) ?? where}`, 'absent');
+    if (err.code === status.UNAVAILABLE && /ECONNREFUSED/.test(d))
+      return new RuntimeUnavailable(`${where}: connection refused (runtime not running?)`, 'refused');
+    if (err.code === status.UNAVAILABLE && /EACCES|EPERM/.test(d))
+      return new RuntimeUnavailable(
+        `${where}: permission denied (the agent needs the runtime socket mounted and root)`,
+        'refused',
+      );
+    if (err.code === status.UNIMPLEMENTED)
+      return new RuntimeUnavailable(
+        `${where}: ${method} is not implemented: the runtime does not serve CRI runtime.v1 (containerd >= 1.6, CRI-O >= 1.20 do)`,
+        'error',
+      );
     const name = (status as unknown as Record<number, string>)[err.code] ?? String(err.code);
-    return new RuntimeUnavailable(`${where}: ${method} failed with ${name}`, err.code === status.UNAVAILABLE ? 'refused' : 'error');
+    return new RuntimeUnavailable(
+      `${where}: ${method} failed with ${name}`,
+      err.code === status.UNAVAILABLE ? 'refused' : 'error',
+    );
   }
 
   async version(): Promise<RuntimeVersion> {
@@ -88,15 +119,27 @@ export class GrpcRuntimeReader implements RuntimeReader {
   async conditions(): Promise<RuntimeConditionView[]> {
     // verbose false: no "info" map (the runtime's whole config as JSON).
     const r = await this.call('Status', { req: v1.StatusRequest, res: v1.StatusResponse }, { verbose: false });
-    return (r.status?.conditions ?? []).map((c) => ({ type: c.type ?? '', status: !!c.status, reason: c.reason ?? '', message: c.message ?? '' }));
+    return (r.status?.conditions ?? []).map((c) => ({
+      type: c.type ?? '',
+      status: !!c.status,
+      reason: c.reason ?? '',
+      message: c.message ?? '',
+    }));
   }
 
   async listSandboxes(): Promise<Sandbox[]> {
     const r = await this.call('ListPodSandbox', { req: v1.ListPodSandboxRequest, res: v1.ListPodSandboxResponse }, {});
     return r.items.map((s) => ({
-      id: s.id ?? '', name: s.metadata?.name ?? '', namespace: s.metadata?.namespace ?? '', uid: s.metadata?.uid ?? '', attempt: s.metadata?.attempt ?? 0,
-      state: (v1.PodSandboxState[s.state ?? 1] ?? 'SANDBOX_NOTREADY') as SandboxState, createdNs: Number(s.createdAt ?? 0),
-      labels: { ...s.labels }, annotations: { ...s.annotations }, runtimeHandler: s.runtimeHandler ?? '',
+      id: s.id ?? '',
+      name: s.metadata?.name ?? '',
+      namespace: s.metadata?.namespace ?? '',
+      uid: s.metadata?.uid ?? '',
+      attempt: s.metadata?.attempt ?? 0,
+      state: (v1.PodSandboxState[s.state ?? 1] ?? 'SANDBOX_NOTREADY') as SandboxState,
+      createdNs: Number(s.createdAt ?? 0),
+      labels: { ...s.labels },
+      annotations: { ...s.annotations },
+      runtimeHandler: s.runtimeHandler ?? '',
     }));
   }
 
@@ -106,10 +149,16 @@ export class GrpcRuntimeReader implements RuntimeReader {
     const worker = async (): Promise<void> => {
       for (let id = queue.shift(); id !== undefined; id = queue.shift()) {
         try {
-          const r = await this.call('PodSandboxStatus', { req: v1.PodSandboxStatusRequest, res: v1.PodSandboxStatusResponse }, { podSandboxId: id, verbose: false });
+          const r = await this.call(
+            'PodSandboxStatus',
+            { req: v1.PodSandboxStatusRequest, res: v1.PodSandboxStatusResponse },
+            { podSandboxId: id, verbose: false },
+          );
           const st = r.status;
           if (!st) continue;
-          const ips = [st.network?.ip ?? '', ...(st.network?.additionalIps ?? []).map((x) => x.ip ?? '')].filter((x) => x !== '');
+          const ips = [st.network?.ip ?? '', ...(st.network?.additionalIps ?? []).map((x) => x.ip ?? '')].filter(
+            (x) => x !== '',
+          );
           out.set(id, { ips, hostNetwork: st.linux?.namespaces?.options?.network === v1.NamespaceMode.NODE });
         } catch (err) {
           // A sandbox removed between the list and this call: skip it. A runtime that stopped answering: give up.
@@ -125,9 +174,14 @@ export class GrpcRuntimeReader implements RuntimeReader {
     // No filter: every state, like `crictl ps -a` (exited attempts are what show restarts).
     const r = await this.call('ListContainers', { req: v1.ListContainersRequest, res: v1.ListContainersResponse }, {});
     return r.containers.map((c) => ({
-      id: c.id ?? '', podSandboxId: c.podSandboxId ?? '', name: c.metadata?.name ?? '', attempt: c.metadata?.attempt ?? 0,
+      id: c.id ?? '',
+      podSandboxId: c.podSandboxId ?? '',
+      name: c.metadata?.name ?? '',
+      attempt: c.metadata?.attempt ?? 0,
       image: c.image?.userSpecifiedImage || c.image?.image || c.imageRef || '',
-      state: (v1.ContainerState[c.state ?? 3] ?? 'CONTAINER_UNKNOWN') as ContainerState, createdNs: Number(c.createdAt ?? 0), labels: { ...c.labels },
+      state: (v1.ContainerState[c.state ?? 3] ?? 'CONTAINER_UNKNOWN') as ContainerState,
+      createdNs: Number(c.createdAt ?? 0),
+      labels: { ...c.labels },
     }));
   }
 

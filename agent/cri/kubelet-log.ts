@@ -1,7 +1,8 @@
 // Pure: a kubelet log line -> why it could not create a static pod's mirror pod. The error it logs is
 // the API server's answer to its create (admission, quota, authorization, an unreachable API server).
 // Formats, as kubelets have written them (pkg/kubelet/kubelet.go):
-//   klog text, 1.2x+:  E1123 17:40:01.123456 12345 kubelet.go:3501] "Failed creating a mirror pod" err="pods \"x\" is forbidden: …" pod="kube-system/x"
+// klog text, 1.2x+:  E1123 17:40:01.123456 12345 kubelet.go:3501] "Failed creating a mirror pod" err="pods \"x\" is
+// forbidden: …" pod="kube-system/x"
 //                      (1.20–1.2x: "Failed creating a mirror pod for"; long values as err=<\n\t…\n >)
 //   klog JSON:         {"msg":"Failed creating a mirror pod","pod":{"name":"x","namespace":"kube-system"},"err":"…"}
 //   glog, before 1.20: Failed creating a mirror pod for "x_kube-system(hash)": pods "x" is forbidden: …
@@ -23,14 +24,28 @@ export const MIRROR_LITERALS = [POD_MSG, NODE_MSG];
 export const MAX_ERROR = 1024;
 
 const cut = (s: string): string => (s.length > MAX_ERROR ? `${s.slice(0, MAX_ERROR)}…` : s);
-const SIMPLE_ESCAPES: Record<string, string> = { n: '\n', t: '\t', r: '\r', a: '\x07', b: '\b', f: '\f', v: '\v', '\\': '\\', '"': '"', "'": "'" };
+const SIMPLE_ESCAPES: Record<string, string> = {
+  n: '\n',
+  t: '\t',
+  r: '\r',
+  a: '\x07',
+  b: '\b',
+  f: '\f',
+  v: '\v',
+  '\\': '\\',
+  '"': '"',
+  "'": "'",
+};
 
 /** A Go strconv.Quote body (between the quotes) -> the string. Unknown escapes are kept as written. */
 export function unquoteGo(body: string): string {
   let out = '';
   for (let i = 0; i < body.length; i++) {
     const ch = body[i];
-    if (ch !== '\\' || i + 1 >= body.length) { out += ch; continue; }
+    if (ch !== '\\' || i + 1 >= body.length) {
+      out += ch;
+      continue;
+    }
     const e = body[i + 1];
     const hexLen = e === 'x' ? 2 : e === 'u' ? 4 : e === 'U' ? 8 : 0;
     if (hexLen && /^[0-9a-fA-F]+$/.test(body.slice(i + 2, i + 2 + hexLen)) && i + 2 + hexLen <= body.length) {
@@ -62,7 +77,10 @@ export function klogPairs(s: string): Map<string, string> {
     } else if (s.startsWith('<\n', i)) {
       const end = s.indexOf('\n >', i);
       const body = s.slice(i + 2, end < 0 ? s.length : end);
-      value = body.split('\n').map((l) => l.replace(/^\t/, '')).join('\n');
+      value = body
+        .split('\n')
+        .map((l) => l.replace(/^\t/, ''))
+        .join('\n');
       i = end < 0 ? s.length : end + 3;
     } else {
       const j = s.slice(i).search(/\s/);
@@ -94,8 +112,12 @@ function fromJson(message: string): MirrorPodFailure | undefined {
   if (msg.startsWith(NODE_MSG)) return { namespace: '', name: '', error: cut(err) };
   if (!msg.startsWith(POD_MSG)) return undefined;
   const pod = doc.pod as { name?: unknown; namespace?: unknown } | string | undefined;
-  const ref = typeof pod === 'string' ? splitRef(pod)
-    : pod && typeof pod.name === 'string' && typeof pod.namespace === 'string' ? { namespace: pod.namespace, name: pod.name } : undefined;
+  const ref =
+    typeof pod === 'string'
+      ? splitRef(pod)
+      : pod && typeof pod.name === 'string' && typeof pod.namespace === 'string'
+        ? { namespace: pod.namespace, name: pod.name }
+        : undefined;
   return ref && { ...ref, error: cut(err) };
 }
 

@@ -45,7 +45,11 @@ export class MirrorErrorBook {
    * Reads the kubelet's records (those of `match`) from the agent's one journal reader. `seen` hears
    * of each line that mentions a mirror pod: understood or not (a format this parser does not know).
    */
-  consumer(match: string, seen: (line: string, understood: boolean) => void = () => {}, now: () => number = Date.now): JournalConsumer {
+  consumer(
+    match: string,
+    seen: (line: string, understood: boolean) => void = () => {},
+    now: () => number = Date.now,
+  ): JournalConsumer {
     return {
       name: 'kubelet-mirror-pods',
       literals: MIRROR_LITERALS,

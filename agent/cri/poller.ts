@@ -1,7 +1,14 @@
 // One poll of the runtime: which reader, which calls, what is cached between polls. The decisions
 // (what a snapshot holds, when to send it) are in snapshot.ts.
 import { CrictlRuntimeReader } from './crictl-reader.js';
-import { chooseEndpoint, findWellKnown, socketExists, socketPath, WELL_KNOWN_ENDPOINTS, type EndpointEnv } from './endpoint.js';
+import {
+  chooseEndpoint,
+  findWellKnown,
+  socketExists,
+  socketPath,
+  WELL_KNOWN_ENDPOINTS,
+  type EndpointEnv,
+} from './endpoint.js';
 import { GrpcRuntimeReader } from './grpc-reader.js';
 import { buildSnapshot, sandboxesToInspect } from './snapshot.js';
 import { RuntimeUnavailable, type RuntimeReader, type SandboxNetwork } from './types.js';
@@ -25,9 +32,14 @@ export function openReader(c: ReaderConfig): RuntimeReader {
   const exists = c.exists ?? ((ep: string) => socketExists(ep));
   const choice = chooseEndpoint(c.endpoint, c.endpointEnv);
   const endpoint = choice.endpoint ?? findWellKnown(exists);
-  if (!endpoint) throw new RuntimeUnavailable(`no container runtime socket found (tried ${WELL_KNOWN_ENDPOINTS.map((e) => socketPath(e)).join(', ')}; set --runtime-endpoint)`, 'absent');
+  if (!endpoint)
+    throw new RuntimeUnavailable(
+      `no container runtime socket found (tried ${WELL_KNOWN_ENDPOINTS.map((e) => socketPath(e)).join(', ')}; set --runtime-endpoint)`,
+      'absent',
+    );
   // A missing socket is known without a gRPC round trip (and says so in the same words every poll).
-  if (!exists(endpoint)) throw new RuntimeUnavailable(`no runtime socket at ${socketPath(endpoint)} (from ${choice.from})`, 'absent');
+  if (!exists(endpoint))
+    throw new RuntimeUnavailable(`no runtime socket at ${socketPath(endpoint)} (from ${choice.from})`, 'absent');
   return new GrpcRuntimeReader({ endpoint, timeoutMs: c.timeoutMs });
 }
 
@@ -60,7 +72,14 @@ export class RuntimePoller {
       for (const id of this.networks.keys()) if (!ids.has(id)) this.networks.delete(id);
       const ask = sandboxesToInspect(sandboxes, this.networks);
       if (ask.length) for (const [id, net] of await r.sandboxNetworks(ask)) this.networks.set(id, net);
-      const snapshot = buildSnapshot({ endpoint: r.endpoint, version, sandboxes, containers, networks: this.networks, conditions });
+      const snapshot = buildSnapshot({
+        endpoint: r.endpoint,
+        version,
+        sandboxes,
+        containers,
+        networks: this.networks,
+        conditions,
+      });
       return { snapshot, pods: sandboxes.length, containers: containers.length, inspected: ask.length };
     } catch (err) {
       // Reconnect from scratch next time: the socket may move (well-known fallback) or come back.

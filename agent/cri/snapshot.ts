@@ -13,15 +13,25 @@ type Ctr = nodewarden.v1.IRuntimeContainer;
  * marker and when the kubelet first saw the pod. Other pod annotations can be large (for example
  * kubectl's last-applied-configuration) and the collector has them from the API anyway.
  */
-export const KEPT_ANNOTATIONS = ['kubernetes.io/config.source', 'kubernetes.io/config.hash', 'kubernetes.io/config.mirror', 'kubernetes.io/config.seen'];
+export const KEPT_ANNOTATIONS = [
+  'kubernetes.io/config.source',
+  'kubernetes.io/config.hash',
+  'kubernetes.io/config.mirror',
+  'kubernetes.io/config.seen',
+];
 /** Sandbox labels that repeat the metadata (name, namespace, uid) are not sent twice. */
 const DUPLICATE_LABELS = new Set(['io.kubernetes.pod.name', 'io.kubernetes.pod.namespace', 'io.kubernetes.pod.uid']);
 const MAX_LABELS = 64;
 const MAX_VALUE = 256;
 
-function sortedMap(src: Record<string, string>, keep: (k: string) => boolean, max = MAX_LABELS): Record<string, string> {
+function sortedMap(
+  src: Record<string, string>,
+  keep: (k: string) => boolean,
+  max = MAX_LABELS,
+): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const k of Object.keys(src).filter(keep).sort().slice(0, max)) out[k] = src[k].length > MAX_VALUE ? `${src[k].slice(0, MAX_VALUE)}…` : src[k];
+  for (const k of Object.keys(src).filter(keep).sort().slice(0, max))
+    out[k] = src[k].length > MAX_VALUE ? `${src[k].slice(0, MAX_VALUE)}…` : src[k];
   return out;
 }
 
@@ -53,23 +63,54 @@ export function buildSnapshot(i: SnapshotInput): Snapshot {
     const net = i.networks.get(s.id);
     const containers: Ctr[] = (bySandbox.get(s.id) ?? [])
       .sort((a, b) => a.name.localeCompare(b.name) || a.attempt - b.attempt || a.id.localeCompare(b.id))
-      .map((c) => ({ id: c.id, name: c.name, image: c.image, state: c.state, attempt: c.attempt, createdMs: ms(c.createdNs) }));
+      .map((c) => ({
+        id: c.id,
+        name: c.name,
+        image: c.image,
+        state: c.state,
+        attempt: c.attempt,
+        createdMs: ms(c.createdNs),
+      }));
     return {
-      id: s.id, namespace: s.namespace, name: s.name, uid: s.uid, state: s.state,
-      ips: net ? [...net.ips] : [], createdMs: ms(s.createdNs),
+      id: s.id,
+      namespace: s.namespace,
+      name: s.name,
+      uid: s.uid,
+      state: s.state,
+      ips: net ? [...net.ips] : [],
+      createdMs: ms(s.createdNs),
       labels: sortedMap(s.labels, (k) => !DUPLICATE_LABELS.has(k)),
       annotations: sortedMap(s.annotations, (k) => KEPT_ANNOTATIONS.includes(k)),
-      containers, attempt: s.attempt, runtimeHandler: s.runtimeHandler, hostNetwork: net?.hostNetwork ?? false,
+      containers,
+      attempt: s.attempt,
+      runtimeHandler: s.runtimeHandler,
+      hostNetwork: net?.hostNetwork ?? false,
     };
   });
-  pods.sort((a, b) => a.namespace!.localeCompare(b.namespace!) || a.name!.localeCompare(b.name!) || (a.createdMs! - b.createdMs!) || a.id!.localeCompare(b.id!));
+  pods.sort(
+    (a, b) =>
+      a.namespace!.localeCompare(b.namespace!) ||
+      a.name!.localeCompare(b.name!) ||
+      a.createdMs! - b.createdMs! ||
+      a.id!.localeCompare(b.id!),
+  );
   const conditions = [...i.conditions].sort((a, b) => a.type.localeCompare(b.type));
-  return { full: false, runtimeName: i.version.runtimeName, runtimeVersion: i.version.runtimeVersion, endpoint: i.endpoint, pods, conditions, mirrorPodErrors: i.mirrorPodErrors ?? [] };
+  return {
+    full: false,
+    runtimeName: i.version.runtimeName,
+    runtimeVersion: i.version.runtimeVersion,
+    endpoint: i.endpoint,
+    pods,
+    conditions,
+    mirrorPodErrors: i.mirrorPodErrors ?? [],
+  };
 }
 
 /** A digest of everything but `full`: two polls that saw the same thing give the same digest. */
 export function snapshotDigest(s: Snapshot): string {
-  return createHash('sha256').update(JSON.stringify({ ...s, full: undefined })).digest('hex');
+  return createHash('sha256')
+    .update(JSON.stringify({ ...s, full: undefined }))
+    .digest('hex');
 }
 
 /** Sandboxes whose addresses are not known yet (new ids); known ones keep theirs for their lifetime. */

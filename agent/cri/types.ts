@@ -61,7 +61,10 @@ export interface RuntimeReader {
 
 /** Why a read failed, in words that stay the same from one poll to the next (status is sent on change). */
 export class RuntimeUnavailable extends Error {
-  constructor(message: string, readonly reason: 'absent' | 'timeout' | 'refused' | 'error') {
+  constructor(
+    message: string,
+    readonly reason: 'absent' | 'timeout' | 'refused' | 'error',
+  ) {
     super(message);
   }
 }

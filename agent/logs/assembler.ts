@@ -32,7 +32,8 @@ export class LineAssembler {
   push(p: PhysicalLine, start: number): LogicalLine | undefined {
     const cur = this.pending[p.stream];
     if (!cur && !p.partial) {
-      if (p.contentBytes <= this.maxBytes) return { format: p.format, time: p.time, stream: p.stream, content: p.content, cut: false };
+      if (p.contentBytes <= this.maxBytes)
+        return { format: p.format, time: p.time, stream: p.stream, content: p.content, cut: false };
       return { format: p.format, time: p.time, stream: p.stream, content: cutTo(p.content, this.maxBytes), cut: true };
     }
     const acc = cur ?? (this.pending[p.stream] = { time: p.time, parts: [], bytes: 0, cut: false, start });

@@ -1,4 +1,5 @@
-// Built-in container-log signatures (kinds: docs/architecture.md#finding-kinds). A user rule with the same name replaces
+// Built-in container-log signatures (kinds: docs/architecture.md#finding-kinds). A user rule with the same name
+// replaces
 // one; `{name: …, enabled: false}` switches it off. OOMKilled comes from kernel lines (oom.ts).
 import type { RuleSpec } from './rules.js';
 
@@ -19,7 +20,8 @@ export const BUILTIN_RULES: RuleSpec[] = [
     kind: 'EtcdNoSpace',
     severity: 'critical',
     pattern: 'alarm NOSPACE raised by peer ([0-9a-f]+)',
-    message: 'etcd raised the NOSPACE alarm (by member {1}): its database reached the backend quota and it refuses writes',
+    message:
+      'etcd raised the NOSPACE alarm (by member {1}): its database reached the backend quota and it refuses writes',
     dedupWindow: '10m',
   },
   {
@@ -67,7 +69,8 @@ export const BUILTIN_RULES: RuleSpec[] = [
     name: 'apiserver-request-log-429',
     kind: 'APIServerThrottling',
     severity: 'warning',
-    pattern: '"HTTP" verb="(?<verb>[A-Z]+)" URI="(?<uri>[^"]*)".*? userAgent="(?<userAgent>(?:[^"\\\\]|\\\\.)*)".*? srcIP="(?<srcIP>[^"]*)".*? resp=429\\b',
+    pattern:
+      '"HTTP" verb="(?<verb>[A-Z]+)" URI="(?<uri>[^"]*)".*? userAgent="(?<userAgent>(?:[^"\\\\]|\\\\.)*)".*? srcIP="(?<srcIP>[^"]*)".*? resp=429\\b',
     literals: ['429'], // the generic 429 rule's literal: no new alternative in the pre-filter scan
     message: 'The API server answered {userAgent} with 429 ({verb} {uri}): requests are being throttled',
   },
@@ -76,7 +79,8 @@ export const BUILTIN_RULES: RuleSpec[] = [
     name: 'apiserver-request-log-429-json',
     kind: 'APIServerThrottling',
     severity: 'warning',
-    pattern: '"msg":"HTTP".*?"verb":"(?<verb>[A-Z]+)","URI":"(?<uri>[^"]*)".*?"userAgent":"(?<userAgent>(?:[^"\\\\]|\\\\.)*)".*?"resp":429\\b',
+    pattern:
+      '"msg":"HTTP".*?"verb":"(?<verb>[A-Z]+)","URI":"(?<uri>[^"]*)".*?"userAgent":"(?<userAgent>(?:[^"\\\\]|\\\\.)*)".*?"resp":429\\b',
     literals: ['429'],
     message: 'The API server answered {userAgent} with 429 ({verb} {uri}): requests are being throttled',
   },
@@ -86,7 +90,8 @@ export const BUILTIN_RULES: RuleSpec[] = [
     name: 'apiserver-request-log-429-legacy',
     kind: 'APIServerThrottling',
     severity: 'warning',
-    pattern: '(?<verb>GET|LIST|WATCH|POST|PUT|PATCH|DELETE) (?<uri>\\S+): \\([^)]*\\) 429 \\[\\[(?<userAgent>[^\\]]*)\\] (?<srcIP>[^\\]\\s]+)\\]',
+    pattern:
+      '(?<verb>GET|LIST|WATCH|POST|PUT|PATCH|DELETE) (?<uri>\\S+): \\([^)]*\\) 429 \\[\\[(?<userAgent>[^\\]]*)\\] (?<srcIP>[^\\]\\s]+)\\]',
     literals: ['429'],
     message: 'The API server answered {userAgent} with 429 ({verb} {uri}): requests are being throttled',
   },

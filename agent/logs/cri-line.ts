@@ -46,7 +46,14 @@ export function parseCriLine(line: string, lineBytes = Buffer.byteLength(line)):
   const tag = tags.length === 1 ? tags : tags.split(':', 1)[0];
   if (tag !== 'P' && tag !== 'F') return reject(line, `bad tag "${tags.slice(0, 16)}"`);
   const contentStart = Math.min(s3 + 1, line.length);
-  return { format: 'cri', time, stream, partial: tag === 'P', content: line.slice(contentStart), contentBytes: Math.max(0, lineBytes - contentStart) };
+  return {
+    format: 'cri',
+    time,
+    stream,
+    partial: tag === 'P',
+    content: line.slice(contentStart),
+    contentBytes: Math.max(0, lineBytes - contentStart),
+  };
 }
 
 /** One Docker json-file line: `{"log":"…\n","stream":"stdout","time":"…"}`. */

@@ -104,7 +104,8 @@ export class FileTail {
    */
   async read(buf: Buffer, budget: number, onLine: LineHandler, count: Count): Promise<number> {
     let total = 0;
-    const handle = (line: Buffer, start: number, _end: number, oversize: boolean) => this.physical(line, start, oversize, onLine, count);
+    const handle = (line: Buffer, start: number, _end: number, oversize: boolean) =>
+      this.physical(line, start, oversize, onLine, count);
     while (total < budget && !this.closed) {
       const want = Math.min(buf.length, budget - total);
       const { bytesRead } = await this.fh.read(buf, 0, want, this.pos);

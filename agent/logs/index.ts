@@ -75,7 +75,14 @@ export interface LogWatchConfig {
 export function logWatchConfig(values: Record<string, unknown>): LogWatchConfig {
   const f = readFlags(logFlags, values);
   const rulesFile = f['rules-file'];
-  return { dir: f['container-log-dir'], rulesFile, rules: loadRules(rulesFile), lookbackMs: f['log-lookback'], pollMs: f['log-poll-interval'], rescanMs: f['log-rescan-interval'] };
+  return {
+    dir: f['container-log-dir'],
+    rulesFile,
+    rules: loadRules(rulesFile),
+    lookbackMs: f['log-lookback'],
+    pollMs: f['log-poll-interval'],
+    rescanMs: f['log-rescan-interval'],
+  };
 }
 
 export const logsDetector: DetectorContract<LogWatchConfig> = {
@@ -85,7 +92,11 @@ export const logsDetector: DetectorContract<LogWatchConfig> = {
   start: (cfg, sink, deps) => runLogWatch(cfg, sink, deps),
 };
 
-export async function startLogWatch(values: Record<string, unknown>, sink: FindingSink, deps: LogWatchDeps): Promise<LogWatch> {
+export async function startLogWatch(
+  values: Record<string, unknown>,
+  sink: FindingSink,
+  deps: LogWatchDeps,
+): Promise<LogWatch> {
   return runLogWatch(logWatchConfig(values), sink, deps);
 }
 

@@ -25,7 +25,11 @@ export async function offsetAtTime(fh: FileHandle, size: number, cutoffMs: numbe
 }
 
 /** The first complete line starting after `pos`: its offsets and time. */
-async function lineAfter(fh: FileHandle, buf: Buffer, pos: number): Promise<{ start: number; end: number; time?: number } | undefined> {
+async function lineAfter(
+  fh: FileHandle,
+  buf: Buffer,
+  pos: number,
+): Promise<{ start: number; end: number; time?: number } | undefined> {
   const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
   const nl = buf.subarray(0, bytesRead).indexOf(10);
   if (nl < 0) return undefined;

@@ -34,7 +34,13 @@ export async function loadOffsets(file: string): Promise<{ existed: boolean; fil
     const doc = JSON.parse(text) as StateFile;
     if (doc?.version !== 1 || !Array.isArray(doc.files)) throw new Error('unknown layout');
     const files = doc.files.filter(
-      (f) => typeof f.link === 'string' && typeof f.target === 'string' && Number.isFinite(f.dev) && Number.isFinite(f.ino) && Number.isFinite(f.offset) && f.offset >= 0,
+      (f) =>
+        typeof f.link === 'string' &&
+        typeof f.target === 'string' &&
+        Number.isFinite(f.dev) &&
+        Number.isFinite(f.ino) &&
+        Number.isFinite(f.offset) &&
+        f.offset >= 0,
     );
     return { existed: true, files };
   } catch {

@@ -1,5 +1,6 @@
 // Kernel OOM kills -> the pod whose memory cgroup it was. The kernel prints (in this order)
-//   oom-kill:constraint=CONSTRAINT_MEMCG,…,oom_memcg=/kubepods/burstable/pod<uid>,task_memcg=/kubepods/burstable/pod<uid>/<cid>,task=python3,pid=21876,uid=0
+//   oom-kill:constraint=CONSTRAINT_MEMCG,…,oom_memcg=/kubepods/burstable/pod<uid>,
+//     task_memcg=/kubepods/burstable/pod<uid>/<cid>,task=python3,pid=21876,uid=0   (one line)
 //   Memory cgroup out of memory: Killed process 21876 (python3) total-vm:…
 // Only the first names the cgroup, only the second confirms the kill: they are joined by pid.
 // Kernels before 4.19 print "Task in <memcg> killed as a result of limit of <memcg>" instead of oom-kill:.
@@ -34,7 +35,10 @@ export function parseOomKillLine(message: string): OomKillLine | undefined {
   if (at < 0) return undefined;
   const fields: Record<string, string> = {};
   let lastKey = '';
-  for (const part of message.slice(at + 9).trim().split(',')) {
+  for (const part of message
+    .slice(at + 9)
+    .trim()
+    .split(',')) {
     const eq = part.indexOf('=');
     if (eq > 0) {
       lastKey = part.slice(0, eq);
@@ -43,7 +47,13 @@ export function parseOomKillLine(message: string): OomKillLine | undefined {
   }
   const pid = Number(fields.pid);
   if (!Number.isInteger(pid) || pid <= 0) return undefined;
-  return { pid, task: fields.task, constraint: fields.constraint, oomMemcg: fields.oom_memcg, taskMemcg: fields.task_memcg };
+  return {
+    pid,
+    task: fields.task,
+    constraint: fields.constraint,
+    oomMemcg: fields.oom_memcg,
+    taskMemcg: fields.task_memcg,
+  };
 }
 
 const KILLED = /Killed process (\d+) \(([^)]*)\)/;
@@ -57,7 +67,8 @@ const TASK_IN = /Task in (\S+) killed as a result of limit of (\S+)/;
 
 // cgroupfs: …/pod<uid>/<cid>; systemd driver: …/kubepods-burstable-pod<uid with _>.slice/cri-containerd-<cid>.scope.
 // Static pods have a 32-hex uid (the manifest hash) without dashes.
-const POD_UID = /pod([0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12}|[0-9a-f]{32})(?:\.slice)?(?:\/|$)/;
+const POD_UID =
+  /pod([0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12}|[0-9a-f]{32})(?:\.slice)?(?:\/|$)/;
 const CONTAINER = /^(?:[a-z-]*-)?([0-9a-f]{12,64})(?:\.scope)?$/;
 
 /** Pod uid and container id from a memory cgroup path. */
@@ -99,9 +110,18 @@ export class OomJoiner {
     const joined = this.byPid.get(k.pid);
     this.byPid.delete(k.pid);
     if (joined && now - joined.at <= this.ttlMs) {
-      Object.assign(kill, { constraint: joined.line.constraint, oomMemcg: joined.line.oomMemcg, taskMemcg: joined.line.taskMemcg, oomKillLine: joined.text });
+      Object.assign(kill, {
+        constraint: joined.line.constraint,
+        oomMemcg: joined.line.oomMemcg,
+        taskMemcg: joined.line.taskMemcg,
+        oomKillLine: joined.text,
+      });
     } else if (this.taskIn && now - this.taskIn.at <= this.ttlMs) {
-      Object.assign(kill, { oomMemcg: this.taskIn.oomMemcg, taskMemcg: this.taskIn.memcg, oomKillLine: this.taskIn.text });
+      Object.assign(kill, {
+        oomMemcg: this.taskIn.oomMemcg,
+        taskMemcg: this.taskIn.memcg,
+        oomKillLine: this.taskIn.text,
+      });
     }
     this.taskIn = undefined;
     return Object.assign(kill, podFromMemcg(kill.taskMemcg ?? kill.oomMemcg));

@@ -43,7 +43,11 @@ export async function rotatedSiblings(live: string): Promise<Sibling[]> {
  * Rotated files that were never read: those after `known` (the newest one read, by inode) and
  * before the live file. When `known` is not among them any more, nothing can be ordered safely.
  */
-export function unreadAfter(siblings: Sibling[], known: { dev: number; ino: number }, live: { dev: number; ino: number }): Sibling[] {
+export function unreadAfter(
+  siblings: Sibling[],
+  known: { dev: number; ino: number },
+  live: { dev: number; ino: number },
+): Sibling[] {
   const i = siblings.findIndex((s) => s.dev === known.dev && s.ino === known.ino);
   if (i < 0) return [];
   return siblings.slice(i + 1).filter((s) => !(s.dev === live.dev && s.ino === live.ino));

@@ -49,7 +49,18 @@ export interface CompiledRule {
 
 export const DEFAULT_DEDUP = '5m';
 const DEFAULT_MESSAGE = 'Container {container} of pod {namespace}/{pod} logged "{0}"';
-const FIELDS = new Set(['name', 'kind', 'severity', 'pattern', 'flags', 'literals', 'scope', 'message', 'dedupWindow', 'enabled']);
+const FIELDS = new Set([
+  'name',
+  'kind',
+  'severity',
+  'pattern',
+  'flags',
+  'literals',
+  'scope',
+  'message',
+  'dedupWindow',
+  'enabled',
+]);
 const SCOPE_FIELDS = new Set(['namespace', 'pod', 'container']);
 const SEVERITIES = new Set(['warning', 'critical', 'info']);
 
@@ -61,11 +72,13 @@ export function compileRules(specs: unknown[], source: string): CompiledRule[] {
   const out: CompiledRule[] = [];
   specs.forEach((raw, i) => {
     const at = `rules[${i}]`;
-    const label = isObject(raw) && typeof raw.name === 'string' && raw.name ? `rule "${raw.name}" (${at})` : `rule ${at}`;
+    const label =
+      isObject(raw) && typeof raw.name === 'string' && raw.name ? `rule "${raw.name}" (${at})` : `rule ${at}`;
     const fail = (field: string, problem: string): never => {
       throw new RuleError(`${source}: ${label} field "${field}": ${problem}`);
     };
-    if (!isObject(raw)) throw new RuleError(`${source}: ${label}: expected a mapping with kind and pattern, got ${describe(raw)}`);
+    if (!isObject(raw))
+      throw new RuleError(`${source}: ${label}: expected a mapping with kind and pattern, got ${describe(raw)}`);
     for (const k of Object.keys(raw)) if (!FIELDS.has(k)) fail(k, `unknown field (known: ${[...FIELDS].join(', ')})`);
     const name = optString(raw, 'name', fail) ?? `${String(raw.kind ?? 'rule')}#${i}`;
     if (names.has(name)) fail('name', `duplicate rule name "${name}"`);
@@ -76,29 +89,41 @@ export function compileRules(specs: unknown[], source: string): CompiledRule[] {
       return;
     }
     const kind = reqString(raw, 'kind', fail);
-    if (!/^[A-Z][A-Za-z0-9]*$/.test(kind)) fail('kind', `"${kind}" is not UpperCamelCase (it becomes the Event reason)`);
+    if (!/^[A-Z][A-Za-z0-9]*$/.test(kind))
+      fail('kind', `"${kind}" is not UpperCamelCase (it becomes the Event reason)`);
     const severity = optString(raw, 'severity', fail) ?? 'warning';
     if (!SEVERITIES.has(severity)) fail('severity', `"${severity}" is not one of warning, critical, info`);
     const flags = optString(raw, 'flags', fail) ?? '';
-    if (!/^[imsu]*$/.test(flags) || new Set(flags).size !== flags.length) fail('flags', `"${flags}" may only combine i, m, s, u (each once)`);
+    if (!/^[imsu]*$/.test(flags) || new Set(flags).size !== flags.length)
+      fail('flags', `"${flags}" may only combine i, m, s, u (each once)`);
     const pattern = reqString(raw, 'pattern', fail);
     const re = regex(pattern, flags, (p) => fail('pattern', p));
     let literals: Literal[] | null;
     if (raw.literals !== undefined) {
-      if (!Array.isArray(raw.literals) || raw.literals.length === 0 || !raw.literals.every((l) => typeof l === 'string' && l.length >= 2)) {
+      if (
+        !Array.isArray(raw.literals) ||
+        raw.literals.length === 0 ||
+        !raw.literals.every((l) => typeof l === 'string' && l.length >= 2)
+      ) {
         fail('literals', 'expected a non-empty list of strings of at least 2 characters');
       }
-      literals = (raw.literals as string[]).map((t) => ({ text: flags.includes('i') ? t.toLowerCase() : t, ci: flags.includes('i') }));
+      literals = (raw.literals as string[]).map((t) => ({
+        text: flags.includes('i') ? t.toLowerCase() : t,
+        ci: flags.includes('i'),
+      }));
     } else {
-      literals = requiredLiterals(pattern, flags.includes('i'))?.map((t) => ({ text: t, ci: flags.includes('i') })) ?? null;
+      literals =
+        requiredLiterals(pattern, flags.includes('i'))?.map((t) => ({ text: t, ci: flags.includes('i') })) ?? null;
     }
     const scope: CompiledRule['scope'] = {};
     if (raw.scope !== undefined) {
-      if (!isObject(raw.scope)) fail('scope', `expected a mapping with namespace, pod and/or container, got ${describe(raw.scope)}`);
+      if (!isObject(raw.scope))
+        fail('scope', `expected a mapping with namespace, pod and/or container, got ${describe(raw.scope)}`);
       const sc = raw.scope as Record<string, unknown>;
       for (const [k, v] of Object.entries(sc)) {
         if (!SCOPE_FIELDS.has(k)) fail(`scope.${k}`, 'unknown field (known: namespace, pod, container)');
-        if (typeof v !== 'string' || v === '') fail(`scope.${k}`, `expected a regular expression string, got ${describe(v)}`);
+        if (typeof v !== 'string' || v === '')
+          fail(`scope.${k}`, `expected a regular expression string, got ${describe(v)}`);
         scope[k as 'namespace' | 'pod' | 'container'] = regex(v as string, '', (p) => fail(`scope.${k}`, p));
       }
     }
@@ -111,7 +136,8 @@ export function compileRules(specs: unknown[], source: string): CompiledRule[] {
     } catch {
       fail('dedupWindow', `"${window}" is not a duration (examples: 0s, 30s, 5m, 1h)`);
     }
-    if (raw.enabled !== undefined && typeof raw.enabled !== 'boolean') fail('enabled', `expected true or false, got ${describe(raw.enabled)}`);
+    if (raw.enabled !== undefined && typeof raw.enabled !== 'boolean')
+      fail('enabled', `expected true or false, got ${describe(raw.enabled)}`);
     if (raw.enabled === false) return;
     out.push({ name, kind, severity: severity as Severity, re, literals, scope, template, dedupMs });
   });
@@ -140,7 +166,8 @@ export function parseRulesDocument(text: string, source: string): unknown[] {
   if (doc === null || doc === undefined) return [];
   if (Array.isArray(doc)) return doc;
   if (!isObject(doc)) throw new ConfigError(`${source}: expected a mapping with a "rules" list, got ${describe(doc)}`);
-  for (const k of Object.keys(doc)) if (k !== 'rules') throw new ConfigError(`${source}: unknown top-level field "${k}" (expected only "rules")`);
+  for (const k of Object.keys(doc))
+    if (k !== 'rules') throw new ConfigError(`${source}: unknown top-level field "${k}" (expected only "rules")`);
   if (doc.rules === undefined || doc.rules === null) return [];
   if (!Array.isArray(doc.rules)) throw new ConfigError(`${source}: "rules" must be a list, got ${describe(doc.rules)}`);
   return doc.rules;
@@ -158,7 +185,9 @@ export function loadRulesFile(file: string, builtinNames: readonly string[]): Us
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new ConfigError(`rules file ${file}: cannot read it: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new ConfigError(
+      `rules file ${file}: cannot read it: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
   }
   const source = `rules file ${file}`;
   const specs = parseRulesDocument(text, source);
@@ -168,7 +197,9 @@ export function loadRulesFile(file: string, builtinNames: readonly string[]): Us
     if (!isObject(s) || s.enabled !== false || typeof s.name !== 'string') return;
     const onlySwitch = Object.keys(s).every((k) => k === 'name' || k === 'enabled');
     if (onlySwitch && !builtinNames.includes(s.name)) {
-      throw new ConfigError(`${source}: rule "${s.name}" (rules[${i}]) field "name": no built-in rule of that name to switch off (built-in: ${builtinNames.join(', ')})`);
+      throw new ConfigError(
+        `${source}: rule "${s.name}" (rules[${i}]) field "name": no built-in rule of that name to switch off (built-in: ${builtinNames.join(', ')})`,
+      );
     }
     disabled.add(s.name);
   });

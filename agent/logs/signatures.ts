@@ -54,8 +54,17 @@ export class SignatureReporter {
     };
     if (line.cut) evidence.cut = 'true';
     // Named groups are the facts a rule picked out (e.g. the throttled client's userAgent).
-    if (m.groups) for (const [k, v] of Object.entries(m.groups)) if (v !== undefined && !(k in evidence)) evidence[k] = clip(v);
-    this.emit({ kind: rule.kind, severity: rule.severity, active: true, message: renderMessage(rule, m, file.meta), ...(pod ? { pod } : {}), evidence, key: who });
+    if (m.groups)
+      for (const [k, v] of Object.entries(m.groups)) if (v !== undefined && !(k in evidence)) evidence[k] = clip(v);
+    this.emit({
+      kind: rule.kind,
+      severity: rule.severity,
+      active: true,
+      message: renderMessage(rule, m, file.meta),
+      ...(pod ? { pod } : {}),
+      evidence,
+      key: who,
+    });
   }
 
   onOomKill(kill: OomKill): void {
@@ -65,7 +74,10 @@ export class SignatureReporter {
       this.metrics.suppressed('OOMKilled');
       return;
     }
-    const why = kill.constraint === 'CONSTRAINT_NONE' ? 'the node ran out of memory' : `memory limit of ${kill.oomMemcg ?? 'its cgroup'} reached`;
+    const why =
+      kill.constraint === 'CONSTRAINT_NONE'
+        ? 'the node ran out of memory'
+        : `memory limit of ${kill.oomMemcg ?? 'its cgroup'} reached`;
     const message = kill.podUid
       ? `Container ${kill.containerId ? kill.containerId.slice(0, 13) : '(unknown)'} of pod uid ${kill.podUid} was OOM-killed: process ${kill.pid} (${kill.comm}), ${why}`
       : `Process ${kill.pid} (${kill.comm}) was killed by the kernel OOM killer: ${why}`;
@@ -76,7 +88,15 @@ export class SignatureReporter {
     if (kill.oomMemcg) evidence.oomMemcg = kill.oomMemcg;
     if (kill.constraint) evidence.constraint = kill.constraint;
     if (kill.timeMs !== undefined) evidence.time = new Date(kill.timeMs).toISOString();
-    this.emit({ kind: 'OOMKilled', severity: 'warning', active: true, message, ...(kill.podUid ? { pod: { uid: kill.podUid } } : {}), evidence, key: who });
+    this.emit({
+      kind: 'OOMKilled',
+      severity: 'warning',
+      active: true,
+      message,
+      ...(kill.podUid ? { pod: { uid: kill.podUid } } : {}),
+      evidence,
+      key: who,
+    });
   }
 
   private emit(f: FindingReport): void {

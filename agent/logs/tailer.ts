@@ -98,7 +98,9 @@ export class LogTailer {
     this.watcher.on('add', (p) => {
       if (LOG_NAME.test(p)) this.track(p, false);
     });
-    this.watcher.on('error', (err) => this.opt.log.debug({ err: String(err) }, 'chokidar error (the re-scan covers it)'));
+    this.watcher.on('error', (err) =>
+      this.opt.log.debug({ err: String(err) }, 'chokidar error (the re-scan covers it)'),
+    );
     this.rescanTimer = setInterval(() => void this.rescan(false), this.opt.rescanMs);
     this.rescanTimer.unref();
     // The first poll opens every present file, so "from their end" means the end at start().
@@ -254,10 +256,14 @@ export class LogTailer {
         const found = older.filter((s) => at(s) >= 0).sort((a, b) => at(a) - at(b));
         if (found.length < older.length) {
           this.opt.count('rotated-lost', older.length - found.length);
-          this.opt.log.warn({ link: t.link }, 'a rotated container log was compressed or removed before it was read to its end');
+          this.opt.log.warn(
+            { link: t.link },
+            'a rotated container log was compressed or removed before it was read to its end',
+          );
         }
         for (const s of found) t.queue.push({ path: sibs[at(s)].path, dev: s.dev, ino: s.ino, offset: s.offset });
-        if (found.length > 0 && !mine) for (const sib of unreadAfter(sibs, found[found.length - 1], tail)) t.queue.push({ ...sib, offset: 0 });
+        if (found.length > 0 && !mine)
+          for (const sib of unreadAfter(sibs, found[found.length - 1], tail)) t.queue.push({ ...sib, offset: 0 });
       }
       if (mine && mine.offset <= size) await tail.seek(mine.offset);
       else if (mine) {
@@ -344,13 +350,15 @@ export class LogTailer {
       for (const d of t.draining) {
         // A rotated file read to its end needs no entry (kubelet will gzip it; that loses nothing).
         const offset = d.tail.committed();
-        if (offset < (await d.tail.size().catch(() => 0))) files.push({ link: t.link, target, dev: d.tail.dev, ino: d.tail.ino, offset });
+        if (offset < (await d.tail.size().catch(() => 0)))
+          files.push({ link: t.link, target, dev: d.tail.dev, ino: d.tail.ino, offset });
       }
       t.queue.forEach((q, i) => {
         const offset = i === 0 && t.queueTail ? t.queueTail.committed() : q.offset;
         files.push({ link: t.link, target: q.path, dev: q.dev, ino: q.ino, offset });
       });
-      if (t.current) files.push({ link: t.link, target, dev: t.current.dev, ino: t.current.ino, offset: t.current.committed() });
+      if (t.current)
+        files.push({ link: t.link, target, dev: t.current.dev, ino: t.current.ino, offset: t.current.committed() });
     }
     try {
       await saveOffsets(this.opt.stateFile, files);

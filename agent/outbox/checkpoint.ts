@@ -28,7 +28,10 @@ export function saveCheckpoint(stateDir: string, c: Checkpoint): void {
 }
 
 /** The spool may be newer than the checkpoint if the agent died between the two writes. */
-export function resumePoint(stateDir: string, spool: { indexes(): number[]; read(index: number): SpoolItem }): Checkpoint {
+export function resumePoint(
+  stateDir: string,
+  spool: { indexes(): number[]; read(index: number): SpoolItem },
+): Checkpoint {
   const c = loadCheckpoint(stateDir);
   const idx = spool.indexes();
   const newest = idx[idx.length - 1];

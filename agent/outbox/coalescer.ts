@@ -20,16 +20,29 @@ export class Coalescer {
       return false;
     }
     this.flows.set(key, {
-      prefix: d.prefix, family: d.family, proto: d.proto, src: d.src, dst: d.dst,
-      srcPort: d.srcPort, dstPort: d.dstPort, icmpType: d.icmpType, icmpCode: d.icmpCode,
-      inIface: d.in ?? '', outIface: d.out ?? '', ttl: d.ttl,
-      count: 1, firstSeenMs: timeMs, lastSeenMs: timeMs,
+      prefix: d.prefix,
+      family: d.family,
+      proto: d.proto,
+      src: d.src,
+      dst: d.dst,
+      srcPort: d.srcPort,
+      dstPort: d.dstPort,
+      icmpType: d.icmpType,
+      icmpCode: d.icmpCode,
+      inIface: d.in ?? '',
+      outIface: d.out ?? '',
+      ttl: d.ttl,
+      count: 1,
+      firstSeenMs: timeMs,
+      lastSeenMs: timeMs,
       sample: d.message.length > MAX_SAMPLE_CHARS ? d.message.slice(0, MAX_SAMPLE_CHARS) : d.message,
     });
     return this.flows.size >= maxFlows;
   }
 
-  get size(): number { return this.flows.size; }
+  get size(): number {
+    return this.flows.size;
+  }
 
   /** Empties the window and returns its records. */
   take(): PacketDrop[] {

@@ -19,7 +19,11 @@ export function diskErrorCode(err: unknown): string | undefined {
  */
 export function fsyncDir(dir: string): void {
   const fd = openSync(dir, 'r');
-  try { fsyncSync(fd); } finally { closeSync(fd); }
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**
@@ -32,10 +36,18 @@ export function writeDurably(dir: string, name: string, data: Uint8Array | strin
   try {
     writeFileSync(tmp, data);
     const fd = openSync(tmp, 'r');
-    try { fsyncSync(fd); } finally { closeSync(fd); }
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
     renameSync(tmp, join(dir, name));
   } catch (err) {
-    try { unlinkSync(tmp); } catch { /* never created, or already renamed */ }
+    try {
+      unlinkSync(tmp);
+    } catch {
+      /* never created, or already renamed */
+    }
     throw err;
   }
   fsyncDir(dir);
@@ -47,11 +59,20 @@ export function writeDurably(dir: string, name: string, data: Uint8Array | strin
  */
 export function removeTmpLeftovers(dir: string): string[] {
   let names: string[];
-  try { names = readdirSync(dir); } catch { return []; }
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
   const removed: string[] = [];
   for (const n of names) {
     if (!/^\..+\.tmp$|.\.tmp\.\d+$/.test(n)) continue;
-    try { unlinkSync(join(dir, n)); removed.push(n); } catch { /* raced or unwritable: harmless */ }
+    try {
+      unlinkSync(join(dir, n));
+      removed.push(n);
+    } catch {
+      /* raced or unwritable: harmless */
+    }
   }
   return removed;
 }

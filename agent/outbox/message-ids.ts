@@ -10,7 +10,10 @@ export class MessageIds {
   /** IDs this process has published at least once (until acked): a duplicate for one of them is a retry. */
   private readonly sent = new Set<string>();
 
-  constructor(private readonly node: string, private readonly agentId: string) {}
+  constructor(
+    private readonly node: string,
+    private readonly agentId: string,
+  ) {}
 
   next(): { seq: number; msgId: string } {
     const seq = ++this.seq;

@@ -34,8 +34,17 @@ export interface OutboxOptions {
   count: (name: OutboxCounter, n?: number) => void;
 }
 
-export const OUTBOX_COUNTERS = ['drop_lines', 'flows_sealed', 'messages_published', 'publish_errors', 'spool_evicted_messages', 'findings',
-  'spool_write_failures', 'checkpoint_write_failures', 'publish_duplicates_unexpected'] as const;
+export const OUTBOX_COUNTERS = [
+  'drop_lines',
+  'flows_sealed',
+  'messages_published',
+  'publish_errors',
+  'spool_evicted_messages',
+  'findings',
+  'spool_write_failures',
+  'checkpoint_write_failures',
+  'publish_duplicates_unexpected',
+] as const;
 export type OutboxCounter = (typeof OUTBOX_COUNTERS)[number];
 
 /** Drops per message: far below NATS' 1 MiB max_payload even with 2 KiB samples. */
@@ -74,12 +83,22 @@ export class Outbox {
   }
 
   /** Where the journal should resume (undefined on a first start). */
-  get resumeCursor(): string | undefined { return this.cursor; }
-  get spoolBytes(): number { return this.store.totalBytes; }
-  get spoolMemoryBytes(): number { return this.store.memoryBytes; }
+  get resumeCursor(): string | undefined {
+    return this.cursor;
+  }
+  get spoolBytes(): number {
+    return this.store.totalBytes;
+  }
+  get spoolMemoryBytes(): number {
+    return this.store.memoryBytes;
+  }
   /** Flows in the open coalescing window (the scale bench reads it). */
-  get openFlows(): number { return this.coalescer.size; }
-  get spoolMessages(): number { return this.pending.length; }
+  get openFlows(): number {
+    return this.coalescer.size;
+  }
+  get spoolMessages(): number {
+    return this.pending.length;
+  }
 
   /** Housekeeping once a second; windows have their own timer, so an idle agent barely wakes up. */
   start(): void {
@@ -115,9 +134,24 @@ export class Outbox {
   addFinding(f: FindingReport): void {
     this.o.count('findings');
     const now = Date.now();
-    this.write([this.envelope('finding', {
-      finding: { kind: f.kind, severity: f.severity, active: f.active, message: f.message, pod: f.pod, evidence: f.evidence, key: f.key ?? '', firstSeenMs: now, lastSeenMs: now },
-    })], this.cursor);
+    this.write(
+      [
+        this.envelope('finding', {
+          finding: {
+            kind: f.kind,
+            severity: f.severity,
+            active: f.active,
+            message: f.message,
+            pod: f.pod,
+            evidence: f.evidence,
+            key: f.key ?? '',
+            firstSeenMs: now,
+            lastSeenMs: now,
+          },
+        }),
+      ],
+      this.cursor,
+    );
     this.pump();
   }
 
@@ -197,7 +231,14 @@ export class Outbox {
 
   private envelope(kind: BodyKind, body: Partial<Envelope>): SpoolMessage {
     const { seq, msgId } = this.ids.next();
-    const env: Envelope = { node: this.o.node, agentId: this.o.agentId, seq, sentMs: Date.now(), agentVersion: this.o.agentVersion, ...body };
+    const env: Envelope = {
+      node: this.o.node,
+      agentId: this.o.agentId,
+      seq,
+      sentMs: Date.now(),
+      agentVersion: this.o.agentVersion,
+      ...body,
+    };
     return { subject: subjectFor(this.o.node, kind), msgId, data: encodeEnvelope(env) };
   }
 
@@ -210,7 +251,15 @@ export class Outbox {
       this.pending = this.pending.filter((i) => held.has(i));
       this.o.count('spool_evicted_messages', r.evictedMessages);
       // Once per episode: while over budget, every seal evicts another.
-      if (!this.evicting) this.o.log.error({ evictedMessages: r.evictedMessages, spoolBytes: this.store.totalBytes, memoryBytes: this.store.memoryBytes }, 'outbox: spool budget full; dropping the oldest unsent data (counted in spool_evicted_messages)');
+      if (!this.evicting)
+        this.o.log.error(
+          {
+            evictedMessages: r.evictedMessages,
+            spoolBytes: this.store.totalBytes,
+            memoryBytes: this.store.memoryBytes,
+          },
+          'outbox: spool budget full; dropping the oldest unsent data (counted in spool_evicted_messages)',
+        );
       this.evicting = true;
     } else if (this.evicting) {
       this.evicting = false;
@@ -243,7 +292,9 @@ export class Outbox {
       void Promise.allSettled(sends).then((results) => {
         this.inFlight -= item.messages.length;
         const failed = results.filter((r) => r.status === 'rejected') as PromiseRejectedResult[];
-        const usurped = results.flatMap((r, i) => (r.status === 'fulfilled' && r.value.duplicate && firstTime[i] ? [i] : []));
+        const usurped = results.flatMap((r, i) =>
+          r.status === 'fulfilled' && r.value.duplicate && firstTime[i] ? [i] : [],
+        );
         if (usurped.length) {
           this.republish(item, usurped);
         } else if (failed.length === 0) {
@@ -254,7 +305,10 @@ export class Outbox {
           this.o.count('publish_errors', failed.length);
           // Back off briefly; a whole seal is retried with the same message IDs.
           this.retryAt = Date.now() + 1000;
-          this.o.log.warn({ index, err: String(failed[0].reason?.message ?? failed[0].reason) }, 'outbox: publish failed; will retry');
+          this.o.log.warn(
+            { index, err: String(failed[0].reason?.message ?? failed[0].reason) },
+            'outbox: publish failed; will retry',
+          );
         }
         this.pump();
       });
@@ -271,7 +325,10 @@ export class Outbox {
       if (!usurped.includes(i)) return m;
       this.o.count('publish_duplicates_unexpected');
       const fresh = this.ids.reissue(m);
-      this.o.log.error({ msgId: m.msgId, republishedAs: fresh.msgId }, 'outbox: NATS already had a message ID this agent never sent; someone else publishes with its IDs. Sent again under a new ID');
+      this.o.log.error(
+        { msgId: m.msgId, republishedAs: fresh.msgId },
+        'outbox: NATS already had a message ID this agent never sent; someone else publishes with its IDs. Sent again under a new ID',
+      );
       return fresh;
     });
     const failure = this.store.replace({ ...item, messages });

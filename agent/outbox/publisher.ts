@@ -31,10 +31,15 @@ function isExpiry(err: unknown): boolean {
   return /AuthenticationExpired/i.test(e?.name ?? '') || /authentication expired/i.test(e?.message ?? '');
 }
 
-/** Errors the server sends for bad or expired credentials (nats.js AuthorizationError, UserAuthenticationExpiredError). */
+/**
+ * Errors the server sends for bad or expired credentials (nats.js AuthorizationError, UserAuthenticationExpiredError).
+ */
 export function isAuthError(err: unknown): boolean {
   const e = err as Error | undefined;
-  return /Authorization|AuthenticationExpired/i.test(e?.name ?? '') || /authorization violation|authentication (expired|timeout)/i.test(e?.message ?? '');
+  return (
+    /Authorization|AuthenticationExpired/i.test(e?.name ?? '') ||
+    /authorization violation|authentication (expired|timeout)/i.test(e?.message ?? '')
+  );
 }
 
 /**
@@ -42,16 +47,32 @@ export function isAuthError(err: unknown): boolean {
  * plain TCP dial tells "unreachable" (with the socket's error) apart from a server that answers.
  */
 function reachable(url: string, timeoutMs: number): Promise<void> {
-  const servers = url.split(',').map((s) => s.trim()).filter(Boolean);
-  const one = (s: string) => new Promise<void>((resolve, reject) => {
-    const u = new URL(s.includes('://') ? s : `nats://${s}`);
-    const sock = tcpConnect(Number(u.port) || 4222, u.hostname.replace(/^\[|\]$/g, ''));
-    const t = setTimeout(() => sock.destroy(new Error(`no answer from ${u.host} within ${timeoutMs} ms`)), timeoutMs);
-    sock.once('data', () => { clearTimeout(t); sock.destroy(); resolve(); });
-    sock.once('error', (err) => { clearTimeout(t); reject(err); });
-    sock.once('close', () => { clearTimeout(t); reject(new Error(`${u.host} closed the connection`)); });
+  const servers = url
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const one = (s: string) =>
+    new Promise<void>((resolve, reject) => {
+      const u = new URL(s.includes('://') ? s : `nats://${s}`);
+      const sock = tcpConnect(Number(u.port) || 4222, u.hostname.replace(/^\[|\]$/g, ''));
+      const t = setTimeout(() => sock.destroy(new Error(`no answer from ${u.host} within ${timeoutMs} ms`)), timeoutMs);
+      sock.once('data', () => {
+        clearTimeout(t);
+        sock.destroy();
+        resolve();
+      });
+      sock.once('error', (err) => {
+        clearTimeout(t);
+        reject(err);
+      });
+      sock.once('close', () => {
+        clearTimeout(t);
+        reject(new Error(`${u.host} closed the connection`));
+      });
+    });
+  return Promise.any(servers.map(one)).catch((e: AggregateError) => {
+    throw e.errors[0] as Error;
   });
-  return Promise.any(servers.map(one)).catch((e: AggregateError) => { throw e.errors[0] as Error; });
 }
 
 export class Publisher {
@@ -75,24 +96,35 @@ export class Publisher {
     void this.loop();
   }
 
-  get connected(): boolean { return this.st === 'connected' && !!this.js; }
-  get state(): NatsState { return this.st; }
+  get connected(): boolean {
+    return this.st === 'connected' && !!this.js;
+  }
+  get state(): NatsState {
+    return this.st;
+  }
 
   /** undefined when publishing works; otherwise why not, for /readyz. */
   notReadyReason(): string | undefined {
     switch (this.st) {
-      case 'connected': return undefined;
-      case 'connecting': return 'NATS not connected yet';
-      case 'disconnected': return `NATS disconnected: ${this.detail}`;
-      case 'auth-failed': return `NATS authorization failed: ${this.detail}`;
-      case 'unreachable': return `NATS unreachable: ${this.detail}`;
+      case 'connected':
+        return undefined;
+      case 'connecting':
+        return 'NATS not connected yet';
+      case 'disconnected':
+        return `NATS disconnected: ${this.detail}`;
+      case 'auth-failed':
+        return `NATS authorization failed: ${this.detail}`;
+      case 'unreachable':
+        return `NATS unreachable: ${this.detail}`;
     }
   }
 
   /** The heartbeat's `nats` status: ok while connected, with the last problem the agent got through. */
   probe(): { name: string; ok: boolean; detail: string } {
-    const last = this.lastProblem ? `last problem: ${this.lastProblem.what} (${new Date(this.lastProblem.atMs).toISOString()})` : '';
-    const now = this.connected ? 'connected' : this.notReadyReason() ?? '';
+    const last = this.lastProblem
+      ? `last problem: ${this.lastProblem.what} (${new Date(this.lastProblem.atMs).toISOString()})`
+      : '';
+    const now = this.connected ? 'connected' : (this.notReadyReason() ?? '');
     return { name: 'nats', ok: this.connected, detail: [now, last].filter(Boolean).join('; ') };
   }
 
@@ -114,13 +146,15 @@ export class Publisher {
     const was = this.st;
     this.st = st;
     this.detail = detail;
-    if (st === 'auth-failed' || st === 'unreachable' || st === 'disconnected') this.lastProblem = { what: `${st.replace('-', ' ')}: ${detail}`, atMs: Date.now() };
+    if (st === 'auth-failed' || st === 'unreachable' || st === 'disconnected')
+      this.lastProblem = { what: `${st.replace('-', ' ')}: ${detail}`, atMs: Date.now() };
     // Only a change of state is news; a detail that changes within one state (another errno) is not.
     if (st === was) return;
     const log = this.o.log;
     if (st === 'connected') log.info({ server: this.nc?.getServer(), was }, 'nats: connected');
     else if (st === 'disconnected') log.warn({ detail }, 'nats: disconnected; spooling until it returns');
-    else if (st === 'auth-failed') log.error({ detail }, `nats: auth failed: ${detail}; retrying until the credentials are accepted`);
+    else if (st === 'auth-failed')
+      log.error({ detail }, `nats: auth failed: ${detail}; retrying until the credentials are accepted`);
     else if (st === 'unreachable') log.warn({ detail }, `nats: unreachable: ${detail}; retrying`);
     else log.info('nats: connecting');
   }
@@ -135,7 +169,9 @@ export class Publisher {
         continue;
       }
       // Equal jitter: a fleet of agents does not reconnect in step.
-      await this.sleep(backoff(failures++, { baseMs: this.o.minRetryMs ?? 250, capMs: this.o.maxRetryMs ?? 5000, jitter: 'equal' }));
+      await this.sleep(
+        backoff(failures++, { baseMs: this.o.minRetryMs ?? 250, capMs: this.o.maxRetryMs ?? 5000, jitter: 'equal' }),
+      );
     }
   }
 
@@ -150,7 +186,10 @@ export class Publisher {
     }
     try {
       const nc = await connectNats(this.o.url, this.o.auth, this.o.name);
-      if (this.closed) { await nc.close(); return undefined; }
+      if (this.closed) {
+        await nc.close();
+        return undefined;
+      }
       this.o.count?.('nats_connect_connected');
       this.nc = nc;
       this.js = jetstream(nc, { timeout: this.timeoutMs });
@@ -173,11 +212,13 @@ export class Publisher {
     const closed = nc.closed();
     for await (const s of nc.status()) {
       // The client drops the socket after an auth error: that disconnect is the auth failure, not news.
-      if (s.type === 'disconnect') { if (this.st !== 'auth-failed') this.setState('disconnected', `lost ${s.server}`); }
-      else if (s.type === 'reconnect') this.setState('connected');
+      if (s.type === 'disconnect') {
+        if (this.st !== 'auth-failed') this.setState('disconnected', `lost ${s.server}`);
+      } else if (s.type === 'reconnect') this.setState('connected');
       // An expired user is the planned end of a short-lived credential: the client reconnects with the
       // renewed token at once. Only a refusal is an auth failure.
-      else if (s.type === 'error' && isAuthError(s.error)) this.setState(isExpiry(s.error) ? 'disconnected' : 'auth-failed', s.error.message);
+      else if (s.type === 'error' && isAuthError(s.error))
+        this.setState(isExpiry(s.error) ? 'disconnected' : 'auth-failed', s.error.message);
       else if (s.type === 'close') break;
     }
     const err = await closed;
@@ -189,8 +230,15 @@ export class Publisher {
 
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const t = setTimeout(() => { this.wake = undefined; resolve(); }, ms);
-      this.wake = () => { clearTimeout(t); this.wake = undefined; resolve(); };
+      const t = setTimeout(() => {
+        this.wake = undefined;
+        resolve();
+      }, ms);
+      this.wake = () => {
+        clearTimeout(t);
+        this.wake = undefined;
+        resolve();
+      };
     });
   }
 }

@@ -43,7 +43,10 @@ export class SealStore {
   private memBytes = 0;
   private memCount = 0;
 
-  constructor(private readonly dir: string, private readonly maxBytes: number) {
+  constructor(
+    private readonly dir: string,
+    private readonly maxBytes: number,
+  ) {
     this.spool = new Spool(dir);
     for (const index of this.spool.indexes()) {
       const bytes = this.spool.size(index) ?? 0;
@@ -52,21 +55,40 @@ export class SealStore {
     }
   }
 
-  get totalBytes(): number { return this.bytes; }
-  get memoryBytes(): number { return this.memBytes; }
-  get memoryCount(): number { return this.memCount; }
+  get totalBytes(): number {
+    return this.bytes;
+  }
+  get memoryBytes(): number {
+    return this.memBytes;
+  }
+  get memoryCount(): number {
+    return this.memCount;
+  }
 
   /** Held seals, oldest first. */
-  indexes(): number[] { return [...this.entries.keys()]; }
-  isResumed(index: number): boolean { return this.entries.get(index)?.resumed ?? false; }
+  indexes(): number[] {
+    return [...this.entries.keys()];
+  }
+  isResumed(index: number): boolean {
+    return this.entries.get(index)?.resumed ?? false;
+  }
 
   /** The journal cursor that may be saved now (see safeCursor in budget.ts). */
-  safeCursor(latest: string | undefined): string | undefined { return this.memCount === 0 ? latest : safeCursor(this.entries.values(), latest); }
+  safeCursor(latest: string | undefined): string | undefined {
+    return this.memCount === 0 ? latest : safeCursor(this.entries.values(), latest);
+  }
 
   /** prevCursor: the journal cursor before this seal's records. Never throws for a full or broken disk. */
   write(item: SpoolItem, prevCursor: string | undefined): WriteResult {
     const body = encodeItem(item);
-    const e: Entry = { index: item.index, bytes: body.length, inMemory: false, prevCursor, messages: item.messages.length, resumed: false };
+    const e: Entry = {
+      index: item.index,
+      bytes: body.length,
+      inMemory: false,
+      prevCursor,
+      messages: item.messages.length,
+      resumed: false,
+    };
     this.entries.set(item.index, e);
     this.bytes += e.bytes;
     let failure: DiskFailure | undefined;
@@ -88,11 +110,17 @@ export class SealStore {
     e.messages = item.messages.length;
     e.resumed = false;
     // The old file (if any) stays until the new content replaces it: atomically, or not at all.
-    if (wasInMemory || this.memCount > 0) { this.hold(e, body); return undefined; }
+    if (wasInMemory || this.memCount > 0) {
+      this.hold(e, body);
+      return undefined;
+    }
     return this.tryDisk(e, body);
   }
 
-  /** Writes memory seals to disk, oldest first, until one fails. Returns that failure, or undefined when all are on disk. */
+  /**
+   * Writes memory seals to disk, oldest first, until one fails. Returns that failure, or undefined when all are on
+   * disk.
+   */
   flush(): { wrote: number; failure?: DiskFailure } {
     let wrote = 0;
     for (const e of this.entries.values()) {
@@ -161,6 +189,10 @@ export class SealStore {
   private messageCount(index: number): number {
     const e = this.entries.get(index);
     if (e && e.messages > 0) return e.messages;
-    try { return this.spool.read(index).messages.length; } catch { return 1; }
+    try {
+      return this.spool.read(index).messages.length;
+    } catch {
+      return 1;
+    }
   }
 }

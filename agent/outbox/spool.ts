@@ -32,7 +32,10 @@ export function encodeItem(item: SpoolItem): Buffer {
 
 export function decodeItem(index: number, buf: Buffer): SpoolItem {
   const n = buf.readUInt32BE(0);
-  const h = JSON.parse(buf.subarray(4, 4 + n).toString()) as { cursor: string; messages: { subject: string; msgId: string; len: number }[] };
+  const h = JSON.parse(buf.subarray(4, 4 + n).toString()) as {
+    cursor: string;
+    messages: { subject: string; msgId: string; len: number }[];
+  };
   let off = 4 + n;
   const messages = h.messages.map((m) => {
     const data = new Uint8Array(buf.subarray(off, off + m.len));
@@ -52,10 +55,16 @@ export class Spool {
 
   /** Files present at start, oldest first: data a previous process spooled and may not have sent. */
   indexes(): number[] {
-    return readdirSync(this.dir).map((f) => NAME.exec(f)).filter((m): m is RegExpExecArray => !!m).map((m) => Number(m[1])).sort((a, b) => a - b);
+    return readdirSync(this.dir)
+      .map((f) => NAME.exec(f))
+      .filter((m): m is RegExpExecArray => !!m)
+      .map((m) => Number(m[1]))
+      .sort((a, b) => a - b);
   }
 
-  size(index: number): number | undefined { return this.sizes.get(index); }
+  size(index: number): number | undefined {
+    return this.sizes.get(index);
+  }
 
   /** Writes one encoded item atomically; throws the fs error when the disk refuses. */
   write(index: number, body: Buffer): void {
@@ -71,9 +80,17 @@ export class Spool {
   /** Unlinking works on a full disk; a failure here (EROFS, EIO) only leaves a file that is sent again. */
   remove(index: number): void {
     if (!this.sizes.delete(index)) return;
-    try { unlinkSync(this.path(index)); } catch { /* gone already, or the disk refuses: a later start re-sends it (same msg ID) */ }
+    try {
+      unlinkSync(this.path(index));
+    } catch {
+      /* gone already, or the disk refuses: a later start re-sends it (same msg ID) */
+    }
   }
 
-  private name(i: number): string { return `${String(i).padStart(12, '0')}.msg`; }
-  private path(i: number): string { return join(this.dir, this.name(i)); }
+  private name(i: number): string {
+    return `${String(i).padStart(12, '0')}.msg`;
+  }
+  private path(i: number): string {
+    return join(this.dir, this.name(i));
+  }
 }

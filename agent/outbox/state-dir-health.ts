@@ -12,15 +12,22 @@ export class StateDirHealth {
 
   constructor(private readonly log: Logger) {}
 
-  get isFailing(): boolean { return this.failing !== undefined; }
+  get isFailing(): boolean {
+    return this.failing !== undefined;
+  }
 
   /** A write failed; returns the finding to raise when this starts an episode. */
   failed(f: DiskFailure, memoryBytes: number): FindingReport | undefined {
     if (this.failing) return undefined;
     this.failing = f;
-    this.log.error({ path: f.path, code: f.code, err: f.message, memoryBytes }, 'outbox: state dir unwritable; holding sealed data in memory and retrying');
+    this.log.error(
+      { path: f.path, code: f.code, err: f.message, memoryBytes },
+      'outbox: state dir unwritable; holding sealed data in memory and retrying',
+    );
     return {
-      kind: STATE_DIR_FINDING, severity: 'warning', active: true,
+      kind: STATE_DIR_FINDING,
+      severity: 'warning',
+      active: true,
       message: `The agent cannot write its state directory ${f.path} (${f.code}); ${memoryBytes} bytes of unsent data are held in memory and would be lost if the agent restarted before the disk takes writes again.`,
       evidence: { path: f.path, errno: f.code, memoryBytes: String(memoryBytes) },
     };
@@ -33,8 +40,11 @@ export class StateDirHealth {
     this.failing = undefined;
     this.log.info({ path: f.path }, 'outbox: state dir writable again; everything held in memory is on disk');
     return {
-      kind: STATE_DIR_FINDING, severity: 'warning', active: false,
-      message: `The agent writes its state directory ${f.path} again.`, evidence: { path: f.path },
+      kind: STATE_DIR_FINDING,
+      severity: 'warning',
+      active: false,
+      message: `The agent writes its state directory ${f.path} again.`,
+      evidence: { path: f.path },
     };
   }
 }

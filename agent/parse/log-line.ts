@@ -43,7 +43,8 @@ export function parseJournalJson(line: string, fields: readonly string[] = []): 
   if (rt !== undefined) {
     // Microseconds as a decimal string; anything else (or beyond what a Date can hold) is no time at all.
     const ms = typeof rt === 'string' && /^\d{4,19}$/.test(rt) ? Number(rt.slice(0, -3)) : NaN;
-    if (!(ms > 0 && ms <= MAX_DATE_MS)) return { reject: 'bad-time', detail: `__REALTIME_TIMESTAMP ${JSON.stringify(rt).slice(0, 40)} is not a time` };
+    if (!(ms > 0 && ms <= MAX_DATE_MS))
+      return { reject: 'bad-time', detail: `__REALTIME_TIMESTAMP ${JSON.stringify(rt).slice(0, 40)} is not a time` };
     entry.timeMs = ms;
   }
   if (typeof rec.__CURSOR === 'string') entry.cursor = rec.__CURSOR;
@@ -69,7 +70,8 @@ export function cursorOf(line: string): string | undefined {
 }
 
 const RFC3339 = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2}(?:[.,]\d+)?)(Z|[+-]\d{2}:?\d{2})?\s/;
-const SYSLOG = /^(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) {1,2}(\d{1,2}) (\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?\s/;
+const SYSLOG =
+  /^(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) {1,2}(\d{1,2}) (\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?\s/;
 const HOST_TAG = /^\S+ ([^\s:[]+)(?:\[\d+\])?: ?/;
 /** dmesg's uptime stamp "[ 1234.567890] " or, with -T, "[Mon Nov 23 13:59:01 2026] ". */
 const DMESG = /^\[[ \d.]+\] |^\[[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2} \d{4}\] /;
@@ -92,7 +94,16 @@ export function parseRawLine(line: string, now = Date.now()): LogEntry {
   const s = SYSLOG.exec(line);
   if (s) {
     const year = new Date(now).getFullYear();
-    const at = (y: number) => new Date(y, MONTHS.indexOf(s[1]), Number(s[2]), Number(s[3]), Number(s[4]), Number(s[5]), s[6] ? Number(`0.${s[6]}`) * 1000 : 0).getTime();
+    const at = (y: number) =>
+      new Date(
+        y,
+        MONTHS.indexOf(s[1]),
+        Number(s[2]),
+        Number(s[3]),
+        Number(s[4]),
+        Number(s[5]),
+        s[6] ? Number(`0.${s[6]}`) * 1000 : 0,
+      ).getTime();
     let t = at(year);
     if (t - now > 86400e3) t = at(year - 1);
     const e = headed(line.slice(s[0].length));

@@ -22,7 +22,15 @@ export interface Drop {
   message: string;
 }
 
-export const REJECT_REASONS = ['too-long', 'binary', 'missing-address', 'missing-proto', 'bad-address', 'bad-number', 'bad-field'] as const;
+export const REJECT_REASONS = [
+  'too-long',
+  'binary',
+  'missing-address',
+  'missing-proto',
+  'bad-address',
+  'bad-number',
+  'bad-field',
+] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 
 export interface Reject {
@@ -41,11 +49,15 @@ export function parseDropMessage(message: string, prefixes: readonly string[]): 
   let prefix = '';
   for (const p of prefixes) {
     const i = prefixAt(message, p);
-    if (i >= 0 && (at < 0 || i < at)) { at = i; prefix = p; }
+    if (i >= 0 && (at < 0 || i < at)) {
+      at = i;
+      prefix = p;
+    }
   }
   if (at < 0) return undefined;
   if (message.length > MAX_LINE_BYTES) return { reject: 'too-long', detail: `${message.length} characters` };
-  if (message.indexOf('\u0000') >= 0 || message.indexOf('\uFFFD') >= 0) return { reject: 'binary', detail: 'NUL or invalid UTF-8' };
+  if (message.indexOf('\u0000') >= 0 || message.indexOf('\uFFFD') >= 0)
+    return { reject: 'binary', detail: 'NUL or invalid UTF-8' };
   return parseFields(message, at, prefix);
 }
 
@@ -101,7 +113,14 @@ function uint(message: string, from: number, limit: number, key: string, spaced:
 const PROTO_TEXT = /^[A-Z0-9]{1,16}$/;
 const MAX_IFACE = 15;
 
-const PROTOS: Record<string, string> = { TCP: 'TCP', UDP: 'UDP', ICMP: 'ICMP', ICMPv6: 'ICMPV6', SCTP: 'SCTP', UDPLITE: 'UDPLITE' };
+const PROTOS: Record<string, string> = {
+  TCP: 'TCP',
+  UDP: 'UDP',
+  ICMP: 'ICMP',
+  ICMPv6: 'ICMPV6',
+  SCTP: 'SCTP',
+  UDPLITE: 'UDPLITE',
+};
 
 function badNumber(message: string, from: number, limit: number, key: string): Reject {
   return { reject: 'bad-number', detail: `${key}${(text(message, from, limit, key, ` ${key}`) ?? '').slice(0, 32)}` };
@@ -122,23 +141,31 @@ function parseFields(message: string, at: number, prefix: string): Drop | Reject
   const src = text(message, from, limit, 'SRC=', ' SRC=');
   const dst = text(message, from, limit, 'DST=', ' DST=');
   if (src === undefined || dst === undefined) return { reject: 'missing-address', detail: 'no SRC= or DST=' };
-  const s = canonicalIp(src), d = canonicalIp(dst);
-  if (s === undefined || d === undefined || s.includes(':') !== d.includes(':')) return { reject: 'bad-address', detail: `SRC=${src.slice(0, 64)} DST=${dst.slice(0, 64)}` };
+  const s = canonicalIp(src),
+    d = canonicalIp(dst);
+  if (s === undefined || d === undefined || s.includes(':') !== d.includes(':'))
+    return { reject: 'bad-address', detail: `SRC=${src.slice(0, 64)} DST=${dst.slice(0, 64)}` };
   // Every complete IPv4/IPv6 LOG line has PROTO= (nf_log_syslog prints it for any protocol, as a
   // number if unnamed); only a non-first IPv6 fragment ("FRAG:") stops before it. A line without
   // either was not printed by the kernel's LOG target.
-  if (proto === undefined && text(message, from, limit, 'FRAG:', ' FRAG:') === undefined) return { reject: 'missing-proto', detail: 'no PROTO= (and not a fragment)' };
-  const named = proto === undefined ? 'FRAGMENT' : PROTOS[proto] ?? proto.toUpperCase();
+  if (proto === undefined && text(message, from, limit, 'FRAG:', ' FRAG:') === undefined)
+    return { reject: 'missing-proto', detail: 'no PROTO= (and not a fragment)' };
+  const named = proto === undefined ? 'FRAGMENT' : (PROTOS[proto] ?? proto.toUpperCase());
   // The kernel prints a name or a number; anything else is not a kernel line (and the collector would refuse it).
   if (!PROTO_TEXT.test(named)) return { reject: 'bad-field', detail: `PROTO=${(proto ?? '').slice(0, 32)}` };
   const drop: Drop = {
-    prefix: prefix.trim(), family: s.includes(':') ? 6 : 4, proto: named,
-    src: s, dst: d, message: at === 0 ? message : message.slice(at),
+    prefix: prefix.trim(),
+    family: s.includes(':') ? 6 : 4,
+    proto: named,
+    src: s,
+    dst: d,
+    message: at === 0 ? message : message.slice(at),
   };
   const inIf = text(message, from, limit, 'IN=', ' IN=');
   const outIf = text(message, from, limit, 'OUT=', ' OUT=');
   // Interface names are at most IFNAMSIZ-1 (15) bytes; a longer one is not from the kernel.
-  if ((inIf?.length ?? 0) > MAX_IFACE || (outIf?.length ?? 0) > MAX_IFACE) return { reject: 'bad-field', detail: `IN=${(inIf ?? '').slice(0, 32)} OUT=${(outIf ?? '').slice(0, 32)}` };
+  if ((inIf?.length ?? 0) > MAX_IFACE || (outIf?.length ?? 0) > MAX_IFACE)
+    return { reject: 'bad-field', detail: `IN=${(inIf ?? '').slice(0, 32)} OUT=${(outIf ?? '').slice(0, 32)}` };
   if (inIf !== undefined) drop.in = inIf;
   if (outIf !== undefined) drop.out = outIf;
   const spt = uint(message, from, limit, 'SPT=', ' SPT=', 65535);

@@ -58,7 +58,10 @@ const FORK_REJECTED = 'fork rejected by pids controller in ';
 export function forkRejectedCgroup(message: string): string | undefined {
   const i = message.indexOf(FORK_REJECTED);
   if (i < 0) return undefined;
-  const path = message.slice(i + FORK_REJECTED.length).trim().split(/\s/)[0];
+  const path = message
+    .slice(i + FORK_REJECTED.length)
+    .trim()
+    .split(/\s/)[0];
   return path || undefined;
 }
 

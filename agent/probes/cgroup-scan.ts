@@ -22,13 +22,21 @@ async function subdirs(dir: string): Promise<string[] | undefined> {
 
 async function readPod(root: string, rel: string, uid: string): Promise<PodPids | undefined> {
   const dir = join(root, rel);
-  const [cur, max, events] = await Promise.all(['pids.current', 'pids.max', 'pids.events'].map((f) => readOptionalFile(join(dir, f))));
+  const [cur, max, events] = await Promise.all(
+    ['pids.current', 'pids.max', 'pids.events'].map((f) => readOptionalFile(join(dir, f))),
+  );
   const current = cur === undefined ? undefined : parsePidsCurrent(cur);
   const limit = max === undefined ? undefined : parsePidsMax(max);
   // Without these files the pids controller is not enabled for this subtree (e.g. a v2 tree
   // whose parent does not delegate "pids"), or the pod went away while we looked.
   if (current === undefined || limit === undefined) return undefined;
-  return { uid, cgroup: rel, current, max: limit, forkRejections: events === undefined ? undefined : parsePidsEvents(events) };
+  return {
+    uid,
+    cgroup: rel,
+    current,
+    max: limit,
+    forkRejections: events === undefined ? undefined : parsePidsEvents(events),
+  };
 }
 
 /**
@@ -56,6 +64,9 @@ export async function scanPodPids(root: string): Promise<PodPids[]> {
     found = true;
     await walk(top, 1);
   }
-  if (!found) throw new ProbeUnavailable(`no kubepods cgroup with the pids controller under ${root} (looked for ${KUBEPODS.join(', ')})`);
+  if (!found)
+    throw new ProbeUnavailable(
+      `no kubepods cgroup with the pids controller under ${root} (looked for ${KUBEPODS.join(', ')})`,
+    );
   return pods;
 }

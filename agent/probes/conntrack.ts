@@ -15,7 +15,12 @@ export interface TableFullLines {
 }
 
 /** Pure: full above thresholdPercent, or when the kernel said it dropped packets since the last poll. */
-export function conntrackFinding(count: number, max: number, thresholdPercent: number, lines: TableFullLines): FindingReport {
+export function conntrackFinding(
+  count: number,
+  max: number,
+  thresholdPercent: number,
+  lines: TableFullLines,
+): FindingReport {
   const used = max > 0 ? (count / max) * 100 : 0;
   const active = used >= thresholdPercent || lines.count > 0;
   const evidence: Record<string, string> = {
@@ -57,7 +62,8 @@ export function conntrackProbe(opts: ConntrackProbeOptions): { probe: Probe; con
     async tick() {
       const files = ['nf_conntrack_count', 'nf_conntrack_max'].map((f) => join(opts.procRoot, 'sys/net/netfilter', f));
       const [count, max] = (await Promise.all(files.map(readHostFile))).map((t) => Number(t.trim()));
-      if (!Number.isFinite(count) || !Number.isFinite(max)) throw new ProbeUnavailable(`${files.join(', ')}: unexpected content`);
+      if (!Number.isFinite(count) || !Number.isFinite(max))
+        throw new ProbeUnavailable(`${files.join(', ')}: unexpected content`);
       const seen = lines;
       lines = { count: 0 };
       return [conntrackFinding(count, max, opts.thresholdPercent, seen)];

@@ -53,7 +53,11 @@ export function runCommand(argv: readonly string[], opts: RunOptions): Promise<s
       if (err.length < 1000) err += chunk.toString('utf8');
     });
     child.on('error', (e: NodeJS.ErrnoException) => {
-      finish(e.code === 'ENOENT' || e.code === 'EACCES' ? new ProbeUnavailable(`${argv[0]}: ${e.code === 'ENOENT' ? 'command not found' : 'permission denied'}`) : e);
+      finish(
+        e.code === 'ENOENT' || e.code === 'EACCES'
+          ? new ProbeUnavailable(`${argv[0]}: ${e.code === 'ENOENT' ? 'command not found' : 'permission denied'}`)
+          : e,
+      );
     });
     child.on('close', (code, sig) => {
       if (code === 0) return finish(undefined, Buffer.concat(out).toString('utf8'));

@@ -31,7 +31,6 @@ export interface ProbeRunOptions {
   log: Logger;
 }
 
-
 export interface RunningProbe {
   stop(): Promise<void>;
 }
@@ -71,12 +70,17 @@ export function startProbe(probe: Probe, sink: FindingSink, opts: ProbeRunOption
     const box = new AbortController();
     const onStop = () => box.abort(stopping.signal.reason);
     stopping.signal.addEventListener('abort', onStop, { once: true });
-    const timeout = setTimeout(() => box.abort(new TickTimeout(`timed out after ${opts.timeoutMs} ms`)), opts.timeoutMs);
+    const timeout = setTimeout(
+      () => box.abort(new TickTimeout(`timed out after ${opts.timeoutMs} ms`)),
+      opts.timeoutMs,
+    );
     // async wrapper: a tick that throws synchronously becomes a rejection like any other failure
     const tick = (async () => probe.tick({ signal: box.signal, now: performance.now() }))();
-    inflight = tick.catch(() => undefined).finally(() => {
-      inflight = undefined;
-    });
+    inflight = tick
+      .catch(() => undefined)
+      .finally(() => {
+        inflight = undefined;
+      });
     try {
       const observed = await Promise.race([tick, abortPromise(box.signal)]);
       setHealth(true, `running every ${probe.intervalMs} ms`);

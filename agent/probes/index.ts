@@ -21,7 +21,11 @@ export interface RunningProbes {
 }
 
 /** Starts the enabled probes; throws ConfigError on invalid flag values. */
-export function startProbes(values: Record<string, unknown>, sink: FindingSink, deps: { log: Logger; registry: Registry }): RunningProbes {
+export function startProbes(
+  values: Record<string, unknown>,
+  sink: FindingSink,
+  deps: { log: Logger; registry: Registry },
+): RunningProbes {
   return runProbes(probeConfig(values), sink, deps);
 }
 
@@ -35,10 +39,25 @@ export const probesDetector: DetectorContract<ProbeConfig> = {
 function runProbes(cfg: ProbeConfig, sink: FindingSink, deps: { log: Logger; registry: Registry }): RunningProbes {
   const probes: Probe[] = [];
   const journalConsumers: JournalConsumer[] = [];
-  const pidOpts = { intervalMs: cfg.intervalMs, procRoot: cfg.procRoot, cgroupRoot: cfg.cgroupRoot, nodePercent: cfg.pidPressurePercent, podPercent: cfg.podPidsPercent };
+  const pidOpts = {
+    intervalMs: cfg.intervalMs,
+    procRoot: cfg.procRoot,
+    cgroupRoot: cfg.cgroupRoot,
+    nodePercent: cfg.pidPressurePercent,
+    podPercent: cfg.podPidsPercent,
+  };
 
-  if (cfg.enabled.has('sysctl')) probes.push(sysctlProbe({ intervalMs: cfg.intervalMs, procRoot: cfg.procRoot, ipv6: cfg.ipv6 }));
-  if (cfg.enabled.has('iptables')) probes.push(iptablesProbe({ intervalMs: cfg.iptablesIntervalMs, commands: cfg.iptablesSave, dropRatePerSec: cfg.iptablesDropRate, registry: deps.registry }));
+  if (cfg.enabled.has('sysctl'))
+    probes.push(sysctlProbe({ intervalMs: cfg.intervalMs, procRoot: cfg.procRoot, ipv6: cfg.ipv6 }));
+  if (cfg.enabled.has('iptables'))
+    probes.push(
+      iptablesProbe({
+        intervalMs: cfg.iptablesIntervalMs,
+        commands: cfg.iptablesSave,
+        dropRatePerSec: cfg.iptablesDropRate,
+        registry: deps.registry,
+      }),
+    );
   if (cfg.enabled.has('pids')) probes.push(nodePidsProbe(pidOpts));
   if (cfg.enabled.has('pod-pids')) {
     const p = podPidsProbe(pidOpts);
@@ -46,15 +65,28 @@ function runProbes(cfg: ProbeConfig, sink: FindingSink, deps: { log: Logger; reg
     journalConsumers.push(p.consumer);
   }
   if (cfg.enabled.has('conntrack')) {
-    const c = conntrackProbe({ intervalMs: cfg.intervalMs, procRoot: cfg.procRoot, thresholdPercent: cfg.conntrackPercent });
+    const c = conntrackProbe({
+      intervalMs: cfg.intervalMs,
+      procRoot: cfg.procRoot,
+      thresholdPercent: cfg.conntrackPercent,
+    });
     probes.push(c.probe);
     journalConsumers.push(c.consumer);
   }
   if (cfg.enabled.has('journald')) {
-    probes.push(journaldProbe({ intervalMs: cfg.journaldIntervalMs, procRoot: cfg.procRoot, windowMs: cfg.journaldWindowMs, minGrowthBytes: cfg.journaldGrowthBytes }));
+    probes.push(
+      journaldProbe({
+        intervalMs: cfg.journaldIntervalMs,
+        procRoot: cfg.procRoot,
+        windowMs: cfg.journaldWindowMs,
+        minGrowthBytes: cfg.journaldGrowthBytes,
+      }),
+    );
   }
 
-  const running = probes.map((p) => startProbe(p, sink, { timeoutMs: cfg.timeoutMs, refreshMs: cfg.refreshMs, log: deps.log }));
+  const running = probes.map((p) =>
+    startProbe(p, sink, { timeoutMs: cfg.timeoutMs, refreshMs: cfg.refreshMs, log: deps.log }),
+  );
   deps.log.info({ probes: probes.map((p) => `${p.name}/${p.intervalMs}ms`) }, 'node probes started');
   return {
     async stop() {

@@ -24,8 +24,18 @@ export class IptablesMetrics {
 
   constructor(registry: Registry) {
     const labelNames = ['table', 'chain', 'target'] as const;
-    this.packets = new Counter({ name: 'nodewarden_agent_iptables_packets_total', help: 'Packets counted by iptables DROP/REJECT/LOG rules and DROP policies, by table, chain (generated suffixes folded) and target.', labelNames, registers: [registry] });
-    this.bytes = new Counter({ name: 'nodewarden_agent_iptables_bytes_total', help: 'Bytes counted by iptables DROP/REJECT/LOG rules and DROP policies.', labelNames, registers: [registry] });
+    this.packets = new Counter({
+      name: 'nodewarden_agent_iptables_packets_total',
+      help: 'Packets counted by iptables DROP/REJECT/LOG rules and DROP policies, by table, chain (generated suffixes folded) and target.',
+      labelNames,
+      registers: [registry],
+    });
+    this.bytes = new Counter({
+      name: 'nodewarden_agent_iptables_bytes_total',
+      help: 'Bytes counted by iptables DROP/REJECT/LOG rules and DROP policies.',
+      labelNames,
+      registers: [registry],
+    });
   }
 
   private label(chain: string): string {

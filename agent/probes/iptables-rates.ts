@@ -37,7 +37,16 @@ export function describeChain(table: string, chain: string): string {
 function countedEntries(s: IptablesSnapshot): Omit<CounterDelta, 'dPackets' | 'dBytes'>[] {
   const out: Omit<CounterDelta, 'dPackets' | 'dBytes'>[] = [];
   for (const c of s.chains) {
-    if (c.policy === 'DROP') out.push({ id: `${c.table}\t${c.chain}\tpolicy`, table: c.table, chain: c.chain, target: 'policy DROP', spec: 'policy DROP', packets: c.packets, bytes: c.bytes });
+    if (c.policy === 'DROP')
+      out.push({
+        id: `${c.table}\t${c.chain}\tpolicy`,
+        table: c.table,
+        chain: c.chain,
+        target: 'policy DROP',
+        spec: 'policy DROP',
+        packets: c.packets,
+        bytes: c.bytes,
+      });
   }
   const seen = new Map<string, number>();
   for (const r of s.rules) {
@@ -45,7 +54,15 @@ function countedEntries(s: IptablesSnapshot): Omit<CounterDelta, 'dPackets' | 'd
     const base = `${r.table}\t${r.chain}\t${r.spec}`;
     const n = (seen.get(base) ?? 0) + 1;
     seen.set(base, n);
-    out.push({ id: `${base}\t#${n}`, table: r.table, chain: r.chain, target: r.target as CounterTarget, spec: r.spec, packets: r.packets, bytes: r.bytes });
+    out.push({
+      id: `${base}\t#${n}`,
+      table: r.table,
+      chain: r.chain,
+      target: r.target as CounterTarget,
+      spec: r.spec,
+      packets: r.packets,
+      bytes: r.bytes,
+    });
   }
   return out;
 }
@@ -54,7 +71,10 @@ function countedEntries(s: IptablesSnapshot): Omit<CounterDelta, 'dPackets' | 'd
  * Deltas against the previous poll. A counter that went down was zeroed or its rule re-created:
  * everything it counts now is new.
  */
-export function counterDeltas(prev: ReadonlyMap<string, { packets: number; bytes: number }> | undefined, cur: IptablesSnapshot): CounterDelta[] {
+export function counterDeltas(
+  prev: ReadonlyMap<string, { packets: number; bytes: number }> | undefined,
+  cur: IptablesSnapshot,
+): CounterDelta[] {
   return countedEntries(cur).map((e) => {
     const p = prev?.get(e.id);
     if (!p) return { ...e, dPackets: 0, dBytes: 0 };
@@ -71,7 +91,11 @@ export interface DropDecision {
 
 const TOP_RULES = 3;
 
-export function dropsDecision(deltas: readonly CounterDelta[], elapsedMs: number, thresholdPerSec: number): DropDecision {
+export function dropsDecision(
+  deltas: readonly CounterDelta[],
+  elapsedMs: number,
+  thresholdPerSec: number,
+): DropDecision {
   const secs = elapsedMs / 1000;
   const drops = deltas.filter((d) => d.target !== 'LOG' && d.dPackets > 0).sort((a, b) => b.dPackets - a.dPackets);
   const total = drops.reduce((n, d) => n + d.dPackets, 0);

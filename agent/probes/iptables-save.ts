@@ -31,7 +31,18 @@ const CHAIN = /^:(\S+) (\S+) \[(\d+):(\d+)\]/;
 const LEADING_COUNTERS = /^\[(\d+):(\d+)\] /;
 
 // Numbers iptables may print instead of names (iptables -L always, -save without /etc/protocols).
-const PROTO_NAMES: Record<string, string> = { '0': 'all', '1': 'icmp', '6': 'tcp', '17': 'udp', '47': 'gre', '50': 'esp', '51': 'ah', '58': 'ipv6-icmp', '132': 'sctp', '136': 'udplite' };
+const PROTO_NAMES: Record<string, string> = {
+  '0': 'all',
+  '1': 'icmp',
+  '6': 'tcp',
+  '17': 'udp',
+  '47': 'gre',
+  '50': 'esp',
+  '51': 'ah',
+  '58': 'ipv6-icmp',
+  '132': 'sctp',
+  '136': 'udplite',
+};
 
 /** Splits a rule into arguments the way the shell would: "--log-prefix "calico-packet: "" is one. */
 export function splitArgs(text: string): string[] {
@@ -64,7 +75,9 @@ function protoName(p: string): string {
 }
 
 function parseRule(table: string, line: string): RuleCounters | undefined {
-  let packets = 0, bytes = 0, rest = line;
+  let packets = 0,
+    bytes = 0,
+    rest = line;
   const lead = LEADING_COUNTERS.exec(line);
   if (lead) {
     packets = Number(lead[1]);
@@ -86,7 +99,8 @@ function parseRule(table: string, line: string): RuleCounters | undefined {
       continue;
     }
     if ((a === '-j' || a === '--jump') && target === undefined) target = args[i + 1];
-    if ((a === '-p' || a === '--protocol') && proto === undefined && args[i + 1] !== undefined) proto = protoName(args[i + 1].toLowerCase());
+    if ((a === '-p' || a === '--protocol') && proto === undefined && args[i + 1] !== undefined)
+      proto = protoName(args[i + 1].toLowerCase());
     spec.push(/[\s"]/.test(a) || a === '' ? `"${a.replace(/(["\\])/g, '\\$1')}"` : a);
   }
   if (!Number.isFinite(packets) || !Number.isFinite(bytes)) return undefined;
@@ -104,7 +118,14 @@ export function parseIptablesSave(text: string): IptablesSnapshot {
       table = line.slice(1);
     } else if (line[0] === ':') {
       const m = CHAIN.exec(line);
-      if (m && table) chains.push({ table, chain: m[1], policy: m[2] === '-' ? undefined : m[2], packets: Number(m[3]), bytes: Number(m[4]) });
+      if (m && table)
+        chains.push({
+          table,
+          chain: m[1],
+          policy: m[2] === '-' ? undefined : m[2],
+          packets: Number(m[3]),
+          bytes: Number(m[4]),
+        });
     } else if (table && line !== 'COMMIT') {
       const r = parseRule(table, line);
       if (r) rules.push(r);

@@ -29,7 +29,9 @@ async function journaldPids(procRoot: string): Promise<number[]> {
   const pids = names.filter((n) => /^\d+$/.test(n));
   const comms = await Promise.all(pids.map((p) => readOptionalFile(join(procRoot, p, 'comm'))));
   const candidates = pids.filter((_, i) => comms[i]?.trim() === COMM);
-  const argv0 = await Promise.all(candidates.map(async (p) => (await readOptionalFile(join(procRoot, p, 'cmdline')))?.split('\0')[0]));
+  const argv0 = await Promise.all(
+    candidates.map(async (p) => (await readOptionalFile(join(procRoot, p, 'cmdline')))?.split('\0')[0]),
+  );
   return candidates.filter((_, i) => argv0[i]?.split('/').pop() === EXE).map(Number);
 }
 
@@ -40,7 +42,10 @@ export function journaldProbe(opts: JournaldProbeOptions): Probe {
     intervalMs: opts.intervalMs,
     async tick({ now }) {
       const pids = await journaldPids(opts.procRoot);
-      if (pids.length === 0) throw new ProbeUnavailable(`no systemd-journald process under ${opts.procRoot} (the agent needs the host PID namespace)`);
+      if (pids.length === 0)
+        throw new ProbeUnavailable(
+          `no systemd-journald process under ${opts.procRoot} (the agent needs the host PID namespace)`,
+        );
       for (const pid of history.keys()) if (!pids.includes(pid)) history.delete(pid);
       const findings = [];
       for (const pid of pids) {
@@ -49,7 +54,11 @@ export function journaldProbe(opts: JournaldProbeOptions): Probe {
         const m = parseStatusMemory(status);
         const anon = m.rssAnon ?? m.vmRss;
         if (anon === undefined) continue; // a zombie has no memory lines
-        const samples = inWindow([...(history.get(pid) ?? []), { at: now, anon, rss: m.vmRss, file: m.rssFile }], now, opts.windowMs).slice(-MAX_SAMPLES);
+        const samples = inWindow(
+          [...(history.get(pid) ?? []), { at: now, anon, rss: m.vmRss, file: m.rssFile }],
+          now,
+          opts.windowMs,
+        ).slice(-MAX_SAMPLES);
         history.set(pid, samples);
         findings.push(journaldGrowthFinding(pid, samples, opts));
       }

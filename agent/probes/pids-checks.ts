@@ -20,7 +20,11 @@ export interface NodePids {
   threadsMax: number;
 }
 
-export function nodePidFinding(n: NodePids, thresholdPercent: number, pods: readonly PodPids[] | undefined): FindingReport {
+export function nodePidFinding(
+  n: NodePids,
+  thresholdPercent: number,
+  pods: readonly PodPids[] | undefined,
+): FindingReport {
   const limit = Math.min(n.pidMax, n.threadsMax);
   const used = (n.tasks / limit) * 100;
   const active = used >= thresholdPercent;
@@ -54,14 +58,19 @@ export interface PodPidState {
  * A pod is exhausted when it uses thresholdPercent of its pids.max, or when forks were rejected
  * since the last poll (a fork bomb can hit the limit and die between two polls).
  */
-export function podPidFindings(pods: readonly PodPids[], thresholdPercent: number, state: PodPidState): { findings: FindingReport[]; rejections: Map<string, number> } {
+export function podPidFindings(
+  pods: readonly PodPids[],
+  thresholdPercent: number,
+  state: PodPidState,
+): { findings: FindingReport[]; rejections: Map<string, number> } {
   const findings: FindingReport[] = [];
   const rejections = new Map<string, number>();
   const top = topPodsEvidence(pods);
   for (const p of pods) {
     const before = state.rejections.get(p.uid);
     if (p.forkRejections !== undefined) rejections.set(p.uid, p.forkRejections);
-    const newRejections = before !== undefined && p.forkRejections !== undefined ? Math.max(0, p.forkRejections - before) : 0;
+    const newRejections =
+      before !== undefined && p.forkRejections !== undefined ? Math.max(0, p.forkRejections - before) : 0;
     const used = p.max === 'max' ? 0 : (p.current / Math.max(1, p.max)) * 100;
     const active = used >= thresholdPercent || newRejections > 0;
     const evidence: Record<string, string> = {
@@ -70,7 +79,9 @@ export function podPidFindings(pods: readonly PodPids[], thresholdPercent: numbe
       cgroup: p.cgroup,
       topPods: top,
     };
-    if (p.forkRejections !== undefined) evidence['pids.events max'] = `${p.forkRejections} forks rejected${newRejections ? ` (+${newRejections} since last poll)` : ''}`;
+    if (p.forkRejections !== undefined)
+      evidence['pids.events max'] =
+        `${p.forkRejections} forks rejected${newRejections ? ` (+${newRejections} since last poll)` : ''}`;
     const line = state.kernelLines.get(p.uid);
     if (line) evidence.kernel = line;
     findings.push({

@@ -21,7 +21,8 @@ export interface PidsProbeOptions {
 
 function int(text: string, path: string): number {
   const n = Number(text.trim());
-  if (!Number.isInteger(n) || n <= 0) throw new ProbeUnavailable(`${path}: unexpected content ${JSON.stringify(text.slice(0, 40))}`);
+  if (!Number.isInteger(n) || n <= 0)
+    throw new ProbeUnavailable(`${path}: unexpected content ${JSON.stringify(text.slice(0, 40))}`);
   return n;
 }
 

@@ -38,10 +38,27 @@ export function parseIpv6Routes(text: string): V6Route[] {
 }
 
 /** Interface name prefixes CNI plugins give the host side of pod links. */
-const POD_INTERFACE_PREFIXES = ['cali', 'veth', 'cni', 'cilium', 'lxc', 'flannel', 'vxlan.calico', 'tunl', 'weave', 'kube-bridge', 'azv', 'eni', 'gke'];
+const POD_INTERFACE_PREFIXES = [
+  'cali',
+  'veth',
+  'cni',
+  'cilium',
+  'lxc',
+  'flannel',
+  'vxlan.calico',
+  'tunl',
+  'weave',
+  'kube-bridge',
+  'azv',
+  'eni',
+  'gke',
+];
 
 /** Routes that look like pod routes: global unicast destinations via a pod interface. */
-export function ipv6PodRoutes(routes: readonly V6Route[], prefixes: readonly string[] = POD_INTERFACE_PREFIXES): V6Route[] {
+export function ipv6PodRoutes(
+  routes: readonly V6Route[],
+  prefixes: readonly string[] = POD_INTERFACE_PREFIXES,
+): V6Route[] {
   return routes.filter((r) => {
     if (!prefixes.some((p) => r.dev.startsWith(p)) || (r.flags & RTF_LOCAL) !== 0) return false;
     const first = parseInt(r.dst.split(':')[0] || '0', 16);

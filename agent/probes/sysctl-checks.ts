@@ -27,16 +27,22 @@ function snmpEvidence(s: SysctlSample, mem: SysctlMemory, forwarding: boolean): 
   const ip = s.snmpIp;
   if (!ip) return ev;
   // SNMP ipForwarding: 1 = forwarding, 2 = not forwarding
-  if (ip.Forwarding !== undefined) ev['snmp Ip.Forwarding'] = `${ip.Forwarding} (${ip.Forwarding === 1 ? 'forwarding' : 'not forwarding'})`;
+  if (ip.Forwarding !== undefined)
+    ev['snmp Ip.Forwarding'] = `${ip.Forwarding} (${ip.Forwarding === 1 ? 'forwarding' : 'not forwarding'})`;
   const errs = ip.InAddrErrors;
   if (errs === undefined) return ev;
   const base = mem.inAddrErrorsWhileForwarding;
   // Packets for other hosts arriving while forwarding is off are counted here, one per packet.
-  ev['snmp Ip.InAddrErrors'] = forwarding || base === undefined ? `${errs}` : `+${errs - base} since forwarding was last on (now ${errs})`;
+  ev['snmp Ip.InAddrErrors'] =
+    forwarding || base === undefined ? `${errs}` : `+${errs - base} since forwarding was last on (now ${errs})`;
   return ev;
 }
 
-export function sysctlFindings(s: SysctlSample, ipv6: Ipv6Mode, mem: SysctlMemory): { findings: FindingReport[]; memory: SysctlMemory } {
+export function sysctlFindings(
+  s: SysctlSample,
+  ipv6: Ipv6Mode,
+  mem: SysctlMemory,
+): { findings: FindingReport[]; memory: SysctlMemory } {
   const findings: FindingReport[] = [];
   const v4off = s.ipForward !== '1';
   findings.push({
@@ -53,7 +59,10 @@ export function sysctlFindings(s: SysctlSample, ipv6: Ipv6Mode, mem: SysctlMemor
     const needed = ipv6 === 'on' || s.ipv6PodRoutes.length > 0;
     const v6off = needed && s.ipv6Forward !== '1';
     const evidence: Record<string, string> = { 'net.ipv6.conf.all.forwarding': s.ipv6Forward };
-    if (s.ipv6PodRoutes.length) evidence.ipv6PodRoutes = s.ipv6PodRoutes.slice(0, 3).join(', ') + (s.ipv6PodRoutes.length > 3 ? ` (+${s.ipv6PodRoutes.length - 3} more)` : '');
+    if (s.ipv6PodRoutes.length)
+      evidence.ipv6PodRoutes =
+        s.ipv6PodRoutes.slice(0, 3).join(', ') +
+        (s.ipv6PodRoutes.length > 3 ? ` (+${s.ipv6PodRoutes.length - 3} more)` : '');
     else if (ipv6 === 'on') evidence.reason = 'IPv6 forwarding required by configuration';
     findings.push({
       kind: 'IPv6ForwardingDisabled',
@@ -61,7 +70,9 @@ export function sysctlFindings(s: SysctlSample, ipv6: Ipv6Mode, mem: SysctlMemor
       active: v6off,
       message: v6off
         ? `net.ipv6.conf.all.forwarding is ${s.ipv6Forward} while the node routes IPv6 pod traffic: IPv6 pod and Service traffic is not forwarded`
-        : needed ? 'net.ipv6.conf.all.forwarding is 1: IPv6 forwarding works again' : 'no IPv6 pod routes: IPv6 forwarding not needed',
+        : needed
+          ? 'net.ipv6.conf.all.forwarding is 1: IPv6 forwarding works again'
+          : 'no IPv6 pod routes: IPv6 forwarding not needed',
       evidence,
     });
   }

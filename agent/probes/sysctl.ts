@@ -25,7 +25,8 @@ export function sysctlProbe(opts: SysctlProbeOptions): Probe {
         readOptionalFile(p('sys/net/bridge/bridge-nf-call-iptables')),
         readOptionalFile(p('net/snmp')),
       ]);
-      const routes = opts.ipv6 === 'auto' && ipv6Forward !== undefined ? await readOptionalFile(p('net/ipv6_route')) : undefined;
+      const routes =
+        opts.ipv6 === 'auto' && ipv6Forward !== undefined ? await readOptionalFile(p('net/ipv6_route')) : undefined;
       const r = sysctlFindings(
         {
           ipForward: ipForward.trim(),

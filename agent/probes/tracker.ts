@@ -34,7 +34,10 @@ function sameEvidence(a: Record<string, string>, b: Record<string, string>): boo
 export class FindingTracker {
   private readonly raised = new Map<string, Raised>();
 
-  constructor(private readonly sink: FindingSink, private readonly opts: TrackerOptions) {}
+  constructor(
+    private readonly sink: FindingSink,
+    private readonly opts: TrackerOptions,
+  ) {}
 
   update(observed: readonly FindingReport[], nowMs: number): void {
     const seen = new Set<string>();

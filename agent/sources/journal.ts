@@ -26,7 +26,14 @@ export interface JournalOptions {
   onReady?: () => void;
 }
 
-export const JOURNAL_COUNTERS = ['lines', 'parsed', 'rejected_too_long', 'rejected_bad_json', 'rejected_bad_time', 'restarts'] as const;
+export const JOURNAL_COUNTERS = [
+  'lines',
+  'parsed',
+  'rejected_too_long',
+  'rejected_bad_json',
+  'rejected_bad_time',
+  'restarts',
+] as const;
 export type JournalCounter = (typeof JOURNAL_COUNTERS)[number];
 
 const BACKOFF_MIN_MS = 500;
@@ -72,8 +79,13 @@ export class JournalSource {
     const child = this.child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     await new Promise<void>((resolve) => {
-      const t = setTimeout(() => { child.kill('SIGKILL'); }, 2000);
-      child.once('close', () => { clearTimeout(t); resolve(); });
+      const t = setTimeout(() => {
+        child.kill('SIGKILL');
+      }, 2000);
+      child.once('close', () => {
+        clearTimeout(t);
+        resolve();
+      });
       child.kill('SIGTERM');
     });
   }
@@ -91,11 +103,27 @@ export class JournalSource {
   /** First start: the cursor of the newest matching record, so history is not replayed. */
   private tailCursor(): Promise<string | undefined> {
     return new Promise((resolve, reject) => {
-      execFile(this.o.journalctl, [...this.baseArgs(), '--lines=1'], { timeout: 15_000, maxBuffer: 4 * MAX_JSON_LINE }, (err, stdout, stderr) => {
-        if (err) return reject(new Error(`${(err as NodeJS.ErrnoException).code === 'ENOENT' ? `${this.o.journalctl} not found` : String(stderr || err.message).trim().split('\n')[0]}`));
-        const line = stdout.trim().split('\n').pop() ?? '';
-        resolve(line ? cursorOf(line) : undefined);
-      });
+      execFile(
+        this.o.journalctl,
+        [...this.baseArgs(), '--lines=1'],
+        { timeout: 15_000, maxBuffer: 4 * MAX_JSON_LINE },
+        (err, stdout, stderr) => {
+          if (err)
+            return reject(
+              new Error(
+                `${
+                  (err as NodeJS.ErrnoException).code === 'ENOENT'
+                    ? `${this.o.journalctl} not found`
+                    : String(stderr || err.message)
+                        .trim()
+                        .split('\n')[0]
+                }`,
+              ),
+            );
+          const line = stdout.trim().split('\n').pop() ?? '';
+          resolve(line ? cursorOf(line) : undefined);
+        },
+      );
     });
   }
 
@@ -125,7 +153,13 @@ export class JournalSource {
     this.child = child;
     let stderr = '';
     let sawLine = false;
-    const lines = new LineSplitter(MAX_JSON_LINE, (line) => { if (line.length > 0) this.handle(line); }, () => this.o.onCounter?.('rejected_too_long'));
+    const lines = new LineSplitter(
+      MAX_JSON_LINE,
+      (line) => {
+        if (line.length > 0) this.handle(line);
+      },
+      () => this.o.onCounter?.('rejected_too_long'),
+    );
     let announced = false;
     const ready = () => {
       if (announced || this.child !== child || child.exitCode !== null) return;
@@ -133,18 +167,28 @@ export class JournalSource {
       this.o.onReady?.();
     };
     child.stdout!.on('data', (chunk: Buffer) => {
-      if (!sawLine) { sawLine = true; this.failures = 0; ready(); }
+      if (!sawLine) {
+        sawLine = true;
+        this.failures = 0;
+        ready();
+      }
       lines.write(chunk);
     });
-    child.stderr!.on('data', (c: Buffer) => { if (stderr.length < 4096) stderr += c.toString(); });
+    child.stderr!.on('data', (c: Buffer) => {
+      if (stderr.length < 4096) stderr += c.toString();
+    });
     child.on('error', (err) => {
-      this.retry(`journal: cannot start ${this.o.journalctl}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'command not found' : err.message}`);
+      this.retry(
+        `journal: cannot start ${this.o.journalctl}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'command not found' : err.message}`,
+      );
     });
     child.on('spawn', () => {
       // journalctl -f prints nothing until a record arrives, and reads from its position whenever it
       // gets there: it is following once it runs and the journal opens with these arguments, which a
       // one-shot `--lines=0` with the same ones proves (or its first line, whichever comes first).
-      void this.opens().then((ok) => { if (ok) ready(); });
+      void this.opens().then((ok) => {
+        if (ok) ready();
+      });
     });
     child.on('close', (code, signal) => {
       if (this.child !== child || this.stopped) return;
@@ -152,11 +196,16 @@ export class JournalSource {
       const cur = this.currentCursor();
       if (cur) this.cursor = cur;
       if (/cursor/i.test(stderr) && !sawLine) {
-        this.o.log.warn({ cursor: this.cursor, stderr: stderr.trim() }, 'journal: saved cursor rejected by journalctl; starting at the end of the journal');
+        this.o.log.warn(
+          { cursor: this.cursor, stderr: stderr.trim() },
+          'journal: saved cursor rejected by journalctl; starting at the end of the journal',
+        );
         this.cursor = undefined;
         this.lastLine = '';
       }
-      this.retry(`journal: journalctl exited (code ${code ?? '-'}, signal ${signal ?? '-'})${stderr.trim() ? `: ${stderr.trim().split('\n')[0]}` : ''}`);
+      this.retry(
+        `journal: journalctl exited (code ${code ?? '-'}, signal ${signal ?? '-'})${stderr.trim() ? `: ${stderr.trim().split('\n')[0]}` : ''}`,
+      );
     });
   }
 
@@ -172,7 +221,11 @@ export class JournalSource {
     this.lastLine = line;
     this.o.onCounter?.('lines');
     let wanted = false;
-    for (const lit of this.literals) if (line.includes(lit)) { wanted = true; break; }
+    for (const lit of this.literals)
+      if (line.includes(lit)) {
+        wanted = true;
+        break;
+      }
     if (!wanted) return;
     const entry = parseJournalJson(line, this.fields);
     if ('reject' in entry) {
@@ -185,7 +238,10 @@ export class JournalSource {
     for (const c of this.o.consumers) {
       if (c.match !== group) continue;
       for (const lit of c.literals) {
-        if (entry.message.includes(lit)) { c.onEntry(entry); break; }
+        if (entry.message.includes(lit)) {
+          c.onEntry(entry);
+          break;
+        }
       }
     }
   }

@@ -13,7 +13,12 @@ import type { Drop } from '../../agent/parse/packet-drop.js';
 import type { RuntimeSnapshot } from '../../proto/codec.js';
 
 /** Where a simulated pod lives: its IP and node index (0-based, the agent that sees its drops). */
-export interface SimPod { ip: string; node: number; namespace: string; name: string }
+export interface SimPod {
+  ip: string;
+  node: number;
+  namespace: string;
+  name: string;
+}
 
 export interface FleetOptions {
   /** Agents to run here: node indexes first .. first+n-1 (several processes split one fleet). */
@@ -43,7 +48,9 @@ export interface FleetStats {
   connected: number;
   messages: Record<string, number>;
   bytes: Record<string, number>;
-  outbox: Partial<Record<OutboxCounter | 'nats_connect_connected' | 'nats_connect_unreachable' | 'nats_connect_auth_failed', number>>;
+  outbox: Partial<
+    Record<OutboxCounter | 'nats_connect_connected' | 'nats_connect_unreachable' | 'nats_connect_auth_failed', number>
+  >;
   /** Sealed envelopes not acked yet, and open coalescing windows: 0 and 0 means everything is in NATS. */
   spooled: number;
   openFlows: number;
@@ -53,7 +60,11 @@ const silent = pino({ level: 'silent' });
 const KINDS = ['drops', 'finding', 'heartbeat', 'runtime'] as const;
 
 class CountingPublisher extends Publisher {
-  constructor(url: string, name: string, private readonly fleet: Fleet) {
+  constructor(
+    url: string,
+    name: string,
+    private readonly fleet: Fleet,
+  ) {
     super({ url, auth: {}, name, log: silent, count: (c) => fleet.bump(c) });
   }
   override publish(subject: string, data: Uint8Array, msgID: string) {
@@ -63,7 +74,14 @@ class CountingPublisher extends Publisher {
   }
 }
 
-interface SimAgent { index: number; node: string; publisher: Publisher; outbox: Outbox; flows: Drop[]; started: number }
+interface SimAgent {
+  index: number;
+  node: string;
+  publisher: Publisher;
+  outbox: Outbox;
+  flows: Drop[];
+  started: number;
+}
 
 export class Fleet {
   private readonly agents: SimAgent[] = [];
@@ -76,34 +94,67 @@ export class Fleet {
 
   constructor(private readonly o: FleetOptions) {}
 
-  bump(name: string, n = 1): void { const k = name as keyof FleetStats['outbox']; this.outboxCounts[k] = (this.outboxCounts[k] ?? 0) + n; }
-  sent(kind: string, bytes: number): void { this.messages[kind] = (this.messages[kind] ?? 0) + 1; this.bytes[kind] = (this.bytes[kind] ?? 0) + bytes; }
+  bump(name: string, n = 1): void {
+    const k = name as keyof FleetStats['outbox'];
+    this.outboxCounts[k] = (this.outboxCounts[k] ?? 0) + n;
+  }
+  sent(kind: string, bytes: number): void {
+    this.messages[kind] = (this.messages[kind] ?? 0) + 1;
+    this.bytes[kind] = (this.bytes[kind] ?? 0) + bytes;
+  }
 
   /** Starts every agent's publisher and outbox; resolves when all are connected (bounded). */
   async start(timeoutMs = 120_000): Promise<void> {
     const first = this.o.first ?? 0;
     const byNode = new Map<number, SimPod[]>();
-    for (const p of this.o.pods) { const l = byNode.get(p.node); if (l) l.push(p); else byNode.set(p.node, [p]); }
+    for (const p of this.o.pods) {
+      const l = byNode.get(p.node);
+      if (l) l.push(p);
+      else byNode.set(p.node, [p]);
+    }
     for (let i = first; i < first + this.o.n; i++) {
       const node = nodeName(i);
       const stateDir = join(this.o.stateRoot, node);
       mkdirSync(stateDir, { recursive: true });
       const publisher = new CountingPublisher(this.o.nats, `nodewarden-agent/${node}`, this);
       const outbox = new Outbox({
-        node, agentId: `sim${String(i).padStart(28, '0')}`, agentVersion: 'sim', stateDir, spoolMaxBytes: 64 * 2 ** 20,
-        windowMs: this.o.windowMs ?? 100, maxHoldMs: 30_000, maxFlows: 5000, maxInFlight: 256, publisher,
-        journalCursor: () => undefined, log: silent, count: (c, n) => this.bump(c, n),
+        node,
+        agentId: `sim${String(i).padStart(28, '0')}`,
+        agentVersion: 'sim',
+        stateDir,
+        spoolMaxBytes: 64 * 2 ** 20,
+        windowMs: this.o.windowMs ?? 100,
+        maxHoldMs: 30_000,
+        maxFlows: 5000,
+        maxInFlight: 256,
+        publisher,
+        journalCursor: () => undefined,
+        log: silent,
+        count: (c, n) => this.bump(c, n),
       });
-      this.agents.push({ index: i, node, publisher, outbox, flows: stormFlows(i, byNode.get(i) ?? [], this.o.dnsIps, this.o.pods), started: Date.now() });
+      this.agents.push({
+        index: i,
+        node,
+        publisher,
+        outbox,
+        flows: stormFlows(i, byNode.get(i) ?? [], this.o.dnsIps, this.o.pods),
+        started: Date.now(),
+      });
     }
     // Connect in small batches, as a fleet rolling out does, not 1,000 TCP handshakes in one tick.
     for (let k = 0; k < this.agents.length; k += 50) {
-      for (const a of this.agents.slice(k, k + 50)) { a.publisher.start(); a.outbox.start(); }
+      for (const a of this.agents.slice(k, k + 50)) {
+        a.publisher.start();
+        a.outbox.start();
+      }
       await new Promise((r) => setTimeout(r, 20));
     }
     const until = Date.now() + timeoutMs;
     while (this.agents.some((a) => !a.publisher.connected)) {
-      if (Date.now() > until) throw new Error(`${this.agents.filter((a) => !a.publisher.connected).length} of ${this.agents.length} simulated agents not connected in ${timeoutMs} ms`);
+      if (Date.now() > until)
+        throw new Error(
+          `${this.agents.filter((a) => !a.publisher.connected).length} of ${this.agents.length} simulated agents not connected in ${timeoutMs} ms`,
+        );
       await new Promise((r) => setTimeout(r, 100));
     }
   }
@@ -121,17 +172,32 @@ export class Fleet {
    * a runtime snapshot every runtimeMs (a full one first). Timers are spread over the interval.
    */
   steady(o: { heartbeatMs?: number; flowsPerMinute?: number; runtimeMs?: number } = {}): void {
-    const hb = o.heartbeatMs ?? 10_000, fpm = o.flowsPerMinute ?? 3, rt = o.runtimeMs ?? 60_000;
+    const hb = o.heartbeatMs ?? 10_000,
+      fpm = o.flowsPerMinute ?? 3,
+      rt = o.runtimeMs ?? 60_000;
     for (const a of this.agents) {
       const jitter = Math.random();
       const every = (ms: number, fn: () => void) => {
-        const t0 = setTimeout(() => { fn(); this.timers.push(setInterval(fn, ms)); }, jitter * ms);
+        const t0 = setTimeout(() => {
+          fn();
+          this.timers.push(setInterval(fn, ms));
+        }, jitter * ms);
         this.timers.push(t0);
       };
-      every(hb, () => a.outbox.sendHeartbeat({ startedMs: a.started, counters: { drop_lines: 0, spool_bytes: a.outbox.spoolBytes }, probes: [{ name: 'nats', ok: a.publisher.connected, detail: 'connected' }] }));
-      if (fpm > 0) every(60_000 / fpm, () => this.add(a, a.flows[Math.floor(Math.random() * a.flows.length)], 1, Date.now()));
+      every(hb, () =>
+        a.outbox.sendHeartbeat({
+          startedMs: a.started,
+          counters: { drop_lines: 0, spool_bytes: a.outbox.spoolBytes },
+          probes: [{ name: 'nats', ok: a.publisher.connected, detail: 'connected' }],
+        }),
+      );
+      if (fpm > 0)
+        every(60_000 / fpm, () => this.add(a, a.flows[Math.floor(Math.random() * a.flows.length)], 1, Date.now()));
       let full = true;
-      every(rt, () => { a.outbox.addRuntime(runtimeSnapshot(a.node, full)); full = false; });
+      every(rt, () => {
+        a.outbox.addRuntime(runtimeSnapshot(a.node, full));
+        full = false;
+      });
     }
   }
 
@@ -172,13 +238,19 @@ export class Fleet {
     return { node: a.node, port, atMs };
   }
 
-  snapshot(): FleetCounts { return structuredClone(this.counts); }
+  snapshot(): FleetCounts {
+    return structuredClone(this.counts);
+  }
 
   stats(): FleetStats {
     return {
-      agents: this.agents.length, connected: this.agents.filter((a) => a.publisher.connected).length,
-      messages: { ...this.messages }, bytes: { ...this.bytes }, outbox: { ...this.outboxCounts },
-      spooled: this.agents.reduce((s, a) => s + a.outbox.spoolMessages, 0), openFlows: this.agents.reduce((s, a) => s + a.outbox.openFlows, 0),
+      agents: this.agents.length,
+      connected: this.agents.filter((a) => a.publisher.connected).length,
+      messages: { ...this.messages },
+      bytes: { ...this.bytes },
+      outbox: { ...this.outboxCounts },
+      spooled: this.agents.reduce((s, a) => s + a.outbox.spoolMessages, 0),
+      openFlows: this.agents.reduce((s, a) => s + a.outbox.openFlows, 0),
     };
   }
 
@@ -193,24 +265,38 @@ export class Fleet {
     }
   }
 
-  stopSteady(): void { for (const t of this.timers) { clearTimeout(t); clearInterval(t); } this.timers = []; }
+  stopSteady(): void {
+    for (const t of this.timers) {
+      clearTimeout(t);
+      clearInterval(t);
+    }
+    this.timers = [];
+  }
 
   async stop(): Promise<void> {
     this.stopSteady();
-    await Promise.all(this.agents.map(async (a) => { await a.outbox.stop(1000); await a.publisher.close(); }));
+    await Promise.all(
+      this.agents.map(async (a) => {
+        await a.outbox.stop(1000);
+        await a.publisher.close();
+      }),
+    );
     rmSync(this.o.stateRoot, { recursive: true, force: true });
   }
 }
 
 /** The collector's flow identity, as the API shows it: src|dst|proto|dstPort. */
-export const flowKey = (d: { src: string; dst: string; proto: string; dstPort?: number }) => `${d.src}|${d.dst}|${d.proto}|${d.dstPort ?? ''}`;
+export const flowKey = (d: { src: string; dst: string; proto: string; dstPort?: number }) =>
+  `${d.src}|${d.dst}|${d.proto}|${d.dstPort ?? ''}`;
 
 /**
  * 50 distinct flows per node, as the seed incident makes them: the node's pods towards both DNS pods
  * (UDP 53, dropped by a deny-all in kube-system), then towards other pods of the cluster.
  */
 export function stormFlows(node: number, local: SimPod[], dnsIps: string[], all: SimPod[], count = 50): Drop[] {
-  const srcs = local.length ? local : [{ ip: `10.255.${(node >> 8) & 255}.${node & 255}`, node, namespace: '', name: '' }];
+  const srcs = local.length
+    ? local
+    : [{ ip: `10.255.${(node >> 8) & 255}.${node & 255}`, node, namespace: '', name: '' }];
   const out: Drop[] = [];
   for (let f = 0; f < count; f++) {
     const src = srcs[f % srcs.length];
@@ -220,36 +306,108 @@ export function stormFlows(node: number, local: SimPod[], dnsIps: string[], all:
     const dstPort = dns ? 53 : 8000 + f;
     const iface = `cali${(node * 64 + (f % srcs.length)).toString(16).padStart(11, '0')}`;
     out.push({
-      prefix: 'calico-packet:', family: 4, proto, src: src.ip, dst, srcPort: 30000 + f, dstPort, in: iface, out: 'eth0', ttl: 63,
+      prefix: 'calico-packet:',
+      family: 4,
+      proto,
+      src: src.ip,
+      dst,
+      srcPort: 30000 + f,
+      dstPort,
+      in: iface,
+      out: 'eth0',
+      ttl: 63,
       message: `calico-packet: IN=${iface} OUT=eth0 SRC=${src.ip} DST=${dst} LEN=60 TOS=0x00 PREC=0x00 TTL=63 ID=4242 DF PROTO=${proto} SPT=${30000 + f} DPT=${dstPort} LEN=40`,
     });
   }
   // A node with fewer local pods than DNS pods x 10 may repeat a (src, dst) pair: keep the flows distinct.
   const seen = new Set<string>();
-  return out.filter((d) => { const k = flowKey(d); if (seen.has(k)) return false; seen.add(k); return true; });
+  return out.filter((d) => {
+    const k = flowKey(d);
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
 }
 
 function runtimeSnapshot(node: string, full: boolean): RuntimeSnapshot {
   return {
-    full, runtimeName: 'containerd', runtimeVersion: '1.7.22', endpoint: 'unix:///run/containerd/containerd.sock',
-    conditions: [{ type: 'NetworkReady', status: true }, { type: 'RuntimeReady', status: true }],
-    pods: [{ id: `${node}-proxy`, namespace: 'kube-system', name: `kube-proxy-${node}`, uid: `uid-${node}`, state: 'SANDBOX_READY', createdMs: Date.now() - 3_600_000, containers: [{ id: `${node}-c`, name: 'kube-proxy', image: 'registry.k8s.io/kube-proxy:v1.31.0', state: 'CONTAINER_RUNNING', attempt: 0, createdMs: Date.now() - 3_600_000 }] }],
+    full,
+    runtimeName: 'containerd',
+    runtimeVersion: '1.7.22',
+    endpoint: 'unix:///run/containerd/containerd.sock',
+    conditions: [
+      { type: 'NetworkReady', status: true },
+      { type: 'RuntimeReady', status: true },
+    ],
+    pods: [
+      {
+        id: `${node}-proxy`,
+        namespace: 'kube-system',
+        name: `kube-proxy-${node}`,
+        uid: `uid-${node}`,
+        state: 'SANDBOX_READY',
+        createdMs: Date.now() - 3_600_000,
+        containers: [
+          {
+            id: `${node}-c`,
+            name: 'kube-proxy',
+            image: 'registry.k8s.io/kube-proxy:v1.31.0',
+            state: 'CONTAINER_RUNNING',
+            attempt: 0,
+            createdMs: Date.now() - 3_600_000,
+          },
+        ],
+      },
+    ],
   };
 }
 
-/** A PodList (`kubectl get pods -A -o json` shape, for --pods-file) of `count` pods over `nodes` nodes, plus 2 kube-dns pods. */
+/**
+ * A PodList (`kubectl get pods -A -o json` shape, for --pods-file) of `count` pods over `nodes` nodes, plus 2 kube-dns
+ * pods.
+ */
 export function generatePods(count: number, nodes: number): { pods: SimPod[]; dnsIps: string[]; podList: unknown } {
   const pods: SimPod[] = [];
   for (let i = 0; i < count; i++) {
     const n = i + 256; // skip 10.64.0.x
-    pods.push({ ip: `10.${64 + (n >> 16)}.${(n >> 8) & 255}.${n & 255}`, node: i % nodes, namespace: `team-${i % 100}`, name: `app-${i}` });
+    pods.push({
+      ip: `10.${64 + (n >> 16)}.${(n >> 8) & 255}.${n & 255}`,
+      node: i % nodes,
+      namespace: `team-${i % 100}`,
+      name: `app-${i}`,
+    });
   }
-  const dns = [0, 1].map((k) => ({ ip: `10.96.250.${10 + k}`, node: k % nodes, namespace: 'kube-system', name: `coredns-${k}` }));
+  const dns = [0, 1].map((k) => ({
+    ip: `10.96.250.${10 + k}`,
+    node: k % nodes,
+    namespace: 'kube-system',
+    name: `coredns-${k}`,
+  }));
   const item = (p: SimPod, labels: Record<string, string>, k: number) => ({
-    metadata: { namespace: p.namespace, name: p.name, uid: `00000000-0000-4000-8000-${String(k).padStart(12, '0')}`, labels },
-    spec: { nodeName: nodeName(p.node), containers: [{ name: 'app', ports: [{ name: 'dns', containerPort: 53, protocol: 'UDP' }] }] },
-    status: { phase: 'Running', podIP: p.ip, podIPs: [{ ip: p.ip }], hostIP: `192.168.${(p.node >> 8) & 255}.${p.node & 255}` },
+    metadata: {
+      namespace: p.namespace,
+      name: p.name,
+      uid: `00000000-0000-4000-8000-${String(k).padStart(12, '0')}`,
+      labels,
+    },
+    spec: {
+      nodeName: nodeName(p.node),
+      containers: [{ name: 'app', ports: [{ name: 'dns', containerPort: 53, protocol: 'UDP' }] }],
+    },
+    status: {
+      phase: 'Running',
+      podIP: p.ip,
+      podIPs: [{ ip: p.ip }],
+      hostIP: `192.168.${(p.node >> 8) & 255}.${p.node & 255}`,
+    },
   });
-  const podList = { apiVersion: 'v1', kind: 'List', items: [...pods.map((p, k) => item(p, { app: 'app' }, k)), ...dns.map((p, k) => item(p, { 'k8s-app': 'kube-dns' }, count + k))] };
+  const podList = {
+    apiVersion: 'v1',
+    kind: 'List',
+    items: [
+      ...pods.map((p, k) => item(p, { app: 'app' }, k)),
+      ...dns.map((p, k) => item(p, { 'k8s-app': 'kube-dns' }, count + k)),
+    ],
+  };
   return { pods, dnsIps: dns.map((d) => d.ip), podList };
 }

@@ -6,7 +6,11 @@ import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import type { FleetCounts, FleetOptions, FleetStats } from './agents.js';
 
-export interface Marker { node: string; port: number; atMs: number }
+export interface Marker {
+  node: string;
+  port: number;
+  atMs: number;
+}
 
 export interface FleetProc {
   pid: number;
@@ -19,13 +23,23 @@ export interface FleetProc {
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 const children = new Set<ChildProcess>();
-process.once('exit', () => { for (const c of children) c.kill('SIGKILL'); });
+process.once('exit', () => {
+  for (const c of children) c.kill('SIGKILL');
+});
 
 /** configDir: where the child's config (with the pod list) is written. onMarker: latency probes as they are added. */
-export function startFleetProc(o: FleetOptions, configDir: string, onMarker: (m: Marker) => void = () => undefined): FleetProc {
+export function startFleetProc(
+  o: FleetOptions,
+  configDir: string,
+  onMarker: (m: Marker) => void = () => undefined,
+): FleetProc {
   const conf = join(configDir, `fleet-${o.first ?? 0}.json`);
   writeFileSync(conf, JSON.stringify(o));
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/load/fleet-proc.ts'), conf], { stdio: ['pipe', 'pipe', 'inherit'], cwd: ROOT });
+  const child: ChildProcess = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(ROOT, 'bench/load/fleet-proc.ts'), conf],
+    { stdio: ['pipe', 'pipe', 'inherit'], cwd: ROOT },
+  );
   children.add(child);
   child.on('exit', () => children.delete(child));
   const waiting = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
@@ -36,14 +50,19 @@ export function startFleetProc(o: FleetOptions, configDir: string, onMarker: (m:
     const w = m.id !== undefined ? waiting.get(m.id) : undefined;
     if (!w) return;
     waiting.delete(m.id!);
-    if (m.error) w.reject(new Error(`fleet ${o.first ?? 0}: ${m.error}`)); else w.resolve(m.result);
+    if (m.error) w.reject(new Error(`fleet ${o.first ?? 0}: ${m.error}`));
+    else w.resolve(m.result);
   });
-  child.on('exit', (code) => { for (const w of waiting.values()) w.reject(new Error(`fleet process exited ${code}`)); waiting.clear(); });
-  const call = <T>(cmd: string, args?: Record<string, number>) => new Promise<T>((resolve, reject) => {
-    const id = next++;
-    waiting.set(id, { resolve: resolve as (v: unknown) => void, reject });
-    child.stdin!.write(JSON.stringify({ id, cmd, args }) + '\n');
+  child.on('exit', (code) => {
+    for (const w of waiting.values()) w.reject(new Error(`fleet process exited ${code}`));
+    waiting.clear();
   });
+  const call = <T>(cmd: string, args?: Record<string, number>) =>
+    new Promise<T>((resolve, reject) => {
+      const id = next++;
+      waiting.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      child.stdin!.write(JSON.stringify({ id, cmd, args }) + '\n');
+    });
   return {
     pid: child.pid!,
     call,

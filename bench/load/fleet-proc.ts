@@ -16,18 +16,31 @@ const handlers: Record<string, (a: Record<string, number>) => unknown> = {
   storm: async (a) => {
     let k = 0;
     const every = a.markerEveryTicks ?? 0;
-    await fleet.storm({ seconds: a.seconds, dropsPerSecond: a.dropsPerSecond, onTick: () => { if (every && ++k % every === 0) send({ marker: fleet.marker() }); } });
+    await fleet.storm({
+      seconds: a.seconds,
+      dropsPerSecond: a.dropsPerSecond,
+      onTick: () => {
+        if (every && ++k % every === 0) send({ marker: fleet.marker() });
+      },
+    });
   },
   marker: () => fleet.marker(),
   snapshot: () => fleet.snapshot(),
   stats: () => fleet.stats(),
   drained: (a) => fleet.drained(a.timeoutMs),
-  stop: async () => { await fleet.stop(); setTimeout(() => process.exit(0), 50); },
+  stop: async () => {
+    await fleet.stop();
+    setTimeout(() => process.exit(0), 50);
+  },
 };
 
 createInterface({ input: process.stdin }).on('line', (line) => {
   const c = JSON.parse(line) as Cmd;
-  Promise.resolve().then(() => handlers[c.cmd](c.args ?? {}))
-    .then((result) => send({ id: c.id, result: result ?? null }), (err: Error) => send({ id: c.id, error: err.message }));
+  Promise.resolve()
+    .then(() => handlers[c.cmd](c.args ?? {}))
+    .then(
+      (result) => send({ id: c.id, result: result ?? null }),
+      (err: Error) => send({ id: c.id, error: err.message }),
+    );
 });
 process.stdin.on('end', () => process.exit(0));

@@ -4,10 +4,19 @@
 import type { ControlPlane } from '../../test/support/kube.js';
 import { flowKey, type FleetCounts, type SimPod } from './agents.js';
 
-interface ApiFlow { node: string; proto: string; src: { ip: string }; dst: { ip: string; port?: number }; count: number }
+interface ApiFlow {
+  node: string;
+  proto: string;
+  src: { ip: string };
+  dst: { ip: string; port?: number };
+  count: number;
+}
 
 async function drops(api: string, query: string, token?: string): Promise<{ items: ApiFlow[]; truncated: boolean }> {
-  const r = await fetch(`${api}/api/v1/drops?${query}`, { headers: token ? { authorization: `Bearer ${token}` } : {}, signal: AbortSignal.timeout(30_000) });
+  const r = await fetch(`${api}/api/v1/drops?${query}`, {
+    headers: token ? { authorization: `Bearer ${token}` } : {},
+    signal: AbortSignal.timeout(30_000),
+  });
   if (!r.ok) throw new Error(`${api}/api/v1/drops?${query}: ${r.status} ${await r.text()}`);
   return r.json() as Promise<{ items: ApiFlow[]; truncated: boolean }>;
 }
@@ -23,9 +32,14 @@ export async function apiFlowCounts(api: string, nodes: string[], token?: string
     }
   };
   const all = await drops(api, 'limit=10000', token);
-  if (!all.truncated) { add(all.items); return out; }
+  if (!all.truncated) {
+    add(all.items);
+    return out;
+  }
   for (let i = 0; i < nodes.length; i += 8) {
-    const parts = await Promise.all(nodes.slice(i, i + 8).map((n) => drops(api, `node=${encodeURIComponent(n)}&limit=10000`, token)));
+    const parts = await Promise.all(
+      nodes.slice(i, i + 8).map((n) => drops(api, `node=${encodeURIComponent(n)}&limit=10000`, token)),
+    );
     for (const p of parts) add(p.items);
   }
   return out;
@@ -35,8 +49,10 @@ export async function apiFlowCounts(api: string, nodes: string[], token?: string
 export function diffCounts(want: FleetCounts['flows'], got: FleetCounts['flows']): string[] {
   const out: string[] = [];
   for (const node of new Set([...Object.keys(want), ...Object.keys(got)])) {
-    const w = want[node] ?? {}, g = got[node] ?? {};
-    for (const k of new Set([...Object.keys(w), ...Object.keys(g)])) if ((w[k] ?? 0) !== (g[k] ?? 0)) out.push(`${node} ${k}: want ${w[k] ?? 0}, got ${g[k] ?? 0}`);
+    const w = want[node] ?? {},
+      g = got[node] ?? {};
+    for (const k of new Set([...Object.keys(w), ...Object.keys(g)]))
+      if ((w[k] ?? 0) !== (g[k] ?? 0)) out.push(`${node} ${k}: want ${w[k] ?? 0}, got ${g[k] ?? 0}`);
   }
   return out;
 }
@@ -50,7 +66,10 @@ export function expectedPodEventTotals(c: FleetCounts, known: SimPod[]): Record<
   for (const flows of Object.values(c.flows)) {
     for (const [k, n] of Object.entries(flows)) {
       const [src, dst] = k.split('|');
-      for (const ip of new Set([src, dst])) { const p = byIp.get(ip); if (p) out[podKey(p)] += n; }
+      for (const ip of new Set([src, dst])) {
+        const p = byIp.get(ip);
+        if (p) out[podKey(p)] += n;
+      }
     }
   }
   return out;
@@ -60,7 +79,10 @@ export function expectedPodEventTotals(c: FleetCounts, known: SimPod[]): Record<
 export async function podEventTotals(cp: ControlPlane, known: SimPod[]): Promise<Record<string, number>> {
   const out: Record<string, number> = Object.fromEntries(known.map((p) => [podKey(p), 0]));
   for (const ns of new Set(known.map((p) => p.namespace))) {
-    const r = await cp.request('GET', `/api/v1/namespaces/${ns}/events?fieldSelector=${encodeURIComponent('reason=PacketDrop')}`);
+    const r = await cp.request(
+      'GET',
+      `/api/v1/namespaces/${ns}/events?fieldSelector=${encodeURIComponent('reason=PacketDrop')}`,
+    );
     if (r.status !== 200) throw new Error(`list events in ${ns}: ${r.status}`);
     for (const e of r.body.items as { involvedObject: { namespace: string; name: string }; count?: number }[]) {
       const k = `${e.involvedObject.namespace}/${e.involvedObject.name}`;

@@ -3,7 +3,8 @@ import { collectorFlags, collectorGroups, runCollectorMain } from '../../collect
 
 export const spec: CommandSpec = {
   name: 'collector',
-  summary: 'Run the collector: consume agents\' messages from NATS JetStream, name pods, serve the HTTP API, write Kubernetes Events.',
+  summary:
+    "Run the collector: consume agents' messages from NATS JetStream, name pods, serve the HTTP API, write Kubernetes Events.",
   details: `Pod names come from the Kubernetes API (--kubeconfig, or the in-cluster service account when
 running in a pod: one cluster-wide pod list+watch), or from --pods-file (a PodList as printed by
 kubectl get pods -A -o json) without a cluster. /readyz waits for the first pod sync.

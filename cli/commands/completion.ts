@@ -15,7 +15,8 @@ export const spec: CommandSpec = {
 };
 
 export async function run(_v: FlagValues, positionals: string[] = []): Promise<number> {
-  if (positionals.length !== 1 || !['bash', 'zsh'].includes(positionals[0])) throw new ConfigError('expected one shell: bash or zsh (see nodewarden completion --help)');
+  if (positionals.length !== 1 || !['bash', 'zsh'].includes(positionals[0]))
+    throw new ConfigError('expected one shell: bash or zsh (see nodewarden completion --help)');
   // The command list lives in main.ts, which imports this module: loaded when used, not at start.
   const { commands } = await import('../main.js');
   const specs = commands.map((c) => c.spec);

@@ -5,7 +5,8 @@ import { outputFlags, serialize, table } from '../output.js';
 
 export const spec: CommandSpec = {
   name: 'explain',
-  summary: 'Explain a flow by the NetworkPolicies behind it: which policies isolate each side, which rule admits it or nearly does.',
+  summary:
+    'Explain a flow by the NetworkPolicies behind it: which policies isolate each side, which rule admits it or nearly does.',
   usage: 'nodewarden explain FROM TO PORT[/PROTO] [--collector URL] [--api-token TOKEN] [-o json|yaml]',
   details: `FROM and TO are namespace/pod or an IP; PROTO is TCP (default), UDP or SCTP; PORT is the
 destination port the pod listens on (after DNAT, not a Service port). Reads GET /api/v1/explain from
@@ -23,7 +24,10 @@ Examples:
 
   # From a pod to an address outside the cluster, as YAML
   nodewarden explain shop/web-0 203.0.113.10 443 -o yaml`,
-  flags: { ...collectorClientFlags, output: { ...outputFlags.output, arg: 'table|json|yaml', help: 'table, json or yaml.' } },
+  flags: {
+    ...collectorClientFlags,
+    output: { ...outputFlags.output, arg: 'table|json|yaml', help: 'table, json or yaml.' },
+  },
 };
 
 /** "53/UDP", "5432", "5432/tcp" -> [port, PROTO]. */
@@ -32,7 +36,8 @@ export function parsePortProto(text: string): { port: number; proto: string } {
   const port = m ? Number(m[1]) : NaN;
   if (!m || port < 1 || port > 65535) throw new ConfigError(`"${text}" is not PORT[/PROTO] (e.g. 53/UDP, 5432)`);
   const proto = (m[2] ?? 'TCP').toUpperCase();
-  if (!['TCP', 'UDP', 'SCTP'].includes(proto)) throw new ConfigError(`protocol must be TCP, UDP or SCTP (NetworkPolicy defines no others), not "${m[2]}"`);
+  if (!['TCP', 'UDP', 'SCTP'].includes(proto))
+    throw new ConfigError(`protocol must be TCP, UDP or SCTP (NetworkPolicy defines no others), not "${m[2]}"`);
   return { port, proto };
 }
 
@@ -48,8 +53,16 @@ function ruleText(s: ExplanationSide): string {
 
 export function renderExplanation(e: Explanation): string {
   const head = `${e.verdict.toUpperCase()}: ${e.summary}\n${e.fix ? `Fix: ${e.fix}\n` : ''}\n`;
-  const sides = table(['DIRECTION', 'POD', 'VERDICT', 'ISOLATED BY', 'RULE'],
-    e.sides.map((s) => [s.direction, who(s), s.verdict, s.isolatedBy.length ? s.isolatedBy.join(', ') : '-', ruleText(s)]));
+  const sides = table(
+    ['DIRECTION', 'POD', 'VERDICT', 'ISOLATED BY', 'RULE'],
+    e.sides.map((s) => [
+      s.direction,
+      who(s),
+      s.verdict,
+      s.isolatedBy.length ? s.isolatedBy.join(', ') : '-',
+      ruleText(s),
+    ]),
+  );
   const state = `\nPolicy state: resourceVersion ${e.policyState.resourceVersion || '-'}, last change ${e.policyState.at}\n`;
   const caveat = e.notEvaluated?.length ? `Not evaluated (served by this cluster): ${e.notEvaluated.join(', ')}\n` : '';
   return head + sides + state + caveat;
@@ -57,7 +70,10 @@ export function renderExplanation(e: Explanation): string {
 
 export async function run(v: FlagValues, positionals: string[] = []): Promise<number> {
   const output = checkOutput(v);
-  if (positionals.length !== 3) throw new ConfigError('expected FROM TO PORT[/PROTO], e.g. shop/web-0 kube-system/coredns-abc 53/UDP (see nodewarden explain --help)');
+  if (positionals.length !== 3)
+    throw new ConfigError(
+      'expected FROM TO PORT[/PROTO], e.g. shop/web-0 kube-system/coredns-abc 53/UDP (see nodewarden explain --help)',
+    );
   const [from, to, pp] = positionals;
   const { port, proto } = parsePortProto(pp);
   const body = (await getJson(v, '/api/v1/explain', { from, to, port: String(port), proto })) as Explanation;

@@ -1,6 +1,14 @@
 import type { CommandSpec, FlagValues } from '../../common/flags.js';
 import type { NodeView } from '../../collector/store/nodes.js';
-import { collectorClientFlags, clientOf, getJson, listFooter, emptyList, noArgs, type ListAnswer } from '../shared-flags.js';
+import {
+  collectorClientFlags,
+  clientOf,
+  getJson,
+  listFooter,
+  emptyList,
+  noArgs,
+  type ListAnswer,
+} from '../shared-flags.js';
 import { outputFlags, formatOf, serialize, table, ageOf } from '../output.js';
 import { follow } from '../follow.js';
 
@@ -27,8 +35,19 @@ Examples:
   flags: {
     ...collectorClientFlags,
     ...outputFlags,
-    limit: { type: 'string', arg: 'N', default: '1000', help: 'At most N nodes (by name; with -w: in the first table).', noEnv: true },
-    watch: { type: 'boolean', short: 'w', help: 'After the table, print a row each time a node\'s health, state, findings or probes change, until Ctrl-C.', noEnv: true },
+    limit: {
+      type: 'string',
+      arg: 'N',
+      default: '1000',
+      help: 'At most N nodes (by name; with -w: in the first table).',
+      noEnv: true,
+    },
+    watch: {
+      type: 'boolean',
+      short: 'w',
+      help: "After the table, print a row each time a node's health, state, findings or probes change, until Ctrl-C.",
+      noEnv: true,
+    },
   },
 };
 
@@ -38,16 +57,33 @@ const headerOf = (wide: boolean) => [...HEADER, ...(wide ? ['AGENT UP'] : []), L
 
 // HEALTHY keeps its place and yes/NO (scripts read it); STATE says why a node is not healthy.
 const cells = (n: NodeView, wide: boolean, now: number): string[] => [
-  n.node, n.healthy ? 'yes' : 'NO', String(n.activeFindings), ageOf(n.lastSeen, now), n.agentVersion,
-  n.state ?? (n.healthy ? 'healthy' : 'unhealthy'), n.nats ? (n.nats.ok ? 'ok' : `FAILING: ${n.nats.detail}`) : '-',
+  n.node,
+  n.healthy ? 'yes' : 'NO',
+  String(n.activeFindings),
+  ageOf(n.lastSeen, now),
+  n.agentVersion,
+  n.state ?? (n.healthy ? 'healthy' : 'unhealthy'),
+  n.nats ? (n.nats.ok ? 'ok' : `FAILING: ${n.nats.detail}`) : '-',
   ...(wide ? [ageOf(n.agentStarted, now)] : []),
-  (n.probes ?? []).filter((p) => !p.ok).map((p) => p.name).join(',') || '-',
+  (n.probes ?? [])
+    .filter((p) => !p.ok)
+    .map((p) => p.name)
+    .join(',') || '-',
 ];
 
-export function renderNodes(r: ListAnswer<NodeView>, o: { wide?: boolean; noHeaders?: boolean; nowMs?: number } = {}): string {
+export function renderNodes(
+  r: ListAnswer<NodeView>,
+  o: { wide?: boolean; noHeaders?: boolean; nowMs?: number } = {},
+): string {
   if (r.items.length === 0) return emptyList(r, 'No agents have reported yet.');
   const now = o.nowMs ?? Date.now();
-  return table(headerOf(!!o.wide), r.items.map((n) => cells(n, !!o.wide, now)), o.noHeaders) + listFooter(r, 'nodes');
+  return (
+    table(
+      headerOf(!!o.wide),
+      r.items.map((n) => cells(n, !!o.wide, now)),
+      o.noHeaders,
+    ) + listFooter(r, 'nodes')
+  );
 }
 
 export async function run(v: FlagValues, positionals: string[] = []): Promise<number> {
@@ -56,15 +92,28 @@ export async function run(v: FlagValues, positionals: string[] = []): Promise<nu
   const wide = format === 'wide';
   if (v.watch) {
     // A node is sent again when its agent reports or one of its findings changes; a row when what it shows changed.
-    return follow<NodeView>(clientOf(v), {
-      types: 'nodes', event: 'node', params: { limit: v.limit as string },
-      matches: () => true, key: (n) => n.node,
-      signature: (n) => JSON.stringify(cells(n, wide, Date.parse(n.lastSeen))),
-      header: headerOf(wide), cells: (n, now) => cells(n, wide, now),
-      newerFirst: (a, b) => a.node.localeCompare(b.node),
-    }, format, v['no-headers'] === true);
+    return follow<NodeView>(
+      clientOf(v),
+      {
+        types: 'nodes',
+        event: 'node',
+        params: { limit: v.limit as string },
+        matches: () => true,
+        key: (n) => n.node,
+        signature: (n) => JSON.stringify(cells(n, wide, Date.parse(n.lastSeen))),
+        header: headerOf(wide),
+        cells: (n, now) => cells(n, wide, now),
+        newerFirst: (a, b) => a.node.localeCompare(b.node),
+      },
+      format,
+      v['no-headers'] === true,
+    );
   }
   const body = (await getJson(v, '/api/v1/nodes', { limit: v.limit as string })) as ListAnswer<NodeView>;
-  process.stdout.write(format === 'json' || format === 'yaml' ? serialize(body, format) : renderNodes(body, { wide, noHeaders: v['no-headers'] === true }));
+  process.stdout.write(
+    format === 'json' || format === 'yaml'
+      ? serialize(body, format)
+      : renderNodes(body, { wide, noHeaders: v['no-headers'] === true }),
+  );
   return 0;
 }

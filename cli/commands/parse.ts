@@ -1,7 +1,13 @@
 import type { CommandSpec, FlagValues } from '../../common/flags.js';
 import { LineSplitter } from '../../common/lines.js';
 import { parseInputLine } from '../../agent/parse/log-line.js';
-import { parseDropMessage, isReject, DEFAULT_DROP_PREFIXES, MAX_LINE_BYTES, type Drop } from '../../agent/parse/packet-drop.js';
+import {
+  parseDropMessage,
+  isReject,
+  DEFAULT_DROP_PREFIXES,
+  MAX_LINE_BYTES,
+  type Drop,
+} from '../../agent/parse/packet-drop.js';
 import { loadPodsFile } from '../../collector/resolve/pods-file.js';
 import type { Resolver } from '../../collector/resolve/resolver.js';
 
@@ -16,7 +22,11 @@ time (absent fields omitted); with --pods-file also srcPod/dstPod as {"namespace
 Example: journalctl -k -o json | nodewarden parse --pods-file pods.json`,
   flags: {
     prefix: { type: 'list', arg: 'P', default: DEFAULT_DROP_PREFIXES, help: 'Log prefix that marks a drop line.' },
-    'pods-file': { type: 'string', arg: 'FILE', help: 'PodList JSON (kubectl get pods -A -o json) to name pods offline.' },
+    'pods-file': {
+      type: 'string',
+      arg: 'FILE',
+      help: 'PodList JSON (kubectl get pods -A -o json) to name pods offline.',
+    },
     explain: { type: 'boolean', help: 'Print why lines with a prefix were rejected, to stderr.', noEnv: true },
   },
 };
@@ -32,7 +42,10 @@ export function dropJson(d: Drop, timeMs: number | undefined, resolver?: Resolve
   if (d.ttl !== undefined) o.ttl = d.ttl;
   if (timeMs !== undefined) o.time = new Date(timeMs).toISOString();
   if (resolver) {
-    for (const [side, ip] of [['srcPod', d.src], ['dstPod', d.dst]] as const) {
+    for (const [side, ip] of [
+      ['srcPod', d.src],
+      ['dstPod', d.dst],
+    ] as const) {
       const owner = resolver.resolve(ip);
       if (owner?.kind === 'pod') o[side] = { namespace: owner.namespace, name: owner.name };
     }
@@ -53,7 +66,12 @@ export async function run(v: FlagValues): Promise<number> {
     skipped.set(reason, (skipped.get(reason) ?? 0) + 1);
     if (explain) process.stderr.write(`line ${lineNo}: ${reason}: ${detail}\n`);
   };
-  const flush = () => { if (out) { process.stdout.write(out); out = ''; } };
+  const flush = () => {
+    if (out) {
+      process.stdout.write(out);
+      out = '';
+    }
+  };
   const onLine = (line: string): void => {
     const entry = parseInputLine(line);
     if ('reject' in entry) {
@@ -63,7 +81,8 @@ export async function run(v: FlagValues): Promise<number> {
     }
     if (entry.kernel === false) {
       // Another program's line may quote a drop prefix; only the kernel's LOG target makes drops.
-      if (explain && prefixes.some((p) => entry.message.includes(p))) skip('not-kernel', 'the syslog tag is not "kernel"');
+      if (explain && prefixes.some((p) => entry.message.includes(p)))
+        skip('not-kernel', 'the syslog tag is not "kernel"');
       return;
     }
     const r = parseDropMessage(entry.message, prefixes);
@@ -72,21 +91,30 @@ export async function run(v: FlagValues): Promise<number> {
     out += JSON.stringify(dropJson(r, entry.timeMs, resolver)) + '\n';
     if (out.length > 65536) flush();
   };
-  const splitter = new LineSplitter(MAX_LINE_BYTES * 4, (line) => {
-    lineNo++;
-    try {
-      onLine(line);
-    } catch (err) {
-      skip('internal-error', (err as Error).message);
-    }
-  }, () => {
-    lineNo++;
-    skip('too-long', 'skipped');
-  });
+  const splitter = new LineSplitter(
+    MAX_LINE_BYTES * 4,
+    (line) => {
+      lineNo++;
+      try {
+        onLine(line);
+      } catch (err) {
+        skip('internal-error', (err as Error).message);
+      }
+    },
+    () => {
+      lineNo++;
+      skip('too-long', 'skipped');
+    },
+  );
   for await (const chunk of process.stdin) splitter.write(chunk as Buffer);
   splitter.end();
   flush();
-  const bad = [...skipped].filter(([reason]) => reason !== 'bad-json' && reason !== 'no-message' && reason !== 'not-kernel');
-  if (bad.length) process.stderr.write(`nodewarden parse: skipped ${bad.reduce((n, [, c]) => n + c, 0)} unreadable drop records (${bad.map(([r, c]) => `${r} ${c}`).join(', ')}); --explain names each line\n`);
+  const bad = [...skipped].filter(
+    ([reason]) => reason !== 'bad-json' && reason !== 'no-message' && reason !== 'not-kernel',
+  );
+  if (bad.length)
+    process.stderr.write(
+      `nodewarden parse: skipped ${bad.reduce((n, [, c]) => n + c, 0)} unreadable drop records (${bad.map(([r, c]) => `${r} ${c}`).join(', ')}); --explain names each line\n`,
+    );
   return 0;
 }

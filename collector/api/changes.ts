@@ -27,7 +27,9 @@ export class ChangeFeed {
 
   constructor(private readonly tickMs = CHANGE_TICK_MS) {}
 
-  get watchers(): number { return this.subscribers.size; }
+  get watchers(): number {
+    return this.subscribers.size;
+  }
 
   /** Marks what one applied message changed (called by ingest for every message). */
   applied(node: string, a: Applied): void {
@@ -56,7 +58,11 @@ export class ChangeFeed {
     if (c.flows.size === 0 && c.findings.size === 0 && c.nodes.size === 0) return;
     this.pending = empty();
     for (const fn of this.subscribers) {
-      try { fn(c); } catch { /* a watcher's failure ends that watcher (watch.ts), never the feed */ }
+      try {
+        fn(c);
+      } catch {
+        /* a watcher's failure ends that watcher (watch.ts), never the feed */
+      }
     }
   }
 

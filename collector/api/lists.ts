@@ -18,7 +18,10 @@ export interface ListSchema {
 
 /** A list's schema: its own filters plus `limit`, whose default is stated once. */
 function list<P extends Record<string, ParamDoc>>(summary: string, defaultLimit: number, params: P) {
-  const limit: ParamDoc = { type: 'int', description: `maximum items (default ${defaultLimit}, max ${MAX_LIMIT}); total and truncated tell what was left out` };
+  const limit: ParamDoc = {
+    type: 'int',
+    description: `maximum items (default ${defaultLimit}, max ${MAX_LIMIT}); total and truncated tell what was left out`,
+  };
   return { summary, defaultLimit, params: { ...params, limit } };
 }
 
@@ -34,7 +37,10 @@ export const LISTS = {
     kind: { type: 'string', description: 'finding kind, e.g. IPForwardingDisabled' },
     active: { type: 'bool', description: 'true or false' },
     severity: { type: 'string', description: 'critical, warning or info' },
-    namespace: { type: 'string', description: 'findings of pods in this namespace, and node findings (no pod: they concern every pod on the node)' },
+    namespace: {
+      type: 'string',
+      description: 'findings of pods in this namespace, and node findings (no pod: they concern every pod on the node)',
+    },
     pod: { type: 'string', description: 'findings of pods with this name (no node findings)' },
     since: { type: 'duration', description: 'only findings last seen within this duration (e.g. 15m, 2h)' },
   }),

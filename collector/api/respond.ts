@@ -21,12 +21,16 @@ export interface ListBody {
   [k: string]: unknown;
 }
 
-export const isListBody = (b: unknown): b is ListBody => typeof b === 'object' && b !== null && Array.isArray((b as { items?: unknown }).items);
+export const isListBody = (b: unknown): b is ListBody =>
+  typeof b === 'object' && b !== null && Array.isArray((b as { items?: unknown }).items);
 
 /** Resolves false when the client went away (nothing more to write). */
 async function write(res: ServerResponse, chunk: string): Promise<boolean> {
   if (res.write(chunk)) return !res.destroyed;
-  await new Promise<void>((r) => { res.once('drain', r); res.once('close', r); });
+  await new Promise<void>((r) => {
+    res.once('drain', r);
+    res.once('close', r);
+  });
   return !res.destroyed;
 }
 
@@ -34,7 +38,12 @@ async function write(res: ServerResponse, chunk: string): Promise<boolean> {
  * Writes a list answer; reserve(bytes) is called synchronously with its size (exact for one slice,
  * estimated from the first slice otherwise) before anything is written, so the caller can count it.
  */
-export async function sendList(res: ServerResponse, status: number, body: ListBody, reserve: (bytes: number) => void): Promise<void> {
+export async function sendList(
+  res: ServerResponse,
+  status: number,
+  body: ListBody,
+  reserve: (bytes: number) => void,
+): Promise<void> {
   const { items, ...rest } = body;
   if (items.length <= SLICE) {
     const text = JSON.stringify(body);

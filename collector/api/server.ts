@@ -49,12 +49,15 @@ export type RouteHandler = (params: URLSearchParams, path: Record<string, string
 
 /** Matches "/api/v1/nodes/:node/runtime" against a path; returns the named segments. */
 function matchPattern(pattern: string, path: string): Record<string, string> | undefined {
-  const a = pattern.split('/'), b = path.split('/');
+  const a = pattern.split('/'),
+    b = path.split('/');
   if (a.length !== b.length) return undefined;
   const out: Record<string, string> = {};
   for (let i = 0; i < a.length; i++) {
-    if (a[i].startsWith(':')) { if (!b[i]) return undefined; out[a[i].slice(1)] = decodeURIComponent(b[i]); }
-    else if (a[i] !== b[i]) return undefined;
+    if (a[i].startsWith(':')) {
+      if (!b[i]) return undefined;
+      out[a[i].slice(1)] = decodeURIComponent(b[i]);
+    } else if (a[i] !== b[i]) return undefined;
   }
   return out;
 }
@@ -63,8 +66,17 @@ export function createApi(d: ApiDeps): Server {
   const now = d.now ?? Date.now;
   const freshness = d.freshness ?? ((): Freshness => ({ stale: false }));
   const budget = d.responseBudgetBytes ?? DEFAULT_RESPONSE_BUDGET;
-  const busy = new Counter({ name: 'nodewarden_collector_api_busy_total', help: 'API requests refused with 503 because the in-flight answers already hold the response budget', registers: [d.registry] });
-  const watchRefused = new Counter({ name: 'nodewarden_collector_api_watchers_refused_total', help: 'GET /api/v1/watch streams refused or cut off by the collector: too_many watchers at once, or too_slow to read what it was sent', labelNames: ['reason'] as const, registers: [d.registry] });
+  const busy = new Counter({
+    name: 'nodewarden_collector_api_busy_total',
+    help: 'API requests refused with 503 because the in-flight answers already hold the response budget',
+    registers: [d.registry],
+  });
+  const watchRefused = new Counter({
+    name: 'nodewarden_collector_api_watchers_refused_total',
+    help: 'GET /api/v1/watch streams refused or cut off by the collector: too_many watchers at once, or too_slow to read what it was sent',
+    labelNames: ['reason'] as const,
+    registers: [d.registry],
+  });
   for (const reason of ['too_many', 'too_slow']) watchRefused.inc({ reason }, 0);
   let inFlight = 0;
   /** Every list answer says whether it may be incomplete (200 either way: the data is still useful). */
@@ -76,30 +88,54 @@ export function createApi(d: ApiDeps): Server {
     '/api/v1/drops': (p) => {
       const f = readQuery(p, specOf('/api/v1/drops'));
       const page = d.stores.drops.query({
-        namespace: f.namespace as string | undefined, pod: f.pod as string | undefined, node: f.node as string | undefined,
-        sinceMs: f.since === undefined ? undefined : now() - (f.since as number), limit: limitOf('/api/v1/drops', f),
+        namespace: f.namespace as string | undefined,
+        pod: f.pod as string | undefined,
+        node: f.node as string | undefined,
+        sinceMs: f.since === undefined ? undefined : now() - (f.since as number),
+        limit: limitOf('/api/v1/drops', f),
       });
-      if (d.explainFlow) for (const flow of page.items) { const e = d.explainFlow(flow); if (e) flow.explanation = e; }
+      if (d.explainFlow)
+        for (const flow of page.items) {
+          const e = d.explainFlow(flow);
+          if (e) flow.explanation = e;
+        }
       return withFreshness(page);
     },
     '/api/v1/findings': (p) => {
       const f = readQuery(p, specOf('/api/v1/findings'));
-      return withFreshness(d.stores.findings.page({
-        node: f.node as string | undefined, kind: f.kind as string | undefined, active: f.active as boolean | undefined, severity: f.severity as string | undefined,
-        namespace: f.namespace as string | undefined, pod: f.pod as string | undefined, sinceMs: f.since === undefined ? undefined : now() - (f.since as number),
-      }, limitOf('/api/v1/findings', f)));
+      return withFreshness(
+        d.stores.findings.page(
+          {
+            node: f.node as string | undefined,
+            kind: f.kind as string | undefined,
+            active: f.active as boolean | undefined,
+            severity: f.severity as string | undefined,
+            namespace: f.namespace as string | undefined,
+            pod: f.pod as string | undefined,
+            sinceMs: f.since === undefined ? undefined : now() - (f.since as number),
+          },
+          limitOf('/api/v1/findings', f),
+        ),
+      );
     },
     '/api/v1/nodes': (p) => {
       const f = readQuery(p, specOf('/api/v1/nodes'));
       return withFreshness(d.stores.nodes.list(now(), (n) => d.stores.findings.counts(n), limitOf('/api/v1/nodes', f)));
     },
-    '/api/v1/version': (p) => { readQuery(p, {}); return { version: VERSION, revision: REVISION }; },
-    '/openapi.json': (p) => { readQuery(p, {}); return openapi; },
+    '/api/v1/version': (p) => {
+      readQuery(p, {});
+      return { version: VERSION, revision: REVISION };
+    },
+    '/openapi.json': (p) => {
+      readQuery(p, {});
+      return openapi;
+    },
   };
 
   return createServer((req, res) => {
     handle(req, res).catch((err: Error) => {
-      if (res.headersSent) res.destroy(err); // mid-answer: the client sees a cut answer, not a wrong one
+      if (res.headersSent)
+        res.destroy(err); // mid-answer: the client sees a cut answer, not a wrong one
       else send(res, 500, { error: err.message });
     });
   });
@@ -122,7 +158,8 @@ export function createApi(d: ApiDeps): Server {
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://x');
-    if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, { error: `method ${req.method} not allowed` });
+    if (req.method !== 'GET' && req.method !== 'HEAD')
+      return send(res, 405, { error: `method ${req.method} not allowed` });
     if (url.pathname === '/healthz') return sendText(res, 200, 'ok\n');
     if (url.pathname === '/readyz') {
       const r = d.ready();
@@ -136,11 +173,21 @@ export function createApi(d: ApiDeps): Server {
     if (url.pathname === '/api/v1/watch' && d.feed) {
       if (denied(req, res)) return;
       let filter;
-      try { filter = readWatchQuery(url.searchParams); } catch (err) {
+      try {
+        filter = readWatchQuery(url.searchParams);
+      } catch (err) {
         if (err instanceof BadRequest) return send(res, 400, { error: err.message });
         throw err;
       }
-      return serveWatch(req, res, filter, { stores: d.stores, feed: d.feed, now, freshness, explainFlow: d.explainFlow, maxWatchers: d.maxWatchers, refused: watchRefused });
+      return serveWatch(req, res, filter, {
+        stores: d.stores,
+        feed: d.feed,
+        now,
+        freshness,
+        explainFlow: d.explainFlow,
+        maxWatchers: d.maxWatchers,
+        refused: watchRefused,
+      });
     }
     if (isWebPath(url.pathname)) return serveWeb(req, res, url.pathname); // the page only; its data comes from /api/*
     const route: Handler | undefined = routes[url.pathname] ?? patternRoute(url.pathname);
@@ -151,7 +198,9 @@ export function createApi(d: ApiDeps): Server {
     if (inFlight >= budget) {
       busy.inc();
       res.setHeader('retry-after', '1');
-      return send(res, 503, { error: `busy: ${Math.round(inFlight / 2 ** 20)} MiB of answers are still being sent; retry shortly or ask for a smaller limit` });
+      return send(res, 503, {
+        error: `busy: ${Math.round(inFlight / 2 ** 20)} MiB of answers are still being sent; retry shortly or ask for a smaller limit`,
+      });
     }
     const f = url.pathname.startsWith('/api/') ? freshness() : { stale: false as const };
     if (f.stale) res.setHeader('x-nodewarden-stale', f.reason);
@@ -164,8 +213,14 @@ export function createApi(d: ApiDeps): Server {
       throw err;
     }
     let held = 0;
-    const reserve = (bytes: number) => { held = bytes; inFlight += bytes; };
-    const release = () => { inFlight -= held; held = 0; };
+    const reserve = (bytes: number) => {
+      held = bytes;
+      inFlight += bytes;
+    };
+    const release = () => {
+      inFlight -= held;
+      held = 0;
+    };
     res.once('finish', release);
     res.once('close', release);
     res.setTimeout(STALLED_CLIENT_MS, () => res.destroy());
@@ -177,7 +232,8 @@ export function createApi(d: ApiDeps): Server {
 function authorized(header: string | undefined, token: string): boolean {
   const m = /^Bearer (.+)$/.exec(header ?? '');
   if (!m) return false;
-  const a = Buffer.from(m[1]), b = Buffer.from(token);
+  const a = Buffer.from(m[1]),
+    b = Buffer.from(token);
   return a.length === b.length && timingSafeEqual(a, b);
 }
 

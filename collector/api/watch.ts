@@ -21,7 +21,10 @@ export const WATCH_PARAMS = {
   pod: { type: 'string', description: 'drops: pods with this name, on either side' },
   node: { type: 'string', description: 'drops seen by, findings of, and the node entry of this node' },
   kind: { type: 'string', description: 'findings of this kind' },
-  limit: { type: 'int', description: `initial items per type (default: each list's default, max ${MAX_LIMIT}); changes are not limited` },
+  limit: {
+    type: 'int',
+    description: `initial items per type (default: each list's default, max ${MAX_LIMIT}); changes are not limited`,
+  },
 } satisfies Record<string, { type: ParamType; description: string }>;
 
 /** Watchers at once; more get 503 (each holds a socket, a keepalive timer and its share of every tick). */
@@ -55,14 +58,26 @@ export function readWatchQuery(params: URLSearchParams): WatchFilter {
   const spec = Object.fromEntries(Object.entries(WATCH_PARAMS).map(([k, p]) => [k, p.type]));
   const q = readQuery(params, spec);
   const types = new Set<WatchType>();
-  for (const t of String(q.types ?? WATCH_TYPES.join(',')).split(',').map((s) => s.trim()).filter(Boolean)) {
-    if (!(WATCH_TYPES as readonly string[]).includes(t)) throw new BadRequest(`types: unknown type "${t}" (allowed: ${WATCH_TYPES.join(', ')})`);
+  for (const t of String(q.types ?? WATCH_TYPES.join(','))
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
+    if (!(WATCH_TYPES as readonly string[]).includes(t))
+      throw new BadRequest(`types: unknown type "${t}" (allowed: ${WATCH_TYPES.join(', ')})`);
     types.add(t as WatchType);
   }
   if (types.size === 0) throw new BadRequest(`types: name at least one of ${WATCH_TYPES.join(', ')}`);
   const limit = q.limit as number | undefined;
-  if (limit !== undefined && (limit < 1 || limit > MAX_LIMIT)) throw new BadRequest(`limit must be between 1 and ${MAX_LIMIT}`);
-  return { types, namespace: q.namespace as string | undefined, pod: q.pod as string | undefined, node: q.node as string | undefined, kind: q.kind as string | undefined, limit };
+  if (limit !== undefined && (limit < 1 || limit > MAX_LIMIT))
+    throw new BadRequest(`limit must be between 1 and ${MAX_LIMIT}`);
+  return {
+    types,
+    namespace: q.namespace as string | undefined,
+    pod: q.pod as string | undefined,
+    node: q.node as string | undefined,
+    kind: q.kind as string | undefined,
+    limit,
+  };
 }
 
 export function serveWatch(req: IncomingMessage, res: ServerResponse, f: WatchFilter, d: WatchDeps): void {
@@ -72,7 +87,11 @@ export function serveWatch(req: IncomingMessage, res: ServerResponse, f: WatchFi
     res.end(JSON.stringify({ error: `busy: ${d.feed.watchers} watchers already; retry later` }));
     return;
   }
-  res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' });
+  res.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache',
+    'x-accel-buffering': 'no',
+  });
   res.flushHeaders();
   let ended = false;
   const end = (reason?: 'too_slow') => {
@@ -80,7 +99,10 @@ export function serveWatch(req: IncomingMessage, res: ServerResponse, f: WatchFi
     ended = true;
     unsubscribe();
     clearInterval(keepalive);
-    if (reason) { d.refused.inc({ reason }); res.destroy(); }
+    if (reason) {
+      d.refused.inc({ reason });
+      res.destroy();
+    }
   };
   const send = (event: string, data: unknown): void => {
     if (ended) return;
@@ -97,10 +119,13 @@ export function serveWatch(req: IncomingMessage, res: ServerResponse, f: WatchFi
 
   // Subscribed before the initial state is read: a change in between is sent twice, never missed.
   const unsubscribe = d.feed.subscribe((c: ChangeSet) => {
-    if (f.types.has('drops')) for (const e of c.flows) if (d.stores.drops.matches(e, flowQuery)) send('drop', flow(d.stores.drops.toFlow(e)));
+    if (f.types.has('drops'))
+      for (const e of c.flows) if (d.stores.drops.matches(e, flowQuery)) send('drop', flow(d.stores.drops.toFlow(e)));
     if (f.types.has('findings')) {
       for (const key of c.findings) {
-        const v = d.stores.findings.matchesKey(key, { node: f.node, kind: f.kind }) ? d.stores.findings.viewOf(key) : undefined;
+        const v = d.stores.findings.matchesKey(key, { node: f.node, kind: f.kind })
+          ? d.stores.findings.viewOf(key)
+          : undefined;
         if (v) send('finding', v);
       }
     }
@@ -115,18 +140,31 @@ export function serveWatch(req: IncomingMessage, res: ServerResponse, f: WatchFi
       }
     }
   });
-  const keepalive = setInterval(() => { if (!ended) res.write(': keepalive\n\n'); }, KEEPALIVE_MS);
+  const keepalive = setInterval(() => {
+    if (!ended) res.write(': keepalive\n\n');
+  }, KEEPALIVE_MS);
   res.once('close', () => end());
   req.once('close', () => end());
 
   const limit = (path: keyof typeof LISTS) => f.limit ?? LISTS[path].defaultLimit;
-  if (f.types.has('drops')) for (const fl of d.stores.drops.query({ ...flowQuery, limit: limit('/api/v1/drops') }).items) send('drop', flow(fl));
-  if (f.types.has('findings')) for (const v of d.stores.findings.page({ node: f.node, kind: f.kind }, limit('/api/v1/findings')).items) send('finding', v);
+  if (f.types.has('drops'))
+    for (const fl of d.stores.drops.query({ ...flowQuery, limit: limit('/api/v1/drops') }).items)
+      send('drop', flow(fl));
+  if (f.types.has('findings'))
+    for (const v of d.stores.findings.page({ node: f.node, kind: f.kind }, limit('/api/v1/findings')).items)
+      send('finding', v);
   if (f.types.has('nodes')) {
     const now = d.now();
-    if (f.node !== undefined) { const v = d.stores.nodes.get(f.node, now, counts); if (v) send('node', v); }
-    else for (const v of d.stores.nodes.list(now, counts, limit('/api/v1/nodes')).items) send('node', v);
+    if (f.node !== undefined) {
+      const v = d.stores.nodes.get(f.node, now, counts);
+      if (v) send('node', v);
+    } else for (const v of d.stores.nodes.list(now, counts, limit('/api/v1/nodes')).items) send('node', v);
   }
   const fr = d.freshness();
-  send('synced', fr.stale ? { at: new Date(d.now()).toISOString(), stale: true, staleReason: fr.reason } : { at: new Date(d.now()).toISOString(), stale: false });
+  send(
+    'synced',
+    fr.stale
+      ? { at: new Date(d.now()).toISOString(), stale: true, staleReason: fr.reason }
+      : { at: new Date(d.now()).toISOString(), stale: false },
+  );
 }

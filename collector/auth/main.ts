@@ -18,25 +18,58 @@ import { untilSignal } from '../../common/process.js';
 
 export const authFlags: Record<string, FlagSpec> = {
   ...natsFlags,
-  'issuer-seed-file': { type: 'string', arg: 'FILE', help: 'Account nkey seed (SA…) that signs the answers; its public key is auth_callout.issuer in the server config. Required.' },
-  kubeconfig: { type: 'string', arg: 'PATH', help: 'kubeconfig for the TokenReviews (default: in-cluster config when running in a pod).' },
+  'issuer-seed-file': {
+    type: 'string',
+    arg: 'FILE',
+    help: 'Account nkey seed (SA…) that signs the answers; its public key is auth_callout.issuer in the server config. Required.',
+  },
+  kubeconfig: {
+    type: 'string',
+    arg: 'PATH',
+    help: 'kubeconfig for the TokenReviews (default: in-cluster config when running in a pod).',
+  },
   'kube-context': { type: 'string', arg: 'NAME', help: 'kubeconfig context (default: its current-context).' },
   audience: { type: 'string', arg: 'AUD', default: 'nodewarden', help: 'Audience agent tokens must be issued for.' },
-  'service-account': { type: 'string', arg: 'NS:NAME', default: 'nodewarden:nodewarden-agent', help: 'The only ServiceAccount admitted as an agent.' },
-  'agent-account': { type: 'string', arg: 'NAME', default: 'APP', help: 'NATS account agents are placed in (the collectors\' account).' },
-  'max-user-ttl': { type: 'string', arg: 'DURATION', default: '1h', help: 'An agent\'s NATS user expires with its token, and after this at the latest.' },
-  'metrics-listen': { type: 'string', arg: 'ADDR', help: 'Serve /metrics, /healthz, /readyz on HOST:PORT (default off).' },
+  'service-account': {
+    type: 'string',
+    arg: 'NS:NAME',
+    default: 'nodewarden:nodewarden-agent',
+    help: 'The only ServiceAccount admitted as an agent.',
+  },
+  'agent-account': {
+    type: 'string',
+    arg: 'NAME',
+    default: 'APP',
+    help: "NATS account agents are placed in (the collectors' account).",
+  },
+  'max-user-ttl': {
+    type: 'string',
+    arg: 'DURATION',
+    default: '1h',
+    help: "An agent's NATS user expires with its token, and after this at the latest.",
+  },
+  'metrics-listen': {
+    type: 'string',
+    arg: 'ADDR',
+    help: 'Serve /metrics, /healthz, /readyz on HOST:PORT (default off).',
+  },
 };
 
-export interface AuthConfig { decide: DecideConfig; seedFile: string; kube: KubeConfig }
+export interface AuthConfig {
+  decide: DecideConfig;
+  seedFile: string;
+  kube: KubeConfig;
+}
 
 export function authConfig(v: FlagValues, env: NodeJS.ProcessEnv = process.env): AuthConfig {
   const seedFile = v['issuer-seed-file'] as string | undefined;
   if (!seedFile) throw new ConfigError('--issuer-seed-file is required (an account nkey seed; see deploy/README.md)');
   const sa = String(v['service-account']);
-  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?:[a-z0-9]([-.a-z0-9]*[a-z0-9])?$/.test(sa)) throw new ConfigError(`--service-account: "${sa}" is not NAMESPACE:NAME`);
+  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?:[a-z0-9]([-.a-z0-9]*[a-z0-9])?$/.test(sa))
+    throw new ConfigError(`--service-account: "${sa}" is not NAMESPACE:NAME`);
   const account = String(v['agent-account']);
-  if (!/^[A-Za-z0-9_-]+$/.test(account)) throw new ConfigError(`--agent-account: "${account}" is not a NATS account name`);
+  if (!/^[A-Za-z0-9_-]+$/.test(account))
+    throw new ConfigError(`--agent-account: "${account}" is not a NATS account name`);
   const audience = String(v.audience);
   if (!audience) throw new ConfigError('--audience must not be empty');
   const ttl = parseDuration(String(v['max-user-ttl']), '--max-user-ttl');
@@ -46,14 +79,25 @@ export function authConfig(v: FlagValues, env: NodeJS.ProcessEnv = process.env):
   if (kc) kube = loadKubeconfig(kc, v['kube-context'] as string | undefined);
   else if (v['kube-context']) throw new ConfigError('--kube-context needs --kubeconfig');
   else if (inClusterAvailable(env)) kube = loadInCluster(env);
-  else throw new ConfigError('no Kubernetes API: pass --kubeconfig, or run in a pod with a ServiceAccount token (TokenReviews need one)');
+  else
+    throw new ConfigError(
+      'no Kubernetes API: pass --kubeconfig, or run in a pod with a ServiceAccount token (TokenReviews need one)',
+    );
   return { decide: { serviceAccount: sa, audience, account, maxTtlSec: Math.floor(ttl / 1000) }, seedFile, kube };
 }
 
 function loadIssuer(path: string) {
   let seed: string;
-  try { seed = readFileSync(path, 'utf8'); } catch (err) { throw new ConfigError(`--issuer-seed-file: cannot read ${path} (${(err as NodeJS.ErrnoException).code})`); }
-  try { return issuerFromSeed(seed); } catch (err) { throw new ConfigError(`--issuer-seed-file ${path}: ${err instanceof JwtError ? err.message : String(err)}`); }
+  try {
+    seed = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`--issuer-seed-file: cannot read ${path} (${(err as NodeJS.ErrnoException).code})`);
+  }
+  try {
+    return issuerFromSeed(seed);
+  } catch (err) {
+    throw new ConfigError(`--issuer-seed-file ${path}: ${err instanceof JwtError ? err.message : String(err)}`);
+  }
 }
 
 export async function runAuthMain(v: FlagValues): Promise<number> {
@@ -69,10 +113,20 @@ export async function runAuthMain(v: FlagValues): Promise<number> {
   log.info({ api: cfg.kube.server, via: cfg.kube.describe }, 'auth: TokenReviews through the Kubernetes API');
   let nc: NatsConnection | undefined;
   // Up before NATS is: /healthz stays alive while NATS is away, /readyz says whether we answer.
-  const server = metrics ? await startMetricsServer(metrics.host, metrics.port, registry, () => (nc && !nc.isClosed() ? undefined : 'not connected to NATS')) : undefined;
+  const server = metrics
+    ? await startMetricsServer(metrics.host, metrics.port, registry, () =>
+        nc && !nc.isClosed() ? undefined : 'not connected to NATS',
+      )
+    : undefined;
   nc = await Promise.race([connectNats(v.nats as string, auth, 'nodewarden-auth'), signalled.then(() => undefined)]);
   if (!nc) process.exit(0);
-  const service = serveAuthCallout(nc, { issuer, decide: cfg.decide, review: tokenReviewer(client, cfg.decide.audience), log, registry });
+  const service = serveAuthCallout(nc, {
+    issuer,
+    decide: cfg.decide,
+    review: tokenReviewer(client, cfg.decide.audience),
+    log,
+    registry,
+  });
   await signalled;
   await service.stop();
   await nc.drain().catch(() => nc.close());

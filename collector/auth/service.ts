@@ -36,19 +36,32 @@ export function serveAuthCallout(nc: NatsConnection, o: AuthServiceOptions): Aut
   const maxInFlight = o.maxInFlight ?? 256;
   const warnOnce = onceLogger(o.log);
   const outcomes = new Map<string, number>();
-  const counter = new Counter({ name: 'nodewarden_auth_requests_total', help: 'NATS authorization requests answered, by outcome (granted or the refusal reason).', labelNames: ['outcome'], registers: o.registry ? [o.registry] : [] });
+  const counter = new Counter({
+    name: 'nodewarden_auth_requests_total',
+    help: 'NATS authorization requests answered, by outcome (granted or the refusal reason).',
+    labelNames: ['outcome'],
+    registers: o.registry ? [o.registry] : [],
+  });
   let inFlight = 0;
 
   const count = (outcome: string) => {
     outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
     counter.inc({ outcome });
   };
-  const answer = (m: Msg, req: Pick<AuthRequest, 'userNkey' | 'serverId'>, body: { jwt: string } | { error: string }) => {
+  const answer = (
+    m: Msg,
+    req: Pick<AuthRequest, 'userNkey' | 'serverId'>,
+    body: { jwt: string } | { error: string },
+  ) => {
     m.respond(encodeJwt(responseClaims(req, body, sec()), o.issuer, now()));
   };
   const refuse = (m: Msg, req: AuthRequest | undefined, reason: string, detail: string) => {
     count(reason);
-    warnOnce(`refused:${reason}`, 'auth: refused a connection; further refusals for this reason are only counted', { reason, detail, client: req?.client });
+    warnOnce(`refused:${reason}`, 'auth: refused a connection; further refusals for this reason are only counted', {
+      reason,
+      detail,
+      client: req?.client,
+    });
     // Without a valid request there is nobody to address a signed answer to; an empty reply refuses.
     if (req) answer(m, req, { error: reason });
     else m.respond(new Uint8Array(0));
@@ -61,7 +74,12 @@ export function serveAuthCallout(nc: NatsConnection, o: AuthServiceOptions): Aut
       if (!read.ok) return refuse(m, undefined, read.reason, read.detail);
       req = read;
     } catch (err) {
-      return refuse(m, undefined, err instanceof JwtError ? `request_${err.reason}` : 'request_undecodable', (err as Error).message);
+      return refuse(
+        m,
+        undefined,
+        err instanceof JwtError ? `request_${err.reason}` : 'request_undecodable',
+        (err as Error).message,
+      );
     }
     if (!req.token) return refuse(m, req, 'no_token', 'the client presented no token');
     if (inFlight >= maxInFlight) return refuse(m, req, 'busy', `${inFlight} token reviews in flight`);
@@ -78,22 +96,44 @@ export function serveAuthCallout(nc: NatsConnection, o: AuthServiceOptions): Aut
     if (!d.ok) return refuse(m, req, d.reason, d.detail);
     answer(m, req, { jwt: encodeJwt(d.user, o.issuer, now()) });
     count('granted');
-    o.log.info({ node: d.node, expiresAt: new Date(d.expiresAt * 1000).toISOString(), client: req.client }, 'auth: agent admitted');
+    o.log.info(
+      { node: d.node, expiresAt: new Date(d.expiresAt * 1000).toISOString(), client: req.client },
+      'auth: agent admitted',
+    );
   };
 
   const sub: Subscription = nc.subscribe(AUTH_CALLOUT_SUBJECT, {
     queue: AUTH_QUEUE,
     callback: (err, m) => {
-      if (err) { o.log.error({ err: err.message }, 'auth: subscription failed'); return; }
+      if (err) {
+        o.log.error({ err: err.message }, 'auth: subscription failed');
+        return;
+      }
       handle(m).catch((e: unknown) => {
         // A bug, not a bad request: still answer, so the server does not wait.
-        try { refuse(m, undefined, 'internal_error', (e as Error).message); } catch { /* connection gone */ }
+        try {
+          refuse(m, undefined, 'internal_error', (e as Error).message);
+        } catch {
+          /* connection gone */
+        }
       });
     },
   });
-  o.log.info({ subject: AUTH_CALLOUT_SUBJECT, queue: AUTH_QUEUE, issuer: o.issuer.getPublicKey(), account: o.decide.account, serviceAccount: o.decide.serviceAccount, audience: o.decide.audience }, 'auth: answering authorization requests');
+  o.log.info(
+    {
+      subject: AUTH_CALLOUT_SUBJECT,
+      queue: AUTH_QUEUE,
+      issuer: o.issuer.getPublicKey(),
+      account: o.decide.account,
+      serviceAccount: o.decide.serviceAccount,
+      audience: o.decide.audience,
+    },
+    'auth: answering authorization requests',
+  );
   return {
     outcomes,
-    async stop() { await sub.drain().catch(() => sub.unsubscribe()); },
+    async stop() {
+      await sub.drain().catch(() => sub.unsubscribe());
+    },
   };
 }

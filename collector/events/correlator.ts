@@ -72,7 +72,10 @@ export interface CorrelatorOptions {
   updateIntervalMs: number;
   /** Bound on entries (distinct Events remembered). */
   maxEntries?: number;
-  /** Entries with nothing pending are forgotten after this long (Events expire at the API server after --event-ttl, 1 h). */
+  /**
+   * Entries with nothing pending are forgotten after this long (Events expire at the API server after --event-ttl, 1
+   * h).
+   */
   idleMs?: number;
 }
 
@@ -102,8 +105,12 @@ export class Correlator {
     this.idleMs = o.idleMs ?? 3_600_000;
   }
 
-  get size(): number { return this.entries.size; }
-  get queued(): number { return this.fresh.size + this.updates.size; }
+  get size(): number {
+    return this.entries.size;
+  }
+  get queued(): number {
+    return this.fresh.size + this.updates.size;
+  }
 
   /** Occurrences observed but not yet written (pending + in flight counts are not included for in-flight). */
   pendingTotal(): number {
@@ -122,8 +129,20 @@ export class Correlator {
         return;
       }
       e = {
-        key, objKey: objectKey(ob.object), object: ob.object, type: ob.type, reason: ob.reason, message: ob.message, host: ob.host,
-        pending: 0, pendingFirst: Infinity, pendingLast: 0, inflight: false, notBefore: 0, touched: now, failures: 0,
+        key,
+        objKey: objectKey(ob.object),
+        object: ob.object,
+        type: ob.type,
+        reason: ob.reason,
+        message: ob.message,
+        host: ob.host,
+        pending: 0,
+        pendingFirst: Infinity,
+        pendingLast: 0,
+        inflight: false,
+        notBefore: 0,
+        touched: now,
+        failures: 0,
       };
       this.entries.set(key, e);
     } else {
@@ -141,8 +160,9 @@ export class Correlator {
 
   private enqueue(e: Entry): void {
     if (e.inflight || e.pending <= 0) return;
-    if (e.known) { if (!this.updates.has(e.key)) this.updates.set(e.key, e); }
-    else if (!this.fresh.has(e.key)) this.fresh.set(e.key, e);
+    if (e.known) {
+      if (!this.updates.has(e.key)) this.updates.set(e.key, e);
+    } else if (!this.fresh.has(e.key)) this.fresh.set(e.key, e);
   }
 
   private bucket(objKey: string, now: number): TokenBucket {
@@ -167,15 +187,30 @@ export class Correlator {
       for (const e of q.values()) {
         if (++looked > scan) break;
         // draining (shutdown): only a failure backoff still holds an entry back
-        if (e.notBefore > now && (!drain || e.failures > 0)) { wait = Math.min(wait, e.notBefore - now); continue; }
+        if (e.notBefore > now && (!drain || e.failures > 0)) {
+          wait = Math.min(wait, e.notBefore - now);
+          continue;
+        }
         const b = this.bucket(e.objKey, now);
-        if (!drain && !b.available(now)) { wait = Math.min(wait, b.waitMs(now)); continue; }
+        if (!drain && !b.available(now)) {
+          wait = Math.min(wait, b.waitMs(now));
+          continue;
+        }
         b.take(now);
         q.delete(e.key);
         e.inflight = true;
         const t: WriteTask = {
-          key: e.key, object: e.object, type: e.type, reason: e.reason, message: e.message, host: e.host,
-          delta: e.pending, firstMs: e.pendingFirst, lastMs: e.pendingLast, known: e.known, failures: e.failures,
+          key: e.key,
+          object: e.object,
+          type: e.type,
+          reason: e.reason,
+          message: e.message,
+          host: e.host,
+          delta: e.pending,
+          firstMs: e.pendingFirst,
+          lastMs: e.pendingLast,
+          known: e.known,
+          failures: e.failures,
         };
         e.pending = 0;
         e.pendingFirst = Infinity;
@@ -220,7 +255,10 @@ export class Correlator {
 
   private evictOne(): boolean {
     for (const [k, e] of this.entries) {
-      if (e.pending === 0 && !e.inflight) { this.entries.delete(k); return true; }
+      if (e.pending === 0 && !e.inflight) {
+        this.entries.delete(k);
+        return true;
+      }
     }
     return false;
   }

@@ -29,16 +29,45 @@ export interface RunningEvents {
   stop(flushMs?: number): Promise<void>;
 }
 
-export function startEvents(cfg: EventsConfig, client: KubeClient, resolver: Resolver, log: Logger, registry?: Registry): RunningEvents {
+export function startEvents(
+  cfg: EventsConfig,
+  client: KubeClient,
+  resolver: Resolver,
+  log: Logger,
+  registry?: Registry,
+): RunningEvents {
   const writer = new EventWriter(client, log, {
-    qps: cfg.qps, burst: cfg.burst, objectBurst: cfg.objectBurst, objectRefillMs: cfg.objectRefillMs,
-    updateIntervalMs: cfg.updateIntervalMs, registry,
+    qps: cfg.qps,
+    burst: cfg.burst,
+    objectBurst: cfg.objectBurst,
+    objectRefillMs: cfg.objectRefillMs,
+    updateIntervalMs: cfg.updateIntervalMs,
+    registry,
   });
-  const source = startEventSource({ nats: cfg.nats, natsAuth: cfg.natsAuth, connection: cfg.connection, why: cfg.why, ready: cfg.whyReady }, resolver, writer, log);
+  const source = startEventSource(
+    { nats: cfg.nats, natsAuth: cfg.natsAuth, connection: cfg.connection, why: cfg.why, ready: cfg.whyReady },
+    resolver,
+    writer,
+    log,
+  );
   const report = setInterval(() => {
-    const c = writer.correlator.stats, w = writer.stats;
+    const c = writer.correlator.stats,
+      w = writer.stats;
     if (c.observed === 0) return;
-    log.info({ messages: source.stats.messages, observed: c.observed, written: c.written, suppressed: c.suppressed, pending: writer.correlator.pendingTotal(), creates: w.creates, patches: w.patches, conflicts: w.conflicts, forbidden: w.forbidden }, 'events: summary');
+    log.info(
+      {
+        messages: source.stats.messages,
+        observed: c.observed,
+        written: c.written,
+        suppressed: c.suppressed,
+        pending: writer.correlator.pendingTotal(),
+        creates: w.creates,
+        patches: w.patches,
+        conflicts: w.conflicts,
+        forbidden: w.forbidden,
+      },
+      'events: summary',
+    );
   }, 60_000);
   report.unref();
   return {
@@ -48,8 +77,20 @@ export function startEvents(cfg: EventsConfig, client: KubeClient, resolver: Res
       clearInterval(report);
       await source.stop();
       await writer.stop(flushMs);
-      const c = writer.correlator.stats, w = writer.stats;
-      log.info({ observed: c.observed, written: c.written, discarded: c.discarded, creates: w.creates, patches: w.patches, conflicts: w.conflicts, forbidden: w.forbidden }, 'events: stopped');
+      const c = writer.correlator.stats,
+        w = writer.stats;
+      log.info(
+        {
+          observed: c.observed,
+          written: c.written,
+          discarded: c.discarded,
+          creates: w.creates,
+          patches: w.patches,
+          conflicts: w.conflicts,
+          forbidden: w.forbidden,
+        },
+        'events: stopped',
+      );
     },
   };
 }

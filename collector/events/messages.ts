@@ -61,7 +61,8 @@ export interface DropFacts {
   lastSeenMs: number;
 }
 
-const podObject = (o: PodOwner): EventObject | undefined => (o.uid ? { kind: 'Pod', namespace: o.namespace, name: o.name, uid: o.uid } : undefined);
+const podObject = (o: PodOwner): EventObject | undefined =>
+  o.uid ? { kind: 'Pod', namespace: o.namespace, name: o.name, uid: o.uid } : undefined;
 
 /** `<message>. <why>` within MAX_MESSAGE: the drop itself always survives, the explanation is cut. */
 export function withReason(message: string, why: string | undefined): string {
@@ -73,14 +74,37 @@ export function withReason(message: string, why: string | undefined): string {
  * destination pod. Host IPs and unknown IPs get no Event (they only appear as peers). `why` (the
  * NetworkPolicy summary of a denied flow) is appended to both.
  */
-export function dropObservations(d: DropFacts, src: Owner | undefined, dst: Owner | undefined, host: string, why?: string): Observation[] {
+export function dropObservations(
+  d: DropFacts,
+  src: Owner | undefined,
+  dst: Owner | undefined,
+  host: string,
+  why?: string,
+): Observation[] {
   const out: Observation[] = [];
-  const base = { type: 'Warning' as const, reason: DROP_REASON, host, count: d.count, firstMs: d.firstSeenMs, lastMs: d.lastSeenMs };
+  const base = {
+    type: 'Warning' as const,
+    reason: DROP_REASON,
+    host,
+    count: d.count,
+    firstMs: d.firstSeenMs,
+    lastMs: d.lastSeenMs,
+  };
   const so = src?.kind === 'pod' ? podObject(src) : undefined;
-  if (so) out.push({ ...base, object: so, message: withReason(sendingMessage(peerText(d.dst, dst), d.proto, d.dstPort), why) });
+  if (so)
+    out.push({
+      ...base,
+      object: so,
+      message: withReason(sendingMessage(peerText(d.dst, dst), d.proto, d.dstPort), why),
+    });
   const doo = dst?.kind === 'pod' ? podObject(dst) : undefined;
   // A pod dropping its own traffic (hairpin) is one object with two different messages: both stay.
-  if (doo) out.push({ ...base, object: doo, message: withReason(receivingMessage(peerText(d.src, src), d.proto, d.dstPort), why) });
+  if (doo)
+    out.push({
+      ...base,
+      object: doo,
+      message: withReason(receivingMessage(peerText(d.src, src), d.proto, d.dstPort), why),
+    });
   return out;
 }
 
@@ -94,7 +118,10 @@ export function clampMessage(m: string): string {
  */
 export function eventName(objectName: string, uid: string, reason: string, message: string): string {
   const h = createHash('sha256').update(`${uid}\u0000${reason}\u0000${message}`).digest('hex').slice(0, 16);
-  let base = objectName.toLowerCase().replace(/[^a-z0-9.-]/g, '-').slice(0, 253 - 17);
+  let base = objectName
+    .toLowerCase()
+    .replace(/[^a-z0-9.-]/g, '-')
+    .slice(0, 253 - 17);
   base = base.replace(/[^a-z0-9]+$/, '').replace(/^[^a-z0-9]+/, '');
   return base ? `${base}.${h}` : h;
 }
@@ -121,7 +148,14 @@ export function k8sTime(ms: number): string {
 }
 
 /** The core/v1 Event body for a first write. */
-export function eventBody(name: string, ob: EventObject & { uid: string }, o: Pick<Observation, 'type' | 'reason' | 'message' | 'host'>, count: number, firstMs: number, lastMs: number): Record<string, unknown> {
+export function eventBody(
+  name: string,
+  ob: EventObject & { uid: string },
+  o: Pick<Observation, 'type' | 'reason' | 'message' | 'host'>,
+  count: number,
+  firstMs: number,
+  lastMs: number,
+): Record<string, unknown> {
   const involvedObject: Record<string, string> = { apiVersion: 'v1', kind: ob.kind, name: ob.name, uid: ob.uid };
   if (ob.kind === 'Pod') involvedObject.namespace = ob.namespace!;
   return {
@@ -151,7 +185,12 @@ export interface FindingFacts {
   lastSeenMs?: number;
 }
 
-export function findingObservation(f: FindingFacts, object: EventObject, host: string, nowMs: number): Observation | undefined {
+export function findingObservation(
+  f: FindingFacts,
+  object: EventObject,
+  host: string,
+  nowMs: number,
+): Observation | undefined {
   if (!/^[A-Za-z][A-Za-z0-9]{0,127}$/.test(f.kind) || !f.message) return undefined;
   const at = f.lastSeenMs || nowMs;
   return {

@@ -22,7 +22,13 @@ import { backoff } from '../../common/backoff.js';
 const RETRY = { baseMs: 500, capMs: 10_000, jitter: 'none' } as const;
 
 /** The NetworkPolicy summary to append to a drop's Events (collector/explain/flows.ts), if any. */
-export type DropReason = (src: string, dst: string, proto: string, dstPort: number | null | undefined, atMs: number) => string | undefined;
+export type DropReason = (
+  src: string,
+  dst: string,
+  proto: string,
+  dstPort: number | null | undefined,
+  atMs: number,
+) => string | undefined;
 
 /** The durable consumer of the Event path (shared by replicas). */
 export const EVENTS_CONSUMER = `${CONSUMER}-events`;
@@ -40,7 +46,13 @@ export interface EventSourceStats {
 }
 
 /** Pure: one decoded envelope -> the Event observations it implies. */
-export function envelopeObservations(env: ValidEnvelope, resolver: Resolver, nowMs: number, stats?: EventSourceStats, why?: DropReason): Observation[] {
+export function envelopeObservations(
+  env: ValidEnvelope,
+  resolver: Resolver,
+  nowMs: number,
+  stats?: EventSourceStats,
+  why?: DropReason,
+): Observation[] {
   const m = env.msg;
   if (env.body === 'drops') {
     const out: Observation[] = [];
@@ -53,7 +65,23 @@ export function envelopeObservations(env: ValidEnvelope, resolver: Resolver, now
       const dst = resolver.resolve(d.dst as string, last);
       if (stats) stats.drops += count;
       const reason = why?.(d.src as string, d.dst as string, d.proto as string, d.dstPort ?? undefined, last);
-      out.push(...dropObservations({ src: d.src as string, dst: d.dst as string, proto: d.proto as string, dstPort: d.dstPort ?? undefined, count, firstSeenMs: first, lastSeenMs: last }, src, dst, env.node, reason));
+      out.push(
+        ...dropObservations(
+          {
+            src: d.src as string,
+            dst: d.dst as string,
+            proto: d.proto as string,
+            dstPort: d.dstPort ?? undefined,
+            count,
+            firstSeenMs: first,
+            lastSeenMs: last,
+          },
+          src,
+          dst,
+          env.node,
+          reason,
+        ),
+      );
     }
     return out;
   }
@@ -70,7 +98,12 @@ export function envelopeObservations(env: ValidEnvelope, resolver: Resolver, now
  * A finding -> its Event observation: on the pod for pod-attributed findings (known to the pod
  * cache, or fully named by the agent), else on the Node. Undefined when the pod cannot be named.
  */
-export function findingToObservation(node: string, f: Finding, resolver: Resolver, nowMs: number): Observation | undefined {
+export function findingToObservation(
+  node: string,
+  f: Finding,
+  resolver: Resolver,
+  nowMs: number,
+): Observation | undefined {
   let object: EventObject | undefined;
   const p = f.pod;
   if (p && (p.uid || p.name)) {
@@ -79,7 +112,19 @@ export function findingToObservation(node: string, f: Finding, resolver: Resolve
     else if (p.uid && p.namespace && p.name) object = { kind: 'Pod', namespace: p.namespace, name: p.name, uid: p.uid };
     if (!object) return undefined;
   } else object = { kind: 'Node', name: node };
-  return findingObservation({ kind: f.kind ?? '', severity: f.severity ?? '', active: !!f.active, message: f.message ?? '', firstSeenMs: Number(f.firstSeenMs), lastSeenMs: Number(f.lastSeenMs) }, object, node, nowMs);
+  return findingObservation(
+    {
+      kind: f.kind ?? '',
+      severity: f.severity ?? '',
+      active: !!f.active,
+      message: f.message ?? '',
+      firstSeenMs: Number(f.firstSeenMs),
+      lastSeenMs: Number(f.lastSeenMs),
+    },
+    object,
+    node,
+    nowMs,
+  );
 }
 
 export interface EventSourceOptions {
@@ -105,15 +150,30 @@ export interface EventSourceOptions {
  * Consumes the stream through the shared durable consumer and feeds the writer. Waits for the pod
  * cache (Events need pod uids) and o.ready to be synced first. Reconnects and re-attaches on its own.
  */
-export function startEventSource(o: EventSourceOptions, resolver: Resolver, writer: EventWriter, log: Logger): { stats: EventSourceStats; stop(): Promise<void> } {
-  const stats: EventSourceStats = { messages: 0, drops: 0, findings: 0, observations: 0, unresolvedFindings: 0, duplicates: 0, rejected: 0 };
+export function startEventSource(
+  o: EventSourceOptions,
+  resolver: Resolver,
+  writer: EventWriter,
+  log: Logger,
+): { stats: EventSourceStats; stop(): Promise<void> } {
+  const stats: EventSourceStats = {
+    messages: 0,
+    drops: 0,
+    findings: 0,
+    observations: 0,
+    unresolvedFindings: 0,
+    duplicates: 0,
+    rejected: 0,
+  };
   const seen = new SeenSet(100_000);
   const warnOnce = onceLogger(log);
   let nc: NatsConnection | undefined;
   let messages: ConsumerMessages | undefined;
   let stopped = false;
   let wake: () => void = () => undefined;
-  const stoppedSignal = new Promise<undefined>((r) => { wake = () => r(undefined); });
+  const stoppedSignal = new Promise<undefined>((r) => {
+    wake = () => r(undefined);
+  });
 
   const handle = (data: Uint8Array, subject: string): void => {
     let env: ValidEnvelope;
@@ -125,7 +185,10 @@ export function startEventSource(o: EventSourceOptions, resolver: Resolver, writ
     }
     stats.messages++;
     if (env.body !== 'drops' && env.body !== 'finding') return;
-    if (!seen.firstTime(env.node, env.agentId, env.seq)) { stats.duplicates++; return; }
+    if (!seen.firstTime(env.node, env.agentId, env.seq)) {
+      stats.duplicates++;
+      return;
+    }
     const obs = envelopeObservations(env, resolver, Date.now(), stats, o.why);
     stats.observations += obs.length;
     for (const ob of obs) writer.observe(ob);
@@ -161,7 +224,10 @@ export function startEventSource(o: EventSourceOptions, resolver: Resolver, writ
     let failures = 0;
     while (!stopped) {
       try {
-        if (!nc || nc.isClosed()) nc = o.connection ? await Promise.race([o.connection(), stoppedSignal]) : await connectNats(o.nats, o.natsAuth, 'nodewarden-collector-events');
+        if (!nc || nc.isClosed())
+          nc = o.connection
+            ? await Promise.race([o.connection(), stoppedSignal])
+            : await connectNats(o.nats, o.natsAuth, 'nodewarden-collector-events');
         if (stopped || !nc) break;
         await ensureConsumer(nc);
         const js = jetstream(nc);
@@ -187,7 +253,10 @@ export function startEventSource(o: EventSourceOptions, resolver: Resolver, writ
         }
       } catch (err) {
         if (stopped) break;
-        log.warn({ err: (err as Error).message, retryInMs: backoff(failures, RETRY) }, 'events: cannot consume from NATS; retrying');
+        log.warn(
+          { err: (err as Error).message, retryInMs: backoff(failures, RETRY) },
+          'events: cannot consume from NATS; retrying',
+        );
       }
       if (stopped) break;
       await new Promise((r) => setTimeout(r, backoff(failures++, RETRY)));

@@ -72,7 +72,12 @@ export function begin(task: WriteTask, uid: string | undefined, now: number, car
   if (!uid) return { outcome: { kind: 'no-uid' } };
   const ob = task.object;
   const state: WriteState = {
-    ...(carry ?? { known: task.known, conflicts: 0, forget: false }), task, uid, namespace: eventNamespace(ob), name: eventName(ob.name, uid, task.reason, task.message), lastMs: 0,
+    ...(carry ?? { known: task.known, conflicts: 0, forget: false }),
+    task,
+    uid,
+    namespace: eventNamespace(ob),
+    name: eventName(ob.name, uid, task.reason, task.message),
+    lastMs: 0,
   };
   return write(state, now);
 }
@@ -87,10 +92,17 @@ function write(s: WriteState, now: number): Step {
   const firstMs = Math.min(lastMs, t.firstMs);
   if (!s.known) {
     const body = eventBody(s.name, { ...t.object, uid: s.uid }, t, t.delta, firstMs, lastMs);
-    return { state: { ...s, lastMs }, request: { verb: 'create', method: 'POST', path: base(s), body, purpose: 'write' } };
+    return {
+      state: { ...s, lastMs },
+      request: { verb: 'create', method: 'POST', path: base(s), body, purpose: 'write' },
+    };
   }
   const last = Math.max(s.known.lastMs, lastMs);
-  const body = { metadata: { resourceVersion: s.known.resourceVersion }, count: s.known.count + t.delta, lastTimestamp: k8sTime(last) };
+  const body = {
+    metadata: { resourceVersion: s.known.resourceVersion },
+    count: s.known.count + t.delta,
+    lastTimestamp: k8sTime(last),
+  };
   const path = `${base(s)}/${encodeURIComponent(s.known.name)}`;
   return { state: { ...s, lastMs: last }, request: { verb: 'patch', method: 'PATCH', path, body, purpose: 'write' } };
 }
@@ -98,8 +110,11 @@ function write(s: WriteState, now: number): Step {
 /** The next step after `answer` to `request` (the request the previous step returned with `state`). */
 export function step(s: WriteState, request: EventRequest, answer: Answer, now: number): Step {
   const carry: Carry = { known: s.known, conflicts: s.conflicts, forget: s.forget };
-  if (answer.status === 0) return { outcome: { kind: 'transient', status: 0, message: answer.error ?? 'transport error', carry } };
-  return request.purpose === 'write' ? afterWrite(s, request, answer, now, carry) : afterRead(s, request, answer, now, carry);
+  if (answer.status === 0)
+    return { outcome: { kind: 'transient', status: 0, message: answer.error ?? 'transport error', carry } };
+  return request.purpose === 'write'
+    ? afterWrite(s, request, answer, now, carry)
+    : afterRead(s, request, answer, now, carry);
 }
 
 function afterWrite(s: WriteState, req: EventRequest, a: Answer, now: number, carry: Carry): Step {
@@ -109,25 +124,42 @@ function afterWrite(s: WriteState, req: EventRequest, a: Answer, now: number, ca
   }
   if (a.status === 409) {
     const name = verb === 'create' ? s.name : (s.known as KnownEvent).name;
-    return { state: s, request: { verb: 'get', method: 'GET', path: `${base(s)}/${encodeURIComponent(name)}`, purpose: 'read' } };
+    return {
+      state: s,
+      request: { verb: 'get', method: 'GET', path: `${base(s)}/${encodeURIComponent(name)}`, purpose: 'read' },
+    };
   }
   if (verb === 'patch' && a.status === 404) return write({ ...s, known: undefined, forget: true }, now);
   const message = statusMessage(a.body);
-  if (a.status === 403) return { outcome: { kind: 'forbidden', verb, namespace: s.namespace, message, forget: s.forget } };
+  if (a.status === 403)
+    return { outcome: { kind: 'forbidden', verb, namespace: s.namespace, message, forget: s.forget } };
   if (isTransient(a.status)) {
     const pauseMs = a.status === 429 ? (a.retryAfterMs ?? 1000) : undefined;
-    return { outcome: { kind: 'transient', status: a.status, message: `${verb} event: HTTP ${a.status}: ${message}`, retryAfterMs: a.retryAfterMs, pauseMs, carry } };
+    return {
+      outcome: {
+        kind: 'transient',
+        status: a.status,
+        message: `${verb} event: HTTP ${a.status}: ${message}`,
+        retryAfterMs: a.retryAfterMs,
+        pauseMs,
+        carry,
+      },
+    };
   }
   return { outcome: { kind: 'invalid', verb, status: a.status, namespace: s.namespace, message } };
 }
 
 function afterRead(s: WriteState, req: EventRequest, a: Answer, now: number, carry: Carry): Step {
   if (a.status === 403 && req.purpose === 'read') {
-    return { state: s, request: { verb: 'patch', method: 'PATCH', path: req.path, body: {}, purpose: 'read-by-patch' } };
+    return {
+      state: s,
+      request: { verb: 'patch', method: 'PATCH', path: req.path, body: {}, purpose: 'read-by-patch' },
+    };
   }
   if (a.status !== 200 && a.status !== 404) {
     const message = `get event: HTTP ${a.status}: ${statusMessage(a.body)}`;
-    if (isTransient(a.status)) return { outcome: { kind: 'transient', status: a.status, message, retryAfterMs: a.retryAfterMs, carry } };
+    if (isTransient(a.status))
+      return { outcome: { kind: 'transient', status: a.status, message, retryAfterMs: a.retryAfterMs, carry } };
     return { outcome: { kind: 'failed', status: a.status, message, forget: s.forget } };
   }
   const known = a.status === 404 ? undefined : knownFrom(a.body, 0);
@@ -145,5 +177,10 @@ interface EventMeta {
 /** What the API server answered for an Event. Throws on a body without metadata (the writer counts it as failed). */
 export function knownFrom(body: unknown, lastMs: number): KnownEvent {
   const b = body as EventMeta;
-  return { name: b.metadata.name, count: Number(b.count ?? 1), resourceVersion: b.metadata.resourceVersion, lastMs: Date.parse(b.lastTimestamp ?? '') || lastMs };
+  return {
+    name: b.metadata.name,
+    count: Number(b.count ?? 1),
+    resourceVersion: b.metadata.resourceVersion,
+    lastMs: Date.parse(b.lastTimestamp ?? '') || lastMs,
+  };
 }

@@ -5,7 +5,11 @@ export class TokenBucket {
   private at: number;
 
   /** ratePerSec tokens per second up to burst; starts full. */
-  constructor(private readonly ratePerSec: number, private readonly burst: number, now: number) {
+  constructor(
+    private readonly ratePerSec: number,
+    private readonly burst: number,
+    now: number,
+  ) {
     this.tokens = burst;
     this.at = now;
   }

@@ -44,7 +44,8 @@ export class RequestWindow {
   release(status: number | undefined): void {
     this.inflight--;
     if (status === 429) this.window = Math.max(1, this.window / 2);
-    else if (status !== undefined && status > 0 && status < 300) this.window = Math.min(this.max, this.window + 0.2 / this.window);
+    else if (status !== undefined && status > 0 && status < 300)
+      this.window = Math.min(this.max, this.window + 0.2 / this.window);
   }
 
   get size(): number {

@@ -67,32 +67,97 @@ export class EventWriter {
   private draining = false;
   private idle: (() => void)[] = [];
   private readonly warnOnce: ReturnType<typeof onceLogger>;
-  private readonly m: { writes: Counter<'verb' | 'code'>; retries: Counter; forbidden: Counter; dropped: Counter<'reason'>; observed: Counter<'reason'>; suppressed: Counter };
+  private readonly m: {
+    writes: Counter<'verb' | 'code'>;
+    retries: Counter;
+    forbidden: Counter;
+    dropped: Counter<'reason'>;
+    observed: Counter<'reason'>;
+    suppressed: Counter;
+  };
   private sweeper: NodeJS.Timeout | undefined;
   readonly stats: WriterStats = { creates: 0, patches: 0, conflicts: 0, gets: 0, retries: 0, forbidden: 0, failed: 0 };
 
-  constructor(client: KubeClient | EventApi, private readonly log: Logger, o: EventWriterOptions) {
+  constructor(
+    client: KubeClient | EventApi,
+    private readonly log: Logger,
+    o: EventWriterOptions,
+  ) {
     this.now = o.now ?? Date.now;
     this.api = client instanceof KubeClient ? kubeEventApi(client) : client;
-    this.correlator = new Correlator({ objectBurst: o.objectBurst, objectRefillMs: o.objectRefillMs, updateIntervalMs: o.updateIntervalMs ?? 5000 });
+    this.correlator = new Correlator({
+      objectBurst: o.objectBurst,
+      objectRefillMs: o.objectRefillMs,
+      updateIntervalMs: o.updateIntervalMs ?? 5000,
+    });
     this.concurrency = o.concurrency ?? 4;
     this.requests = new RequestWindow(this.concurrency, new TokenBucket(o.qps, o.burst, this.now()), this.now, sleep);
     this.attempts = o.attempts ?? 4;
     this.warnOnce = onceLogger(log);
-    this.nodeUids = new NodeUidCache((path) => this.getNode(path), this.now, (node) => this.warnOnce('forbidden:nodes:get', 'events: cannot GET nodes (missing permission: nodes get); Node Events use the node name as uid', { node }));
+    this.nodeUids = new NodeUidCache(
+      (path) => this.getNode(path),
+      this.now,
+      (node) =>
+        this.warnOnce(
+          'forbidden:nodes:get',
+          'events: cannot GET nodes (missing permission: nodes get); Node Events use the node name as uid',
+          { node },
+        ),
+    );
     const registers = o.registry ? [o.registry] : [];
     this.m = {
-      writes: new Counter({ name: 'nodewarden_collector_events_api_requests_total', help: 'Event API requests by verb (create, patch, get) and HTTP status (0 = transport error)', labelNames: ['verb', 'code'], registers }),
-      retries: new Counter({ name: 'nodewarden_collector_events_retries_total', help: 'Event writes retried after 429/5xx/transport errors', registers }),
-      forbidden: new Counter({ name: 'nodewarden_collector_events_forbidden_total', help: 'Event API requests rejected with 403 (missing RBAC permission)', registers }),
-      dropped: new Counter({ name: 'nodewarden_collector_events_discarded_occurrences_total', help: 'occurrences not counted on any Event, by reason (invalid: rejected by the API server; overflow: too many distinct Events pending)', labelNames: ['reason'], registers }),
-      observed: new Counter({ name: 'nodewarden_collector_events_observed_occurrences_total', help: 'occurrences handed to the Event writer, by reason', labelNames: ['reason'], registers }),
-      suppressed: new Counter({ name: 'nodewarden_collector_events_suppressed_occurrences_total', help: 'occurrences that did not cause a write of their own (added to the count written next)', registers }),
+      writes: new Counter({
+        name: 'nodewarden_collector_events_api_requests_total',
+        help: 'Event API requests by verb (create, patch, get) and HTTP status (0 = transport error)',
+        labelNames: ['verb', 'code'],
+        registers,
+      }),
+      retries: new Counter({
+        name: 'nodewarden_collector_events_retries_total',
+        help: 'Event writes retried after 429/5xx/transport errors',
+        registers,
+      }),
+      forbidden: new Counter({
+        name: 'nodewarden_collector_events_forbidden_total',
+        help: 'Event API requests rejected with 403 (missing RBAC permission)',
+        registers,
+      }),
+      dropped: new Counter({
+        name: 'nodewarden_collector_events_discarded_occurrences_total',
+        help: 'occurrences not counted on any Event, by reason (invalid: rejected by the API server; overflow: too many distinct Events pending)',
+        labelNames: ['reason'],
+        registers,
+      }),
+      observed: new Counter({
+        name: 'nodewarden_collector_events_observed_occurrences_total',
+        help: 'occurrences handed to the Event writer, by reason',
+        labelNames: ['reason'],
+        registers,
+      }),
+      suppressed: new Counter({
+        name: 'nodewarden_collector_events_suppressed_occurrences_total',
+        help: 'occurrences that did not cause a write of their own (added to the count written next)',
+        registers,
+      }),
     };
     for (const reason of ['invalid', 'overflow']) this.m.dropped.inc({ reason }, 0);
     const c = this.correlator;
-    new Gauge({ name: 'nodewarden_collector_events_pending_occurrences', help: 'occurrences observed and not yet written', registers, collect() { this.set(c.pendingTotal()); } });
-    new Gauge({ name: 'nodewarden_collector_events_tracked', help: 'distinct Events remembered (object, reason, message)', registers, collect() { this.set(c.size); } });
+    new Gauge({
+      name: 'nodewarden_collector_events_pending_occurrences',
+      help: 'occurrences observed and not yet written',
+      registers,
+      collect() {
+        this.set(c.pendingTotal());
+      },
+    });
+    new Gauge({
+      name: 'nodewarden_collector_events_tracked',
+      help: 'distinct Events remembered (object, reason, message)',
+      registers,
+      collect() {
+        this.set(c.size);
+      },
+    });
     this.sweeper = setInterval(() => this.correlator.sweep(this.now()), 60_000);
     this.sweeper.unref();
   }
@@ -119,7 +184,10 @@ export class EventWriter {
     while (this.inflight > 0 || this.correlator.queued > 0) {
       if (this.now() > until) return false;
       this.pump();
-      await new Promise<void>((r) => { this.idle.push(r); setTimeout(r, 100); });
+      await new Promise<void>((r) => {
+        this.idle.push(r);
+        setTimeout(r, 100);
+      });
     }
     return true;
   }
@@ -138,7 +206,11 @@ export class EventWriter {
     if (this.timer && this.timerAt <= at) return;
     clearTimeout(this.timer);
     this.timerAt = at;
-    this.timer = setTimeout(() => { this.timer = undefined; this.timerAt = Infinity; this.pump(); }, ms);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.timerAt = Infinity;
+      this.pump();
+    }, ms);
   }
 
   private pump(): void {
@@ -146,21 +218,35 @@ export class EventWriter {
     while (this.inflight < this.concurrency) {
       const now = this.now();
       const paused = this.requests.pausedFor(now);
-      if (paused > 0) { this.schedule(paused); return; }
-      if (!this.requests.global.available(now)) { this.schedule(this.requests.global.waitMs(now)); return; }
+      if (paused > 0) {
+        this.schedule(paused);
+        return;
+      }
+      if (!this.requests.global.available(now)) {
+        this.schedule(this.requests.global.waitMs(now));
+        return;
+      }
       const t = this.correlator.next(now, 5000, this.draining);
-      if (!t) { this.wakeIdle(); return; }
-      if ('waitMs' in t) { this.schedule(t.waitMs); return; }
+      if (!t) {
+        this.wakeIdle();
+        return;
+      }
+      if ('waitMs' in t) {
+        this.schedule(t.waitMs);
+        return;
+      }
       this.inflight++;
-      void this.run(t).catch((err: Error): WriteOutcome => {
-        this.warnOnce('bug', 'events: unexpected error in the Event writer', { err: err.message });
-        return { ok: false, retryAt: this.now() + 10_000 };
-      }).then((out) => {
-        this.inflight--;
-        this.correlator.complete(t, out, this.now());
-        this.pump();
-        if (this.inflight === 0 && this.correlator.queued === 0) this.wakeIdle();
-      });
+      void this.run(t)
+        .catch((err: Error): WriteOutcome => {
+          this.warnOnce('bug', 'events: unexpected error in the Event writer', { err: err.message });
+          return { ok: false, retryAt: this.now() + 10_000 };
+        })
+        .then((out) => {
+          this.inflight--;
+          this.correlator.complete(t, out, this.now());
+          this.pump();
+          if (this.inflight === 0 && this.correlator.queued === 0) this.wakeIdle();
+        });
     }
   }
 
@@ -205,7 +291,13 @@ export class EventWriter {
         const a = n.failed;
         const message = a.status === 0 ? (a.error ?? 'transport error') : `GET node ${ob.name}: HTTP ${a.status}`;
         if (a.status === 0 || a.status === 429 || a.status >= 500) {
-          return { kind: 'transient', status: a.status, message, retryAfterMs: a.retryAfterMs, carry: carry ?? { conflicts: 0, forget: false } };
+          return {
+            kind: 'transient',
+            status: a.status,
+            message,
+            retryAfterMs: a.retryAfterMs,
+            carry: carry ?? { conflicts: 0, forget: false },
+          };
         }
         return { kind: 'failed', status: a.status, message, forget: carry?.forget ?? false };
       }
@@ -214,7 +306,11 @@ export class EventWriter {
     let s = begin(t, uid, this.now(), carry);
     while ('request' in s) {
       const { state, request } = s;
-      if (request.purpose === 'read-by-patch') this.warnOnce('forbidden:get', 'events: cannot GET Events (missing permission: events get); reading them with an empty PATCH instead');
+      if (request.purpose === 'read-by-patch')
+        this.warnOnce(
+          'forbidden:get',
+          'events: cannot GET Events (missing permission: events get); reading them with an empty PATCH instead',
+        );
       s = step(state, request, await this.send(request), this.now());
     }
     return s.outcome;
@@ -232,20 +328,35 @@ export class EventWriter {
         out = { kind: 'failed', status: -1, message: (err as Error).message, forget: carry?.forget ?? false };
       }
       switch (out.kind) {
-        case 'written': return { ok: true, known: out.known };
-        case 'no-uid': return { ok: false, drop: true, retryAt: this.now() + 60_000 };
-        case 'conflict-limit': return { ok: false, retryAt: this.now() + 1000, forget: true };
+        case 'written':
+          return { ok: true, known: out.known };
+        case 'no-uid':
+          return { ok: false, drop: true, retryAt: this.now() + 60_000 };
+        case 'conflict-limit':
+          return { ok: false, retryAt: this.now() + 1000, forget: true };
         case 'forbidden': {
           const { verb, namespace: ns } = out;
           this.stats.forbidden++;
           this.m.forbidden.inc();
-          this.warnOnce(`forbidden:${verb}:${ns}`, `events: API server refused to ${verb} Events (missing permission: events ${verb} in namespace ${ns}); counts are kept and retried with backoff, further refusals are only counted (nodewarden_collector_events_forbidden_total)`, { namespace: ns, verb, message: out.message });
-          return { ok: false, retryAt: this.now() + backoff(t.failures, { baseMs: 2000, capMs: 300_000, jitter: 'none' }), forget: out.forget };
+          this.warnOnce(
+            `forbidden:${verb}:${ns}`,
+            `events: API server refused to ${verb} Events (missing permission: events ${verb} in namespace ${ns}); counts are kept and retried with backoff, further refusals are only counted (nodewarden_collector_events_forbidden_total)`,
+            { namespace: ns, verb, message: out.message },
+          );
+          return {
+            ok: false,
+            retryAt: this.now() + backoff(t.failures, { baseMs: 2000, capMs: 300_000, jitter: 'none' }),
+            forget: out.forget,
+          };
         }
         case 'invalid':
           this.stats.failed++;
           this.m.dropped.inc({ reason: 'invalid' }, t.delta);
-          this.warnOnce(`invalid:${out.verb}:${out.status}`, `events: API server rejected an Event ${out.verb} (HTTP ${out.status}); such Events are dropped and counted`, { namespace: out.namespace, reason: t.reason, message: out.message });
+          this.warnOnce(
+            `invalid:${out.verb}:${out.status}`,
+            `events: API server rejected an Event ${out.verb} (HTTP ${out.status}); such Events are dropped and counted`,
+            { namespace: out.namespace, reason: t.reason, message: out.message },
+          );
           return { ok: false, drop: true, retryAt: this.now() + 60_000 };
         case 'failed':
           this.stats.failed++;
@@ -254,10 +365,17 @@ export class EventWriter {
         case 'transient': {
           if (out.pauseMs !== undefined) this.requests.pause(out.pauseMs);
           carry = out.carry;
-          const delay = Math.max(out.retryAfterMs ?? 0, backoff(transient, { baseMs: 250, capMs: 30_000, jitter: 'equal' }));
+          const delay = Math.max(
+            out.retryAfterMs ?? 0,
+            backoff(transient, { baseMs: 250, capMs: 30_000, jitter: 'equal' }),
+          );
           if (++transient >= this.attempts) {
             this.stats.failed++;
-            this.warnOnce(`transient:${out.status}`, 'events: Event writes failing; counts are kept and written when the API server answers again', { err: out.message });
+            this.warnOnce(
+              `transient:${out.status}`,
+              'events: Event writes failing; counts are kept and written when the API server answers again',
+              { err: out.message },
+            );
             const later = backoff(t.failures, { baseMs: 1000, capMs: 30_000, jitter: 'none' });
             return { ok: false, retryAt: this.now() + Math.max(delay, later), forget: carry.forget };
           }

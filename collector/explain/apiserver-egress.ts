@@ -50,7 +50,12 @@ const NAMESPACE = 'kube-system';
 const DEFAULT_SECURE_PORT = 6443;
 
 /** An address the API server answers on, and how we know it (for the evidence). */
-export interface ApiServerAddress { ip: string; port: number; source: 'kubeconfig' | 'in-cluster Service' | 'kube-apiserver pod'; service?: boolean }
+export interface ApiServerAddress {
+  ip: string;
+  port: number;
+  source: 'kubeconfig' | 'in-cluster Service' | 'kube-apiserver pod';
+  service?: boolean;
+}
 
 /** What the check reads of the pod cache (PodWatch). */
 export interface PodLister {
@@ -64,12 +69,19 @@ export function configAddress(kube: Pick<KubeConfig, 'server' | 'inCluster'>): A
   const u = new URL(kube.server);
   const host = u.hostname.replace(/^\[|\]$/g, '');
   const port = Number(u.port) || (u.protocol === 'http:' ? 80 : 443);
-  if (!isIP(host)) return `the API server address ${u.host} is a hostname; it is not resolved, so only kube-apiserver pods can be judged`;
-  return kube.inCluster ? { ip: host, port, source: 'in-cluster Service', service: true } : { ip: host, port, source: 'kubeconfig' };
+  if (!isIP(host))
+    return `the API server address ${u.host} is a hostname; it is not resolved, so only kube-apiserver pods can be judged`;
+  return kube.inCluster
+    ? { ip: host, port, source: 'in-cluster Service', service: true }
+    : { ip: host, port, source: 'kubeconfig' };
 }
 
 /** Every API server address known now: the config's (when an IP) and the kube-apiserver pods' host IPs. */
-export function apiServerAddresses(config: ApiServerAddress | undefined, kubeSystem: readonly ListedPod[], inCluster: boolean): ApiServerAddress[] {
+export function apiServerAddresses(
+  config: ApiServerAddress | undefined,
+  kubeSystem: readonly ListedPod[],
+  inCluster: boolean,
+): ApiServerAddress[] {
   const out: ApiServerAddress[] = config ? [config] : [];
   const port = !config || inCluster ? DEFAULT_SECURE_PORT : config.port;
   for (const p of kubeSystem) {
@@ -89,7 +101,13 @@ export interface ApiServerEgressOptions {
   guard?: JobGuard;
 }
 
-interface Raised { node: string; pod: PodOwner; message: string; evidence: Record<string, string>; firstMs: number }
+interface Raised {
+  node: string;
+  pod: PodOwner;
+  message: string;
+  evidence: Record<string, string>;
+  firstMs: number;
+}
 
 const podName = (p: PodOwner) => `${p.namespace}/${p.name}`;
 const addrText = (a: ApiServerAddress) => `${a.ip.includes(':') ? `[${a.ip}]` : a.ip}:${a.port} (${a.source})`;
@@ -104,7 +122,14 @@ export interface ApiServerEgressCheck {
   stop(): void;
 }
 
-export function apiServerEgressCheck(pods: PodLister, policies: Pick<PolicySource, 'state' | 'notEvaluated' | 'policiesIn'>, ex: ExplainExtension, kube: Pick<KubeConfig, 'server' | 'inCluster'>, log: Logger, opts: ApiServerEgressOptions = {}): ApiServerEgressCheck {
+export function apiServerEgressCheck(
+  pods: PodLister,
+  policies: Pick<PolicySource, 'state' | 'notEvaluated' | 'policiesIn'>,
+  ex: ExplainExtension,
+  kube: Pick<KubeConfig, 'server' | 'inCluster'>,
+  log: Logger,
+  opts: ApiServerEgressOptions = {},
+): ApiServerEgressCheck {
   const now = opts.now ?? Date.now;
   const config = configAddress(kube);
   if (typeof config === 'string') log.info(`apiserver-egress: ${config}`);
@@ -113,11 +138,15 @@ export function apiServerEgressCheck(pods: PodLister, policies: Pick<PolicySourc
   let stores: Stores | undefined;
   let last = '';
 
-  const endpointFor = (a: ApiServerAddress): Endpoint => (a.service ? { kind: 'ip', ip: a.ip, scope: 'service' } : ex.endpointOf(a.ip));
+  const endpointFor = (a: ApiServerAddress): Endpoint =>
+    a.service ? { kind: 'ip', ip: a.ip, scope: 'service' } : ex.endpointOf(a.ip);
 
   /** Isolated for egress by policies none of which has an egress rule: no backend of any Service is admitted. */
   const noEgressRule = (isolatedBy: readonly string[]): boolean =>
-    isolatedBy.length > 0 && policies.policiesIn(NAMESPACE).every((x) => !isolatedBy.includes(`${x.metadata.namespace}/${x.metadata.name}`) || !(x.spec.egress?.length));
+    isolatedBy.length > 0 &&
+    policies
+      .policiesIn(NAMESPACE)
+      .every((x) => !isolatedBy.includes(`${x.metadata.namespace}/${x.metadata.name}`) || !x.spec.egress?.length);
 
   const judge = (p: PodOwner, addrs: readonly ApiServerAddress[], apiserverNodes: ReadonlySet<string>): Judgement => {
     let first: { e: Explanation; addr: ApiServerAddress } | undefined, undecided: string | undefined;
@@ -142,10 +171,17 @@ export function apiServerEgressCheck(pods: PodLister, policies: Pick<PolicySourc
   const write = (r: Raised, active: boolean, notify: boolean): void => {
     const t = now();
     const f: Finding = {
-      kind: APISERVER_EGRESS_BLOCKED, severity: 'critical', active,
-      message: active ? r.message : `${podName(r.pod)} may reach the API server again (NetworkPolicies or pods changed)`,
-      key: r.pod.uid || podName(r.pod), pod: { namespace: r.pod.namespace, name: r.pod.name, uid: r.pod.uid },
-      evidence: r.evidence, firstSeenMs: r.firstMs, lastSeenMs: t,
+      kind: APISERVER_EGRESS_BLOCKED,
+      severity: 'critical',
+      active,
+      message: active
+        ? r.message
+        : `${podName(r.pod)} may reach the API server again (NetworkPolicies or pods changed)`,
+      key: r.pod.uid || podName(r.pod),
+      pod: { namespace: r.pod.namespace, name: r.pod.name, uid: r.pod.uid },
+      evidence: r.evidence,
+      firstSeenMs: r.firstMs,
+      lastSeenMs: t,
     };
     const changed = stores!.findings.apply(r.node, f, t);
     opts.onFinding?.(r.node, f, changed || notify);
@@ -160,7 +196,11 @@ export function apiServerEgressCheck(pods: PodLister, policies: Pick<PolicySourc
     last = stamp;
     const kubeSystem = pods.podsIn(NAMESPACE);
     const addrs = apiServerAddresses(typeof config === 'string' ? undefined : config, kubeSystem, !!kube.inCluster);
-    const apiserverNodes = new Set(kubeSystem.filter((p) => p.owner.meta?.labels.component === 'kube-apiserver' && p.owner.node).map((p) => p.owner.node!));
+    const apiserverNodes = new Set(
+      kubeSystem
+        .filter((p) => p.owner.meta?.labels.component === 'kube-apiserver' && p.owner.node)
+        .map((p) => p.owner.node!),
+    );
     const seen = new Set<string>();
     for (const { owner } of kubeSystem) {
       if (!owner.meta || owner.meta.hostNetwork || !owner.node || !addrs.length) continue;
@@ -170,19 +210,29 @@ export function apiServerEgressCheck(pods: PodLister, policies: Pick<PolicySourc
         if (j.undecided && !saidUndecided.has(`${key}|${j.undecided}`)) {
           if (saidUndecided.size > 10_000) saidUndecided.clear();
           saidUndecided.add(`${key}|${j.undecided}`);
-          log.info({ pod: podName(owner), reason: j.undecided }, 'apiserver-egress: cannot tell whether NetworkPolicies let this pod reach the API server; not raising');
+          log.info(
+            { pod: podName(owner), reason: j.undecided },
+            'apiserver-egress: cannot tell whether NetworkPolicies let this pod reach the API server; not raising',
+          );
         }
         continue;
       }
       seen.add(key);
       const prev = raised.get(key);
       const evidence: Record<string, string> = {
-        explanation: j.e.summary, verdict: j.e.verdict, apiServer: addrText(j.addr), apiServers: addrs.map(addrText).join(', '),
-        isolatedBy: j.e.sides[0].isolatedBy.join(', '), policyResourceVersion: j.e.policyState.resourceVersion,
+        explanation: j.e.summary,
+        verdict: j.e.verdict,
+        apiServer: addrText(j.addr),
+        apiServers: addrs.map(addrText).join(', '),
+        isolatedBy: j.e.sides[0].isolatedBy.join(', '),
+        policyResourceVersion: j.e.policyState.resourceVersion,
       };
       if (j.e.fix) evidence.fix = j.e.fix;
       const r: Raised = {
-        node: prev?.node ?? owner.node, pod: owner, evidence, firstMs: prev?.firstMs ?? now(),
+        node: prev?.node ?? owner.node,
+        pod: owner,
+        evidence,
+        firstMs: prev?.firstMs ?? now(),
         message: `${podName(owner)} cannot reach the API server (${addrs.map((a) => `${a.ip}:${a.port}`).join(', ')}): ${j.e.summary}`,
       };
       raised.set(key, r);
@@ -203,7 +253,10 @@ export function apiServerEgressCheck(pods: PodLister, policies: Pick<PolicySourc
       stores = s;
       const checkMs = opts.checkMs ?? 1000;
       const run = opts.guard ? opts.guard.wrap('apiserver-egress', () => evaluate()) : () => evaluate();
-      if (checkMs > 0 && !timer) { timer = setInterval(run, checkMs); timer.unref(); }
+      if (checkMs > 0 && !timer) {
+        timer = setInterval(run, checkMs);
+        timer.unref();
+      }
     },
     evaluate,
     stop: () => clearInterval(timer),

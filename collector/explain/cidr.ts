@@ -2,7 +2,11 @@
 // of the explainer's time in the bench). IPv4 as 32-bit numbers, IPv6 as bigints.
 import { isIPv4, isIPv6 } from 'node:net';
 
-export interface Cidr { v4: boolean; net: bigint; bits: number }
+export interface Cidr {
+  v4: boolean;
+  net: bigint;
+  bits: number;
+}
 
 function v4(ip: string): bigint {
   let n = 0;
@@ -13,7 +17,8 @@ function v4(ip: string): bigint {
 function v6(ip: string): bigint | undefined {
   let text = ip;
   const dot = text.lastIndexOf('.');
-  if (dot >= 0) { // embedded IPv4 tail (::ffff:1.2.3.4)
+  if (dot >= 0) {
+    // embedded IPv4 tail (::ffff:1.2.3.4)
     const colon = text.lastIndexOf(':');
     const t = Number(v4(text.slice(colon + 1)));
     text = `${text.slice(0, colon + 1)}${(t >>> 16).toString(16)}:${(t & 0xffff).toString(16)}`;

@@ -28,7 +28,8 @@ import type { JobGuard } from '../../common/guard.js';
 import type { DropExplainer } from './flows.js';
 
 export const DNS_BLOCKED = 'DNSBlocked';
-const DNS_LABEL = 'k8s-app', DNS_VALUE = 'kube-dns';
+const DNS_LABEL = 'k8s-app',
+  DNS_VALUE = 'kube-dns';
 
 export interface DnsBlockedOptions {
   /** Cleared after this long without a drop towards DNS (default 5 min). */
@@ -59,7 +60,14 @@ interface Blocked {
 }
 
 export const CLUSTER_KEY = 'cluster';
-interface ClusterBlocked { node: string; dns: PodOwner; namespaces: string[]; pods: number; firstMs: number; lastMs: number }
+interface ClusterBlocked {
+  node: string;
+  dns: PodOwner;
+  namespaces: string[];
+  pods: number;
+  firstMs: number;
+  lastMs: number;
+}
 
 const podName = (p: PodOwner) => `${p.namespace}/${p.name}`;
 
@@ -76,39 +84,65 @@ function busiestDns(list: readonly Blocked[]): { node: string; dns: PodOwner } {
   // a DNS pod has a node as soon as it runs; the drop's reporting node is the fallback
   return { node: best.dns.node ?? list[0].node, dns: best.dns };
 }
-const isDnsPod = (o: ReturnType<Resolver['resolve']>): o is PodOwner => o?.kind === 'pod' && o.meta?.labels[DNS_LABEL] === DNS_VALUE;
+const isDnsPod = (o: ReturnType<Resolver['resolve']>): o is PodOwner =>
+  o?.kind === 'pod' && o.meta?.labels[DNS_LABEL] === DNS_VALUE;
 
 function message(b: Blocked): string {
   const what = `DNS from ${podName(b.src)} to ${podName(b.dns)} (${b.dnsIp}) on 53/${b.proto} is dropped`;
-  return b.explanation ? `${what}. ${b.explanation.summary}` : `${what}; no NetworkPolicy explanation (the collector has no cluster, or its policy caches are not synced yet).`;
+  return b.explanation
+    ? `${what}. ${b.explanation.summary}`
+    : `${what}; no NetworkPolicy explanation (the collector has no cluster, or its policy caches are not synced yet).`;
 }
 
 function finding(b: Blocked, active: boolean): Finding {
   const evidence: Record<string, string> = {
-    dnsPod: podName(b.dns), dnsIp: b.dnsIp, port: `53/${b.proto}`, drops: String(b.drops), lastDrop: new Date(b.lastMs).toISOString(),
+    dnsPod: podName(b.dns),
+    dnsIp: b.dnsIp,
+    port: `53/${b.proto}`,
+    drops: String(b.drops),
+    lastDrop: new Date(b.lastMs).toISOString(),
   };
-  if (b.explanation) { evidence.verdict = b.explanation.verdict; evidence.explanation = b.explanation.summary; }
+  if (b.explanation) {
+    evidence.verdict = b.explanation.verdict;
+    evidence.explanation = b.explanation.summary;
+  }
   return {
-    kind: DNS_BLOCKED, severity: 'warning', active,
-    message: active ? b.message : `DNS from ${podName(b.src)} is no longer dropped (none seen for a while; last ${new Date(b.lastMs).toISOString()})`,
+    kind: DNS_BLOCKED,
+    severity: 'warning',
+    active,
+    message: active
+      ? b.message
+      : `DNS from ${podName(b.src)} is no longer dropped (none seen for a while; last ${new Date(b.lastMs).toISOString()})`,
     key: b.src.uid || podName(b.src),
     pod: { namespace: b.src.namespace, name: b.src.name, uid: b.src.uid },
-    evidence, firstSeenMs: b.firstMs, lastSeenMs: b.lastMs,
+    evidence,
+    firstSeenMs: b.firstMs,
+    lastSeenMs: b.lastMs,
   };
 }
 
-const nsList = (ns: readonly string[]) => (ns.length <= 20 ? ns.join(', ') : `${ns.slice(0, 20).join(', ')} and ${ns.length - 20} more`);
+const nsList = (ns: readonly string[]) =>
+  ns.length <= 20 ? ns.join(', ') : `${ns.slice(0, 20).join(', ')} and ${ns.length - 20} more`;
 
 function clusterFinding(c: ClusterBlocked, active: boolean, threshold: number): Finding {
   return {
-    kind: DNS_BLOCKED, severity: 'warning', active,
+    kind: DNS_BLOCKED,
+    severity: 'warning',
+    active,
     message: active
       ? `DNS is dropped for ${threshold} or more pods in ${c.namespaces.length} namespaces (${nsList(c.namespaces)}) towards ${podName(c.dns)} and other DNS pods; each pod has its own DNSBlocked finding with the NetworkPolicy explanation`
       : `DNS drops from many namespaces have stopped (fewer than ${threshold} pods in 2 or more namespaces blocked)`,
     key: CLUSTER_KEY,
     pod: { namespace: c.dns.namespace, name: c.dns.name, uid: c.dns.uid },
-    evidence: { scope: CLUSTER_KEY, namespaces: c.namespaces.join(','), pods: String(c.pods), dnsPod: podName(c.dns), threshold: String(threshold) },
-    firstSeenMs: c.firstMs, lastSeenMs: c.lastMs,
+    evidence: {
+      scope: CLUSTER_KEY,
+      namespaces: c.namespaces.join(','),
+      pods: String(c.pods),
+      dnsPod: podName(c.dns),
+      threshold: String(threshold),
+    },
+    firstSeenMs: c.firstMs,
+    lastSeenMs: c.lastMs,
   };
 }
 
@@ -119,7 +153,11 @@ export interface DnsBlockedCheck {
 }
 
 /** resolver: the pod source with labels (the PodWatch); explain: undefined without a cluster. */
-export function dnsBlockedCheck(resolver: Resolver, explain: DropExplainer | undefined, opts: DnsBlockedOptions = {}): DnsBlockedCheck {
+export function dnsBlockedCheck(
+  resolver: Resolver,
+  explain: DropExplainer | undefined,
+  opts: DnsBlockedOptions = {},
+): DnsBlockedCheck {
   const now = opts.now ?? Date.now;
   const clearAfterMs = opts.clearAfterMs ?? 5 * 60_000;
   const threshold = opts.clusterPods ?? 10;
@@ -132,7 +170,8 @@ export function dnsBlockedCheck(resolver: Resolver, explain: DropExplainer | und
     const changed = stores!.findings.apply(node, f, atMs);
     opts.onFinding?.(node, f, !quiet && (changed || notify));
   };
-  const write = (b: Blocked, isActive: boolean, notify: boolean, atMs: number): void => put(b.node, finding(b, isActive), notify, atMs, !b.notified);
+  const write = (b: Blocked, isActive: boolean, notify: boolean, atMs: number): void =>
+    put(b.node, finding(b, isActive), notify, atMs, !b.notified);
 
   /** Raises, refreshes or clears the cluster-level finding from the active per-pod ones. */
   const updateCluster = (atMs: number): void => {
@@ -142,8 +181,21 @@ export function dnsBlockedCheck(resolver: Resolver, explain: DropExplainer | und
       const lastMs = Math.max(...[...active.values()].map((b) => b.lastMs));
       // the home is fixed while it is active: moving it would leave a stale twin on the old node
       const home = prev ?? busiestDns([...active.values()]);
-      cluster = { node: home.node, dns: home.dns, namespaces, pods: active.size, firstMs: prev?.firstMs ?? atMs, lastMs };
-      if (!prev || prev.pods !== cluster.pods || prev.namespaces.join() !== namespaces.join()) put(cluster.node, clusterFinding(cluster, true, threshold), !prev || prev.namespaces.join() !== namespaces.join(), atMs);
+      cluster = {
+        node: home.node,
+        dns: home.dns,
+        namespaces,
+        pods: active.size,
+        firstMs: prev?.firstMs ?? atMs,
+        lastMs,
+      };
+      if (!prev || prev.pods !== cluster.pods || prev.namespaces.join() !== namespaces.join())
+        put(
+          cluster.node,
+          clusterFinding(cluster, true, threshold),
+          !prev || prev.namespaces.join() !== namespaces.join(),
+          atMs,
+        );
     } else if (cluster) {
       put(cluster.node, clusterFinding({ ...cluster, lastMs: atMs }, false, threshold), true, atMs);
       cluster = undefined;
@@ -167,9 +219,17 @@ export function dnsBlockedCheck(resolver: Resolver, explain: DropExplainer | und
       const key = src.uid || podName(src);
       const prev = active.get(key);
       const b: Blocked = {
-        node: prev?.node ?? env.node, src, dns: dst, dnsIp: d.dst as string, proto,
-        drops: (prev?.drops ?? 0) + (Number(d.count) || 1), firstMs: prev?.firstMs ?? (Number(d.firstSeenMs) || last), lastMs: Math.max(prev?.lastMs ?? 0, last),
-        message: '', explanation: e ? { verdict: e.verdict, summary: e.summary } : prev?.explanation, notified: prev?.notified ?? false,
+        node: prev?.node ?? env.node,
+        src,
+        dns: dst,
+        dnsIp: d.dst as string,
+        proto,
+        drops: (prev?.drops ?? 0) + (Number(d.count) || 1),
+        firstMs: prev?.firstMs ?? (Number(d.firstSeenMs) || last),
+        lastMs: Math.max(prev?.lastMs ?? 0, last),
+        message: '',
+        explanation: e ? { verdict: e.verdict, summary: e.summary } : prev?.explanation,
+        notified: prev?.notified ?? false,
       };
       b.message = message(b);
       active.set(key, b);

@@ -13,11 +13,18 @@ import type { ExplainExtension, Explanation } from './index.js';
 const PROTOCOLS = new Set(['TCP', 'UDP', 'SCTP']);
 
 /** The explanation of one dropped flow, or undefined when it has none (see above). */
-export type DropExplainer = (src: string, dst: string, proto: string, dstPort: number | null | undefined, atMs: number) => Explanation | undefined;
+export type DropExplainer = (
+  src: string,
+  dst: string,
+  proto: string,
+  dstPort: number | null | undefined,
+  atMs: number,
+) => Explanation | undefined;
 
 export function dropExplainer(ex: ExplainExtension): DropExplainer {
   return (src, dst, proto, dstPort, atMs) => {
-    if (dstPort === null || dstPort === undefined || !PROTOCOLS.has(proto.toUpperCase()) || !ex.ready()) return undefined;
+    if (dstPort === null || dstPort === undefined || !PROTOCOLS.has(proto.toUpperCase()) || !ex.ready())
+      return undefined;
     try {
       return ex.explain(src, dst, proto, dstPort, atMs);
     } catch (err) {
@@ -41,6 +48,8 @@ export function deniedSummary(e: Explanation | undefined): string | undefined {
 /** GET /api/v1/explain on a collector without a cluster: a clear 404 instead of "no such path". */
 export const noClusterExplainRoutes: Record<string, RouteHandler> = {
   '/api/v1/explain': () => {
-    throw new NotFound('explanations need a cluster (--kubeconfig or in-cluster config): without one no NetworkPolicies are known');
+    throw new NotFound(
+      'explanations need a cluster (--kubeconfig or in-cluster config): without one no NetworkPolicies are known',
+    );
   },
 };

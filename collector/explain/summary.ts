@@ -11,14 +11,16 @@ function names(list: string[]): string {
   return list.length <= 3 ? list.join(', ') : `${list.slice(0, 3).join(', ')} and ${list.length - 3} more`;
 }
 
-const isDns = (dst: Endpoint, port: number) => port === 53 && dst.kind === 'pod' && (dst.labels['k8s-app'] === 'kube-dns' || dst.namespace === 'kube-system');
+const isDns = (dst: Endpoint, port: number) =>
+  port === 53 && dst.kind === 'pod' && (dst.labels['k8s-app'] === 'kube-dns' || dst.namespace === 'kube-system');
 
 function subjectOf(s: SideResult, src: Endpoint, dst: Endpoint): string {
   return s.pod ? `${s.pod.namespace}/${s.pod.name}` : describe(s.direction === 'egress' ? src : dst);
 }
 
 function deniedClause(s: SideResult, src: Endpoint, dst: Endpoint, proto: Protocol, port: number): string {
-  const flow = s.direction === 'egress' ? `${proto}/${port} to ${describe(dst)}` : `${proto}/${port} from ${describe(src)}`;
+  const flow =
+    s.direction === 'egress' ? `${proto}/${port} to ${describe(dst)}` : `${proto}/${port} from ${describe(src)}`;
   const dir = s.direction === 'egress' ? 'Egress' : 'Ingress';
   return `${dir} of ${subjectOf(s, src, dst)} is isolated by ${names(s.isolatedBy)}; no rule allows ${flow}${isDns(dst, port) && s.direction === 'egress' ? ' (DNS)' : ''}`;
 }
@@ -29,9 +31,19 @@ function cap(text: string): string {
 
 const upper = (t: string) => t.charAt(0).toUpperCase() + t.slice(1);
 
-export interface Wording { summary: string; fix?: string }
+export interface Wording {
+  summary: string;
+  fix?: string;
+}
 
-export function summarize(src: Endpoint, dst: Endpoint, proto: Protocol, port: number, r: FlowResult, notEvaluated: string[] = []): Wording {
+export function summarize(
+  src: Endpoint,
+  dst: Endpoint,
+  proto: Protocol,
+  port: number,
+  r: FlowResult,
+  notEvaluated: string[] = [],
+): Wording {
   const flow = `${proto}/${port} from ${describe(src)} to ${describe(dst)}`;
   const caveat = notEvaluated.length ? ` (${names(notEvaluated)} not evaluated)` : '';
   if (r.verdict === 'denied') {
@@ -47,12 +59,22 @@ export function summarize(src: Endpoint, dst: Endpoint, proto: Protocol, port: n
     return { summary, fix: cap(fix) };
   }
   if (r.verdict === 'allowed') {
-    const how = r.sides.map((s) => `${s.direction} ${s.verdict === 'not-isolated' ? 'not isolated' : s.allowedBy ? `allowed by ${s.allowedBy.policy} rule ${s.allowedBy.rule}` : 'allowed'}`).join(', ');
+    const how = r.sides
+      .map(
+        (s) =>
+          `${s.direction} ${s.verdict === 'not-isolated' ? 'not isolated' : s.allowedBy ? `allowed by ${s.allowedBy.policy} rule ${s.allowedBy.rule}` : 'allowed'}`,
+      )
+      .join(', ');
     // Served policy kinds we do not evaluate are the likeliest other cause: name them first.
-    const cause = notEvaluated.length ? `${names(notEvaluated)} (not evaluated here), a non-policy cause, or a policy change since` : 'another cause, or policies changed since';
+    const cause = notEvaluated.length
+      ? `${names(notEvaluated)} (not evaluated here), a non-policy cause, or a policy change since`
+      : 'another cause, or policies changed since';
     return { summary: cap(`Current NetworkPolicies allow ${flow} (${how}); the drop has ${cause}.`) };
   }
-  const why = r.sides.filter((s) => s.verdict === 'undecidable').map((s) => `${s.direction}: ${s.reason}`).join('; ');
+  const why = r.sides
+    .filter((s) => s.verdict === 'undecidable')
+    .map((s) => `${s.direction}: ${s.reason}`)
+    .join('; ');
   return { summary: cap(`Cannot tell whether NetworkPolicy allows ${flow}: ${why}${caveat}.`) };
 }
 

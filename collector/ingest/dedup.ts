@@ -16,7 +16,9 @@ export class SeenSet {
     this.ring = new Array<string | undefined>(max).fill(undefined);
   }
 
-  get size(): number { return this.seen.size; }
+  get size(): number {
+    return this.seen.size;
+  }
 
   /** True the first time this triple is seen (and remembers it); false for a repeat. */
   firstTime(node: string, agentId: string, seq: number): boolean {

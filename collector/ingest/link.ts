@@ -68,7 +68,13 @@ export function startIngestLink(o: LinkOptions, hooks: LinkHooks, log: Logger): 
     const old = follower;
     follower = undefined;
     if (old) await bounded(old.stop());
-    follower = await followStream(conn, hooks.onMessage, () => markCaughtUp(gen), log, () => void check());
+    follower = await followStream(
+      conn,
+      hooks.onMessage,
+      () => markCaughtUp(gen),
+      log,
+      () => void check(),
+    );
   };
 
   const watchConnection = (conn: NatsConnection) => {
@@ -115,7 +121,8 @@ export function startIngestLink(o: LinkOptions, hooks: LinkHooks, log: Logger): 
       }
       streamLastSeq = info.state.last_seq;
       const gen = generation;
-      if (!caughtUp && follower && (info.state.messages === 0 || follower.lastStreamSeq() >= info.state.last_seq)) markCaughtUp(gen);
+      if (!caughtUp && follower && (info.state.messages === 0 || follower.lastStreamSeq() >= info.state.last_seq))
+        markCaughtUp(gen);
     } catch (err) {
       log.debug({ err: (err as Error).message }, 'collector: stream check failed; retrying at the next one');
     } finally {
@@ -152,7 +159,9 @@ export function startIngestLink(o: LinkOptions, hooks: LinkHooks, log: Logger): 
   void (async () => {
     for (let failures = 0; !stopped && !nc; failures++) {
       const delay = backoff(failures, { baseMs: 500, capMs: 10_000, jitter: 'none' });
-      try { await attach(); } catch (err) {
+      try {
+        await attach();
+      } catch (err) {
         if (stopped) return;
         log.error({ err: (err as Error).message, retryInMs: delay }, 'collector: cannot attach to NATS');
         await sleep(delay);
@@ -168,7 +177,12 @@ export function startIngestLink(o: LinkOptions, hooks: LinkHooks, log: Logger): 
       if (!connected) return { stale: true, reason: 'NATS connection lost' };
       if (!caughtUp) {
         const at = follower?.lastStreamSeq() ?? 0;
-        return { stale: true, reason: streamLastSeq ? `replaying the stream (at message ${at} of ${streamLastSeq})` : 'replaying the stream' };
+        return {
+          stale: true,
+          reason: streamLastSeq
+            ? `replaying the stream (at message ${at} of ${streamLastSeq})`
+            : 'replaying the stream',
+        };
       }
       return { stale: false };
     },

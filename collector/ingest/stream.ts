@@ -1,6 +1,15 @@
 // JetStream plumbing for the collector: the stream (created idempotently) and a replaying reader.
 import type { NatsConnection } from '@nats-io/transport-node';
-import { jetstream, jetstreamManager, DeliverPolicy, RetentionPolicy, StorageType, DiscardPolicy, type JsMsg, type StreamConfig } from '@nats-io/jetstream';
+import {
+  jetstream,
+  jetstreamManager,
+  DeliverPolicy,
+  RetentionPolicy,
+  StorageType,
+  DiscardPolicy,
+  type JsMsg,
+  type StreamConfig,
+} from '@nats-io/jetstream';
 import { STREAM, SUBJECT_ROOT } from '../../common/subjects.js';
 import type { Logger } from '../../common/log.js';
 
@@ -49,7 +58,13 @@ export interface Follower {
  * every replica and every restart rebuilds its query store from the stream). onLost: the server
  * says the stream or consumer is gone (the caller checks and recreates; this reader cannot).
  */
-export async function followStream(nc: NatsConnection, onMessage: (m: JsMsg) => void, onCaughtUp: () => void, log: Logger, onLost: () => void = () => undefined): Promise<Follower> {
+export async function followStream(
+  nc: NatsConnection,
+  onMessage: (m: JsMsg) => void,
+  onCaughtUp: () => void,
+  log: Logger,
+  onLost: () => void = () => undefined,
+): Promise<Follower> {
   const js = jetstream(nc);
   const consumer = await js.consumers.get(STREAM, { deliver_policy: DeliverPolicy.All });
   // Short pulls: after a NATS restart the ordered consumer notices missed heartbeats within seconds
@@ -57,14 +72,24 @@ export async function followStream(nc: NatsConnection, onMessage: (m: JsMsg) => 
   const messages = await consumer.consume({ max_messages: 1000, expires: 5000 });
   void (async () => {
     for await (const s of messages.status()) {
-      if (s.type === 'heartbeats_missed' || s.type === 'ordered_consumer_recreated' || s.type === 'consumer_not_found' || s.type === 'stream_not_found' || s.type === 'consumer_deleted') log.warn({ status: s.type }, 'ingest: consumer status');
+      if (
+        s.type === 'heartbeats_missed' ||
+        s.type === 'ordered_consumer_recreated' ||
+        s.type === 'consumer_not_found' ||
+        s.type === 'stream_not_found' ||
+        s.type === 'consumer_deleted'
+      )
+        log.warn({ status: s.type }, 'ingest: consumer status');
       if (s.type === 'consumer_not_found' || s.type === 'stream_not_found' || s.type === 'consumer_deleted') onLost();
     }
   })().catch(() => undefined);
   let caughtUp = false;
   let last = 0;
   const info = await consumer.info(true).catch(() => undefined);
-  if (!info || info.num_pending === 0) { caughtUp = true; onCaughtUp(); }
+  if (!info || info.num_pending === 0) {
+    caughtUp = true;
+    onCaughtUp();
+  }
   void (async () => {
     for await (const m of messages) {
       last = m.seq;
@@ -73,8 +98,19 @@ export async function followStream(nc: NatsConnection, onMessage: (m: JsMsg) => 
       } catch (err) {
         log.error({ err: (err as Error).message, seq: m.seq }, 'ingest: message handler failed');
       }
-      if (!caughtUp && m.info.pending === 0) { caughtUp = true; onCaughtUp(); }
+      if (!caughtUp && m.info.pending === 0) {
+        caughtUp = true;
+        onCaughtUp();
+      }
     }
-  })().catch((err: Error) => { log.warn({ err: err.message }, 'ingest: stream reader ended'); onLost(); });
-  return { lastStreamSeq: () => last, stop: async () => { await messages.close(); } };
+  })().catch((err: Error) => {
+    log.warn({ err: err.message }, 'ingest: stream reader ended');
+    onLost();
+  });
+  return {
+    lastStreamSeq: () => last,
+    stop: async () => {
+      await messages.close();
+    },
+  };
 }

@@ -51,12 +51,16 @@ export class KubeClient {
   private readonly agent: https.Agent | http.Agent;
   private readonly base: URL;
 
-  constructor(private readonly cfg: KubeConfig, opts: { maxSockets?: number } = {}) {
+  constructor(
+    private readonly cfg: KubeConfig,
+    opts: { maxSockets?: number } = {},
+  ) {
     this.base = new URL(cfg.server);
     const tls = this.tlsOptions();
-    this.agent = this.base.protocol === 'https:'
-      ? new https.Agent({ keepAlive: true, maxSockets: opts.maxSockets ?? 8, ...tls })
-      : new http.Agent({ keepAlive: true, maxSockets: opts.maxSockets ?? 8 });
+    this.agent =
+      this.base.protocol === 'https:'
+        ? new https.Agent({ keepAlive: true, maxSockets: opts.maxSockets ?? 8, ...tls })
+        : new http.Agent({ keepAlive: true, maxSockets: opts.maxSockets ?? 8 });
   }
 
   private tlsOptions(): https.AgentOptions {
@@ -73,7 +77,8 @@ export class KubeClient {
     const h: http.OutgoingHttpHeaders = { Accept: 'application/json', 'User-Agent': 'nodewarden-collector', ...extra };
     const tok = this.cfg.auth.token();
     if (tok) h.Authorization = `Bearer ${tok}`;
-    else if (this.cfg.basic) h.Authorization = `Basic ${Buffer.from(`${this.cfg.basic.username}:${this.cfg.basic.password}`).toString('base64')}`;
+    else if (this.cfg.basic)
+      h.Authorization = `Basic ${Buffer.from(`${this.cfg.basic.username}:${this.cfg.basic.password}`).toString('base64')}`;
     return h;
   }
 
@@ -84,7 +89,12 @@ export class KubeClient {
 
   /** One request; HTTP error statuses are returned, not thrown. Transport failures throw KubeApiError(status 0). */
   // biome-ignore lint/suspicious/noExplicitAny: API server JSON; each caller reads the fields it needs
-  async request<T = any>(method: string, path: string, body?: unknown, opts: KubeRequestOptions = {}): Promise<KubeResponse<T>> {
+  async request<T = any>(
+    method: string,
+    path: string,
+    body?: unknown,
+    opts: KubeRequestOptions = {},
+  ): Promise<KubeResponse<T>> {
     let r = await this.once<T>(method, path, body, opts);
     if (r.status === 401) {
       // A rotated token file: re-read once and retry.
@@ -95,29 +105,39 @@ export class KubeClient {
   }
 
   private once<T>(method: string, path: string, body: unknown, opts: KubeRequestOptions): Promise<KubeResponse<T>> {
-    const payload = body === undefined ? undefined : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
+    const payload =
+      body === undefined ? undefined : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
     const extra: http.OutgoingHttpHeaders = {};
     if (payload) {
-      extra['Content-Type'] = opts.contentType ?? (method === 'PATCH' ? 'application/merge-patch+json' : 'application/json');
+      extra['Content-Type'] =
+        opts.contentType ?? (method === 'PATCH' ? 'application/merge-patch+json' : 'application/json');
       extra['Content-Length'] = payload.length;
     }
     const timeoutMs = opts.timeoutMs ?? 30_000;
     const mod = this.base.protocol === 'https:' ? https : http;
     return new Promise((resolve, reject) => {
-      const req = mod.request(this.url(path), { method, headers: this.headers(extra), agent: this.agent, timeout: timeoutMs }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', (err) => reject(new KubeApiError(`${method} ${path}: ${err.message}`, 0)));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          // biome-ignore lint/suspicious/noExplicitAny: API server JSON; each caller reads the fields it needs
-          let parsed: any = text;
-          if (text && /json/.test(String(res.headers['content-type'] ?? ''))) {
-            try { parsed = JSON.parse(text); } catch { /* leave text */ }
-          }
-          resolve({ status: res.statusCode ?? 0, body: parsed as T, headers: res.headers });
-        });
-      });
+      const req = mod.request(
+        this.url(path),
+        { method, headers: this.headers(extra), agent: this.agent, timeout: timeoutMs },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('error', (err) => reject(new KubeApiError(`${method} ${path}: ${err.message}`, 0)));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            // biome-ignore lint/suspicious/noExplicitAny: API server JSON; each caller reads the fields it needs
+            let parsed: any = text;
+            if (text && /json/.test(String(res.headers['content-type'] ?? ''))) {
+              try {
+                parsed = JSON.parse(text);
+              } catch {
+                /* leave text */
+              }
+            }
+            resolve({ status: res.statusCode ?? 0, body: parsed as T, headers: res.headers });
+          });
+        },
+      );
       req.on('timeout', () => req.destroy(new Error(`timed out after ${timeoutMs} ms`)));
       req.on('error', (err) => reject(new KubeApiError(`${method} ${path}: ${err.message}`, 0)));
       req.end(payload);
@@ -134,47 +154,70 @@ export class KubeClient {
     let req: http.ClientRequest | undefined;
     let abortReason: string | undefined;
     const done = new Promise<void>((resolve, reject) => {
-      const fail = (err: Error | KubeApiError) => reject(err instanceof KubeApiError ? err : new KubeApiError(abortReason ?? `watch: ${err.message}`, 0, abortReason ? 'Aborted' : undefined));
+      const fail = (err: Error | KubeApiError) =>
+        reject(
+          err instanceof KubeApiError
+            ? err
+            : new KubeApiError(abortReason ?? `watch: ${err.message}`, 0, abortReason ? 'Aborted' : undefined),
+        );
       // A dedicated connection per watch (agent: false): a stuck watch must not hold a pooled socket.
-      req = mod.request(this.url(path), { method: 'GET', headers: this.headers(), agent: false, ...this.tlsOptions() }, (res) => {
-        if (res.statusCode !== 200) {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('error', fail);
-          res.on('end', () => {
-            let reason: string | undefined, msg = Buffer.concat(chunks).toString('utf8').slice(0, 500);
-            try { const s = JSON.parse(msg); reason = s.reason; msg = s.message ?? msg; } catch { /* text */ }
-            if (res.statusCode === 401) this.cfg.auth.invalidate();
-            reject(new KubeApiError(`watch: HTTP ${res.statusCode}: ${msg}`, res.statusCode ?? 0, reason, retryAfterMs(res.headers['retry-after'])));
-          });
-          return;
-        }
-        onActivity();
-        let buf = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => {
-          onActivity();
-          buf += chunk;
-          let nl: number;
-          while ((nl = buf.indexOf('\n')) >= 0) {
-            const line = buf.slice(0, nl);
-            buf = buf.slice(nl + 1);
-            if (!line.trim()) continue;
-            // biome-ignore lint/suspicious/noExplicitAny: API server JSON; each caller reads the fields it needs
-            let ev: { type: string; object: any };
-            try {
-              ev = JSON.parse(line);
-            } catch {
-              req?.destroy(new Error('watch: undecodable line from the API server'));
-              return;
-            }
-            onEvent(ev);
+      req = mod.request(
+        this.url(path),
+        { method: 'GET', headers: this.headers(), agent: false, ...this.tlsOptions() },
+        (res) => {
+          if (res.statusCode !== 200) {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('error', fail);
+            res.on('end', () => {
+              let reason: string | undefined,
+                msg = Buffer.concat(chunks).toString('utf8').slice(0, 500);
+              try {
+                const s = JSON.parse(msg);
+                reason = s.reason;
+                msg = s.message ?? msg;
+              } catch {
+                /* text */
+              }
+              if (res.statusCode === 401) this.cfg.auth.invalidate();
+              reject(
+                new KubeApiError(
+                  `watch: HTTP ${res.statusCode}: ${msg}`,
+                  res.statusCode ?? 0,
+                  reason,
+                  retryAfterMs(res.headers['retry-after']),
+                ),
+              );
+            });
+            return;
           }
-        });
-        res.on('error', fail);
-        res.on('aborted', () => fail(new Error('connection aborted')));
-        res.on('end', () => resolve());
-      });
+          onActivity();
+          let buf = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => {
+            onActivity();
+            buf += chunk;
+            let nl: number;
+            while ((nl = buf.indexOf('\n')) >= 0) {
+              const line = buf.slice(0, nl);
+              buf = buf.slice(nl + 1);
+              if (!line.trim()) continue;
+              // biome-ignore lint/suspicious/noExplicitAny: API server JSON; each caller reads the fields it needs
+              let ev: { type: string; object: any };
+              try {
+                ev = JSON.parse(line);
+              } catch {
+                req?.destroy(new Error('watch: undecodable line from the API server'));
+                return;
+              }
+              onEvent(ev);
+            }
+          });
+          res.on('error', fail);
+          res.on('aborted', () => fail(new Error('connection aborted')));
+          res.on('end', () => resolve());
+        },
+      );
       req.on('socket', (s) => s.setKeepAlive(true, 30_000));
       req.on('error', fail);
       req.end();

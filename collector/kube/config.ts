@@ -28,7 +28,9 @@ export interface KubeConfig {
   basic?: { username: string; password: string };
   /** For logs: "kubeconfig /path (context x)" or "in-cluster". */
   describe: string;
-  /** True for the in-cluster config: `server` is then the default/kubernetes Service IP (pre-DNAT), not an apiserver. */
+  /**
+   * True for the in-cluster config: `server` is then the default/kubernetes Service IP (pre-DNAT), not an apiserver.
+   */
   inCluster?: boolean;
 }
 
@@ -48,7 +50,9 @@ export function fileToken(path: string, refreshMs = 60_000, now: () => number = 
       }
       return cached;
     },
-    invalidate() { readAt = -Infinity; },
+    invalidate() {
+      readAt = -Infinity;
+    },
   };
 }
 
@@ -60,7 +64,9 @@ function readConfigFile(path: string, what: string): Buffer {
   try {
     return readFileSync(path);
   } catch (err) {
-    throw new ConfigError(`${what}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    throw new ConfigError(
+      `${what}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+    );
   }
 }
 
@@ -71,8 +77,26 @@ function b64(data: string, what: string): Buffer {
 }
 
 type Named<T> = { name?: string } & T;
-interface RawCluster { server?: string; 'certificate-authority'?: string; 'certificate-authority-data'?: string; 'insecure-skip-tls-verify'?: boolean; 'tls-server-name'?: string; 'proxy-url'?: string }
-interface RawUser { token?: string; tokenFile?: string; 'client-certificate'?: string; 'client-certificate-data'?: string; 'client-key'?: string; 'client-key-data'?: string; username?: string; password?: string; exec?: unknown; 'auth-provider'?: unknown }
+interface RawCluster {
+  server?: string;
+  'certificate-authority'?: string;
+  'certificate-authority-data'?: string;
+  'insecure-skip-tls-verify'?: boolean;
+  'tls-server-name'?: string;
+  'proxy-url'?: string;
+}
+interface RawUser {
+  token?: string;
+  tokenFile?: string;
+  'client-certificate'?: string;
+  'client-certificate-data'?: string;
+  'client-key'?: string;
+  'client-key-data'?: string;
+  username?: string;
+  password?: string;
+  exec?: unknown;
+  'auth-provider'?: unknown;
+}
 interface RawKubeconfig {
   clusters?: Named<{ cluster?: RawCluster }>[];
   users?: Named<{ user?: RawUser }>[];
@@ -100,17 +124,31 @@ export function loadKubeconfig(path: string, context?: string): KubeConfig {
   const user: RawUser = (ctx.user ? doc.users?.find((u) => u.name === ctx.user)?.user : undefined) ?? {};
   const rel = (p: string) => (isAbsolute(p) ? p : resolvePath(dirname(path), p));
 
-  if (!cluster.server || !/^https?:\/\//.test(cluster.server)) throw new ConfigError(`${what}: cluster "${ctx.cluster}" has no http(s) server URL`);
+  if (!cluster.server || !/^https?:\/\//.test(cluster.server))
+    throw new ConfigError(`${what}: cluster "${ctx.cluster}" has no http(s) server URL`);
   if (cluster['proxy-url']) throw new ConfigError(`${what}: proxy-url is not supported; reach the API server directly`);
-  if (user.exec || user['auth-provider']) throw new ConfigError(`${what}: user "${ctx.user}" uses an exec/auth-provider plugin, which is not supported; use a token, tokenFile or client certificate (e.g. a ServiceAccount token)`);
+  if (user.exec || user['auth-provider'])
+    throw new ConfigError(
+      `${what}: user "${ctx.user}" uses an exec/auth-provider plugin, which is not supported; use a token, tokenFile or client certificate (e.g. a ServiceAccount token)`,
+    );
 
-  const ca = cluster['certificate-authority-data'] ? b64(cluster['certificate-authority-data'], `${what}: certificate-authority-data`)
-    : cluster['certificate-authority'] ? readConfigFile(rel(cluster['certificate-authority']), `${what}: certificate-authority`) : undefined;
-  const cert = user['client-certificate-data'] ? b64(user['client-certificate-data'], `${what}: client-certificate-data`)
-    : user['client-certificate'] ? readConfigFile(rel(user['client-certificate']), `${what}: client-certificate`) : undefined;
-  const key = user['client-key-data'] ? b64(user['client-key-data'], `${what}: client-key-data`)
-    : user['client-key'] ? readConfigFile(rel(user['client-key']), `${what}: client-key`) : undefined;
-  if (!!cert !== !!key) throw new ConfigError(`${what}: user "${ctx.user}" has a client certificate without a key or the other way round`);
+  const ca = cluster['certificate-authority-data']
+    ? b64(cluster['certificate-authority-data'], `${what}: certificate-authority-data`)
+    : cluster['certificate-authority']
+      ? readConfigFile(rel(cluster['certificate-authority']), `${what}: certificate-authority`)
+      : undefined;
+  const cert = user['client-certificate-data']
+    ? b64(user['client-certificate-data'], `${what}: client-certificate-data`)
+    : user['client-certificate']
+      ? readConfigFile(rel(user['client-certificate']), `${what}: client-certificate`)
+      : undefined;
+  const key = user['client-key-data']
+    ? b64(user['client-key-data'], `${what}: client-key-data`)
+    : user['client-key']
+      ? readConfigFile(rel(user['client-key']), `${what}: client-key`)
+      : undefined;
+  if (!!cert !== !!key)
+    throw new ConfigError(`${what}: user "${ctx.user}" has a client certificate without a key or the other way round`);
 
   let auth: TokenSource;
   if (user.token) auth = staticToken(user.token);
@@ -121,7 +159,9 @@ export function loadKubeconfig(path: string, context?: string): KubeConfig {
 
   return {
     server: cluster.server.replace(/\/+$/, ''),
-    ca, cert, key,
+    ca,
+    cert,
+    key,
     insecureSkipTlsVerify: cluster['insecure-skip-tls-verify'] === true,
     tlsServerName: cluster['tls-server-name'],
     auth,
@@ -137,12 +177,21 @@ export function inClusterAvailable(env: NodeJS.ProcessEnv = process.env, dir = I
 
 /** The in-cluster config client-go uses: KUBERNETES_SERVICE_HOST/PORT, the SA token (re-read every minute) and CA. */
 export function loadInCluster(env: NodeJS.ProcessEnv = process.env, dir = IN_CLUSTER_DIR): KubeConfig {
-  const host = env.KUBERNETES_SERVICE_HOST, port = env.KUBERNETES_SERVICE_PORT || '443';
-  if (!host) throw new ConfigError('in-cluster config: KUBERNETES_SERVICE_HOST is not set (pass --kubeconfig outside a pod)');
-  if (!existsSync(`${dir}/token`)) throw new ConfigError(`in-cluster config: no service account token at ${dir}/token (automountServiceAccountToken: false?)`);
+  const host = env.KUBERNETES_SERVICE_HOST,
+    port = env.KUBERNETES_SERVICE_PORT || '443';
+  if (!host)
+    throw new ConfigError('in-cluster config: KUBERNETES_SERVICE_HOST is not set (pass --kubeconfig outside a pod)');
+  if (!existsSync(`${dir}/token`))
+    throw new ConfigError(
+      `in-cluster config: no service account token at ${dir}/token (automountServiceAccountToken: false?)`,
+    );
   const ca = existsSync(`${dir}/ca.crt`) ? readConfigFile(`${dir}/ca.crt`, 'in-cluster config: ca.crt') : undefined;
   return {
     server: `https://${host.includes(':') ? `[${host}]` : host}:${port}`,
-    ca, insecureSkipTlsVerify: false, auth: fileToken(`${dir}/token`), describe: 'in-cluster service account', inCluster: true,
+    ca,
+    insecureSkipTlsVerify: false,
+    auth: fileToken(`${dir}/token`),
+    describe: 'in-cluster service account',
+    inCluster: true,
   };
 }

@@ -15,7 +15,10 @@ import { Counter, type Registry } from 'prom-client';
 import { backoff } from '../../common/backoff.js';
 
 /** A counter shared by every watched resource, its `resource` label filled in. */
-interface ResourceCounter { inc(labels: Record<string, string>): void; zero(labels: Record<string, string>): void }
+interface ResourceCounter {
+  inc(labels: Record<string, string>): void;
+  zero(labels: Record<string, string>): void;
+}
 
 /** Where list/watch results go. Objects are the API's JSON; the sink reduces them. */
 export interface ListWatchSink<T> {
@@ -79,13 +82,22 @@ export class ListWatch<T extends { metadata?: { resourceVersion?: string } }> {
     const resource = res.name;
     // One metric per name for all resources (pods, networkpolicies, namespaces share a registry).
     const shared = (name: string, help: string, label: string): ResourceCounter => {
-      const c = (opts.registry?.getSingleMetric(name) as Counter<string> | undefined)
-        ?? new Counter({ name, help, labelNames: ['resource', label], registers: opts.registry ? [opts.registry] : [] });
+      const c =
+        (opts.registry?.getSingleMetric(name) as Counter<string> | undefined) ??
+        new Counter({ name, help, labelNames: ['resource', label], registers: opts.registry ? [opts.registry] : [] });
       return { inc: (labels) => c.inc({ resource, ...labels }), zero: (labels) => c.inc({ resource, ...labels }, 0) };
     };
     this.m = {
-      relists: shared('nodewarden_collector_kube_lists_total', 'full LISTs of a watched resource, by reason (initial, expired, error)', 'reason'),
-      restarts: shared('nodewarden_collector_kube_watch_restarts_total', 'watch (re)starts of a resource, by reason (timeout, error, watchdog, expired)', 'reason'),
+      relists: shared(
+        'nodewarden_collector_kube_lists_total',
+        'full LISTs of a watched resource, by reason (initial, expired, error)',
+        'reason',
+      ),
+      restarts: shared(
+        'nodewarden_collector_kube_watch_restarts_total',
+        'watch (re)starts of a resource, by reason (timeout, error, watchdog, expired)',
+        'reason',
+      ),
       events: shared('nodewarden_collector_kube_watch_events_total', 'watch events of a resource, by type', 'type'),
     };
     for (const reason of ['initial', 'expired', 'error']) this.m.relists.zero({ reason });
@@ -94,7 +106,9 @@ export class ListWatch<T extends { metadata?: { resourceVersion?: string } }> {
   }
 
   /** True once the first full list is in. */
-  ready(): boolean { return this.synced; }
+  ready(): boolean {
+    return this.synced;
+  }
 
   start(): void {
     this.loop = this.run();
@@ -120,8 +134,15 @@ export class ListWatch<T extends { metadata?: { resourceVersion?: string } }> {
 
   private sleep(ms: number): Promise<void> {
     return new Promise((r) => {
-      const t = setTimeout(() => { this.wake = undefined; r(); }, ms);
-      this.wake = () => { clearTimeout(t); this.wake = undefined; r(); };
+      const t = setTimeout(() => {
+        this.wake = undefined;
+        r();
+      }, ms);
+      this.wake = () => {
+        clearTimeout(t);
+        this.wake = undefined;
+        r();
+      };
     });
   }
 
@@ -136,7 +157,11 @@ export class ListWatch<T extends { metadata?: { resourceVersion?: string } }> {
         }
         const started = Date.now();
         const outcome = await this.watchOnce();
-        if (outcome === 'expired') { this.rv = undefined; listReason = 'expired'; continue; }
+        if (outcome === 'expired') {
+          this.rv = undefined;
+          listReason = 'expired';
+          continue;
+        }
         // A server-side timeout is the normal end: re-watch at once. A watch that ends right away
         // (or a watchdog abort) backs off, so a misbehaving server or proxy is not hammered.
         if (outcome === 'watchdog' || Date.now() - started < 1000) await this.sleep(this.backoff(failures++));
@@ -154,7 +179,12 @@ export class ListWatch<T extends { metadata?: { resourceVersion?: string } }> {
         if (this.rv === undefined) listReason = 'error';
         const delay = Math.max(this.backoff(failures++), e.retryAfterMs ?? 0);
         const level = failures <= 1 ? 'warn' : 'debug';
-        this.log[level]({ err: e.message, status: e.status || undefined, retryInMs: delay, synced: this.ready() }, e.status === 403 ? `kube: ${this.res.name} list/watch forbidden (${this.res.forbiddenHint})` : `kube: ${this.res.name} list/watch failed; retrying`);
+        this.log[level](
+          { err: e.message, status: e.status || undefined, retryInMs: delay, synced: this.ready() },
+          e.status === 403
+            ? `kube: ${this.res.name} list/watch forbidden (${this.res.forbiddenHint})`
+            : `kube: ${this.res.name} list/watch failed; retrying`,
+        );
         this.m.restarts.inc({ reason: 'error' });
         await this.sleep(delay);
       }
@@ -174,7 +204,12 @@ export class ListWatch<T extends { metadata?: { resourceVersion?: string } }> {
     do {
       const q = new URLSearchParams({ limit: String(this.o.pageSize) });
       if (cont) q.set('continue', cont);
-      const r = await this.client.request<{ metadata?: { resourceVersion?: string; continue?: string }; items?: T[] }>('GET', `${this.res.path}?${q}`, undefined, { timeoutMs: 60_000 });
+      const r = await this.client.request<{ metadata?: { resourceVersion?: string; continue?: string }; items?: T[] }>(
+        'GET',
+        `${this.res.path}?${q}`,
+        undefined,
+        { timeoutMs: 60_000 },
+      );
       if (r.status !== 200) {
         const reason = (r.body as { reason?: string })?.reason;
         throw new KubeApiError(`list ${this.res.path}: HTTP ${r.status}: ${statusMessage(r.body)}`, r.status, reason);
@@ -195,38 +230,76 @@ export class ListWatch<T extends { metadata?: { resourceVersion?: string } }> {
     this.stats.lists++;
     if (reason === 'expired') this.stats.relists410++;
     this.m.relists.inc({ reason });
-    this.log.info({ [`${this.res.name}s`]: this.sink.size, pages, resourceVersion: rv, ms: Date.now() - t0, reason }, `kube: ${this.res.name} cache synced`);
+    this.log.info(
+      { [`${this.res.name}s`]: this.sink.size, pages, resourceVersion: rv, ms: Date.now() - t0, reason },
+      `kube: ${this.res.name} cache synced`,
+    );
   }
 
   /** One watch from this.rv. Returns how it ended; throws on errors. */
   private watchOnce(): Promise<'timeout' | 'expired' | 'watchdog'> {
     const timeoutS = this.o.watchTimeoutS + Math.floor(Math.random() * this.o.watchTimeoutS);
-    const q = new URLSearchParams({ watch: '1', allowWatchBookmarks: 'true', resourceVersion: this.rv!, timeoutSeconds: String(timeoutS) });
+    const q = new URLSearchParams({
+      watch: '1',
+      allowWatchBookmarks: 'true',
+      resourceVersion: this.rv!,
+      timeoutSeconds: String(timeoutS),
+    });
     const silenceMs = this.o.silenceMs ?? (timeoutS + 30) * 1000;
     let last = Date.now();
     let expired = false;
     let watchdog = false;
-    const h = this.client.watch(`${this.res.path}?${q}`, (ev) => this.onEvent(ev, () => { expired = true; h.abort('expired'); }), () => { last = Date.now(); });
+    const h = this.client.watch(
+      `${this.res.path}?${q}`,
+      (ev) =>
+        this.onEvent(ev, () => {
+          expired = true;
+          h.abort('expired');
+        }),
+      () => {
+        last = Date.now();
+      },
+    );
     this.current = h;
     this.stats.watches++;
-    const dog = setInterval(() => {
-      if (Date.now() - last > silenceMs) {
-        watchdog = true;
-        this.stats.watchdogAborts++;
-        this.log.warn({ silentMs: Date.now() - last, boundMs: silenceMs }, `kube: ${this.res.name} watch silent past the bound; restarting it`);
-        h.abort('watchdog: silent watch');
-      }
-    }, Math.min(1000, Math.max(100, silenceMs / 4)));
-    return h.done.then(
-      () => { this.m.restarts.inc({ reason: 'timeout' }); return 'timeout' as const; },
-      (err) => {
-        if (expired) { this.m.restarts.inc({ reason: 'expired' }); return 'expired' as const; }
-        if (watchdog) { this.m.restarts.inc({ reason: 'watchdog' }); return 'watchdog' as const; }
-        if (this.stopped) return 'timeout' as const;
-        if ((err as Error).message === 'resourceVersion forced') return 'timeout' as const;
-        throw err;
+    const dog = setInterval(
+      () => {
+        if (Date.now() - last > silenceMs) {
+          watchdog = true;
+          this.stats.watchdogAborts++;
+          this.log.warn(
+            { silentMs: Date.now() - last, boundMs: silenceMs },
+            `kube: ${this.res.name} watch silent past the bound; restarting it`,
+          );
+          h.abort('watchdog: silent watch');
+        }
       },
-    ).finally(() => { clearInterval(dog); this.current = undefined; });
+      Math.min(1000, Math.max(100, silenceMs / 4)),
+    );
+    return h.done
+      .then(
+        () => {
+          this.m.restarts.inc({ reason: 'timeout' });
+          return 'timeout' as const;
+        },
+        (err) => {
+          if (expired) {
+            this.m.restarts.inc({ reason: 'expired' });
+            return 'expired' as const;
+          }
+          if (watchdog) {
+            this.m.restarts.inc({ reason: 'watchdog' });
+            return 'watchdog' as const;
+          }
+          if (this.stopped) return 'timeout' as const;
+          if ((err as Error).message === 'resourceVersion forced') return 'timeout' as const;
+          throw err;
+        },
+      )
+      .finally(() => {
+        clearInterval(dog);
+        this.current = undefined;
+      });
   }
 
   // biome-ignore lint/suspicious/noExplicitAny: API server JSON; each caller reads the fields it needs
@@ -259,6 +332,9 @@ export class ListWatch<T extends { metadata?: { resourceVersion?: string } }> {
       default:
         return;
     }
-    if (rv) { this.rv = rv; this.sink.onResourceVersion?.(rv); }
+    if (rv) {
+      this.rv = rv;
+      this.sink.onResourceVersion?.(rv);
+    }
   }
 }

@@ -33,10 +33,22 @@ interface PodRec {
 }
 
 /** A live pod as podsIn() lists it. */
-export interface ListedPod { owner: PodOwner; podIps: readonly string[]; hostIps: readonly string[] }
+export interface ListedPod {
+  owner: PodOwner;
+  podIps: readonly string[];
+  hostIps: readonly string[];
+}
 
 export interface PodJson {
-  metadata?: { namespace?: string; name?: string; uid?: string; creationTimestamp?: string; resourceVersion?: string; deletionTimestamp?: string; labels?: Record<string, string> | null };
+  metadata?: {
+    namespace?: string;
+    name?: string;
+    uid?: string;
+    creationTimestamp?: string;
+    resourceVersion?: string;
+    deletionTimestamp?: string;
+    labels?: Record<string, string> | null;
+  };
   spec?: PodMetaJson['spec'] & { nodeName?: string };
   status?: { phase?: string; podIP?: string; podIPs?: { ip?: string }[]; hostIP?: string; hostIPs?: { ip?: string }[] };
 }
@@ -53,22 +65,34 @@ export class PodCache implements Resolver {
   private synced = false;
   private gen = 0;
 
-  constructor(private readonly graceMs: number, private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly graceMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
 
-  get size(): number { return this.pods.size; }
-  get tombstones(): number { return this.gone.size; }
-  ready(): boolean { return this.synced; }
+  get size(): number {
+    return this.pods.size;
+  }
+  get tombstones(): number {
+    return this.gone.size;
+  }
+  ready(): boolean {
+    return this.synced;
+  }
   /**
    * Bumped when a live pod appears, goes, or changes anything a NetworkPolicy evaluation reads
    * (labels/ports/hostNetwork via its owner object, node, IPs); status-only updates leave it alone,
    * so checks that evaluate policies against pods (apiserver-egress.ts) recompute only when it moves.
    */
-  get generation(): number { return this.gen; }
+  get generation(): number {
+    return this.gen;
+  }
 
   /** Live pods of one namespace with their IPs (pod IPs; host IPs, which host-network pods' IPs are). */
   podsIn(namespace: string): ListedPod[] {
     const out: ListedPod[] = [];
-    for (const r of this.pods.values()) if (r.owner.namespace === namespace) out.push({ owner: r.owner, podIps: r.ips, hostIps: r.hostIps });
+    for (const r of this.pods.values())
+      if (r.owner.namespace === namespace) out.push({ owner: r.owner, podIps: r.ips, hostIps: r.hostIps });
     return out;
   }
 
@@ -89,10 +113,12 @@ export class PodCache implements Resolver {
     const owner: PodOwner = old && sameOwner(old.owner, info) ? old.owner : podOwner(info);
     // A host-network pod's IPs are its node's: they name the node, never the pod.
     const ips = terminal || info.hostNetwork ? [] : info.podIPs;
-    const hostIps = terminal || !info.node ? [] : [...new Set([...info.hostIPs, ...(info.hostNetwork ? info.podIPs : [])])];
+    const hostIps =
+      terminal || !info.node ? [] : [...new Set([...info.hostIPs, ...(info.hostNetwork ? info.podIPs : [])])];
     if (old) {
       for (const ip of old.ips) if (!ips.includes(ip)) this.close(ip, old.owner, now);
-      for (const ip of old.hostIps) if (!hostIps.includes(ip) || old.owner.node !== info.node) this.unrefNode(ip, old.owner.node!, now);
+      for (const ip of old.hostIps)
+        if (!hostIps.includes(ip) || old.owner.node !== info.node) this.unrefNode(ip, old.owner.node!, now);
     }
     for (const ip of ips) {
       const list = this.claims.get(ip) ?? [];
@@ -103,7 +129,8 @@ export class PodCache implements Resolver {
         this.claims.set(ip, list);
       }
     }
-    for (const ip of hostIps) if (!old?.hostIps.includes(ip) || old.owner.node !== info.node) this.refNode(ip, info.node!);
+    for (const ip of hostIps)
+      if (!old?.hostIps.includes(ip) || old.owner.node !== info.node) this.refNode(ip, info.node!);
     if (!old || old.owner !== owner || !sameList(old.ips, ips) || !sameList(old.hostIps, hostIps)) this.gen++;
     this.pods.set(key, { owner, ips, hostIps, since, resourceVersion });
     this.names.set([info.namespace, info.name].join('/'), owner); // flat key (a template keeps a cons-string tree)
@@ -112,7 +139,7 @@ export class PodCache implements Resolver {
 
   /** A pod is gone (watch DELETED, or missing from a relist). */
   remove(p: PodJson | string): void {
-    const key = typeof p === 'string' ? p : p.metadata?.uid ?? `${p.metadata?.namespace}/${p.metadata?.name}`;
+    const key = typeof p === 'string' ? p : (p.metadata?.uid ?? `${p.metadata?.namespace}/${p.metadata?.name}`);
     const rec = this.pods.get(key);
     if (!rec) return;
     const now = this.now();
@@ -131,7 +158,9 @@ export class PodCache implements Resolver {
     this.synced = true;
   }
 
-  keyOf(p: PodJson): string { return p.metadata?.uid ?? `${p.metadata?.namespace}/${p.metadata?.name}`; }
+  keyOf(p: PodJson): string {
+    return p.metadata?.uid ?? `${p.metadata?.namespace}/${p.metadata?.name}`;
+  }
 
   resolve(ip: string, atMs?: number): Owner | undefined {
     let list = this.claims.get(ip);
@@ -152,7 +181,10 @@ export class PodCache implements Resolver {
     }
     const n = this.nodeIps.get(ip);
     if (n) {
-      if (n.refs === 0 && now - n.until > this.graceMs) { this.nodeIps.delete(ip); return undefined; }
+      if (n.refs === 0 && now - n.until > this.graceMs) {
+        this.nodeIps.delete(ip);
+        return undefined;
+      }
       return { kind: 'node', name: n.node };
     }
     return undefined;
@@ -197,7 +229,10 @@ export class PodCache implements Resolver {
   private refNode(ip: string, node: string): void {
     const n = this.nodeIps.get(ip);
     if (!n || n.node !== node) this.nodeIps.set(ip, { node, refs: 1, until: Infinity });
-    else { n.refs++; n.until = Infinity; }
+    else {
+      n.refs++;
+      n.until = Infinity;
+    }
   }
 
   private unrefNode(ip: string, node: string, now: number): void {

@@ -20,20 +20,52 @@ export class PodWatch extends ListWatch<PodJson> implements Resolver {
 
   constructor(client: KubeClient, log: Logger, opts: PodWatchOptions) {
     const cache = new PodCache(opts.graceMs, opts.now);
-    super(client, log, { path: '/api/v1/pods', name: 'pod', forbiddenHint: 'the collector needs pods get/list/watch cluster-wide' }, cache, opts);
+    super(
+      client,
+      log,
+      { path: '/api/v1/pods', name: 'pod', forbiddenHint: 'the collector needs pods get/list/watch cluster-wide' },
+      cache,
+      opts,
+    );
     this.cache = cache;
     this.graceMs = opts.graceMs;
     const registers = opts.registry ? [opts.registry] : [];
-    new Gauge({ name: 'nodewarden_collector_kube_pods', help: 'pods in the collector cache (live)', registers, collect() { this.set(cache.size); } });
-    new Gauge({ name: 'nodewarden_collector_kube_pod_tombstones', help: 'deleted pods still naming their IPs (grace period)', registers, collect() { this.set(cache.tombstones); } });
+    new Gauge({
+      name: 'nodewarden_collector_kube_pods',
+      help: 'pods in the collector cache (live)',
+      registers,
+      collect() {
+        this.set(cache.size);
+      },
+    });
+    new Gauge({
+      name: 'nodewarden_collector_kube_pod_tombstones',
+      help: 'deleted pods still naming their IPs (grace period)',
+      registers,
+      collect() {
+        this.set(cache.tombstones);
+      },
+    });
   }
 
-  resolve(ip: string, atMs?: number): Owner | undefined { return this.cache.resolve(ip, atMs); }
-  podByUid(uid: string): PodOwner | undefined { return this.cache.podByUid(uid); }
-  podByName(namespace: string, name: string): PodOwner | undefined { return this.cache.podByName(namespace, name); }
-  override ready(): boolean { return this.cache.ready(); }
-  get generation(): number { return this.cache.generation; }
-  podsIn(namespace: string): ListedPod[] { return this.cache.podsIn(namespace); }
+  resolve(ip: string, atMs?: number): Owner | undefined {
+    return this.cache.resolve(ip, atMs);
+  }
+  podByUid(uid: string): PodOwner | undefined {
+    return this.cache.podByUid(uid);
+  }
+  podByName(namespace: string, name: string): PodOwner | undefined {
+    return this.cache.podByName(namespace, name);
+  }
+  override ready(): boolean {
+    return this.cache.ready();
+  }
+  get generation(): number {
+    return this.cache.generation;
+  }
+  podsIn(namespace: string): ListedPod[] {
+    return this.cache.podsIn(namespace);
+  }
 
   override start(): void {
     super.start();

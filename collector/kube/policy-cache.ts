@@ -8,8 +8,13 @@
 import type { NetworkPolicyJson, Labels } from '../explain/evaluator.js';
 import type { ListWatchSink } from './list-watch.js';
 
-export interface NamespaceJson { metadata?: { name?: string; labels?: Record<string, string> | null; resourceVersion?: string } }
-export interface PolicyWireJson { metadata?: { namespace?: string; name?: string; resourceVersion?: string }; spec?: NetworkPolicyJson['spec'] }
+export interface NamespaceJson {
+  metadata?: { name?: string; labels?: Record<string, string> | null; resourceVersion?: string };
+}
+export interface PolicyWireJson {
+  metadata?: { namespace?: string; name?: string; resourceVersion?: string };
+  spec?: NetworkPolicyJson['spec'];
+}
 
 export interface PolicyStateStamp {
   /** Bumped by every change relevant to an explanation. */
@@ -35,8 +40,12 @@ export class PolicyCache {
   private rv = '';
   private changedAt: number;
 
-  state(): PolicyStateStamp { return { generation: this.gen, resourceVersion: this.rv, changedAtMs: this.changedAt }; }
-  get generation(): number { return this.gen; }
+  state(): PolicyStateStamp {
+    return { generation: this.gen, resourceVersion: this.rv, changedAtMs: this.changedAt };
+  }
+  get generation(): number {
+    return this.gen;
+  }
 
   /** The policies of one namespace, sorted by name (stable array until that namespace changes). */
   policiesIn(namespace: string): NetworkPolicyJson[] {
@@ -50,13 +59,26 @@ export class PolicyCache {
   }
 
   /** undefined: no such namespace (as far as the watch knows). */
-  namespaceLabels(name: string): Labels | undefined { return this.ns.get(name); }
+  namespaceLabels(name: string): Labels | undefined {
+    return this.ns.get(name);
+  }
 
-  get policyCount(): number { let n = 0; for (const m of this.byNs.values()) n += m.size; return n; }
-  get namespaceCount(): number { return this.ns.size; }
+  get policyCount(): number {
+    let n = 0;
+    for (const m of this.byNs.values()) n += m.size;
+    return n;
+  }
+  get namespaceCount(): number {
+    return this.ns.size;
+  }
 
-  private bump(): void { this.gen++; this.changedAt = this.now(); }
-  private seeRv(rv: string | undefined): void { if (rv) this.rv = this.rv ? newerRv(this.rv, rv) : rv; }
+  private bump(): void {
+    this.gen++;
+    this.changedAt = this.now();
+  }
+  private seeRv(rv: string | undefined): void {
+    if (rv) this.rv = this.rv ? newerRv(this.rv, rv) : rv;
+  }
 
   readonly policySink: ListWatchSink<PolicyWireJson>;
   readonly namespaceSink: ListWatchSink<NamespaceJson>;
@@ -67,15 +89,24 @@ export class PolicyCache {
     this.policySink = {
       keyOf: (p) => `${p.metadata?.namespace}/${p.metadata?.name}`,
       upsert: (p) => {
-        const namespace = p.metadata?.namespace, name = p.metadata?.name;
+        const namespace = p.metadata?.namespace,
+          name = p.metadata?.name;
         if (!namespace || !name || !p.spec) return;
-        const spec = { podSelector: p.spec.podSelector, policyTypes: p.spec.policyTypes, ingress: p.spec.ingress, egress: p.spec.egress };
+        const spec = {
+          podSelector: p.spec.podSelector,
+          policyTypes: p.spec.policyTypes,
+          ingress: p.spec.ingress,
+          egress: p.spec.egress,
+        };
         const specText = JSON.stringify(spec);
         let m = this.byNs.get(namespace);
         const old = m?.get(name);
         if (old && old.specText === specText) return;
         if (!m) this.byNs.set(namespace, (m = new Map()));
-        m.set(name, { p: { metadata: { namespace, name, resourceVersion: p.metadata?.resourceVersion }, spec }, specText });
+        m.set(name, {
+          p: { metadata: { namespace, name, resourceVersion: p.metadata?.resourceVersion }, spec },
+          specText,
+        });
         this.lists.delete(namespace);
         this.bump();
       },
@@ -87,9 +118,13 @@ export class PolicyCache {
         this.bump();
       },
       relistFinish: (seen) => {
-        for (const [namespace, m] of this.byNs) for (const name of [...m.keys()]) if (!seen.has(`${namespace}/${name}`)) this.policySink.remove({ metadata: { namespace, name } });
+        for (const [namespace, m] of this.byNs)
+          for (const name of [...m.keys()])
+            if (!seen.has(`${namespace}/${name}`)) this.policySink.remove({ metadata: { namespace, name } });
       },
-      get size() { return cache.policyCount; },
+      get size() {
+        return cache.policyCount;
+      },
       onResourceVersion: (rv) => this.seeRv(rv),
     };
     this.namespaceSink = {
@@ -103,15 +138,22 @@ export class PolicyCache {
         this.ns.set(name, Object.freeze({ ...labels }));
         this.bump();
       },
-      remove: (n) => { if (this.ns.delete(n.metadata?.name ?? '')) this.bump(); },
-      relistFinish: (seen) => { for (const name of [...this.ns.keys()]) if (!seen.has(name)) this.namespaceSink.remove({ metadata: { name } }); },
-      get size() { return cache.namespaceCount; },
+      remove: (n) => {
+        if (this.ns.delete(n.metadata?.name ?? '')) this.bump();
+      },
+      relistFinish: (seen) => {
+        for (const name of [...this.ns.keys()]) if (!seen.has(name)) this.namespaceSink.remove({ metadata: { name } });
+      },
+      get size() {
+        return cache.namespaceCount;
+      },
       onResourceVersion: (rv) => this.seeRv(rv),
     };
   }
 }
 
 function sameLabels(a: Labels, b: Record<string, string>): boolean {
-  const ka = Object.keys(a), kb = Object.keys(b);
+  const ka = Object.keys(a),
+    kb = Object.keys(b);
   return ka.length === kb.length && ka.every((k) => a[k] === b[k]);
 }

@@ -33,22 +33,74 @@ export class PolicyWatch implements PolicySource {
   private discoveryTried = false;
   private discoveryTimer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly client: KubeClient, private readonly log: Logger, private readonly opts: PolicyWatchOptions = {}) {
+  constructor(
+    private readonly client: KubeClient,
+    private readonly log: Logger,
+    private readonly opts: PolicyWatchOptions = {},
+  ) {
     this.cache = new PolicyCache(opts.now);
-    this.policies = new ListWatch(client, log, { path: '/apis/networking.k8s.io/v1/networkpolicies', name: 'networkpolicy', forbiddenHint: 'the collector needs networkpolicies (networking.k8s.io) get/list/watch cluster-wide to explain drops' }, this.cache.policySink, opts);
-    this.namespaces = new ListWatch(client, log, { path: '/api/v1/namespaces', name: 'namespace', forbiddenHint: 'the collector needs namespaces get/list/watch to explain drops' }, this.cache.namespaceSink, opts);
+    this.policies = new ListWatch(
+      client,
+      log,
+      {
+        path: '/apis/networking.k8s.io/v1/networkpolicies',
+        name: 'networkpolicy',
+        forbiddenHint:
+          'the collector needs networkpolicies (networking.k8s.io) get/list/watch cluster-wide to explain drops',
+      },
+      this.cache.policySink,
+      opts,
+    );
+    this.namespaces = new ListWatch(
+      client,
+      log,
+      {
+        path: '/api/v1/namespaces',
+        name: 'namespace',
+        forbiddenHint: 'the collector needs namespaces get/list/watch to explain drops',
+      },
+      this.cache.namespaceSink,
+      opts,
+    );
     const registers = opts.registry ? [opts.registry] : [];
     const cache = this.cache;
-    new Gauge({ name: 'nodewarden_collector_kube_networkpolicies', help: 'NetworkPolicies in the collector cache', registers, collect() { this.set(cache.policyCount); } });
-    new Gauge({ name: 'nodewarden_collector_kube_policy_generation', help: 'changes to NetworkPolicies or namespace labels seen (explanations are recomputed after each)', registers, collect() { this.set(cache.generation); } });
+    new Gauge({
+      name: 'nodewarden_collector_kube_networkpolicies',
+      help: 'NetworkPolicies in the collector cache',
+      registers,
+      collect() {
+        this.set(cache.policyCount);
+      },
+    });
+    new Gauge({
+      name: 'nodewarden_collector_kube_policy_generation',
+      help: 'changes to NetworkPolicies or namespace labels seen (explanations are recomputed after each)',
+      registers,
+      collect() {
+        this.set(cache.generation);
+      },
+    });
   }
 
-  policiesIn(namespace: string): readonly NetworkPolicyJson[] { return this.cache.policiesIn(namespace); }
-  namespaceLabels(name: string): Labels | undefined { return this.cache.namespaceLabels(name); }
-  state(): PolicyStateStamp { return this.cache.state(); }
-  /** Both caches synced and discovery tried once (a failed discovery must not block explanations: they then list the unknown). */
-  ready(): boolean { return this.policies.ready() && this.namespaces.ready() && this.discoveryTried; }
-  notEvaluated(): string[] { return this.kinds ?? ['unknown policy kinds (API discovery has not answered)']; }
+  policiesIn(namespace: string): readonly NetworkPolicyJson[] {
+    return this.cache.policiesIn(namespace);
+  }
+  namespaceLabels(name: string): Labels | undefined {
+    return this.cache.namespaceLabels(name);
+  }
+  state(): PolicyStateStamp {
+    return this.cache.state();
+  }
+  /**
+   * Both caches synced and discovery tried once (a failed discovery must not block explanations: they then list the
+   * unknown).
+   */
+  ready(): boolean {
+    return this.policies.ready() && this.namespaces.ready() && this.discoveryTried;
+  }
+  notEvaluated(): string[] {
+    return this.kinds ?? ['unknown policy kinds (API discovery has not answered)'];
+  }
 
   start(): void {
     this.policies.start();
@@ -66,7 +118,10 @@ export class PolicyWatch implements PolicySource {
       if (this.kinds) this.log.info({ kinds: k }, 'kube: policy kinds not evaluated by explanations changed');
       this.kinds = k;
     } catch (err) {
-      this.log.warn({ err: (err as Error).message }, 'kube: API discovery of policy kinds failed; keeping the last answer');
+      this.log.warn(
+        { err: (err as Error).message },
+        'kube: API discovery of policy kinds failed; keeping the last answer',
+      );
     } finally {
       this.discoveryTried = true;
     }

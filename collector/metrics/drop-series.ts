@@ -5,8 +5,21 @@ import type { Owner } from '../resolve/resolver.js';
 
 /** Where an address is "inside" a cluster: RFC 1918, CGNAT (some CNIs), link-local, ULA. */
 const internal = new BlockList();
-for (const [net, bits] of [['10.0.0.0', 8], ['172.16.0.0', 12], ['192.168.0.0', 16], ['100.64.0.0', 10], ['169.254.0.0', 16], ['127.0.0.0', 8]] as const) internal.addSubnet(net, bits, 'ipv4');
-for (const [net, bits] of [['fc00::', 7], ['fe80::', 10], ['::1', 128]] as const) internal.addSubnet(net, bits, 'ipv6');
+for (const [net, bits] of [
+  ['10.0.0.0', 8],
+  ['172.16.0.0', 12],
+  ['192.168.0.0', 16],
+  ['100.64.0.0', 10],
+  ['169.254.0.0', 16],
+  ['127.0.0.0', 8],
+] as const)
+  internal.addSubnet(net, bits, 'ipv4');
+for (const [net, bits] of [
+  ['fc00::', 7],
+  ['fe80::', 10],
+  ['::1', 128],
+] as const)
+  internal.addSubnet(net, bits, 'ipv6');
 
 export const OTHER = '_other_';
 
@@ -29,10 +42,20 @@ export function peerNamespace(owner: Owner | undefined, ip: string): string {
   }
 }
 
-export interface DropLabels { src_namespace: string; dst_namespace: string; proto: string; node: string }
+export interface DropLabels {
+  src_namespace: string;
+  dst_namespace: string;
+  proto: string;
+  node: string;
+}
 
 /** Where label sets past the cap are counted (registered at start, so it never starts late). */
-export const OTHER_LABELS: DropLabels = Object.freeze({ src_namespace: OTHER, dst_namespace: OTHER, proto: OTHER, node: OTHER });
+export const OTHER_LABELS: DropLabels = Object.freeze({
+  src_namespace: OTHER,
+  dst_namespace: OTHER,
+  proto: OTHER,
+  node: OTHER,
+});
 
 export const seriesKey = (l: DropLabels): string => `${l.src_namespace}\t${l.dst_namespace}\t${l.proto}\t${l.node}`;
 

@@ -42,21 +42,68 @@ export interface CollectorMetrics {
 }
 
 /** storesOf: read at scrape time only, so the metrics can exist before the stores that report to them. */
-export function collectorMetrics(registry: Registry, storesOf: () => Stores, resolver: Resolver, o: { maxDropSeries?: number }): CollectorMetrics {
+export function collectorMetrics(
+  registry: Registry,
+  storesOf: () => Stores,
+  resolver: Resolver,
+  o: { maxDropSeries?: number },
+): CollectorMetrics {
   const registers = [registry];
   registerRoleMetrics(registry, 'collector');
-  const messages = new Counter({ name: 'nodewarden_collector_messages_total', help: 'messages read from the stream, by outcome (rejected: see nodewarden_collector_messages_rejected_total)', labelNames: ['outcome'], registers });
+  const messages = new Counter({
+    name: 'nodewarden_collector_messages_total',
+    help: 'messages read from the stream, by outcome (rejected: see nodewarden_collector_messages_rejected_total)',
+    labelNames: ['outcome'],
+    registers,
+  });
   for (const outcome of OUTCOMES) messages.inc({ outcome }, 0);
-  const rejected = new Counter({ name: 'nodewarden_collector_messages_rejected_total', help: 'messages refused at decode and validation, by reason', labelNames: ['reason'], registers });
+  const rejected = new Counter({
+    name: 'nodewarden_collector_messages_rejected_total',
+    help: 'messages refused at decode and validation, by reason',
+    labelNames: ['reason'],
+    registers,
+  });
   for (const reason of DECODE_FAILURES) rejected.inc({ reason: snake(reason) }, 0);
-  const records = new Counter({ name: 'nodewarden_collector_drop_records_rejected_total', help: 'drop records refused inside an otherwise valid message (the rest of it is kept), by reason', labelNames: ['reason'], registers });
+  const records = new Counter({
+    name: 'nodewarden_collector_drop_records_rejected_total',
+    help: 'drop records refused inside an otherwise valid message (the rest of it is kept), by reason',
+    labelNames: ['reason'],
+    registers,
+  });
   for (const reason of RECORD_REASONS) records.inc({ reason: snake(reason) }, 0);
-  const truncated = new Counter({ name: 'nodewarden_collector_texts_truncated_total', help: 'texts in valid messages cut to their length limit (samples, messages, names)', registers });
-  const evictions = new Counter({ name: 'nodewarden_collector_store_evictions_total', help: 'entries evicted from a query store before their retention, oldest written first, by store and the bound reached', labelNames: ['store', 'reason'], registers });
+  const truncated = new Counter({
+    name: 'nodewarden_collector_texts_truncated_total',
+    help: 'texts in valid messages cut to their length limit (samples, messages, names)',
+    registers,
+  });
+  const evictions = new Counter({
+    name: 'nodewarden_collector_store_evictions_total',
+    help: 'entries evicted from a query store before their retention, oldest written first, by store and the bound reached',
+    labelNames: ['store', 'reason'],
+    registers,
+  });
   for (const store of STORES) for (const reason of BOUNDS) evictions.inc({ store, reason }, 0);
-  const recreated = new Counter({ name: 'nodewarden_collector_stream_recreated_total', help: 'times the stream was found missing (deleted, or NATS restarted without its store) and recreated', registers });
-  new Gauge({ name: 'nodewarden_collector_flows', help: 'flows held in the query store', registers, collect() { this.set(storesOf().drops.size); } });
-  new Gauge({ name: 'nodewarden_collector_flow_store_bytes', help: 'estimated heap bytes held by the flow store (bound: --store-max-bytes)', registers, collect() { this.set(storesOf().drops.bytes); } });
+  const recreated = new Counter({
+    name: 'nodewarden_collector_stream_recreated_total',
+    help: 'times the stream was found missing (deleted, or NATS restarted without its store) and recreated',
+    registers,
+  });
+  new Gauge({
+    name: 'nodewarden_collector_flows',
+    help: 'flows held in the query store',
+    registers,
+    collect() {
+      this.set(storesOf().drops.size);
+    },
+  });
+  new Gauge({
+    name: 'nodewarden_collector_flow_store_bytes',
+    help: 'estimated heap bytes held by the flow store (bound: --store-max-bytes)',
+    registers,
+    collect() {
+      this.set(storesOf().drops.bytes);
+    },
+  });
 
   // Domain metrics. Every replica reads the whole stream (an ordered consumer) and so exports the same
   // totals: aggregate replicas with max, not sum. At start a collector replays the retained stream,
@@ -71,20 +118,33 @@ export function collectorMetrics(registry: Registry, storesOf: () => Stores, res
   const replayed = new Map<string, { labels: DropLabels; n: number }>();
   const firstCounts = new Map<string, { labels: DropLabels; n: number; exposed: boolean }>();
   const drops = new Counter({
-    name: 'nodewarden_packet_drops_total', help: 'packets the kernel logged as dropped, by source and destination namespace (pod namespace, or node/external/unknown), protocol and node', labelNames: ['src_namespace', 'dst_namespace', 'proto', 'node'], registers,
+    name: 'nodewarden_packet_drops_total',
+    help: 'packets the kernel logged as dropped, by source and destination namespace (pod namespace, or node/external/unknown), protocol and node',
+    labelNames: ['src_namespace', 'dst_namespace', 'proto', 'node'],
+    registers,
     collect() {
       for (const [k, p] of firstCounts) {
-        if (!p.exposed) { p.exposed = true; continue; }
+        if (!p.exposed) {
+          p.exposed = true;
+          continue;
+        }
         this.inc({ ...p.labels }, p.n);
         firstCounts.delete(k);
       }
     },
   });
   drops.inc({ ...OTHER_LABELS }, 0);
-  const folded = new Counter({ name: 'nodewarden_collector_drop_series_overflow_total', help: 'drop records counted under the all-"_other_" label set of nodewarden_packet_drops_total because --metrics-max-drop-series label sets exist already', registers });
+  const folded = new Counter({
+    name: 'nodewarden_collector_drop_series_overflow_total',
+    help: 'drop records counted under the all-"_other_" label set of nodewarden_packet_drops_total because --metrics-max-drop-series label sets exist already',
+    registers,
+  });
   const cap = new SeriesCap(o.maxDropSeries ?? DEFAULT_DROP_SERIES);
   new Gauge({
-    name: 'nodewarden_findings_active', help: 'findings active now, by kind, severity and node', labelNames: ['kind', 'severity', 'node'], registers,
+    name: 'nodewarden_findings_active',
+    help: 'findings active now, by kind, severity and node',
+    labelNames: ['kind', 'severity', 'node'],
+    registers,
     collect() {
       this.reset();
       const n = new Map<string, { kind: string; severity: string; node: string; v: number }>();
@@ -98,7 +158,10 @@ export function collectorMetrics(registry: Registry, storesOf: () => Stores, res
     },
   });
   new Gauge({
-    name: 'nodewarden_nodes', help: 'nodes whose agent reported within the retention, by state (stale: silent longer than --node-stale; unhealthy: an active critical finding)', labelNames: ['state'], registers,
+    name: 'nodewarden_nodes',
+    help: 'nodes whose agent reported within the retention, by state (stale: silent longer than --node-stale; unhealthy: an active critical finding)',
+    labelNames: ['state'],
+    registers,
     collect() {
       const by: Record<string, number> = Object.fromEntries(NODE_STATES.map((s) => [s, 0]));
       const stores = storesOf();
@@ -112,16 +175,24 @@ export function collectorMetrics(registry: Registry, storesOf: () => Stores, res
       const n = Number(d.count);
       if (!Number.isFinite(n) || n <= 0) continue;
       const at = Number(d.lastSeenMs) || Date.now();
-      const src = d.src ?? '', dst = d.dst ?? '';
-      const { labels, folded: over, fresh } = cap.admit({
-        src_namespace: peerNamespace(resolver.resolve(src, at), src), dst_namespace: peerNamespace(resolver.resolve(dst, at), dst),
-        proto: d.proto || 'unknown', node: env.node,
+      const src = d.src ?? '',
+        dst = d.dst ?? '';
+      const {
+        labels,
+        folded: over,
+        fresh,
+      } = cap.admit({
+        src_namespace: peerNamespace(resolver.resolve(src, at), src),
+        dst_namespace: peerNamespace(resolver.resolve(dst, at), dst),
+        proto: d.proto || 'unknown',
+        node: env.node,
       });
       if (over) folded.inc();
       const key = seriesKey(labels);
       if (!live) {
         const r = replayed.get(key);
-        if (r) r.n += n; else replayed.set(key, { labels, n });
+        if (r) r.n += n;
+        else replayed.set(key, { labels, n });
         continue;
       }
       const first = firstCounts.get(key);
@@ -155,11 +226,33 @@ export function collectorMetrics(registry: Registry, storesOf: () => Stores, res
     },
     recreated,
     freshness(f) {
-      new Gauge({ name: 'nodewarden_collector_stream_fresh', help: '1 while connected to NATS, attached to the stream and caught up with it (what /readyz needs of NATS)', registers, collect() { this.set(f().stale ? 0 : 1); } });
+      new Gauge({
+        name: 'nodewarden_collector_stream_fresh',
+        help: '1 while connected to NATS, attached to the stream and caught up with it (what /readyz needs of NATS)',
+        registers,
+        collect() {
+          this.set(f().stale ? 0 : 1);
+        },
+      });
     },
     position(p) {
-      new Gauge({ name: 'nodewarden_collector_stream_read_seq', help: 'stream sequence of the last message this replica read', registers, collect() { this.set(p().read); } });
-      new Gauge({ name: 'nodewarden_collector_stream_lag_messages', help: 'messages between the last one read and the stream\'s last sequence at the last stream check', registers, collect() { const q = p(); this.set(Math.max(0, (q.streamLast ?? 0) - q.read)); } });
+      new Gauge({
+        name: 'nodewarden_collector_stream_read_seq',
+        help: 'stream sequence of the last message this replica read',
+        registers,
+        collect() {
+          this.set(p().read);
+        },
+      });
+      new Gauge({
+        name: 'nodewarden_collector_stream_lag_messages',
+        help: "messages between the last one read and the stream's last sequence at the last stream check",
+        registers,
+        collect() {
+          const q = p();
+          this.set(Math.max(0, (q.streamLast ?? 0) - q.read));
+        },
+      });
     },
   };
 }

@@ -59,7 +59,10 @@ export class IpIndex implements Resolver {
   private byUid = new Map<string, PodOwner>();
   private byName = new Map<string, PodOwner>();
 
-  constructor(pods: Iterable<PodInfo> = [], private readonly isReady: () => boolean = () => true) {
+  constructor(
+    pods: Iterable<PodInfo> = [],
+    private readonly isReady: () => boolean = () => true,
+  ) {
     this.replace(pods);
   }
 

@@ -26,7 +26,10 @@ export function staticPods(v: NodeRuntime): RuntimePodView[] {
     if (p.annotations[CONFIG_SOURCE] !== 'file') continue;
     const k = `${p.namespace}/${p.name}`;
     const cur = by.get(k);
-    const better = !cur || (p.state === 'SANDBOX_READY' && cur.state !== 'SANDBOX_READY') || (p.state === cur.state && p.createdMs > cur.createdMs);
+    const better =
+      !cur ||
+      (p.state === 'SANDBOX_READY' && cur.state !== 'SANDBOX_READY') ||
+      (p.state === cur.state && p.createdMs > cur.createdMs);
     if (better) by.set(k, p);
   }
   return [...by.values()].filter((p) => p.state === 'SANDBOX_READY');
@@ -42,7 +45,10 @@ interface StaticState {
 
 /** The kubelet's error for this static pod, else one that stops every mirror pod of the node. */
 export function mirrorErrorFor(v: NodeRuntime, p: RuntimePodView): MirrorPodErrorView | undefined {
-  return v.mirrorPodErrors.find((e) => e.namespace === p.namespace && e.name === p.name) ?? v.mirrorPodErrors.find((e) => e.name === '');
+  return (
+    v.mirrorPodErrors.find((e) => e.namespace === p.namespace && e.name === p.name) ??
+    v.mirrorPodErrors.find((e) => e.name === '')
+  );
 }
 
 /**
@@ -54,7 +60,11 @@ export class StaticPodCheck {
 
   constructor(private readonly graceMs: number) {}
 
-  evaluate(nowMs: number, views: NodeRuntime[], lookup: (namespace: string, name: string) => PodOwner | undefined): FindingChange[] {
+  evaluate(
+    nowMs: number,
+    views: NodeRuntime[],
+    lookup: (namespace: string, name: string) => PodOwner | undefined,
+  ): FindingChange[] {
     const out: FindingChange[] = [];
     for (const v of views) {
       const st = this.state.get(v.node) ?? new Map<string, StaticState>();
@@ -73,7 +83,13 @@ export class StaticPodCheck {
           if (s.raised) {
             s.raised = false;
             s.reportedError = undefined;
-            out.push({ node: v.node, finding: this.finding(v.node, p, false, nowMs, `mirror pod ${key} is in the API now`, { mirrorPod: key, ...(mirror.uid ? { mirrorUid: mirror.uid } : {}) }) });
+            out.push({
+              node: v.node,
+              finding: this.finding(v.node, p, false, nowMs, `mirror pod ${key} is in the API now`, {
+                mirrorPod: key,
+                ...(mirror.uid ? { mirrorUid: mirror.uid } : {}),
+              }),
+            });
           }
           continue;
         }
@@ -82,7 +98,14 @@ export class StaticPodCheck {
         const due = !s.raised && nowMs - s.absentSince >= this.graceMs;
         // Raised already: a new or different kubelet error refreshes the finding with it.
         if (due || (s.raised && err && err.error !== s.reportedError)) {
-          out.push({ node: v.node, news: s.raised, finding: this.finding(v.node, p, true, nowMs, this.raiseMessage(key, p, err), { absentSince: new Date(s.absentSince).toISOString(), ...causeEvidence(err) }) });
+          out.push({
+            node: v.node,
+            news: s.raised,
+            finding: this.finding(v.node, p, true, nowMs, this.raiseMessage(key, p, err), {
+              absentSince: new Date(s.absentSince).toISOString(),
+              ...causeEvidence(err),
+            }),
+          });
           s.raised = true;
           s.reportedError = err?.error;
         }
@@ -90,7 +113,11 @@ export class StaticPodCheck {
       for (const [key, s] of st) {
         if (seen.has(key)) continue;
         st.delete(key);
-        if (s.raised) out.push({ node: v.node, finding: this.finding(v.node, s.pod, false, nowMs, `static pod ${key} no longer runs on the node`, {}) });
+        if (s.raised)
+          out.push({
+            node: v.node,
+            finding: this.finding(v.node, s.pod, false, nowMs, `static pod ${key} no longer runs on the node`, {}),
+          });
       }
     }
     return out;
@@ -98,23 +125,48 @@ export class StaticPodCheck {
 
   private raiseMessage(key: string, p: RuntimePodView, err: MirrorPodErrorView | undefined): string {
     const head = `static pod ${key} runs on the node (config hash ${p.annotations[CONFIG_HASH] || 'unknown'}) but the API server has had no mirror pod for it for more than ${formatDuration(this.graceMs)}; kubectl does not show it`;
-    if (!err) return `${head} (mirror pod creation rejected, e.g. by an admission policy, or the kubelet cannot reach the API; the kubelet's log on the node says which)`;
+    if (!err)
+      return `${head} (mirror pod creation rejected, e.g. by an admission policy, or the kubelet cannot reach the API; the kubelet's log on the node says which)`;
     return `${head}. Likely cause: ${mirrorCause(err.error).summary}. The kubelet${err.name ? '' : ' (for every static pod)'} got: ${err.error}`;
   }
 
-  private finding(node: string, p: RuntimePodView, active: boolean, nowMs: number, message: string, extra: Record<string, string>): Finding {
+  private finding(
+    node: string,
+    p: RuntimePodView,
+    active: boolean,
+    nowMs: number,
+    message: string,
+    extra: Record<string, string>,
+  ): Finding {
     const key = `${p.namespace}/${p.name}`;
     return {
-      kind: 'StaticPodNotMirrored', severity: 'critical', active, message, key,
-      evidence: { pod: key, mirrorPodName: p.name, configSource: 'file', configHash: p.annotations[CONFIG_HASH] ?? '', sandbox: p.id, node, ...extra },
-      firstSeenMs: nowMs, lastSeenMs: nowMs,
+      kind: 'StaticPodNotMirrored',
+      severity: 'critical',
+      active,
+      message,
+      key,
+      evidence: {
+        pod: key,
+        mirrorPodName: p.name,
+        configSource: 'file',
+        configHash: p.annotations[CONFIG_HASH] ?? '',
+        sandbox: p.id,
+        node,
+        ...extra,
+      },
+      firstSeenMs: nowMs,
+      lastSeenMs: nowMs,
     };
   }
 }
 
 function causeEvidence(err: MirrorPodErrorView | undefined): Record<string, string> {
   if (!err) return {};
-  return { cause: mirrorCause(err.error).kind, kubeletError: err.error, kubeletErrorSince: new Date(err.sinceMs).toISOString() };
+  return {
+    cause: mirrorCause(err.error).kind,
+    kubeletError: err.error,
+    kubeletErrorSince: new Date(err.sinceMs).toISOString(),
+  };
 }
 
 interface RestartState {
@@ -167,13 +219,33 @@ export class RestartCheck {
         keys.add(key);
         const s = this.state.get(key);
         if (!s) {
-          this.state.set(key, { node: v.node, pod: p, container: name, firstAttempt: m.attempt, lastAttempt: m.attempt, reportedAttempt: m.attempt, lastState: m.state, lastId: m.id, rises: [], raised: false, gone: false, seenMs: v.observedMs });
+          this.state.set(key, {
+            node: v.node,
+            pod: p,
+            container: name,
+            firstAttempt: m.attempt,
+            lastAttempt: m.attempt,
+            reportedAttempt: m.attempt,
+            lastState: m.state,
+            lastId: m.id,
+            rises: [],
+            raised: false,
+            gone: false,
+            seenMs: v.observedMs,
+          });
           continue;
         }
         if (v.observedMs < s.seenMs) continue; // an older view arriving late
         if (m.attempt > s.lastAttempt) s.rises.push({ atMs: v.observedMs, n: m.attempt - s.lastAttempt });
         if (m.attempt < s.lastAttempt) s.firstAttempt = m.attempt; // the runtime forgot the pod's history (new sandbox)
-        Object.assign(s, { pod: p, lastAttempt: m.attempt, lastState: m.state, lastId: m.id, seenMs: v.observedMs, gone: false });
+        Object.assign(s, {
+          pod: p,
+          lastAttempt: m.attempt,
+          lastState: m.state,
+          lastId: m.id,
+          seenMs: v.observedMs,
+          gone: false,
+        });
       }
     }
     // Containers that left the node are marked; evaluate() clears a raised finding and forgets them.
@@ -199,7 +271,17 @@ export class RestartCheck {
       s.rises = s.rises.filter((r) => r.atMs > since);
       const restarts = s.rises.reduce((a, r) => a + r.n, 0);
       if (s.gone) {
-        if (s.raised) out.push({ node: s.node, finding: this.finding(s, false, nowMs, restarts, `container ${s.container} of ${s.pod.namespace}/${s.pod.name} is gone from the node`) });
+        if (s.raised)
+          out.push({
+            node: s.node,
+            finding: this.finding(
+              s,
+              false,
+              nowMs,
+              restarts,
+              `container ${s.container} of ${s.pod.namespace}/${s.pod.name} is gone from the node`,
+            ),
+          });
         this.state.delete(key);
         this.byNode.get(s.node)?.delete(key);
         continue;
@@ -207,14 +289,41 @@ export class RestartCheck {
       if (!s.raised && restarts >= this.o.threshold) {
         s.raised = true;
         s.reportedAttempt = s.lastAttempt;
-        out.push({ node: s.node, finding: this.finding(s, true, nowMs, restarts, `container ${s.container} of ${s.pod.namespace}/${s.pod.name} restarted ${restarts} times in the last ${formatDuration(this.o.windowMs)} (attempt ${s.lastAttempt}, now ${stateWord(s.lastState)})`) });
+        out.push({
+          node: s.node,
+          finding: this.finding(
+            s,
+            true,
+            nowMs,
+            restarts,
+            `container ${s.container} of ${s.pod.namespace}/${s.pod.name} restarted ${restarts} times in the last ${formatDuration(this.o.windowMs)} (attempt ${s.lastAttempt}, now ${stateWord(s.lastState)})`,
+          ),
+        });
       } else if (s.raised && restarts > 0 && s.lastAttempt !== s.reportedAttempt) {
         // Still restarting: the same raised finding with fresh evidence (not a new transition).
         s.reportedAttempt = s.lastAttempt;
-        out.push({ node: s.node, finding: this.finding(s, true, nowMs, restarts, `container ${s.container} of ${s.pod.namespace}/${s.pod.name} restarted ${restarts} times in the last ${formatDuration(this.o.windowMs)} (attempt ${s.lastAttempt}, now ${stateWord(s.lastState)})`) });
+        out.push({
+          node: s.node,
+          finding: this.finding(
+            s,
+            true,
+            nowMs,
+            restarts,
+            `container ${s.container} of ${s.pod.namespace}/${s.pod.name} restarted ${restarts} times in the last ${formatDuration(this.o.windowMs)} (attempt ${s.lastAttempt}, now ${stateWord(s.lastState)})`,
+          ),
+        });
       } else if (s.raised && restarts === 0) {
         s.raised = false;
-        out.push({ node: s.node, finding: this.finding(s, false, nowMs, 0, `container ${s.container} of ${s.pod.namespace}/${s.pod.name} has not restarted for ${formatDuration(this.o.windowMs)} (attempt ${s.lastAttempt})`) });
+        out.push({
+          node: s.node,
+          finding: this.finding(
+            s,
+            false,
+            nowMs,
+            0,
+            `container ${s.container} of ${s.pod.namespace}/${s.pod.name} has not restarted for ${formatDuration(this.o.windowMs)} (attempt ${s.lastAttempt})`,
+          ),
+        });
       }
     }
     return out;
@@ -222,18 +331,36 @@ export class RestartCheck {
 
   private finding(s: RestartState, active: boolean, nowMs: number, restarts: number, message: string): Finding {
     return {
-      kind: 'ContainerRestarting', severity: 'warning', active, message,
+      kind: 'ContainerRestarting',
+      severity: 'warning',
+      active,
+      message,
       key: `${s.pod.uid || `${s.pod.namespace}/${s.pod.name}`}/${s.container}`,
       pod: { namespace: s.pod.namespace, name: s.pod.name, uid: s.pod.uid, container: s.container },
       evidence: {
-        container: s.container, attempts: `${s.firstAttempt}→${s.lastAttempt}`, attempt: String(s.lastAttempt),
-        restartsInWindow: String(restarts), window: formatDuration(this.o.windowMs), state: s.gone ? 'GONE' : s.lastState, containerId: s.lastId,
+        container: s.container,
+        attempts: `${s.firstAttempt}→${s.lastAttempt}`,
+        attempt: String(s.lastAttempt),
+        restartsInWindow: String(restarts),
+        window: formatDuration(this.o.windowMs),
+        state: s.gone ? 'GONE' : s.lastState,
+        containerId: s.lastId,
       },
-      firstSeenMs: nowMs, lastSeenMs: nowMs,
+      firstSeenMs: nowMs,
+      lastSeenMs: nowMs,
     };
   }
 }
 
 function stateWord(state: string): string {
-  return ({ CONTAINER_RUNNING: 'running', CONTAINER_EXITED: 'exited', CONTAINER_CREATED: 'created', CONTAINER_UNKNOWN: 'unknown' } as Record<string, string>)[state] ?? state.toLowerCase();
+  return (
+    (
+      {
+        CONTAINER_RUNNING: 'running',
+        CONTAINER_EXITED: 'exited',
+        CONTAINER_CREATED: 'created',
+        CONTAINER_UNKNOWN: 'unknown',
+      } as Record<string, string>
+    )[state] ?? state.toLowerCase()
+  );
 }

@@ -6,7 +6,10 @@ import type { FindingChange } from './checks.js';
 import type { NodeRuntime } from './store.js';
 
 /** The conditions every CRI runtime must report (cri-api RuntimeCondition) and the finding each one raises. */
-export const CONDITION_KINDS: Record<string, string> = { RuntimeReady: 'RuntimeNotReady', NetworkReady: 'RuntimeNetworkNotReady' };
+export const CONDITION_KINDS: Record<string, string> = {
+  RuntimeReady: 'RuntimeNotReady',
+  NetworkReady: 'RuntimeNetworkNotReady',
+};
 
 export class RuntimeConditionCheck {
   /** node -> condition type -> the message of the raised finding. */
@@ -29,17 +32,48 @@ export class RuntimeConditionCheck {
       } else if (was !== undefined) {
         // true again, or no longer reported (the runtime was replaced): cleared either way.
         mine.delete(type);
-        out.push({ node: v.node, finding: finding(kind, type, c, false, `container runtime ${v.runtimeName} reports ${type}=${c ? 'true' : 'nothing'} again`, nowMs, v) });
+        out.push({
+          node: v.node,
+          finding: finding(
+            kind,
+            type,
+            c,
+            false,
+            `container runtime ${v.runtimeName} reports ${type}=${c ? 'true' : 'nothing'} again`,
+            nowMs,
+            v,
+          ),
+        });
       }
     }
     return out;
   }
 }
 
-function finding(kind: string, type: string, c: RuntimeConditionView | undefined, active: boolean, message: string, nowMs: number, v: NodeRuntime): Finding {
+function finding(
+  kind: string,
+  type: string,
+  c: RuntimeConditionView | undefined,
+  active: boolean,
+  message: string,
+  nowMs: number,
+  v: NodeRuntime,
+): Finding {
   return {
-    kind, severity: 'critical', active, message, key: type,
-    evidence: { condition: type, status: String(c?.status ?? ''), reason: c?.reason ?? '', conditionMessage: c?.message ?? '', runtime: `${v.runtimeName} ${v.runtimeVersion}`, endpoint: v.endpoint },
-    firstSeenMs: nowMs, lastSeenMs: nowMs,
+    kind,
+    severity: 'critical',
+    active,
+    message,
+    key: type,
+    evidence: {
+      condition: type,
+      status: String(c?.status ?? ''),
+      reason: c?.reason ?? '',
+      conditionMessage: c?.message ?? '',
+      runtime: `${v.runtimeName} ${v.runtimeVersion}`,
+      endpoint: v.endpoint,
+    },
+    firstSeenMs: nowMs,
+    lastSeenMs: nowMs,
   };
 }

@@ -15,7 +15,10 @@ export class RuntimeHints {
   private readonly byUid = new Map<string, Hint>();
   private readonly perNode = new Map<string, { ips: string[]; uids: string[]; observedMs: number }>();
 
-  constructor(private readonly staleMs: number, private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly staleMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   /** Replaces one node's hints. Where two nodes claim an IP, the more recent view wins. */
   update(v: NodeRuntime): void {
@@ -24,10 +27,17 @@ export class RuntimeHints {
       for (const ip of old.ips) if (this.byIp.get(ip)?.node === v.node) this.byIp.delete(ip);
       for (const uid of old.uids) if (this.byUid.get(uid)?.node === v.node) this.byUid.delete(uid);
     }
-    const ips: string[] = [], uids: string[] = [];
+    const ips: string[] = [],
+      uids: string[] = [];
     for (const p of v.pods) {
       if (p.state !== 'SANDBOX_READY') continue;
-      const owner: PodOwner = { kind: 'pod', namespace: p.namespace, name: p.name, uid: p.uid || undefined, node: v.node };
+      const owner: PodOwner = {
+        kind: 'pod',
+        namespace: p.namespace,
+        name: p.name,
+        uid: p.uid || undefined,
+        node: v.node,
+      };
       const hint = { owner, node: v.node, observedMs: v.observedMs };
       if (p.uid) {
         const cur = this.byUid.get(p.uid);
@@ -65,7 +75,10 @@ export class RuntimeHints {
 export class HintedResolver implements Resolver {
   readonly podByName?: (namespace: string, name: string) => PodOwner | undefined;
 
-  constructor(private readonly api: Resolver, private readonly hints: RuntimeHints) {
+  constructor(
+    private readonly api: Resolver,
+    private readonly hints: RuntimeHints,
+  ) {
     // API only: "is the mirror pod in the API" must not be answered by the runtime's own view.
     if (api.podByName) this.podByName = (ns, name) => api.podByName!(ns, name);
   }

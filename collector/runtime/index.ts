@@ -30,7 +30,9 @@ export interface RuntimeExtensionOptions {
   restartWindowMs?: number;
   /** A node view older than this is not trusted for checks or hints (default 11m: two missed periodic resends). */
   staleMs?: number;
-  /** How often checks run without new views (mirror pods appear, windows pass); 0 = never (call tick()). Default 10s. */
+  /**
+   * How often checks run without new views (mirror pods appear, windows pass); 0 = never (call tick()). Default 10s.
+   */
   tickMs?: number;
   now?: () => number;
   /**
@@ -55,20 +57,45 @@ export interface RuntimeExtension {
 }
 
 export const runtimeCollectorFlags = {
-  'static-pod-grace': { type: 'duration', arg: 'DURATION', default: '2m', help: 'A static pod running without its mirror pod in the API this long raises StaticPodNotMirrored.' },
-  'restart-threshold': { type: 'int', arg: 'N', default: '3', help: 'ContainerRestarting when a container restarts this many times within --restart-window.' },
-  'restart-window': { type: 'duration', arg: 'DURATION', default: '10m', help: 'Window for --restart-threshold; the finding clears after a window without restarts.' },
+  'static-pod-grace': {
+    type: 'duration',
+    arg: 'DURATION',
+    default: '2m',
+    help: 'A static pod running without its mirror pod in the API this long raises StaticPodNotMirrored.',
+  },
+  'restart-threshold': {
+    type: 'int',
+    arg: 'N',
+    default: '3',
+    help: 'ContainerRestarting when a container restarts this many times within --restart-window.',
+  },
+  'restart-window': {
+    type: 'duration',
+    arg: 'DURATION',
+    default: '10m',
+    help: 'Window for --restart-threshold; the finding clears after a window without restarts.',
+  },
 } satisfies FlagSpecs;
 
 /** Flags -> options (ConfigError on bad values); `{}` gives the defaults. */
 export function runtimeExtensionOptions(v: Record<string, unknown>): RuntimeExtensionOptions {
   const f = readFlags(runtimeCollectorFlags, v);
-  return { staticPodGraceMs: f['static-pod-grace'], restartThreshold: f['restart-threshold'], restartWindowMs: f['restart-window'] };
+  return {
+    staticPodGraceMs: f['static-pod-grace'],
+    restartThreshold: f['restart-threshold'],
+    restartWindowMs: f['restart-window'],
+  };
 }
 
-const DEFAULTS = runtimeExtensionOptions({}) as Required<Pick<RuntimeExtensionOptions, 'staticPodGraceMs' | 'restartThreshold' | 'restartWindowMs'>>;
+const DEFAULTS = runtimeExtensionOptions({}) as Required<
+  Pick<RuntimeExtensionOptions, 'staticPodGraceMs' | 'restartThreshold' | 'restartWindowMs'>
+>;
 
-export function runtimeExtension(apiResolver: Resolver, log: Logger, opts: RuntimeExtensionOptions = {}): RuntimeExtension {
+export function runtimeExtension(
+  apiResolver: Resolver,
+  log: Logger,
+  opts: RuntimeExtensionOptions = {},
+): RuntimeExtension {
   const now = opts.now ?? Date.now;
   const staleMs = opts.staleMs ?? 11 * 60_000;
   const store = new RuntimeStore();
@@ -76,7 +103,10 @@ export function runtimeExtension(apiResolver: Resolver, log: Logger, opts: Runti
   const resolver = new HintedResolver(apiResolver, hints);
   const statics = new StaticPodCheck(opts.staticPodGraceMs ?? DEFAULTS.staticPodGraceMs);
   const conditions = new RuntimeConditionCheck();
-  const restarts = new RestartCheck({ threshold: opts.restartThreshold ?? DEFAULTS.restartThreshold, windowMs: opts.restartWindowMs ?? DEFAULTS.restartWindowMs });
+  const restarts = new RestartCheck({
+    threshold: opts.restartThreshold ?? DEFAULTS.restartThreshold,
+    windowMs: opts.restartWindowMs ?? DEFAULTS.restartWindowMs,
+  });
   const warnOnce = onceLogger(log);
   let stores: Stores | undefined;
 
@@ -86,14 +116,23 @@ export function runtimeExtension(apiResolver: Resolver, log: Logger, opts: Runti
     const views = node === undefined ? [...store.all()] : [store.get(node)!];
     const fresh = views.filter((v) => nowMs - v.observedMs <= staleMs);
     const changes: FindingChange[] = [];
-    if (!apiResolver.podByName) warnOnce('runtime:no-podByName', 'runtime: the pod source cannot look pods up by name; StaticPodNotMirrored is not checked');
-    else if (apiResolver.ready()) changes.push(...statics.evaluate(nowMs, fresh, (ns, name) => apiResolver.podByName!(ns, name)));
+    if (!apiResolver.podByName)
+      warnOnce(
+        'runtime:no-podByName',
+        'runtime: the pod source cannot look pods up by name; StaticPodNotMirrored is not checked',
+      );
+    else if (apiResolver.ready())
+      changes.push(...statics.evaluate(nowMs, fresh, (ns, name) => apiResolver.podByName!(ns, name)));
     changes.push(...restarts.evaluate(nowMs, node));
     // Conditions change only with a new view: judged when one arrives.
     if (node !== undefined) changes.push(...conditions.evaluate(nowMs, views[0]));
     for (const c of changes) {
       const changed = stores.findings.apply(c.node, c.finding, nowMs);
-      if (changed) log.info({ node: c.node, kind: c.finding.kind, key: c.finding.key, active: c.finding.active }, `runtime: ${c.finding.kind} ${c.finding.active ? 'raised' : 'cleared'}`);
+      if (changed)
+        log.info(
+          { node: c.node, kind: c.finding.kind, key: c.finding.key, active: c.finding.active },
+          `runtime: ${c.finding.kind} ${c.finding.active ? 'raised' : 'cleared'}`,
+        );
       opts.onFinding?.(c.node, c.finding, changed || !!c.news);
     }
   };
@@ -116,11 +155,21 @@ export function runtimeExtension(apiResolver: Resolver, log: Logger, opts: Runti
       if (!v) {
         const known = stores?.nodes.get(node, now(), (n) => stores!.findings.counts(n));
         const probe = known?.probes?.find((p) => p.name === 'runtime');
-        throw new NotFound(!known ? `no agent has reported from node "${node}"`
-          : probe && !probe.ok ? `node "${node}" has no runtime view: its agent cannot read the container runtime (${probe.detail})`
-          : `node "${node}" has sent no runtime view yet`);
+        throw new NotFound(
+          !known
+            ? `no agent has reported from node "${node}"`
+            : probe && !probe.ok
+              ? `node "${node}" has no runtime view: its agent cannot read the container runtime (${probe.detail})`
+              : `node "${node}" has sent no runtime view yet`,
+        );
       }
-      return nodeRuntimeJson(v, now(), staleMs, apiResolver.podByName ? (ns, name) => apiResolver.podByName!(ns, name) : undefined, apiResolver.ready());
+      return nodeRuntimeJson(
+        v,
+        now(),
+        staleMs,
+        apiResolver.podByName ? (ns, name) => apiResolver.podByName!(ns, name) : undefined,
+        apiResolver.ready(),
+      );
     },
   };
 

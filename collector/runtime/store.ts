@@ -47,16 +47,47 @@ const n = (v: number | null | undefined): number => Number(v ?? 0);
 /** The protobuf message (nullable fields) -> plain views. */
 export function nodeRuntimeFrom(node: string, snap: RuntimeSnapshot, sentMs: number, receivedMs: number): NodeRuntime {
   return {
-    node, runtimeName: s(snap.runtimeName), runtimeVersion: s(snap.runtimeVersion), endpoint: s(snap.endpoint), full: !!snap.full,
-    observedMs: sentMs > 0 ? Math.min(sentMs, receivedMs) : receivedMs, receivedMs,
+    node,
+    runtimeName: s(snap.runtimeName),
+    runtimeVersion: s(snap.runtimeVersion),
+    endpoint: s(snap.endpoint),
+    full: !!snap.full,
+    observedMs: sentMs > 0 ? Math.min(sentMs, receivedMs) : receivedMs,
+    receivedMs,
     pods: (snap.pods ?? []).map((p) => ({
-      id: s(p.id), namespace: s(p.namespace), name: s(p.name), uid: s(p.uid), state: s(p.state), ips: [...(p.ips ?? [])],
-      createdMs: n(p.createdMs), attempt: n(p.attempt), runtimeHandler: s(p.runtimeHandler), hostNetwork: !!p.hostNetwork,
-      labels: { ...(p.labels ?? {}) }, annotations: { ...(p.annotations ?? {}) },
-      containers: (p.containers ?? []).map((c) => ({ id: s(c.id), name: s(c.name), image: s(c.image), state: s(c.state), attempt: n(c.attempt), createdMs: n(c.createdMs) })),
+      id: s(p.id),
+      namespace: s(p.namespace),
+      name: s(p.name),
+      uid: s(p.uid),
+      state: s(p.state),
+      ips: [...(p.ips ?? [])],
+      createdMs: n(p.createdMs),
+      attempt: n(p.attempt),
+      runtimeHandler: s(p.runtimeHandler),
+      hostNetwork: !!p.hostNetwork,
+      labels: { ...(p.labels ?? {}) },
+      annotations: { ...(p.annotations ?? {}) },
+      containers: (p.containers ?? []).map((c) => ({
+        id: s(c.id),
+        name: s(c.name),
+        image: s(c.image),
+        state: s(c.state),
+        attempt: n(c.attempt),
+        createdMs: n(c.createdMs),
+      })),
     })),
-    conditions: (snap.conditions ?? []).map((c) => ({ type: s(c.type), status: !!c.status, reason: s(c.reason), message: s(c.message) })),
-    mirrorPodErrors: (snap.mirrorPodErrors ?? []).map((e) => ({ namespace: s(e.namespace), name: s(e.name), error: s(e.error), sinceMs: n(e.sinceMs) })),
+    conditions: (snap.conditions ?? []).map((c) => ({
+      type: s(c.type),
+      status: !!c.status,
+      reason: s(c.reason),
+      message: s(c.message),
+    })),
+    mirrorPodErrors: (snap.mirrorPodErrors ?? []).map((e) => ({
+      namespace: s(e.namespace),
+      name: s(e.name),
+      error: s(e.error),
+      sinceMs: n(e.sinceMs),
+    })),
   };
 }
 

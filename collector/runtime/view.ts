@@ -23,7 +23,11 @@ export interface RuntimePodJson {
    * Static pods (config source "file"): their hash, whether the API has the mirror pod (null: cannot
    * tell), and what the kubelet logged when it could not create it (with the likely cause).
    */
-  staticPod?: { configHash: string; mirrorPod: boolean | null; kubeletError?: { error: string; cause: string; since: string } };
+  staticPod?: {
+    configHash: string;
+    mirrorPod: boolean | null;
+    kubeletError?: { error: string; cause: string; since: string };
+  };
 }
 
 export interface RuntimeContainerJson {
@@ -55,12 +59,29 @@ export interface NodeRuntimeJson {
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
-export function nodeRuntimeJson(v: NodeRuntime, nowMs: number, staleMs: number, mirror?: (namespace: string, name: string) => PodOwner | undefined, apiReady = true): NodeRuntimeJson {
+export function nodeRuntimeJson(
+  v: NodeRuntime,
+  nowMs: number,
+  staleMs: number,
+  mirror?: (namespace: string, name: string) => PodOwner | undefined,
+  apiReady = true,
+): NodeRuntimeJson {
   const pods = [...v.pods].sort((a, b) => b.createdMs - a.createdMs);
   const containers: RuntimeContainerJson[] = [];
   for (const p of pods) {
     for (const c of p.containers) {
-      containers.push({ id: c.id, name: c.name, image: c.image, state: c.state, attempt: c.attempt, createdAt: iso(c.createdMs), podId: p.id, podName: p.name, podNamespace: p.namespace, podUid: p.uid });
+      containers.push({
+        id: c.id,
+        name: c.name,
+        image: c.image,
+        state: c.state,
+        attempt: c.attempt,
+        createdAt: iso(c.createdMs),
+        podId: p.id,
+        podName: p.name,
+        podNamespace: p.namespace,
+        podUid: p.uid,
+      });
     }
   }
   containers.sort((a, b) => b.createdAt.localeCompare(a.createdAt));
@@ -68,16 +89,36 @@ export function nodeRuntimeJson(v: NodeRuntime, nowMs: number, staleMs: number, 
     node: v.node,
     runtime: { name: v.runtimeName, version: v.runtimeVersion, endpoint: v.endpoint },
     conditions: v.conditions,
-    observedAt: iso(v.observedMs), receivedAt: iso(v.receivedMs), stale: nowMs - v.observedMs > staleMs,
+    observedAt: iso(v.observedMs),
+    receivedAt: iso(v.receivedMs),
+    stale: nowMs - v.observedMs > staleMs,
     pods: pods.map((p) => {
       const j: RuntimePodJson = {
-        id: p.id, name: p.name, namespace: p.namespace, uid: p.uid, state: p.state, attempt: p.attempt, createdAt: iso(p.createdMs),
-        ips: p.ips, hostNetwork: p.hostNetwork, runtimeHandler: p.runtimeHandler, labels: p.labels, annotations: p.annotations,
+        id: p.id,
+        name: p.name,
+        namespace: p.namespace,
+        uid: p.uid,
+        state: p.state,
+        attempt: p.attempt,
+        createdAt: iso(p.createdMs),
+        ips: p.ips,
+        hostNetwork: p.hostNetwork,
+        runtimeHandler: p.runtimeHandler,
+        labels: p.labels,
+        annotations: p.annotations,
       };
       if (p.annotations[CONFIG_SOURCE] === 'file') {
-        j.staticPod = { configHash: p.annotations[CONFIG_HASH] ?? '', mirrorPod: mirror && apiReady ? !!mirror(p.namespace, p.name) : null };
+        j.staticPod = {
+          configHash: p.annotations[CONFIG_HASH] ?? '',
+          mirrorPod: mirror && apiReady ? !!mirror(p.namespace, p.name) : null,
+        };
         const err = mirrorErrorFor(v, p);
-        if (err) j.staticPod.kubeletError = { error: err.error, cause: mirrorCause(err.error).summary, since: iso(err.sinceMs) };
+        if (err)
+          j.staticPod.kubeletError = {
+            error: err.error,
+            cause: mirrorCause(err.error).summary,
+            since: iso(err.sinceMs),
+          };
       }
       return j;
     }),

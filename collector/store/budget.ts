@@ -46,15 +46,29 @@ export class BoundedMap<V extends Sized> {
   private head = 0;
   private writes = 0;
 
-  constructor(readonly bounds: Bounds, private readonly events: BoundEvents = {}, private readonly onRemove?: (key: string, v: V) => void) {}
+  constructor(
+    readonly bounds: Bounds,
+    private readonly events: BoundEvents = {},
+    private readonly onRemove?: (key: string, v: V) => void,
+  ) {}
 
-  get size(): number { return this.map.size; }
+  get size(): number {
+    return this.map.size;
+  }
   /** Estimated bytes held. */
-  get bytes(): number { return this.total; }
+  get bytes(): number {
+    return this.total;
+  }
 
-  get(key: string): V | undefined { return this.map.get(key); }
-  values(): IterableIterator<V> { return this.map.values(); }
-  entries(): IterableIterator<[string, V]> { return this.map.entries(); }
+  get(key: string): V | undefined {
+    return this.map.get(key);
+  }
+  values(): IterableIterator<V> {
+    return this.map.values();
+  }
+  entries(): IterableIterator<[string, V]> {
+    return this.map.entries();
+  }
 
   /** Stores (or re-stores, after a change) v as the newest entry, counted at `bytes`; evicts past a bound. */
   set(key: string, v: V, bytes: number): void {
@@ -82,7 +96,11 @@ export class BoundedMap<V extends Sized> {
   /** Removes every entry matching pred (retention); returns how many. */
   deleteWhere(pred: (v: V, key: string) => boolean): number {
     let n = 0;
-    for (const [k, v] of this.map) if (pred(v, k)) { this.remove(k, v); n++; }
+    for (const [k, v] of this.map)
+      if (pred(v, k)) {
+        this.remove(k, v);
+        n++;
+      }
     this.endEpisodeIfRoomy();
     return n;
   }
@@ -111,7 +129,8 @@ export class BoundedMap<V extends Sized> {
 
   private oldest(): [string, V] {
     for (;;) {
-      const k = this.keys[this.head], st = this.stamps[this.head];
+      const k = this.keys[this.head],
+        st = this.stamps[this.head];
       this.head++;
       const v = this.map.get(k);
       if (v !== undefined && v.stamp === st) {
@@ -122,9 +141,13 @@ export class BoundedMap<V extends Sized> {
   }
 
   private compact(): void {
-    const keys: string[] = [], stamps: number[] = [];
+    const keys: string[] = [],
+      stamps: number[] = [];
     for (let i = this.head; i < this.keys.length; i++) {
-      if (this.map.get(this.keys[i])?.stamp === this.stamps[i]) { keys.push(this.keys[i]); stamps.push(this.stamps[i]); }
+      if (this.map.get(this.keys[i])?.stamp === this.stamps[i]) {
+        keys.push(this.keys[i]);
+        stamps.push(this.stamps[i]);
+      }
     }
     this.keys = keys;
     this.stamps = stamps;
@@ -132,6 +155,7 @@ export class BoundedMap<V extends Sized> {
   }
 
   private endEpisodeIfRoomy(): void {
-    if (this.inEpisode && this.map.size <= 0.9 * this.bounds.maxEntries && this.total <= 0.9 * this.bounds.maxBytes) this.inEpisode = false;
+    if (this.inEpisode && this.map.size <= 0.9 * this.bounds.maxEntries && this.total <= 0.9 * this.bounds.maxBytes)
+      this.inEpisode = false;
   }
 }

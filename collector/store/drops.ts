@@ -63,13 +63,24 @@ export interface FlowEntry {
  * (bench/RESULTS.md): ≈ 760 B a flow with 200 B samples, ≈ 2,580 B with 2 KiB ones.
  */
 const FLOW_OVERHEAD = 420;
-const flowBytes = (key: string, e: FlowEntry) => FLOW_OVERHEAD + key.length + stringBytes(e.src) + stringBytes(e.dst) + stringBytes(e.inIface) + stringBytes(e.outIface) + stringBytes(e.sample);
+const flowBytes = (key: string, e: FlowEntry) =>
+  FLOW_OVERHEAD +
+  key.length +
+  stringBytes(e.src) +
+  stringBytes(e.dst) +
+  stringBytes(e.inIface) +
+  stringBytes(e.outIface) +
+  stringBytes(e.sample);
 
 /** Defaults sized for the deployed collector (deploy/collector.yaml: --max-old-space-size=320). */
 export const DEFAULT_FLOW_BOUNDS: Bounds = { maxEntries: 200_000, maxBytes: 128 * 2 ** 20 };
 
-/** A time from the wire that is not a valid date (NaN, ±Infinity, beyond year 275760) must not make a flow immortal or unprintable. */
-const finiteOr = (v: number | null | undefined, fallback: number): number => (typeof v === 'number' && Math.abs(v) <= 8.64e15 ? v : fallback);
+/**
+ * A time from the wire that is not a valid date (NaN, ±Infinity, beyond year 275760) must not make a flow immortal or
+ * unprintable.
+ */
+const finiteOr = (v: number | null | undefined, fallback: number): number =>
+  typeof v === 'number' && Math.abs(v) <= 8.64e15 ? v : fallback;
 
 const opt = (v: number | null | undefined): number | undefined => (v === null || v === undefined ? undefined : v);
 
@@ -84,7 +95,8 @@ export interface DropQuery {
 function endpoint(ip: string, port: number | null | undefined, o: Owner | undefined): Endpoint {
   const e: Endpoint = { ip };
   if (port !== null && port !== undefined) e.port = port;
-  if (o?.kind === 'pod') e.pod = o.uid ? { namespace: o.namespace, name: o.name, uid: o.uid } : { namespace: o.namespace, name: o.name };
+  if (o?.kind === 'pod')
+    e.pod = o.uid ? { namespace: o.namespace, name: o.name, uid: o.uid } : { namespace: o.namespace, name: o.name };
   else if (o?.kind === 'node') e.node = o.name;
   return e;
 }
@@ -110,13 +122,21 @@ export class DropStore {
   private readonly names = new Interner();
 
   /** Flows go oldest-written first once either bound is reached (a flow seen again is written again). */
-  constructor(private readonly resolver: Resolver, bounds: Partial<Bounds> = {}, events: BoundEvents = {}) {
+  constructor(
+    private readonly resolver: Resolver,
+    bounds: Partial<Bounds> = {},
+    events: BoundEvents = {},
+  ) {
     this.flows = new BoundedMap<FlowEntry>({ ...DEFAULT_FLOW_BOUNDS, ...bounds }, events);
   }
 
-  get size(): number { return this.flows.size; }
+  get size(): number {
+    return this.flows.size;
+  }
   /** Estimated heap bytes held by the flows. */
-  get bytes(): number { return this.flows.bytes; }
+  get bytes(): number {
+    return this.flows.bytes;
+  }
 
   /** Adds one coalesced record (atMs stands in for times that are not numbers); returns the flow's running total. */
   add(node: string, d: PacketDrop, atMs = Date.now()): FlowEntry {
@@ -134,9 +154,22 @@ export class DropStore {
       if (d.sample) e.sample = d.sample;
     } else {
       e = {
-        node: this.names.get(node), prefix: this.names.get(d.prefix ?? ''), proto: this.names.get(d.proto ?? ''), src: d.src ?? '', dst: d.dst ?? '',
-        dstPort: opt(d.dstPort), icmpType: opt(d.icmpType), icmpCode: opt(d.icmpCode), inIface: d.inIface ?? '', outIface: d.outIface ?? '',
-        sample: d.sample ?? '', count: Number.isFinite(count) ? count : 0, first, last, bytes: 0, stamp: 0,
+        node: this.names.get(node),
+        prefix: this.names.get(d.prefix ?? ''),
+        proto: this.names.get(d.proto ?? ''),
+        src: d.src ?? '',
+        dst: d.dst ?? '',
+        dstPort: opt(d.dstPort),
+        icmpType: opt(d.icmpType),
+        icmpCode: opt(d.icmpCode),
+        inIface: d.inIface ?? '',
+        outIface: d.outIface ?? '',
+        sample: d.sample ?? '',
+        count: Number.isFinite(count) ? count : 0,
+        first,
+        last,
+        bytes: 0,
+        stamp: 0,
       };
     }
     this.flows.set(key, e, flowBytes(key, e));
@@ -175,9 +208,14 @@ export class DropStore {
     e.srcOwner ??= this.resolver.resolve(e.src, e.last);
     e.dstOwner ??= this.resolver.resolve(e.dst, e.last);
     const f: Flow = {
-      node: e.node, prefix: e.prefix, proto: e.proto,
-      src: endpoint(e.src, undefined, e.srcOwner), dst: endpoint(e.dst, e.dstPort, e.dstOwner),
-      count: e.count, firstSeen: new Date(e.first).toISOString(), lastSeen: new Date(e.last).toISOString(),
+      node: e.node,
+      prefix: e.prefix,
+      proto: e.proto,
+      src: endpoint(e.src, undefined, e.srcOwner),
+      dst: endpoint(e.dst, e.dstPort, e.dstOwner),
+      count: e.count,
+      firstSeen: new Date(e.first).toISOString(),
+      lastSeen: new Date(e.last).toISOString(),
     };
     if (e.inIface) f.in = e.inIface;
     if (e.outIface) f.out = e.outIface;

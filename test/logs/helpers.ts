@@ -56,7 +56,10 @@ export function randomUid(): string {
 }
 
 /** kubelet's layout: the runtime creates the log file, then kubelet adds the symlink (`link: false` to defer). */
-export async function podLog(root: string, o: { namespace: string; pod: string; container: string; uid?: string; restart?: number; link?: boolean }): Promise<PodLog> {
+export async function podLog(
+  root: string,
+  o: { namespace: string; pod: string; container: string; uid?: string; restart?: number; link?: boolean },
+): Promise<PodLog> {
   const uid = o.uid ?? randomUid();
   const containerId = randomHex(64);
   const dir = path.join(root, 'pods', `${o.namespace}_${o.pod}_${uid}`, o.container);
@@ -111,7 +114,11 @@ export function rotationStamp(d: Date): string {
  * (`<f>.tmp` -> rename `<f>.gz` -> remove `<f>`), then rename the live file to `<live>.<stamp>` and
  * let the runtime reopen. Returns the rotated file's path.
  */
-export async function kubeletRotate(writer: RuntimeWriter, stamp: string, between?: () => Promise<void>): Promise<string> {
+export async function kubeletRotate(
+  writer: RuntimeWriter,
+  stamp: string,
+  between?: () => Promise<void>,
+): Promise<string> {
   const live = writer.file;
   const dir = path.dirname(live);
   for (const n of (await fsp.readdir(dir)).sort()) {
@@ -134,7 +141,9 @@ export async function metric(registry: Registry, name: string, labels: Record<st
   const m = registry.getSingleMetric(name);
   if (!m) throw new Error(`no metric ${name}`);
   const { values } = await m.get();
-  return values.filter((v) => Object.entries(labels).every(([k, val]) => String(v.labels[k]) === val)).reduce((a, v) => a + v.value, 0);
+  return values
+    .filter((v) => Object.entries(labels).every(([k, val]) => String(v.labels[k]) === val))
+    .reduce((a, v) => a + v.value, 0);
 }
 
 export function newRegistry(): Registry {
@@ -143,5 +152,11 @@ export function newRegistry(): Registry {
 
 /** Flags for startLogWatch pointing at a test tree, with short intervals. */
 export function watchFlags(root: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return { 'container-log-dir': path.join(root, 'containers'), 'log-lookback': '0', 'log-poll-interval': '50ms', 'log-rescan-interval': '200ms', ...extra };
+  return {
+    'container-log-dir': path.join(root, 'containers'),
+    'log-lookback': '0',
+    'log-poll-interval': '50ms',
+    'log-rescan-interval': '200ms',
+    ...extra,
+  };
 }

@@ -47,7 +47,8 @@ export class NodeLab {
     sh(['ip', '-n', pod, 'route', 'add', 'default', 'via', '169.254.1.1', 'dev', 'eth0']);
     // Proxy ARP answers only while forwarding is on; a permanent entry keeps the pod sending to the
     // node while ip_forward=0, which is what the node sees in the real incident (warm ARP caches).
-    const mac = (JSON.parse(sh(['ip', '-n', node, '-j', 'link', 'show', 'dev', CALI])) as { address: string }[])[0].address;
+    const mac = (JSON.parse(sh(['ip', '-n', node, '-j', 'link', 'show', 'dev', CALI])) as { address: string }[])[0]
+      .address;
     sh(['ip', '-n', pod, 'neigh', 'replace', '169.254.1.1', 'lladdr', mac, 'dev', 'eth0', 'nud', 'permanent']);
     sh(['ip', '-n', node, 'route', 'add', `${POD_IP}/32`, 'dev', CALI, 'scope', 'link']);
     sh(['ip', '-n', node, '-6', 'route', 'add', `${POD_IP6}/128`, 'dev', CALI]);

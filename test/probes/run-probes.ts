@@ -7,11 +7,17 @@ import { Registry } from 'prom-client';
 import { parseCommand } from '../../common/flags.js';
 import { probeFlags, startProbes } from '../../agent/probes/index.js';
 
-const { values } = parseCommand({ name: 'run-probes', summary: 'probe test runner', flags: probeFlags }, process.argv.slice(2));
+const { values } = parseCommand(
+  { name: 'run-probes', summary: 'probe test runner', flags: probeFlags },
+  process.argv.slice(2),
+);
 const out = (o: object) => process.stdout.write(`${JSON.stringify(o)}\n`);
 const running = startProbes(
   values,
-  { report: (f) => out({ type: 'finding', ...f }), status: (name, ok, detail) => out({ type: 'status', name, ok, detail }) },
+  {
+    report: (f) => out({ type: 'finding', ...f }),
+    status: (name, ok, detail) => out({ type: 'status', name, ok, detail }),
+  },
   { log: pino({ level: 'warn' }, pino.destination(2)), registry: new Registry() },
 );
 

@@ -21,7 +21,11 @@ export const PREFIX = `nwp${process.pid}`;
 
 /** Runs a command (no shell) with a time box; throws with stderr on failure. */
 export function sh(argv: string[], timeoutMs = 10_000): string {
-  return execFileSync(argv[0], argv.slice(1), { encoding: 'utf8', timeout: timeoutMs, stdio: ['ignore', 'pipe', 'pipe'] });
+  return execFileSync(argv[0], argv.slice(1), {
+    encoding: 'utf8',
+    timeout: timeoutMs,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
 }
 
 /**

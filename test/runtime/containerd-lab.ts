@@ -5,7 +5,20 @@
 // temp dir, pod netns, the lab netns, cgroup dirs, the /var/lib/cni files of our network, the temp dir.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmdirSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { containerdConfig } from '../support/containerd-config.js';
@@ -21,7 +34,12 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Resolves when p does or after ms, whichever is first, leaving no timer behind. */
 function within(p: Promise<unknown>, ms: number): Promise<unknown> {
   let t: NodeJS.Timeout | undefined;
-  return Promise.race([p, new Promise((r) => { t = setTimeout(r, ms); })]).finally(() => clearTimeout(t));
+  return Promise.race([
+    p,
+    new Promise((r) => {
+      t = setTimeout(r, ms);
+    }),
+  ]).finally(() => clearTimeout(t));
 }
 
 /** Why this machine cannot run the lab, or undefined when it can. */
@@ -34,7 +52,8 @@ export function labUnavailable(): string | undefined {
       return `${bin} not installed (apt-get install containerd iproute2)`;
     }
   }
-  for (const p of ['bridge', 'host-local']) if (!existsSync(join(CNI_BIN, p))) return `${CNI_BIN}/${p} missing (apt-get install containernetworking-plugins)`;
+  for (const p of ['bridge', 'host-local'])
+    if (!existsSync(join(CNI_BIN, p))) return `${CNI_BIN}/${p} missing (apt-get install containernetworking-plugins)`;
   if (!existsSync('/bin/busybox')) return '/bin/busybox missing (apt-get install busybox-static)';
   try {
     sh('ldd', ['/bin/busybox']);
@@ -83,10 +102,22 @@ function buildImage(dir: string, names: string[]): string {
   const rootfs = join(dir, 'rootfs');
   for (const d of ['bin', 'tmp', 'proc', 'sys', 'dev', 'etc']) mkdirSync(join(rootfs, d), { recursive: true });
   copyFileSync('/bin/busybox', join(rootfs, 'bin', 'busybox'));
-  for (const a of ['sh', 'sleep', 'echo', 'date', 'cat', 'ls', 'hostname', 'ip', 'kill', 'true']) symlinkSync('busybox', join(rootfs, 'bin', a));
+  for (const a of ['sh', 'sleep', 'echo', 'date', 'cat', 'ls', 'hostname', 'ip', 'kill', 'true'])
+    symlinkSync('busybox', join(rootfs, 'bin', a));
   writeFileSync(join(rootfs, 'etc', 'passwd'), 'root:x:0:0:root:/:/bin/sh\n');
   const layer = join(dir, 'layer.tar');
-  sh('tar', ['--numeric-owner', '--owner=0', '--group=0', '--sort=name', '--mtime=@0', '-C', rootfs, '-cf', layer, '.']);
+  sh('tar', [
+    '--numeric-owner',
+    '--owner=0',
+    '--group=0',
+    '--sort=name',
+    '--mtime=@0',
+    '-C',
+    rootfs,
+    '-cf',
+    layer,
+    '.',
+  ]);
   const oci = join(dir, 'oci');
   mkdirSync(join(oci, 'blobs', 'sha256'), { recursive: true });
   const blob = (data: Buffer | string) => {
@@ -97,17 +128,34 @@ function buildImage(dir: string, names: string[]): string {
   };
   const layerBlob = blob(readFileSync(layer));
   const arch = process.arch === 'x64' ? 'amd64' : process.arch;
-  const config = blob(JSON.stringify({ architecture: arch, os: 'linux', config: { Entrypoint: ['/bin/sleep', '3600'], Env: ['PATH=/bin'], WorkingDir: '/' }, rootfs: { type: 'layers', diff_ids: [layerBlob.digest] } }));
-  const manifest = blob(JSON.stringify({
-    schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json',
-    config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
-    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', ...layerBlob }],
-  }));
+  const config = blob(
+    JSON.stringify({
+      architecture: arch,
+      os: 'linux',
+      config: { Entrypoint: ['/bin/sleep', '3600'], Env: ['PATH=/bin'], WorkingDir: '/' },
+      rootfs: { type: 'layers', diff_ids: [layerBlob.digest] },
+    }),
+  );
+  const manifest = blob(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
+      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', ...layerBlob }],
+    }),
+  );
   writeFileSync(join(oci, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
-  writeFileSync(join(oci, 'index.json'), JSON.stringify({
-    schemaVersion: 2,
-    manifests: names.map((n) => ({ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...manifest, annotations: { 'io.containerd.image.name': n, 'org.opencontainers.image.ref.name': n.split(':').pop() } })),
-  }));
+  writeFileSync(
+    join(oci, 'index.json'),
+    JSON.stringify({
+      schemaVersion: 2,
+      manifests: names.map((n) => ({
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        ...manifest,
+        annotations: { 'io.containerd.image.name': n, 'org.opencontainers.image.ref.name': n.split(':').pop() },
+      })),
+    }),
+  );
   const tarball = join(dir, 'image.tar');
   sh('tar', ['-C', oci, '-cf', tarball, 'oci-layout', 'index.json', 'blobs']);
   return tarball;
@@ -192,12 +240,40 @@ export async function startCriLab(prefix = `nwrt${process.pid}`): Promise<CriLab
   const hadRunContainerd = existsSync('/run/containerd');
 
   for (const d of ['root', 'state', 'cni', 'pods', 'img', 'opt']) mkdirSync(join(dir, d), { recursive: true });
-  writeFileSync(join(dir, 'config.toml'), containerdConfig({ root: `${dir}/root`, state: `${dir}/state`, socket, opt: `${dir}/opt`, sandboxImage: PAUSE_IMAGE, cniConfDir: `${dir}/cni`, cniBinDir: CNI_BIN }));
-  writeFileSync(join(dir, 'cni', '10-nw.conflist'), JSON.stringify({
-    cniVersion: '1.0.0', name: network,
-    plugins: [{ type: 'bridge', bridge, isGateway: true, ipMasq: false, hairpinMode: true,
-      ipam: { type: 'host-local', dataDir: ipamDir, ranges: [[{ subnet: '10.89.0.0/24' }]], routes: [{ dst: '0.0.0.0/0' }] } }],
-  }));
+  writeFileSync(
+    join(dir, 'config.toml'),
+    containerdConfig({
+      root: `${dir}/root`,
+      state: `${dir}/state`,
+      socket,
+      opt: `${dir}/opt`,
+      sandboxImage: PAUSE_IMAGE,
+      cniConfDir: `${dir}/cni`,
+      cniBinDir: CNI_BIN,
+    }),
+  );
+  writeFileSync(
+    join(dir, 'cni', '10-nw.conflist'),
+    JSON.stringify({
+      cniVersion: '1.0.0',
+      name: network,
+      plugins: [
+        {
+          type: 'bridge',
+          bridge,
+          isGateway: true,
+          ipMasq: false,
+          hairpinMode: true,
+          ipam: {
+            type: 'host-local',
+            dataDir: ipamDir,
+            ranges: [[{ subnet: '10.89.0.0/24' }]],
+            routes: [{ dst: '0.0.0.0/0' }],
+          },
+        },
+      ],
+    }),
+  );
 
   let downed = false;
   const down = async (): Promise<void> => {
@@ -207,7 +283,9 @@ export async function startCriLab(prefix = `nwrt${process.pid}`): Promise<CriLab
     if (admin) {
       for (const p of pods.reverse()) {
         await admin.stopPodSandbox(p.id).catch((e) => problems.push(`stop ${p.spec.name}: ${(e as Error).message}`));
-        await admin.removePodSandbox(p.id).catch((e) => problems.push(`remove ${p.spec.name}: ${(e as Error).message}`));
+        await admin
+          .removePodSandbox(p.id)
+          .catch((e) => problems.push(`remove ${p.spec.name}: ${(e as Error).message}`));
       }
       admin.close();
     }
@@ -225,7 +303,11 @@ export async function startCriLab(prefix = `nwrt${process.pid}`): Promise<CriLab
     for (const d of cgroupDirs(cgroupRoot)) for (const pid of procsIn(d)) kill(pid, 'SIGKILL');
     await sleep(100);
     // Mounts under the temp dir (rootfs overlays, shm) that a killed containerd left behind.
-    const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((m) => m && m.startsWith(dir)).reverse();
+    const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .map((l) => l.split(' ')[4])
+      .filter((m) => m && m.startsWith(dir))
+      .reverse();
     for (const m of mounts) {
       try {
         sh('umount', ['-l', m]);
@@ -252,13 +334,15 @@ export async function startCriLab(prefix = `nwrt${process.pid}`): Promise<CriLab
     if (leftCg.length) problems.push(`cgroup dirs left: ${leftCg.join(' ')}`);
     // libcni's result cache: /var/lib/cni/results/<network>-<container id>-<ifname>
     const results = '/var/lib/cni/results';
-    if (existsSync(results)) for (const f of readdirSync(results)) if (f.startsWith(`${network}-`)) unlinkSync(join(results, f));
+    if (existsSync(results))
+      for (const f of readdirSync(results)) if (f.startsWith(`${network}-`)) unlinkSync(join(results, f));
     if (!hadVarLibCniResults) rmdirDepthFirst(results);
     if (!hadVarLibCni) {
       rmdirDepthFirst('/var/lib/cni/networks');
       rmdirDepthFirst('/var/lib/cni');
     }
-    // containerd 1.6 keeps shim sockets in /run/containerd/s/<hash>; remove the dirs if we made them and they are empty.
+    // containerd 1.6 keeps shim sockets in /run/containerd/s/<hash>; remove the dirs if we made them and they are
+    // empty.
     if (!hadRunContainerd) rmdirDepthFirst('/run/containerd');
     rmSync(dir, { recursive: true, force: true });
     if (problems.length) process.stderr.write(`[containerd-lab] teardown problems: ${problems.join('; ')}\n`);
@@ -269,8 +353,16 @@ export async function startCriLab(prefix = `nwrt${process.pid}`): Promise<CriLab
     sh('ip', ['-n', netns, 'link', 'set', 'lo', 'up']);
     // nsenter --net, not `ip netns exec`: the latter remounts /sys and hides /sys/fs/cgroup from runc.
     const log = join(dir, 'containerd.log');
-    containerd = spawn('nsenter', [`--net=/run/netns/${netns}`, 'containerd', '--config', join(dir, 'config.toml')], { stdio: ['ignore', 'ignore', 'pipe'] });
-    containerd.stderr!.on('data', (c: Buffer) => { try { writeFileSync(log, c, { flag: 'a' }); } catch { /* dir removed */ } });
+    containerd = spawn('nsenter', [`--net=/run/netns/${netns}`, 'containerd', '--config', join(dir, 'config.toml')], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    containerd.stderr!.on('data', (c: Buffer) => {
+      try {
+        writeFileSync(log, c, { flag: 'a' });
+      } catch {
+        /* dir removed */
+      }
+    });
     const deadline = Date.now() + 20_000;
     while (!existsSync(socket)) {
       if (containerd.exitCode !== null) throw new Error(`containerd exited: ${readFileSync(log, 'utf8').slice(-2000)}`);
@@ -286,7 +378,13 @@ export async function startCriLab(prefix = `nwrt${process.pid}`): Promise<CriLab
   }
 
   const lab: CriLab = {
-    dir, endpoint, socket, netns, network, ipamDir, admin,
+    dir,
+    endpoint,
+    socket,
+    netns,
+    network,
+    ipamDir,
+    admin,
     sandbox: (name, namespace, uid, extra = {}) => {
       const logDirectory = join(dir, 'pods', `${namespace}_${name}_${uid}`);
       mkdirSync(logDirectory, { recursive: true });
@@ -295,7 +393,7 @@ export async function startCriLab(prefix = `nwrt${process.pid}`): Promise<CriLab
     async runPod(spec) {
       // The CRI plugin loads the CNI config asynchronously after start: retry "cni plugin not initialized" briefly.
       let id: string | undefined;
-      for (const until = Date.now() + 15_000; ;) {
+      for (const until = Date.now() + 15_000; ; ) {
         try {
           id = await admin!.runPodSandbox(spec);
           break;
@@ -304,13 +402,21 @@ export async function startCriLab(prefix = `nwrt${process.pid}`): Promise<CriLab
           await sleep(200);
         }
       }
-      const info = await admin!.sandboxInfo(id).catch(() => ({} as Record<string, any>));
-      const ns = (info.runtimeSpec?.linux?.namespaces ?? []).find((n: { type: string; path?: string }) => n.type === 'network')?.path as string | undefined;
+      const info = await admin!.sandboxInfo(id).catch(() => ({}) as Record<string, any>);
+      const ns = (info.runtimeSpec?.linux?.namespaces ?? []).find(
+        (n: { type: string; path?: string }) => n.type === 'network',
+      )?.path as string | undefined;
       const pod: Pod = { id, spec, netns: ns && ns.includes('/netns/cni-') ? ns : undefined };
       pods.push(pod);
       return pod;
     },
-    async startContainer(pod, name, attempt, command = ['/bin/sh', '-c', `echo ${name} attempt ${attempt}; exec sleep 3600`], image = IMAGE) {
+    async startContainer(
+      pod,
+      name,
+      attempt,
+      command = ['/bin/sh', '-c', `echo ${name} attempt ${attempt}; exec sleep 3600`],
+      image = IMAGE,
+    ) {
       mkdirSync(join(pod.spec.logDirectory, name), { recursive: true });
       const c: ContainerSpec = { name, attempt, image, command, logPath: `${name}/${attempt}.log` };
       const id = await admin!.createContainer(pod.id, pod.spec, c);
@@ -321,7 +427,7 @@ export async function startCriLab(prefix = `nwrt${process.pid}`): Promise<CriLab
       const st = await admin!.containerStatus(id);
       if (st.pid === undefined) throw new Error(`container ${id} has no pid (state ${st.state})`);
       process.kill(st.pid, 'SIGKILL');
-      for (const until = Date.now() + 10_000; (await admin!.containerStatus(id)).state !== 2;) {
+      for (const until = Date.now() + 10_000; (await admin!.containerStatus(id)).state !== 2; ) {
         if (Date.now() > until) throw new Error(`container ${id} not EXITED 10 s after SIGKILL`);
         await sleep(50);
       }
@@ -336,7 +442,8 @@ export async function startCriLab(prefix = `nwrt${process.pid}`): Promise<CriLab
       left.push(...cgroupDirs(cgroupRoot));
       if (readFileSync('/proc/self/mountinfo', 'utf8').includes(dir)) left.push(`mounts under ${dir}`);
       left.push(...pidsMentioning(socket).map((p) => `process ${p}`));
-      if (existsSync('/var/lib/cni/results')) left.push(...readdirSync('/var/lib/cni/results').filter((f) => f.startsWith(`${network}-`)));
+      if (existsSync('/var/lib/cni/results'))
+        left.push(...readdirSync('/var/lib/cni/results').filter((f) => f.startsWith(`${network}-`)));
       if (!hadVarLibCni && existsSync('/var/lib/cni')) left.push('/var/lib/cni');
       if (!hadRunContainerd && existsSync('/run/containerd')) left.push('/run/containerd');
       return left;

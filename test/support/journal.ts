@@ -35,7 +35,9 @@ export function createTestJournal(): TestJournal {
       queue = next.catch(() => undefined);
       return next;
     },
-    remove() { rmSync(dir, { recursive: true, force: true }); },
+    remove() {
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
 
   async function write(messages: string[], opts: { transport?: string; identifier?: string }): Promise<void> {
@@ -48,9 +50,14 @@ export function createTestJournal(): TestJournal {
     await new Promise<void>((resolve, reject) => {
       const p = spawn(JOURNAL_REMOTE, ['-o', file, '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
       let err = '';
-      p.stderr.on('data', (c: Buffer) => { err += c.toString(); });
+      p.stderr.on('data', (c: Buffer) => {
+        err += c.toString();
+      });
       const t = setTimeout(() => p.kill('SIGKILL'), 20_000);
-      p.on('close', (code) => { clearTimeout(t); code === 0 ? resolve() : reject(new Error(`systemd-journal-remote exited ${code}: ${err.trim()}`)); });
+      p.on('close', (code) => {
+        clearTimeout(t);
+        code === 0 ? resolve() : reject(new Error(`systemd-journal-remote exited ${code}: ${err.trim()}`));
+      });
       p.stdin.end(body);
     });
   }

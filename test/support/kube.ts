@@ -73,7 +73,14 @@ export interface CreatePodOptions {
 export interface AuditEvent {
   verb: string;
   user: { username: string; groups?: string[] };
-  objectRef?: { resource?: string; subresource?: string; namespace?: string; name?: string; apiGroup?: string; apiVersion?: string };
+  objectRef?: {
+    resource?: string;
+    subresource?: string;
+    namespace?: string;
+    name?: string;
+    apiGroup?: string;
+    apiVersion?: string;
+  };
   responseStatus?: { code?: number };
   requestURI: string;
   stage: string;
@@ -234,7 +241,11 @@ function runCapture(
       clearTimeout(timer);
       liveChildren.delete(child);
       if (timedOut) stderr += `\n${path.basename(cmd)} timed out after ${opts.timeoutMs} ms`;
-      resolve({ code: code ?? (timedOut ? 124 : 128 + (signal ? os.constants.signals[signal] ?? 0 : 0)), stdout, stderr });
+      resolve({
+        code: code ?? (timedOut ? 124 : 128 + (signal ? (os.constants.signals[signal] ?? 0) : 0)),
+        stdout,
+        stderr,
+      });
     });
     child.stdin!.on('error', () => {
       /* child may exit before reading stdin */
@@ -248,7 +259,10 @@ function runCapture(
  * (default 10 s); rethrows the last error. Useful after RBAC changes, which the
  * apiserver's authorizer picks up through an informer a moment later.
  */
-export async function eventually<T>(fn: () => Promise<T> | T, opts: { timeoutMs?: number; intervalMs?: number } = {}): Promise<T> {
+export async function eventually<T>(
+  fn: () => Promise<T> | T,
+  opts: { timeoutMs?: number; intervalMs?: number } = {},
+): Promise<T> {
   const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
   for (;;) {
     try {
@@ -285,7 +299,11 @@ async function etcdSupportsNoFsync(etcd: string): Promise<boolean> {
   return v;
 }
 
-function httpGet(url: string, opts: https.RequestOptions = {}, timeoutMs = 2000): Promise<{ status: number; body: string }> {
+function httpGet(
+  url: string,
+  opts: https.RequestOptions = {},
+  timeoutMs = 2000,
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const mod = url.startsWith('https:') ? https : http;
     const req = mod.get(url, { ...opts, timeout: timeoutMs }, (res) => {
@@ -381,7 +399,8 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
   const addUser = (name: string, groups: string[]): void => {
     if (tokens.has(name)) throw new Error(`duplicate control-plane user ${name}`);
     // the static token file splits the groups column on ','
-    for (const g of groups) if (!g || g.includes(',')) throw new Error(`invalid group name ${JSON.stringify(g)} for user ${name}`);
+    for (const g of groups)
+      if (!g || g.includes(',')) throw new Error(`invalid group name ${JSON.stringify(g)} for user ${name}`);
     const tok = randomBytes(24).toString('hex');
     tokens.set(name, tok);
     const g = groups.length ? ',' + csvField(groups.join(',')) : '';
@@ -390,9 +409,13 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
   addUser('admin', ['system:masters']);
   for (const u of opts.users ?? []) addUser(u.name, u.groups ?? []);
   fs.writeFileSync(tokenFile, lines.join('\n') + '\n', { mode: 0o600 });
-  fs.writeFileSync(saKey, generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs1', format: 'pem' }), {
-    mode: 0o600,
-  });
+  fs.writeFileSync(
+    saKey,
+    generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs1', format: 'pem' }),
+    {
+      mode: 0o600,
+    },
+  );
   fs.writeFileSync(auditPolicy, AUDIT_POLICY);
 
   const [etcdPort, peerPort, apiPort] = await freePorts(3);
@@ -464,7 +487,8 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
   const waitFor = async (what: string, child: ChildProcess, probe: () => Promise<boolean>): Promise<void> => {
     const deadline = Date.now() + readyTimeoutMs;
     for (;;) {
-      if (exited(child)) throw failure(`${what}: process exited early (code ${child.exitCode}, signal ${child.signalCode})`);
+      if (exited(child))
+        throw failure(`${what}: process exited early (code ${child.exitCode}, signal ${child.signalCode})`);
       if (await probe().catch(() => false)) return;
       if (Date.now() > deadline) throw failure(`${what}: not ready within ${readyTimeoutMs} ms`);
       await sleep(250);
@@ -519,7 +543,8 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
   const kubeconfigs = new Map<string, string>();
   const token = (user: string): string => {
     const t = tokens.get(user);
-    if (!t) throw new Error(`unknown control-plane user ${JSON.stringify(user)}; declare it in startControlPlane({ users })`);
+    if (!t)
+      throw new Error(`unknown control-plane user ${JSON.stringify(user)}; declare it in startControlPlane({ users })`);
     return t;
   };
   const kubeconfig = (user = 'admin'): string => {
@@ -540,16 +565,21 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
   };
 
   const kubectl: ControlPlane['kubectl'] = async (args, o = {}) => {
-    return runCapture(kubectlBin, ['--kubeconfig', kubeconfig(o.user ?? 'admin'), '--cache-dir', path.join(dir, 'kubectl-cache'), ...args], {
-      timeoutMs: o.timeoutMs ?? 30_000,
-      input: o.input,
-    });
+    return runCapture(
+      kubectlBin,
+      ['--kubeconfig', kubeconfig(o.user ?? 'admin'), '--cache-dir', path.join(dir, 'kubectl-cache'), ...args],
+      {
+        timeoutMs: o.timeoutMs ?? 30_000,
+        input: o.input,
+      },
+    );
   };
 
   const request: ControlPlane['request'] = async (method, p, body, o = {}) => {
     const m = method.toUpperCase();
     let payload: Buffer | undefined;
-    if (body !== undefined) payload = Buffer.isBuffer(body) ? body : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
+    if (body !== undefined)
+      payload = Buffer.isBuffer(body) ? body : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
     const headers: http.OutgoingHttpHeaders = { Accept: 'application/json' };
     if (!o.anonymous) headers.Authorization = `Bearer ${token(o.user ?? 'admin')}`;
     if (payload) {
@@ -588,7 +618,7 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
   const must = async (what: string, p: Promise<{ status: number; body: any }>): Promise<any> => {
     const r = await p;
     if (r.status < 200 || r.status > 299) {
-      const msg = typeof r.body === 'object' && r.body ? r.body.message ?? JSON.stringify(r.body) : String(r.body);
+      const msg = typeof r.body === 'object' && r.body ? (r.body.message ?? JSON.stringify(r.body)) : String(r.body);
       throw new Error(`${what}: HTTP ${r.status}: ${msg}`);
     }
     return r.body;
@@ -610,7 +640,10 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
     request,
 
     async createNamespace(name) {
-      await must(`create namespace ${name}`, request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name } }));
+      await must(
+        `create namespace ${name}`,
+        request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name } }),
+      );
     },
 
     async createPod(ns, name, o) {
@@ -631,7 +664,8 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
       );
       const podIPs = o.podIPs ?? (o.podIP ? [o.podIP] : o.hostNetwork && o.hostIP ? [o.hostIP] : []);
       const podIP = o.podIP ?? podIPs[0];
-      if (podIP && podIPs.length && podIPs[0] !== podIP) throw new Error(`createPod ${ns}/${name}: podIPs[0] must equal podIP`);
+      if (podIP && podIPs.length && podIPs[0] !== podIP)
+        throw new Error(`createPod ${ns}/${name}: podIPs[0] must equal podIP`);
       const status: Record<string, unknown> = { phase: o.phase ?? 'Running' };
       if (podIP) {
         status.podIP = podIP;
@@ -641,15 +675,23 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
         status.hostIP = o.hostIP;
         status.hostIPs = [{ ip: o.hostIP }];
       }
-      const pod = await must(`patch pod ${ns}/${name} status`, request('PATCH', `${base}/${encodeURIComponent(name)}/status`, { status }));
+      const pod = await must(
+        `patch pod ${ns}/${name} status`,
+        request('PATCH', `${base}/${encodeURIComponent(name)}/status`, { status }),
+      );
       return { uid: created.metadata.uid as string, pod };
     },
 
     async deletePod(ns, name) {
       const p = `/api/v1/namespaces/${encodeURIComponent(ns)}/pods/${encodeURIComponent(name)}`;
-      const r = await request('DELETE', `${p}?gracePeriodSeconds=0`, { apiVersion: 'v1', kind: 'DeleteOptions', gracePeriodSeconds: 0 });
+      const r = await request('DELETE', `${p}?gracePeriodSeconds=0`, {
+        apiVersion: 'v1',
+        kind: 'DeleteOptions',
+        gracePeriodSeconds: 0,
+      });
       if (r.status === 404) return;
-      if (r.status < 200 || r.status > 299) throw new Error(`delete pod ${ns}/${name}: HTTP ${r.status}: ${r.body?.message ?? ''}`);
+      if (r.status < 200 || r.status > 299)
+        throw new Error(`delete pod ${ns}/${name}: HTTP ${r.status}: ${r.body?.message ?? ''}`);
       const deadline = Date.now() + 15_000;
       while ((await request('GET', p)).status !== 404) {
         if (Date.now() > deadline) throw new Error(`delete pod ${ns}/${name}: still present after 15 s`);
@@ -676,7 +718,14 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
               { type: 'Hostname', address: name },
             ],
             conditions: [
-              { type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'fake node (nodewarden test)', lastHeartbeatTime: now, lastTransitionTime: now },
+              {
+                type: 'Ready',
+                status: 'True',
+                reason: 'KubeletReady',
+                message: 'fake node (nodewarden test)',
+                lastHeartbeatTime: now,
+                lastTransitionTime: now,
+              },
             ],
           },
         }),

@@ -7,5 +7,15 @@ export const testLog: Logger = pino({ level: process.env.NODEWARDEN_LOG_LEVEL ??
 /** A logger at `level` keeping every line it writes (JSON text) in `lines`. */
 export function recordingLog(level = 'info'): { log: Logger; lines: string[] } {
   const lines: string[] = [];
-  return { log: pino({ level }, { write: (s: string) => { lines.push(s); } }), lines };
+  return {
+    log: pino(
+      { level },
+      {
+        write: (s: string) => {
+          lines.push(s);
+        },
+      },
+    ),
+    lines,
+  };
 }

@@ -10,7 +10,10 @@ export const PROMTOOL = '/usr/bin/promtool';
 export const PROMETHEUS = '/usr/bin/prometheus';
 
 export function prometheusAvailable(): boolean {
-  return spawnSync(PROMTOOL, ['--version'], { stdio: 'ignore', timeout: 10_000 }).status === 0 && spawnSync(PROMETHEUS, ['--version'], { stdio: 'ignore', timeout: 10_000 }).status === 0;
+  return (
+    spawnSync(PROMTOOL, ['--version'], { stdio: 'ignore', timeout: 10_000 }).status === 0 &&
+    spawnSync(PROMETHEUS, ['--version'], { stdio: 'ignore', timeout: 10_000 }).status === 0
+  );
 }
 
 /** Writes the PrometheusRule's spec to dir/rules.yaml (and the promtool tests beside it); returns its path. */
@@ -22,14 +25,22 @@ export function writeRuleFiles(dir: string): string {
   return join(dir, 'rules.yaml');
 }
 
-export interface DashboardQuery { panel: string; expr: string; instant: boolean }
+export interface DashboardQuery {
+  panel: string;
+  expr: string;
+  instant: boolean;
+}
 
 /** Every target of every panel, Grafana's range variables replaced by windows a 1 s scrape fills. */
 export function dashboardQueries(vars: { rateInterval: string; range: string }): DashboardQuery[] {
-  const d = JSON.parse(readFileSync(join(MONITORING, 'dashboard.json'), 'utf8')) as { panels: { title: string; targets: { expr: string; instant?: boolean }[] }[] };
-  return d.panels.flatMap((p) => p.targets.map((t) => ({
-    panel: p.title,
-    instant: t.instant === true,
-    expr: t.expr.replaceAll('$__rate_interval', vars.rateInterval).replaceAll('$__range', vars.range),
-  })));
+  const d = JSON.parse(readFileSync(join(MONITORING, 'dashboard.json'), 'utf8')) as {
+    panels: { title: string; targets: { expr: string; instant?: boolean }[] }[];
+  };
+  return d.panels.flatMap((p) =>
+    p.targets.map((t) => ({
+      panel: p.title,
+      instant: t.instant === true,
+      expr: t.expr.replaceAll('$__rate_interval', vars.rateInterval).replaceAll('$__range', vars.range),
+    })),
+  );
 }

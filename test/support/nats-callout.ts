@@ -17,11 +17,22 @@ const ENSURE = fileURLToPath(new URL('../../scripts/ensure-nats-server.sh', impo
 /** NODEWARDEN_NATS_SERVER overrides; otherwise the cached build (built on first use, bounded). */
 export function natsServerBin(): string {
   if (process.env.NODEWARDEN_NATS_SERVER) return process.env.NODEWARDEN_NATS_SERVER;
-  const dir = execFileSync('bash', [ENSURE], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 15 * 60_000 }).trim().split('\n').pop()!;
+  const dir = execFileSync('bash', [ENSURE], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    timeout: 15 * 60_000,
+  })
+    .trim()
+    .split('\n')
+    .pop()!;
   return join(dir, 'nats-server');
 }
 
-export interface StaticUser { user: string; password: string; passwordFile: string }
+export interface StaticUser {
+  user: string;
+  password: string;
+  passwordFile: string;
+}
 
 export interface CalloutNats {
   url: string;
@@ -51,9 +62,12 @@ export async function startCalloutNats(opts: { authTimeoutSec?: number } = {}): 
     writeFileSync(passwordFile, password + '\n', { mode: 0o600 });
     return { user: name, password, passwordFile };
   };
-  const auth = user('auth'), collector = user('collector');
+  const auth = user('auth'),
+    collector = user('collector');
   const conf = join(dir, 'nats.conf');
-  writeFileSync(conf, `
+  writeFileSync(
+    conf,
+    `
 listen: "127.0.0.1:${port}"
 server_name: nw-test
 jetstream { store_dir: ${q(join(dir, 'js'))} }
@@ -69,29 +83,49 @@ authorization {
     auth_users: [ ${q(auth.user)}, ${q(collector.user)} ]
   }
 }
-`);
+`,
+  );
   let out = '';
   const child: ChildProcess = spawn(bin, ['-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const keep = (c: Buffer) => { out = (out + c.toString()).slice(-200_000); };
+  const keep = (c: Buffer) => {
+    out = (out + c.toString()).slice(-200_000);
+  };
   child.stdout!.on('data', keep);
   child.stderr!.on('data', keep);
-  const kill = () => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); };
+  const kill = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  };
   process.once('exit', kill);
   try {
-    await waitFor(`nats-server (callout) on port ${port}`, () => {
-      if (child.exitCode !== null) throw new Error(`exited ${child.exitCode}: ${out.slice(-2000)}`);
-      return /Server is ready/.test(out);
-    }, 15_000, 50);
+    await waitFor(
+      `nats-server (callout) on port ${port}`,
+      () => {
+        if (child.exitCode !== null) throw new Error(`exited ${child.exitCode}: ${out.slice(-2000)}`);
+        return /Server is ready/.test(out);
+      },
+      15_000,
+      50,
+    );
   } catch (err) {
     kill();
     rmSync(dir, { recursive: true, force: true });
     throw err;
   }
   return {
-    url: `nats://127.0.0.1:${port}`, port, dir, issuerSeedFile, issuerPublicKey: issuer.getPublicKey(), auth, collector,
+    url: `nats://127.0.0.1:${port}`,
+    port,
+    dir,
+    issuerSeedFile,
+    issuerPublicKey: issuer.getPublicKey(),
+    auth,
+    collector,
     output: () => out,
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) await new Promise<void>((r) => { child.once('exit', () => r()); child.kill('SIGKILL'); });
+      if (child.exitCode === null && child.signalCode === null)
+        await new Promise<void>((r) => {
+          child.once('exit', () => r());
+          child.kill('SIGKILL');
+        });
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -30,26 +30,42 @@ export async function startNats(opts: { token?: string; netns?: string; binary?:
   let log = '';
   let token = opts.token;
   let authFailures = 0;
-  const up = () => new Promise<boolean>((resolve) => {
-    const s = connect(port, '127.0.0.1', () => { s.destroy(); resolve(true); });
-    s.on('error', () => resolve(false));
-  });
+  const up = () =>
+    new Promise<boolean>((resolve) => {
+      const s = connect(port, '127.0.0.1', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.on('error', () => resolve(false));
+    });
   const start = async (o: { token?: string } = {}) => {
     if ('token' in o) token = o.token;
     const args = ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir];
     if (token) args.push('--auth', token);
-    child = opts.netns ? spawn('ip', ['netns', 'exec', opts.netns, bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }) : spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    child = opts.netns
+      ? spawn('ip', ['netns', 'exec', opts.netns, bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     child.stderr!.on('data', (c: Buffer) => {
       authFailures += c.toString().match(/Authorization Error|authentication error/gi)?.length ?? 0;
       log = (log + c.toString()).slice(-4000);
     });
-    child.stdout!.on('data', (c: Buffer) => { log = (log + c.toString()).slice(-4000); });
-    await waitFor(`nats-server on port ${port} (log: ${log})`, () => /Server is ready/.test(log) && (opts.netns !== undefined || up()), 15_000, 50);
+    child.stdout!.on('data', (c: Buffer) => {
+      log = (log + c.toString()).slice(-4000);
+    });
+    await waitFor(
+      `nats-server on port ${port} (log: ${log})`,
+      () => /Server is ready/.test(log) && (opts.netns !== undefined || up()),
+      15_000,
+      50,
+    );
   };
   const kill = async () => {
     const c = child;
     if (!c || c.exitCode !== null || c.signalCode !== null) return;
-    await new Promise<void>((r) => { c.once('exit', () => r()); c.kill('SIGKILL'); });
+    await new Promise<void>((r) => {
+      c.once('exit', () => r());
+      c.kill('SIGKILL');
+    });
     log = '';
   };
   process.once('exit', () => child?.kill('SIGKILL'));

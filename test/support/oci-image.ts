@@ -11,7 +11,25 @@ import { compressLayer, ociArch, tarDeterministic, writeOciArchive } from '../..
 
 export const BUSYBOX = '/bin/busybox';
 /** Applets the test pods and the NATS start script use (sh, wget for the probes, httpd, nc ...). */
-const APPLETS = ['sh', 'cat', 'cp', 'echo', 'hostname', 'httpd', 'ls', 'nc', 'printf', 'sed', 'sleep', 'wc', 'wget', 'id', 'touch', 'ip', 'true'];
+const APPLETS = [
+  'sh',
+  'cat',
+  'cp',
+  'echo',
+  'hostname',
+  'httpd',
+  'ls',
+  'nc',
+  'printf',
+  'sed',
+  'sleep',
+  'wc',
+  'wget',
+  'id',
+  'touch',
+  'ip',
+  'true',
+];
 
 export interface ImageSpec {
   /** Output archive (OCI layout in a tar). */
@@ -38,7 +56,9 @@ export function busyboxIsStatic(): boolean {
   if (!statSync(BUSYBOX, { throwIfNoEntry: false })) return false;
   // an ELF without a PT_INTERP (type 3) program header is static
   const b = readFileSync(BUSYBOX);
-  const phoff = Number(b.readBigUInt64LE(0x20)), size = b.readUInt16LE(0x36), n = b.readUInt16LE(0x38);
+  const phoff = Number(b.readBigUInt64LE(0x20)),
+    size = b.readUInt16LE(0x36),
+    n = b.readUInt16LE(0x38);
   for (let i = 0; i < n; i++) if (b.readUInt32LE(phoff + i * size) === 3) return false;
   return true;
 }
@@ -56,10 +76,21 @@ export async function buildImage(spec: ImageSpec): Promise<void> {
     }
     for (const [at, target] of Object.entries(spec.links ?? {})) symlinkSync(target, join(root, at));
     tarDeterministic(root, ['.'], join(work, 'layer.tar'), 0);
-    const layer = await compressLayer(join(work, 'layer.tar'), join(work, 'layer.tar.gz'), 'nodewarden test/support/oci-image.ts');
+    const layer = await compressLayer(
+      join(work, 'layer.tar'),
+      join(work, 'layer.tar.gz'),
+      'nodewarden test/support/oci-image.ts',
+    );
     writeOciArchive(spec.out, spec.name, {
-      arch: ociArch(process.arch), created: new Date(0).toISOString(), user: '', entrypoint: spec.entrypoint ?? [], cmd: spec.cmd ?? [],
-      env: ['PATH=/bin'], workdir: '/', labels: {}, layers: [layer],
+      arch: ociArch(process.arch),
+      created: new Date(0).toISOString(),
+      user: '',
+      entrypoint: spec.entrypoint ?? [],
+      cmd: spec.cmd ?? [],
+      env: ['PATH=/bin'],
+      workdir: '/',
+      labels: {},
+      layers: [layer],
     });
   } finally {
     rmSync(work, { recursive: true, force: true });
@@ -68,5 +99,6 @@ export async function buildImage(spec: ImageSpec): Promise<void> {
 
 /** The image name an OCI archive carries (io.containerd.image.name of its first manifest). */
 export function archiveImageName(archive: string): string {
-  return JSON.parse(execFileSync('tar', ['-xOf', archive, 'index.json'], { encoding: 'utf8' })).manifests[0].annotations['io.containerd.image.name'];
+  return JSON.parse(execFileSync('tar', ['-xOf', archive, 'index.json'], { encoding: 'utf8' })).manifests[0]
+    .annotations['io.containerd.image.name'];
 }

@@ -23,7 +23,12 @@ export class RecordingSink implements FindingSink {
     return this.findings.filter((f) => f.kind === kind);
   }
   /** The first report of `kind` with the given state after index `from`. */
-  find(kind: string, active: boolean, from = 0, extra: (f: FindingReport) => boolean = () => true): FindingReport | undefined {
+  find(
+    kind: string,
+    active: boolean,
+    from = 0,
+    extra: (f: FindingReport) => boolean = () => true,
+  ): FindingReport | undefined {
     return this.findings.slice(from).find((f) => f.kind === kind && f.active === active && extra(f));
   }
 }

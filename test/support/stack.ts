@@ -46,11 +46,44 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     podsArgs.push('--pods-file', join(dir, 'pods.json'));
   }
   const s: Stack = {
-    nats, dir, api: `http://127.0.0.1:${port}`,
+    nats,
+    dir,
+    api: `http://127.0.0.1:${port}`,
     collector: undefined as unknown as Proc,
     agent: undefined as unknown as Proc,
-    startCollector: () => (s.collector = startCli(['collector', '--nats', nats.url, ...auth, '--listen', `127.0.0.1:${port}`, ...podsArgs, ...(o.collectorArgs ?? [])], {}, o.netns)),
-    startAgent: () => (s.agent = startCli(['agent', '--node', o.node, '--nats', nats.url, ...auth, '--state-dir', o.stateDir ?? join(dir, 'agent-state'), '--journal-dir', o.journalDir, ...(o.agentArgs ?? [])], o.agentEnv ?? {}, o.netns)),
+    startCollector: () =>
+      (s.collector = startCli(
+        [
+          'collector',
+          '--nats',
+          nats.url,
+          ...auth,
+          '--listen',
+          `127.0.0.1:${port}`,
+          ...podsArgs,
+          ...(o.collectorArgs ?? []),
+        ],
+        {},
+        o.netns,
+      )),
+    startAgent: () =>
+      (s.agent = startCli(
+        [
+          'agent',
+          '--node',
+          o.node,
+          '--nats',
+          nats.url,
+          ...auth,
+          '--state-dir',
+          o.stateDir ?? join(dir, 'agent-state'),
+          '--journal-dir',
+          o.journalDir,
+          ...(o.agentArgs ?? []),
+        ],
+        o.agentEnv ?? {},
+        o.netns,
+      )),
     async stop() {
       await s.agent?.stop();
       await s.collector?.stop();

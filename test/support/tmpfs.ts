@@ -28,22 +28,43 @@ export function mountTmpfs(sizeBytes: number): Tmpfs {
         for (const size of [1 << 20, 4096, 1]) {
           const chunk = Buffer.alloc(size, 0x5a);
           for (;;) {
-            try { n += writeSync(fd, chunk); } catch (err) {
+            try {
+              n += writeSync(fd, chunk);
+            } catch (err) {
               if ((err as NodeJS.ErrnoException).code === 'ENOSPC') break;
               throw err;
             }
           }
         }
-      } finally { closeSync(fd); }
+      } finally {
+        closeSync(fd);
+      }
       return n;
     },
-    free() { try { unlinkSync(filler); } catch { /* not filled */ } },
+    free() {
+      try {
+        unlinkSync(filler);
+      } catch {
+        /* not filled */
+      }
+    },
     unmount() {
       if (!mounted) return;
       mounted = false;
-      try { execFileSync('umount', ['-l', dir]); } finally { rmSync(dir, { recursive: true, force: true }); }
+      try {
+        execFileSync('umount', ['-l', dir]);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     },
   };
-  process.once('exit', () => { if (mounted) try { execFileSync('umount', ['-l', dir]); } catch { /* best effort */ } });
+  process.once('exit', () => {
+    if (mounted)
+      try {
+        execFileSync('umount', ['-l', dir]);
+      } catch {
+        /* best effort */
+      }
+  });
   return t;
 }

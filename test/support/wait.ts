@@ -6,7 +6,13 @@ type Falsy = undefined | null | false | 0 | '';
  * The one bounded wait: polls until fn returns a truthy value (a throw counts as "not yet"); after
  * timeoutMs throws naming `what`, the last error and, if given, what context() shows then.
  */
-export async function waitFor<T>(what: string, fn: () => T | Falsy | Promise<T | Falsy>, timeoutMs = 15_000, intervalMs = 100, context?: () => unknown): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  fn: () => T | Falsy | Promise<T | Falsy>,
+  timeoutMs = 15_000,
+  intervalMs = 100,
+  context?: () => unknown,
+): Promise<T> {
   const until = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -18,7 +24,9 @@ export async function waitFor<T>(what: string, fn: () => T | Falsy | Promise<T |
     }
     if (Date.now() > until) {
       const shown = context ? `\n${JSON.stringify(context(), null, 1)?.slice(0, 4000)}` : '';
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}${shown}`);
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}${shown}`,
+      );
     }
     await new Promise((r) => setTimeout(r, intervalMs));
   }

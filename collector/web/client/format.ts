@@ -19,7 +19,11 @@ export function recency(lastSeenMs: number, nowMs: number): Recency {
   return age < 60_000 ? 'now' : age < 15 * 60_000 ? 'recent' : 'old';
 }
 
-export const RECENCY_LABEL: Record<Recency, string> = { now: 'within the last minute', recent: 'within 15 minutes', old: 'more than 15 minutes ago' };
+export const RECENCY_LABEL: Record<Recency, string> = {
+  now: 'within the last minute',
+  recent: 'within 15 minutes',
+  old: 'more than 15 minutes ago',
+};
 
 /** "shop/web-0", "node lab-node", or the bare IP. */
 export function endpointName(e: Endpoint): string {
@@ -36,4 +40,7 @@ export function portLabel(f: Flow): string {
 }
 
 /** The flow's identity, the same fields the collector's flow store keys on. */
-export const flowKey = (f: Flow): string => [f.node, f.prefix, f.src.ip, f.dst.ip, f.proto, f.dst.port ?? '', f.icmpType ?? '', f.in ?? '', f.out ?? ''].join('|');
+export const flowKey = (f: Flow): string =>
+  [f.node, f.prefix, f.src.ip, f.dst.ip, f.proto, f.dst.port ?? '', f.icmpType ?? '', f.in ?? '', f.out ?? ''].join(
+    '|',
+  );

@@ -13,8 +13,13 @@ const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getEleme
 const storedToken = () => sessionStorage.getItem(TOKEN_KEY) ?? undefined;
 
 function start(): void {
-  const main = $('main'), status = $('status'), staleBanner = $('stale'), form = $<HTMLFormElement>('token-form');
-  const tokenInput = $<HTMLInputElement>('token-input'), tokenError = $('token-error'), forget = $<HTMLButtonElement>('token-forget');
+  const main = $('main'),
+    status = $('status'),
+    staleBanner = $('stale'),
+    form = $<HTMLFormElement>('token-form');
+  const tokenInput = $<HTMLInputElement>('token-input'),
+    tokenError = $('token-error'),
+    forget = $<HTMLButtonElement>('token-forget');
   let data: Snapshot = emptySnapshot();
   let scheduled = false;
   const nsFilter = $<HTMLSelectElement>('ns-filter');
@@ -46,14 +51,23 @@ function start(): void {
     renderNodes($('nodes'), $('nodes-title'), data.nodes.values(), now);
   };
   /** Bursts of events render once per frame. */
-  const schedule = () => { if (!scheduled) { scheduled = true; requestAnimationFrame(render); } };
+  const schedule = () => {
+    if (!scheduled) {
+      scheduled = true;
+      requestAnimationFrame(render);
+    }
+  };
 
   const showStatus = (s: Status) => {
     status.className = `status ${s.kind === 'live' ? 'live' : s.kind === 'connecting' ? '' : 'down'}`;
-    status.textContent = s.kind === 'live' ? `Live · synced ${new Date(s.at).toLocaleTimeString()}`
-      : s.kind === 'connecting' ? 'Connecting…'
-      : s.kind === 'retrying' ? `Disconnected (${s.why}); retrying in ${Math.ceil(s.inMs / 1000)} s`
-      : 'API token required';
+    status.textContent =
+      s.kind === 'live'
+        ? `Live · synced ${new Date(s.at).toLocaleTimeString()}`
+        : s.kind === 'connecting'
+          ? 'Connecting…'
+          : s.kind === 'retrying'
+            ? `Disconnected (${s.why}); retrying in ${Math.ceil(s.inMs / 1000)} s`
+            : 'API token required';
     forget.hidden = !storedToken();
     if (s.kind === 'unauthorized') {
       main.hidden = true;
@@ -70,8 +84,16 @@ function start(): void {
   const stream = watch({
     token: storedToken,
     status: showStatus,
-    stale: (reason) => { staleBanner.hidden = !reason; staleBanner.textContent = reason ? `The collector is not caught up (${reason}); counts may be low.` : ''; },
-    snapshot: (s) => { data = s; form.hidden = true; main.hidden = false; schedule(); },
+    stale: (reason) => {
+      staleBanner.hidden = !reason;
+      staleBanner.textContent = reason ? `The collector is not caught up (${reason}); counts may be low.` : '';
+    },
+    snapshot: (s) => {
+      data = s;
+      form.hidden = true;
+      main.hidden = false;
+      schedule();
+    },
     changed: schedule,
   });
 
@@ -84,8 +106,13 @@ function start(): void {
     form.hidden = true;
     stream.restart();
   });
-  forget.addEventListener('click', () => { sessionStorage.removeItem(TOKEN_KEY); stream.restart(); });
-  setInterval(() => { if (!main.hidden) schedule(); }, CLOCK_MS);
+  forget.addEventListener('click', () => {
+    sessionStorage.removeItem(TOKEN_KEY);
+    stream.restart();
+  });
+  setInterval(() => {
+    if (!main.hidden) schedule();
+  }, CLOCK_MS);
 }
 
 if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);

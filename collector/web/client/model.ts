@@ -14,18 +14,39 @@ export interface Snapshot {
 export const emptySnapshot = (): Snapshot => ({ flows: new Map(), findings: new Map(), nodes: new Map() });
 
 /** Findings carry no key of their own in the API; node, kind and the pod/container they are about tell them apart. */
-export const findingKey = (f: FindingView): string => [f.node, f.kind, f.pod?.uid ?? '', f.pod?.namespace ?? '', f.pod?.name ?? '', f.pod?.container ?? ''].join('|');
+export const findingKey = (f: FindingView): string =>
+  [f.node, f.kind, f.pod?.uid ?? '', f.pod?.namespace ?? '', f.pod?.name ?? '', f.pod?.container ?? ''].join('|');
 
 /** Applies one data event; false for events that are not data (or data this page cannot read). */
 export function applyEvent(s: Snapshot, ev: SseEvent): boolean {
   let item: unknown;
-  try { item = JSON.parse(ev.data); } catch { return false; }
+  try {
+    item = JSON.parse(ev.data);
+  } catch {
+    return false;
+  }
   if (typeof item !== 'object' || item === null) return false;
   switch (ev.type) {
-    case 'drop': { const f = item as Flow; if (!f.src?.ip || !f.dst?.ip) return false; s.flows.set(flowKey(f), f); return true; }
-    case 'finding': { const f = item as FindingView; if (!f.kind) return false; s.findings.set(findingKey(f), f); return true; }
-    case 'node': { const n = item as NodeView; if (!n.node) return false; s.nodes.set(n.node, n); return true; }
-    default: return false;
+    case 'drop': {
+      const f = item as Flow;
+      if (!f.src?.ip || !f.dst?.ip) return false;
+      s.flows.set(flowKey(f), f);
+      return true;
+    }
+    case 'finding': {
+      const f = item as FindingView;
+      if (!f.kind) return false;
+      s.findings.set(findingKey(f), f);
+      return true;
+    }
+    case 'node': {
+      const n = item as NodeView;
+      if (!n.node) return false;
+      s.nodes.set(n.node, n);
+      return true;
+    }
+    default:
+      return false;
   }
 }
 
@@ -38,5 +59,6 @@ export function namespacesOf(flows: Iterable<Flow>): string[] {
 
 /** The flows with a pod of this namespace on either side (all of them for ''). */
 export function* flowsIn(flows: Iterable<Flow>, namespace: string): Generator<Flow> {
-  for (const f of flows) if (!namespace || f.src.pod?.namespace === namespace || f.dst.pod?.namespace === namespace) yield f;
+  for (const f of flows)
+    if (!namespace || f.src.pod?.namespace === namespace || f.dst.pod?.namespace === namespace) yield f;
 }

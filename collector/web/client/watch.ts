@@ -5,7 +5,10 @@
 import { applyEvent, emptySnapshot, type Snapshot } from './model.js';
 import { SseParser } from '../../../common/sse.js';
 
-/** The map starts from the 1,000 newest flows (the drops list defaults to 100); findings and nodes keep their default of 1,000. */
+/**
+ * The map starts from the 1,000 newest flows (the drops list defaults to 100); findings and nodes keep their default of
+ * 1,000.
+ */
 export const WATCH_PATH = '/api/v1/watch?types=drops,findings,nodes&limit=1000';
 /** The server sends a keepalive every 15 s; this long without a byte means the connection is dead. */
 const IDLE_MS = 45_000;
@@ -20,7 +23,10 @@ export type Status =
 export interface WatchHooks {
   token(): string | undefined;
   status(s: Status): void;
-  /** Why the collector's answers may be incomplete (replaying the stream, NATS lost), as of the last `synced`; undefined when caught up. */
+  /**
+   * Why the collector's answers may be incomplete (replaying the stream, NATS lost), as of the last `synced`; undefined
+   * when caught up.
+   */
   stale(reason: string | undefined): void;
   /** A complete state (at `synced`); the same object then changes in place before each changed(). */
   snapshot(s: Snapshot): void;
@@ -32,7 +38,8 @@ class Unauthorized extends Error {}
 let unreadable = 0;
 /** An event this page cannot read is skipped and counted, never fatal (a newer collector may send more types). */
 function rejected(type: string): void {
-  if (unreadable++ % 100 === 0) console.warn(`nodewarden: skipped an unreadable "${type}" event (${unreadable} so far)`);
+  if (unreadable++ % 100 === 0)
+    console.warn(`nodewarden: skipped an unreadable "${type}" event (${unreadable} so far)`);
 }
 
 export function watch(hooks: WatchHooks): { restart(): void } {
@@ -41,12 +48,20 @@ export function watch(hooks: WatchHooks): { restart(): void } {
 
   async function once(signal: AbortSignal, onSynced: () => void): Promise<never> {
     const token = hooks.token();
-    const res = await fetch(WATCH_PATH, { headers: { accept: 'text/event-stream', ...(token ? { authorization: `Bearer ${token}` } : {}) }, cache: 'no-store', signal });
+    const res = await fetch(WATCH_PATH, {
+      headers: { accept: 'text/event-stream', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      cache: 'no-store',
+      signal,
+    });
     if (res.status === 401) throw new Unauthorized();
     if (!res.ok || !res.body) {
       const body = await res.text().catch(() => '');
       let why = body;
-      try { why = (JSON.parse(body) as { error?: string }).error ?? body; } catch { /* not JSON */ }
+      try {
+        why = (JSON.parse(body) as { error?: string }).error ?? body;
+      } catch {
+        /* not JSON */
+      }
       throw new Error(`HTTP ${res.status}${why ? `: ${why}` : ''}`);
     }
     const reader = res.body.getReader();
@@ -54,8 +69,15 @@ export function watch(hooks: WatchHooks): { restart(): void } {
     const parser = new SseParser();
     const state = emptySnapshot();
     let synced = false;
-    let idle: ReturnType<typeof setTimeout> | undefined, silent = false;
-    const arm = () => { clearTimeout(idle); idle = setTimeout(() => { silent = true; void reader.cancel('idle'); }, IDLE_MS); };
+    let idle: ReturnType<typeof setTimeout> | undefined,
+      silent = false;
+    const arm = () => {
+      clearTimeout(idle);
+      idle = setTimeout(() => {
+        silent = true;
+        void reader.cancel('idle');
+      }, IDLE_MS);
+    };
     try {
       for (arm(); ; arm()) {
         const { value, done } = await reader.read();
@@ -63,10 +85,18 @@ export function watch(hooks: WatchHooks): { restart(): void } {
         let changed = false;
         for (const ev of parser.feed(decoder.decode(value, { stream: true }))) {
           if (ev.type === 'synced') {
-            if (!synced) { synced = true; hooks.snapshot(state); onSynced(); }
+            if (!synced) {
+              synced = true;
+              hooks.snapshot(state);
+              onSynced();
+            }
             let info: { at?: string; stale?: boolean; staleReason?: string } = {};
-            try { info = JSON.parse(ev.data) as typeof info; } catch { /* an unreadable synced still ends the initial state */ }
-            hooks.stale(info.stale ? info.staleReason ?? 'stale' : undefined);
+            try {
+              info = JSON.parse(ev.data) as typeof info;
+            } catch {
+              /* an unreadable synced still ends the initial state */
+            }
+            hooks.stale(info.stale ? (info.staleReason ?? 'stale') : undefined);
             hooks.status({ kind: 'live', at: info.at ?? new Date().toISOString() });
           } else if (applyEvent(state, ev)) changed ||= synced;
           else rejected(ev.type);
@@ -83,10 +113,15 @@ export function watch(hooks: WatchHooks): { restart(): void } {
     while (gen === generation) {
       hooks.status({ kind: 'connecting' });
       try {
-        await once(signal, () => { backoff = 1000; });
+        await once(signal, () => {
+          backoff = 1000;
+        });
       } catch (err) {
         if (gen !== generation) return;
-        if (err instanceof Unauthorized) { hooks.status({ kind: 'unauthorized', hadToken: Boolean(hooks.token()) }); return; }
+        if (err instanceof Unauthorized) {
+          hooks.status({ kind: 'unauthorized', hadToken: Boolean(hooks.token()) });
+          return;
+        }
         const wait = Math.round(backoff * (0.75 + Math.random() * 0.5));
         hooks.status({ kind: 'retrying', inMs: wait, why: err instanceof Error ? err.message : String(err) });
         await new Promise((r) => setTimeout(r, wait));
