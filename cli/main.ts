@@ -1,6 +1,6 @@
 // `nodewarden <command>`: dispatch only.
 import { ConfigError, parseCommand, renderHelp, type CommandSpec, type FlagValues } from '../common/flags.js';
-import { VERSION, REVISION } from '../common/version.js';
+import { versionLine } from '../common/version.js';
 import * as agent from './commands/agent.js';
 import * as collector from './commands/collector.js';
 import * as parse from './commands/parse.js';
@@ -54,7 +54,7 @@ export async function main(argv: string[]): Promise<number> {
     return name === undefined ? 2 : 0;
   }
   if (name === '--version') {
-    process.stdout.write(`nodewarden ${VERSION} (revision ${REVISION})\n`);
+    process.stdout.write(`${versionLine()}\n`);
     return 0;
   }
   const cmd = commands.find((c) => c.spec.name === name);

@@ -34,3 +34,12 @@ export const REVISION: string =
       return 'unknown';
     }
   })();
+
+/** What `nodewarden --version` prints (one line, without the newline). */
+export const versionLine = (): string => `nodewarden ${VERSION} (revision ${REVISION})`;
+
+/** The version and revision of a `nodewarden --version` line, or undefined when it is not one. */
+export function parseVersionLine(line: string): { version: string; revision: string } | undefined {
+  const m = /^nodewarden (\S+) \(revision (\S+)\)$/.exec(line.trim());
+  return m ? { version: m[1], revision: m[2] } : undefined;
+}

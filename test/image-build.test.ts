@@ -11,7 +11,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { REVISION, VERSION } from '../common/version.js';
+import { parseVersionLine, REVISION, VERSION } from '../common/version.js';
 import { APP_FILES, APP_LINKS, ENTRYPOINT, IMAGE_REPOSITORY, USER } from '../scripts/image/recipe.js';
 import { summaryPathOf, type ImageSummary } from '../scripts/image/build.js';
 import { readOciArchive } from '../scripts/image/oci.js';
@@ -119,7 +119,7 @@ if (why) {
   test('inside: nodewarden --version as the non-root user, the pinned Node, journalctl and iptables-save', () => {
     const v = ctrRun(['nodewarden', '--version']);
     assert.is(v.code, 0, v.stderr);
-    assert.is(v.stdout.trim(), `nodewarden ${VERSION}`);
+    assert.equal(parseVersionLine(v.stdout), { version: VERSION, revision: REVISION }, v.stdout);
     const ids = ctrRun([
       'sh',
       '-c',

@@ -7,7 +7,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { REVISION, VERSION } from '../../common/version.js';
+import { parseVersionLine, REVISION, VERSION } from '../../common/version.js';
 import { appLayer, nodeLayer } from './layers.js';
 import { ociArch, writeOciArchive } from './oci.js';
 import {
@@ -123,7 +123,7 @@ export async function buildImage(o: Options, say: (m: string) => void): Promise<
   })
     .toString()
     .trim();
-  if (said !== `nodewarden ${VERSION}`)
+  if (parseVersionLine(said)?.version !== VERSION)
     throw new Error(`dist/nodewarden.mjs says "${said}", package.json says ${VERSION}: rebuild (npm run build)`);
 
   const mirrors = debianMirrors(machineStanzas(), DEBIAN_RELEASES);

@@ -13,6 +13,7 @@ import { parseDockerfile, runtimeFacts } from './dockerfile.js';
 import { readOciArchive } from './oci.js';
 import { IMAGE_REPOSITORY } from './recipe.js';
 import { changelogVersion, imageTags, report, verdict, type Found } from './versions.js';
+import { parseVersionLine } from '../../common/version.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const USAGE = `Usage: npm run release-check [-- --no-image]
@@ -60,7 +61,7 @@ function collectSources(): Found[] {
   })();
   found.push({
     what: 'bundle: nodewarden --version',
-    version: /^nodewarden (\S+)$/.exec(said)?.[1],
+    version: parseVersionLine(said)?.version,
     from: 'dist/nodewarden.mjs --version',
   });
   const kustomization = parseYaml(read('deploy/kustomization.yaml')) as {
