@@ -15,7 +15,7 @@ import { NodeStore } from './store/nodes.js';
 import type { BoundEvents } from './store/budget.js';
 import type { Resolver } from './resolve/resolver.js';
 import { createApi, type RouteHandler } from './api/server.js';
-import { ChangeFeed } from './api/changes.js';
+import { ChangeFeed, followNodeStates, NODE_STATE_SWEEP_MS } from './api/changes.js';
 import type { Flow } from './store/drops.js';
 import type { Explanation } from './explain/index.js';
 import { collectorMetrics } from './metrics/index.js';
@@ -188,6 +188,12 @@ export async function runCollector(
     stores.nodes.expire(cutoff);
   };
   const sweep = setInterval(guard ? guard.wrap('retention-sweep', expire) : expire, 60_000);
+  const stopNodeStates = followNodeStates(
+    feed,
+    () => stores.nodes.list(Date.now(), (n) => stores.findings.counts(n)).items,
+    NODE_STATE_SWEEP_MS,
+    (job) => (guard ? guard.wrap('node-state-sweep', job) : job),
+  );
 
   return {
     port,
@@ -195,6 +201,7 @@ export async function runCollector(
     connection: () => link.connection(),
     async stop() {
       clearInterval(sweep);
+      stopNodeStates();
       feed.stop();
       await link.stop();
       await new Promise<void>((r) => api.close(() => r()));

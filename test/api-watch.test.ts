@@ -75,8 +75,8 @@ test.before(async () => {
     node: 'watch-node',
     journalDir: journal.dir,
     pods: [pod('shop', 'web-0', '10.244.1.10'), pod('shop', 'db-0', '10.244.1.20'), pod('other', 'x-0', '10.244.2.10')],
-    agentArgs: ['--probes', 'none', '--container-log-dir', ''],
-    collectorArgs: ['--api-token', TOKEN],
+    agentArgs: ['--probes', 'none', '--container-log-dir', '', '--heartbeat-interval', '1s'],
+    collectorArgs: ['--api-token', TOKEN, '--node-stale', '4s'],
   });
 });
 test.after(async () => {
@@ -147,6 +147,20 @@ test('watchers that went away leave nothing behind: metrics count none refused',
   const m = await (await fetch(`${stack.api}/metrics`)).text();
   assert.match(m, /nodewarden_collector_api_watchers_refused_total\{reason="too_slow"\} 0/);
   assert.match(m, /nodewarden_collector_api_watchers_refused_total\{reason="too_many"\} 0/);
+});
+
+test('a node that falls silent is sent again as stale, though no message marks it', async () => {
+  const w = await watch(stack.api, '?types=nodes');
+  await waitFor('synced', () => w.events.some((e) => e.event === 'synced'), 10_000);
+  assert.is(w.events.find((e) => e.event === 'node')?.data.state, 'healthy');
+  await stack.agent.stop();
+  const stale = await waitFor(
+    'a node event with state stale',
+    () => w.events.find((e) => e.event === 'node' && e.data.state === 'stale'),
+    20_000,
+  );
+  assert.is(stale.data.node, 'watch-node');
+  await w.close();
 });
 
 test.run();

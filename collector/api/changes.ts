@@ -39,6 +39,11 @@ export class ChangeFeed {
     else if (a.kind === 'finding') this.pending.findings.add(a.key);
   }
 
+  /** Marks a node whose view changed without a message (see followNodeStates). */
+  markNode(node: string): void {
+    if (this.subscribers.size > 0) this.pending.nodes.add(node);
+  }
+
   subscribe(fn: ChangeSubscriber): () => void {
     this.subscribers.add(fn);
     this.timer ??= setInterval(() => this.flush(), this.tickMs);
@@ -71,4 +76,36 @@ export class ChangeFeed {
     this.timer = undefined;
     this.subscribers.clear();
   }
+}
+
+/** How often node states are compared while anyone watches (a node goes stale by silence). */
+export const NODE_STATE_SWEEP_MS = 5_000;
+
+/**
+ * Silence changes a node (healthy → stale) without any message to mark it, so while anyone watches,
+ * a sweep marks each node whose state differs from the last sweep. The first sweep after the watchers
+ * arrive only records: they got every node's state in their initial list. Returns stop().
+ */
+export function followNodeStates(
+  feed: ChangeFeed,
+  states: () => Iterable<{ node: string; state: string }>,
+  everyMs = NODE_STATE_SWEEP_MS,
+  /** Wraps the periodic job (the collector's JobGuard catches and counts a failure). */
+  wrap: (job: () => void) => () => void = (job) => job,
+): () => void {
+  let last: Map<string, string> | undefined;
+  const sweep = (): void => {
+    if (feed.watchers === 0) {
+      last = undefined;
+      return;
+    }
+    const now = new Map<string, string>();
+    for (const { node, state } of states()) {
+      now.set(node, state);
+      if (last && last.get(node) !== state) feed.markNode(node);
+    }
+    last = now;
+  };
+  const timer = setInterval(wrap(sweep), everyMs);
+  return () => clearInterval(timer);
 }
