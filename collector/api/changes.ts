@@ -82,9 +82,10 @@ export class ChangeFeed {
 export const NODE_STATE_SWEEP_MS = 5_000;
 
 /**
- * Silence changes a node (healthy → stale) without any message to mark it, so while anyone watches,
- * a sweep marks each node whose state differs from the last sweep. The first sweep after the watchers
- * arrive only records: they got every node's state in their initial list. Returns stop().
+ * Silence changes a node (healthy → stale) without any message to mark it, so a sweep marks each node
+ * whose state differs from the previous sweep (marks are dropped while nobody watches). It sweeps with
+ * or without watchers: a baseline taken only when one arrives would swallow a change that happened
+ * between its initial list and that first sweep. O(nodes) every few seconds. Returns stop().
  */
 export function followNodeStates(
   feed: ChangeFeed,
@@ -93,16 +94,12 @@ export function followNodeStates(
   /** Wraps the periodic job (the collector's JobGuard catches and counts a failure). */
   wrap: (job: () => void) => () => void = (job) => job,
 ): () => void {
-  let last: Map<string, string> | undefined;
+  let last = new Map<string, string>();
   const sweep = (): void => {
-    if (feed.watchers === 0) {
-      last = undefined;
-      return;
-    }
     const now = new Map<string, string>();
     for (const { node, state } of states()) {
       now.set(node, state);
-      if (last && last.get(node) !== state) feed.markNode(node);
+      if (last.get(node) !== state) feed.markNode(node);
     }
     last = now;
   };
