@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { readdirSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createTestJournal, journalRemoteAvailable, type TestJournal } from './support/journal.js';
-import { startStack, type Stack } from './support/stack.js';
+import { QUICK_AGENT_ARGS, startStack, type Stack } from './support/stack.js';
 import { getJson } from './support/procs.js';
 import { mountTmpfs, type Tmpfs } from './support/tmpfs.js';
 import { waitFor, freePort, isRoot } from './support/wait.js';
@@ -58,22 +58,7 @@ test.before(async () => {
     node: NODE,
     journalDir: journal.dir,
     stateDir: join(fs.dir, 'state'),
-    agentArgs: [
-      '--window',
-      '100ms',
-      '--max-hold',
-      '2s',
-      '--heartbeat-interval',
-      '1s',
-      '--probes',
-      'none',
-      '--container-log-dir',
-      '',
-      '--runtime',
-      'off',
-      '--metrics-listen',
-      `127.0.0.1:${port}`,
-    ],
+    agentArgs: [...QUICK_AGENT_ARGS, '--runtime', 'off', '--metrics-listen', `127.0.0.1:${port}`],
   });
 });
 

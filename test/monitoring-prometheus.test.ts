@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTestJournal, journalRemoteAvailable, type TestJournal } from './support/journal.js';
-import { startStack, type Stack } from './support/stack.js';
+import { QUICK_AGENT_ARGS, startStack, type Stack } from './support/stack.js';
 import { freePort, waitFor } from './support/wait.js';
 import { PROMETHEUS, dashboardQueries, prometheusAvailable, writeRuleFiles } from './support/monitoring.js';
 import { REVISION, VERSION } from '../common/version.js';
@@ -66,20 +66,7 @@ test.before(async () => {
     node: NODE,
     journalDir: journal.dir,
     pods,
-    agentArgs: [
-      '--window',
-      '100ms',
-      '--max-hold',
-      '2s',
-      '--heartbeat-interval',
-      '1s',
-      '--probes',
-      'none',
-      '--container-log-dir',
-      '',
-      '--metrics-listen',
-      `127.0.0.1:${agentPort}`,
-    ],
+    agentArgs: [...QUICK_AGENT_ARGS, '--metrics-listen', `127.0.0.1:${agentPort}`],
   });
   const promPort = await freePort();
   promUrl = `http://127.0.0.1:${promPort}`;

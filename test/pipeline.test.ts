@@ -5,7 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { connect } from '@nats-io/transport-node';
 import { createTestJournal, journalRemoteAvailable, type TestJournal } from './support/journal.js';
-import { startStack, type Stack } from './support/stack.js';
+import { QUICK_AGENT_ARGS, startStack, type Stack } from './support/stack.js';
 import { getJson } from './support/procs.js';
 import { waitFor, sleep } from './support/wait.js';
 import { execFileSync } from 'node:child_process';
@@ -57,18 +57,7 @@ test.before(async () => {
     node: NODE,
     journalDir: journal.dir,
     pods,
-    agentArgs: [
-      '--window',
-      '100ms',
-      '--max-hold',
-      '2s',
-      '--heartbeat-interval',
-      '1s',
-      '--probes',
-      'none',
-      '--container-log-dir',
-      '',
-    ],
+    agentArgs: [...QUICK_AGENT_ARGS],
     collectorArgs: ['--api-token', token],
   });
   api = stack.api;

@@ -6,6 +6,20 @@ import { startNats, type NatsServer } from './nats.js';
 import { startCli, type Proc } from './procs.js';
 import { freePort } from './wait.js';
 
+/** Agent flags for tests that wait on delivery: short windows and heartbeats, no probes, no container logs. */
+export const QUICK_AGENT_ARGS = [
+  '--window',
+  '100ms',
+  '--max-hold',
+  '2s',
+  '--heartbeat-interval',
+  '1s',
+  '--probes',
+  'none',
+  '--container-log-dir',
+  '',
+];
+
 export interface StackOptions {
   node: string;
   journalDir: string;
