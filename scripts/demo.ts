@@ -176,6 +176,9 @@ async function main(): Promise<void> {
 }
 
 main().catch(async (err) => {
+  // Ctrl-C reaches the whole foreground process group, so a round of traffic in flight fails too;
+  // the signal handler is already cleaning up and exits 0.
+  if (stopping) return;
   process.stderr.write(`demo failed: ${(err as Error).message}\n`);
   await cleanup();
   process.exit(1);
