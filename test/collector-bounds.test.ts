@@ -143,6 +143,14 @@ test('findings: per-node active/critical counts follow raises, clears, severity 
     [page.total, page.truncated, page.items.map((v) => v.lastSeen)],
     [3, true, [new Date(T0 + 4).toISOString(), new Date(T0 + 3).toISOString()]],
   );
+  // Two findings of one kind on one node differ only by key: the API items say which is which.
+  assert.equal(
+    page.items.map((v) => [v.node, v.kind, v.key]),
+    [
+      ['n2', 'PIDPressure', 'y'],
+      ['n2', 'PIDPressure', 'x'],
+    ],
+  );
 });
 
 test("nodes: stale and state per node, the agent's nats probe, expiry after silence, pages by name", () => {

@@ -117,6 +117,18 @@ test('the model keeps the newest item per flow, finding and node, and refuses wh
   ])
     assert.not.ok(applyEvent(s, bad), bad.data);
   assert.equal([s.flows.size, s.nodes.size, s.findings.size], [1, 1, 1]);
+  // Findings of one kind on one node that differ only by key are two rows; the same key again is one.
+  const pids = (key: string, active: boolean) =>
+    JSON.stringify({ node: 'n1', kind: 'PodPIDsExhausted', key, severity: 'warning', active });
+  for (const data of [pids('uid-a', true), pids('uid-b', true), pids('uid-a', false)])
+    applyEvent(s, { type: 'finding', data });
+  assert.equal(
+    [...s.findings.values()].filter((f) => f.kind === 'PodPIDsExhausted').map((f) => [f.key, f.active]),
+    [
+      ['uid-a', false],
+      ['uid-b', true],
+    ],
+  );
 });
 
 test('layout: namespaces as sorted columns, one edge per pair with summed counts, same picture for any input order', () => {

@@ -135,6 +135,11 @@ export const openapi = {
           active: { type: 'boolean' },
           firstSeen: str,
           lastSeen: str,
+          key: {
+            type: 'string',
+            description:
+              'tells findings of one kind on one node apart (node, kind and key identify a finding); absent when a kind has one finding per node',
+          },
           pod: { type: 'object', properties: { namespace: str, name: str, uid: str, container: str } },
           evidence: { type: 'object', additionalProperties: str },
         },

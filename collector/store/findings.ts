@@ -12,6 +12,8 @@ export interface FindingView {
   active: boolean;
   firstSeen: string;
   lastSeen: string;
+  /** Tells findings of one kind on one node apart (e.g. a pod uid, an interface); absent when there is one. */
+  key?: string;
   pod?: { namespace?: string; name?: string; uid?: string; container?: string };
   evidence?: Record<string, string>;
 }
@@ -210,6 +212,7 @@ export class FindingStore {
       firstSeen: new Date(e.first).toISOString(),
       lastSeen: new Date(e.last).toISOString(),
     };
+    if (e.f.key) v.key = e.f.key;
     const p = e.f.pod;
     const named = this.podOf(e);
     if (p && named) {

@@ -13,9 +13,8 @@ export interface Snapshot {
 
 export const emptySnapshot = (): Snapshot => ({ flows: new Map(), findings: new Map(), nodes: new Map() });
 
-/** Findings carry no key of their own in the API; node, kind and the pod/container they are about tell them apart. */
-export const findingKey = (f: FindingView): string =>
-  [f.node, f.kind, f.pod?.uid ?? '', f.pod?.namespace ?? '', f.pod?.name ?? '', f.pod?.container ?? ''].join('|');
+/** A finding's identity, as the collector's store has it: node, kind and key. */
+export const findingKey = (f: FindingView): string => [f.node, f.kind, f.key ?? ''].join('|');
 
 /** Applies one data event; false for events that are not data (or data this page cannot read). */
 export function applyEvent(s: Snapshot, ev: SseEvent): boolean {
