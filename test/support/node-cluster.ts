@@ -18,6 +18,8 @@
 //    nf_log_all_netns (LOG lines from a namespace) are written back.
 // stop() deletes the pods through the API, stops everything by PID, kills leftover shims by PID,
 // unmounts what is mounted under the temp dir, deletes the namespace, removes the cgroups and dirs.
+// What it put on the host is saved as it goes (a footprint under /run/nodewarden-test), so a run
+// killed with SIGKILL (no stop(), its children orphaned) is cleaned up by the next start.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import {
@@ -114,9 +116,133 @@ const tryDo = (f: () => unknown) => {
   }
 };
 
+/** What a node cluster put on the host: saved as it goes, removed by stop() or by the next start. */
+export interface Footprint {
+  /** The test process that made it. */
+  owner: number;
+  dir: string;
+  netns: string;
+  cgroupRoot: string;
+  hierarchies: string[];
+  /** Host mount points it mounted on. */
+  hostMounts: string[];
+  /** Host paths it created (removed deepest first; the agent's state dir with its files, others when empty). */
+  created: string[];
+  sysctlsBefore: [string, string][];
+  /** Its processes, with the command each was started as (a reused PID runs something else). */
+  children: { pid: number; cmd: string }[];
+}
+const FOOTPRINT_DIR = '/run/nodewarden-test';
+const footprintFile = (fp: Footprint) => join(FOOTPRINT_DIR, `node-cluster-${fp.owner}.json`);
+const saveFootprint = (fp: Footprint) => {
+  mkdirSync(FOOTPRINT_DIR, { recursive: true });
+  writeFileSync(footprintFile(fp), JSON.stringify(fp));
+};
+const pidAlive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+const cmdlineOf = (pid: number | string) => {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return '';
+  }
+};
+
+/** Cleans up after node clusters whose test process died without stop(); returns how many. */
+export async function sweepLeftovers(): Promise<number> {
+  if (!existsSync(FOOTPRINT_DIR)) return 0;
+  let n = 0;
+  for (const f of readdirSync(FOOTPRINT_DIR).filter((x) => /^node-cluster-\d+\.json$/.test(x))) {
+    let fp: Footprint;
+    try {
+      fp = JSON.parse(readFileSync(join(FOOTPRINT_DIR, f), 'utf8')) as Footprint;
+    } catch {
+      continue;
+    }
+    if (pidAlive(fp.owner)) continue;
+    for (const c of [...fp.children].reverse())
+      if (cmdlineOf(c.pid).startsWith(c.cmd)) tryDo(() => process.kill(c.pid, 'SIGKILL'));
+    await sleep(500);
+    await clearHost(fp);
+    rmSync(join(FOOTPRINT_DIR, f), { force: true });
+    n++;
+  }
+  return n;
+}
+
+/** Everything but the processes started by PID (stop() ends those gracefully, the sweep by SIGKILL). */
+async function clearHost(fp: Footprint): Promise<void> {
+  // 3. containerd shims (and their containers) left behind: found by our socket path
+  for (const pid of readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
+    const cmdline = cmdlineOf(pid);
+    if (cmdline.startsWith('/usr/bin/containerd-shim') && cmdline.includes(join(fp.dir, 'containerd')))
+      tryDo(() => process.kill(Number(pid), 'SIGKILL'));
+  }
+  await sleep(500);
+  // 4. mounts under the temp dir (volumes, rootfs, shm, netns), deepest first
+  const mounts = () =>
+    readFileSync('/proc/mounts', 'utf8')
+      .split('\n')
+      .map((l) => l.split(' ')[1]?.replace(/\\040/g, ' '))
+      .filter((m) => m?.startsWith(`${fp.dir}/`))
+      .reverse();
+  for (let i = 0; i < 3 && mounts().length; i++)
+    for (const m of mounts()) tryDo(() => sh('umount', [i ? '-l' : '', m].filter(Boolean)));
+  for (const m of fp.hostMounts) tryDo(() => sh('umount', [m]));
+  // 5. the node namespace (bridge, veths, kube-proxy's and the test's iptables rules go with it)
+  if (existsSync(`/run/netns/${fp.netns}`)) tryDo(() => sh('ip', ['netns', 'del', fp.netns]));
+  // 6. cgroups of the kubelet's root, deepest first (every controller hierarchy)
+  for (const h of fp.hierarchies) {
+    const top = join(h, fp.cgroupRoot);
+    if (!existsSync(top)) continue;
+    const dirs: string[] = [];
+    const walk = (d: string) => {
+      dirs.push(d);
+      for (const e of readdirSync(d, { withFileTypes: true })) if (e.isDirectory()) walk(join(d, e.name));
+    };
+    tryDo(() => walk(top));
+    // processes still in them are containers of this cluster whose shim is gone: by PID
+    for (const d of dirs)
+      tryDo(() => {
+        for (const pid of readFileSync(join(d, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean))
+          tryDo(() => process.kill(Number(pid), 'SIGKILL'));
+      });
+    for (const d of dirs.reverse())
+      for (let i = 0; i < 20; i++) {
+        try {
+          rmdirSync(d);
+          break;
+        } catch {
+          await sleep(100);
+        }
+      }
+  }
+  // 7. knobs back, host paths this run created, the temp dir
+  for (const [k, v] of fp.sysctlsBefore) tryDo(() => writeFileSync(k, v));
+  if (existsSync('/var/log/containers'))
+    for (const f of readdirSync('/var/log/containers')) {
+      const l = join('/var/log/containers', f);
+      tryDo(() => {
+        if (lstatSync(l).isSymbolicLink() && readlinkSync(l).startsWith(fp.dir)) unlinkSync(l);
+      });
+    }
+  // deepest first; the agent's state dir with its files, the others only when empty
+  for (const d of [...fp.created].reverse())
+    tryDo(() => (d === '/var/lib/nodewarden' ? rmSync(d, { recursive: true, force: true }) : rmdirSync(d)));
+  if (!process.env.NODEWARDEN_KEEP_NODE_DIR) rmSync(fp.dir, { recursive: true, force: true });
+}
+
 export async function startNodeCluster(opts: { readyTimeoutMs?: number } = {}): Promise<NodeCluster> {
   const readyMs = opts.readyTimeoutMs ?? 120_000;
   const binDir = await ensureKubeBins();
+  const swept = await sweepLeftovers();
+  if (swept) console.log(`node-cluster: removed what ${swept} earlier run(s) killed without cleanup left on the host`);
   const id = `${process.pid % 100000}`;
   const netns = `nwk${id}`;
   const nodeName = `nwk-node-${id}`;
@@ -141,11 +267,23 @@ export async function startNodeCluster(opts: { readyTimeoutMs?: number } = {}): 
     mkdirSync(p(d), { recursive: true });
 
   const children: { name: string; child: ChildProcess }[] = [];
-  const created: string[] = []; // host paths this run created, removed at the end (deepest first)
-  const hostMounts: string[] = []; // host mount points this run mounted on
-  const sysctlsBefore = new Map<string, string>();
-  for (const k of [...KUBELET_SYSCTLS.map((s) => `/proc/sys/${s}`), NF_LOG_ALL_NETNS])
-    if (existsSync(k)) sysctlsBefore.set(k, readFileSync(k, 'utf8').trim());
+  const hierarchies = existsSync('/sys/fs/cgroup/cgroup.controllers')
+    ? ['/sys/fs/cgroup']
+    : readdirSync('/sys/fs/cgroup').map((h) => join('/sys/fs/cgroup', h));
+  const fp: Footprint = {
+    owner: process.pid,
+    dir,
+    netns,
+    cgroupRoot,
+    hierarchies,
+    hostMounts: [],
+    created: [],
+    sysctlsBefore: [...KUBELET_SYSCTLS.map((s) => `/proc/sys/${s}`), NF_LOG_ALL_NETNS]
+      .filter((k) => existsSync(k))
+      .map((k) => [k, readFileSync(k, 'utf8').trim()]),
+    children: [],
+  };
+  const created = fp.created;
   for (const d of [
     '/var/log/containers',
     '/var/lib/nodewarden',
@@ -157,9 +295,7 @@ export async function startNodeCluster(opts: { readyTimeoutMs?: number } = {}): 
     for (let x = d; x !== '/' && !existsSync(x); x = dirname(x)) missing.unshift(x);
     for (const m of missing) if (!created.includes(m)) created.push(m);
   }
-  const hierarchies = existsSync('/sys/fs/cgroup/cgroup.controllers')
-    ? ['/sys/fs/cgroup']
-    : readdirSync('/sys/fs/cgroup').map((h) => join('/sys/fs/cgroup', h));
+  saveFootprint(fp);
   const logTail = (name: string, lines = 30) => {
     try {
       return readFileSync(p('logs', `${name}.log`), 'utf8')
@@ -180,6 +316,10 @@ export async function startNodeCluster(opts: { readyTimeoutMs?: number } = {}): 
     const child = spawn(cmd, args, { stdio: ['ignore', fd, fd], cwd: dir });
     closeSync(fd); // the child has its own copy
     children.push({ name, child });
+    if (child.pid) {
+      fp.children.push({ pid: child.pid, cmd });
+      saveFootprint(fp);
+    }
     return child;
   };
   const kubeconfig = p('admin.kubeconfig');
@@ -238,69 +378,8 @@ export async function startNodeCluster(opts: { readyTimeoutMs?: number } = {}): 
       ]);
       if (!gone) child.kill('SIGKILL');
     }
-    // 3. containerd shims (and their containers) left behind: found by our socket path
-    for (const pid of readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
-      let cmdline = '';
-      try {
-        cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      } catch {
-        continue;
-      }
-      if (cmdline.startsWith('/usr/bin/containerd-shim') && cmdline.includes(p('containerd')))
-        tryDo(() => process.kill(Number(pid), 'SIGKILL'));
-    }
-    await sleep(500);
-    // 4. mounts under the temp dir (volumes, rootfs, shm, netns), deepest first
-    const mounts = () =>
-      readFileSync('/proc/mounts', 'utf8')
-        .split('\n')
-        .map((l) => l.split(' ')[1]?.replace(/\\040/g, ' '))
-        .filter((m) => m?.startsWith(dir + '/'))
-        .reverse();
-    for (let i = 0; i < 3 && mounts().length; i++)
-      for (const m of mounts()) tryDo(() => sh('umount', [i ? '-l' : '', m].filter(Boolean)));
-    for (const m of hostMounts) tryDo(() => sh('umount', [m]));
-    // 5. the node namespace (bridge, veths, kube-proxy's and the test's iptables rules go with it)
-    for (const ns of readdirSync('/run/netns').filter((n) => n === netns)) tryDo(() => sh('ip', ['netns', 'del', ns]));
-    // 6. cgroups of the kubelet's root, deepest first (every controller hierarchy)
-    for (const h of hierarchies) {
-      const top = join(h, cgroupRoot);
-      if (!existsSync(top)) continue;
-      const dirs: string[] = [];
-      const walk = (d: string) => {
-        dirs.push(d);
-        for (const e of readdirSync(d, { withFileTypes: true })) if (e.isDirectory()) walk(join(d, e.name));
-      };
-      tryDo(() => walk(top));
-      // processes still in them are containers of this cluster whose shim is gone: by PID
-      for (const d of dirs)
-        tryDo(() => {
-          for (const pid of readFileSync(join(d, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean))
-            tryDo(() => process.kill(Number(pid), 'SIGKILL'));
-        });
-      for (const d of dirs.reverse())
-        for (let i = 0; i < 20; i++) {
-          try {
-            rmdirSync(d);
-            break;
-          } catch {
-            await sleep(100);
-          }
-        }
-    }
-    // 7. knobs back, host paths this run created, the temp dir
-    for (const [k, v] of sysctlsBefore) tryDo(() => writeFileSync(k, v));
-    if (existsSync('/var/log/containers'))
-      for (const f of readdirSync('/var/log/containers')) {
-        const l = join('/var/log/containers', f);
-        tryDo(() => {
-          if (lstatSync(l).isSymbolicLink() && readlinkSync(l).startsWith(dir)) unlinkSync(l);
-        });
-      }
-    // deepest first; the agent's state dir with its files, the others only when empty
-    for (const d of created.reverse())
-      tryDo(() => (d === '/var/lib/nodewarden' ? rmSync(d, { recursive: true, force: true }) : rmdirSync(d)));
-    if (!process.env.NODEWARDEN_KEEP_NODE_DIR) rmSync(dir, { recursive: true, force: true });
+    await clearHost(fp);
+    rmSync(footprintFile(fp), { force: true });
   };
   process.once('exit', () => {
     for (const { child } of children) tryDo(() => child.kill('SIGKILL'));
@@ -329,8 +408,9 @@ export async function startNodeCluster(opts: { readyTimeoutMs?: number } = {}): 
         .some((l) => l.split(' ')[1] === '/run/log/journal')
     )
       throw new Error('/run/log/journal is already a mount point (a journald of the machine, or another node cluster)');
+    fp.hostMounts.push('/run/log/journal');
+    saveFootprint(fp); // before the mount: a kill in between leaves an umount that fails, not a mount
     sh('mount', ['--bind', p('journal'), '/run/log/journal']);
-    hostMounts.push('/run/log/journal');
     start(
       'journald',
       [
