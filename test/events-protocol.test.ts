@@ -63,7 +63,11 @@ test('unknown Event: POST with the deterministic name; 201 -> written', () => {
   assert.is(body.metadata.name, r.state.name);
   assert.is(body.count, 3);
   const o = out(answer(r, { status: 201, body: event(r.state.name, 3, '1') }));
-  assert.equal(o, { kind: 'written', known: { name: r.state.name, count: 3, resourceVersion: '1', lastMs: NOW } });
+  assert.equal(o, {
+    kind: 'written',
+    known: { name: r.state.name, count: 3, resourceVersion: '1', lastMs: NOW },
+    skipped: 0,
+  });
 });
 
 test('known Event: PATCH with resourceVersion and count known+delta; 200 -> written', () => {

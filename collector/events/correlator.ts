@@ -12,12 +12,26 @@
 import { objectKey, observationKey, type EventObject, type Observation } from './messages.js';
 import { TokenBucket } from './token-bucket.js';
 
+/**
+ * Stream sequences remembered per entry. Only unacked messages can come back (acks.ts acks within
+ * 20 s), so an entry held back for long (API server down) forgets its oldest sequences instead of
+ * growing with every message; their occurrences stay in the count.
+ */
+const MAX_PARTS = 5000;
+
+function addPart(parts: Map<number, number>, seq: number, n: number): void {
+  parts.set(seq, (parts.get(seq) ?? 0) + n);
+  if (parts.size > MAX_PARTS) parts.delete(parts.keys().next().value as number);
+}
+
 /** What the API server holds for an Event, as far as this process knows. */
 export interface KnownEvent {
   name: string;
   count: number;
   resourceVersion: string;
   lastMs: number;
+  /** The stream sequences it already counts (applied.ts annotation value), as the server last said. */
+  applied?: string;
 }
 
 interface Entry {
@@ -31,6 +45,8 @@ interface Entry {
   pending: number;
   pendingFirst: number;
   pendingLast: number;
+  /** Stream sequence -> occurrences of the pending count (observations that came with a sequence). */
+  parts: Map<number, number>;
   known?: KnownEvent;
   inflight: boolean;
   notBefore: number;
@@ -48,6 +64,8 @@ export interface WriteTask {
   host: string;
   /** Occurrences to add to the Event's count. */
   delta: number;
+  /** Where delta came from, by stream sequence: a sequence the Event already counts is skipped. */
+  parts?: ReadonlyMap<number, number>;
   firstMs: number;
   lastMs: number;
   /** Server state from our last write; absent -> create (or find it after a 409). */
@@ -119,14 +137,15 @@ export class Correlator {
     return n;
   }
 
-  observe(ob: Observation, now: number): void {
+  /** Adds to the entry's pending count; its key, or undefined when the table was full (lost, counted). */
+  observe(ob: Observation, now: number): string | undefined {
     this.stats.observed += ob.count;
     const key = observationKey(ob);
     let e = this.entries.get(key);
     if (!e) {
       if (this.entries.size >= this.maxEntries && !this.evictOne()) {
         this.stats.overflow += ob.count;
-        return;
+        return undefined;
       }
       e = {
         key,
@@ -139,6 +158,7 @@ export class Correlator {
         pending: 0,
         pendingFirst: Infinity,
         pendingLast: 0,
+        parts: new Map(),
         inflight: false,
         notBefore: 0,
         touched: now,
@@ -154,8 +174,10 @@ export class Correlator {
     e.pending += ob.count;
     e.pendingFirst = Math.min(e.pendingFirst, ob.firstMs);
     e.pendingLast = Math.max(e.pendingLast, ob.lastMs);
+    if (ob.seq !== undefined) addPart(e.parts, ob.seq, ob.count);
     e.touched = now;
     this.enqueue(e);
+    return key;
   }
 
   private enqueue(e: Entry): void {
@@ -207,6 +229,7 @@ export class Correlator {
           message: e.message,
           host: e.host,
           delta: e.pending,
+          parts: e.parts,
           firstMs: e.pendingFirst,
           lastMs: e.pendingLast,
           known: e.known,
@@ -215,6 +238,7 @@ export class Correlator {
         e.pending = 0;
         e.pendingFirst = Infinity;
         e.pendingLast = 0;
+        e.parts = new Map();
         return t;
       }
     }
@@ -238,6 +262,7 @@ export class Correlator {
         e.pending += t.delta;
         e.pendingFirst = Math.min(e.pendingFirst, t.firstMs);
         e.pendingLast = Math.max(e.pendingLast, t.lastMs);
+        for (const [seq, n] of t.parts ?? []) addPart(e.parts, seq, n);
         if (out.forget) e.known = undefined;
       }
       e.notBefore = out.retryAt;

@@ -45,7 +45,14 @@ export function startEvents(
     registry,
   });
   const source = startEventSource(
-    { nats: cfg.nats, natsAuth: cfg.natsAuth, connection: cfg.connection, why: cfg.why, ready: cfg.whyReady },
+    {
+      nats: cfg.nats,
+      natsAuth: cfg.natsAuth,
+      connection: cfg.connection,
+      why: cfg.why,
+      ready: cfg.whyReady,
+      registry,
+    },
     resolver,
     writer,
     log,

@@ -27,6 +27,8 @@ export interface Observation {
   count: number;
   firstMs: number;
   lastMs: number;
+  /** The stream sequence of the message it came from (redeliveries are recognised by it). */
+  seq?: number;
 }
 
 /** `<ns>/<pod> (<ip>)`, `node/<name> (<ip>)`, or the bare IP. */

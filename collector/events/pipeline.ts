@@ -2,11 +2,21 @@
 // Event work is done by exactly one replica; the query store keeps its own ordered consumer, so
 // every replica still answers every API query), envelope -> observations -> EventWriter.
 //
-// A message is acked once its occurrences are in the writer's pending table; the writer never loses
-// a count it holds (throttled or failing writes keep it pending). What is lost on a crash is at most
-// the counts not yet written (one update interval); a graceful stop flushes them first.
+// A message is acked once every Event it adds to is written (acks.ts), at the latest after HOLD_MS;
+// the writes record the message's stream sequence on the Event (applied.ts), so a message delivered
+// again after a replica died between write and ack is not counted twice. A crash loses nothing
+// written within HOLD_MS; only counts held longer (throttled or refused writes) are acked unwritten
+// and would be lost with the replica (counted: nodewarden_collector_events_acked_unwritten_messages_total).
 import type { NatsConnection } from '@nats-io/transport-node';
-import { jetstream, jetstreamManager, AckPolicy, DeliverPolicy, type ConsumerMessages } from '@nats-io/jetstream';
+import {
+  jetstream,
+  jetstreamManager,
+  AckPolicy,
+  DeliverPolicy,
+  type ConsumerMessages,
+  type JetStreamManager,
+} from '@nats-io/jetstream';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Logger } from '../../common/log.js';
 import { onceLogger } from '../../common/log.js';
 import { connectNats, type NatsAuth } from '../../common/nats.js';
@@ -17,6 +27,7 @@ import type { Resolver } from '../resolve/resolver.js';
 import { dropObservations, findingObservation, type EventObject, type Observation } from './messages.js';
 import type { EventWriter } from './writer.js';
 import { backoff } from '../../common/backoff.js';
+import { AckTracker } from './acks.js';
 
 /** Retries of the consumer after NATS errors: 0.5 s doubling to 10 s (reset once consuming). */
 const RETRY = { baseMs: 500, capMs: 10_000, jitter: 'none' } as const;
@@ -34,6 +45,13 @@ export type DropReason = (
 export const EVENTS_CONSUMER = `${CONSUMER}-events`;
 
 const NANOS_PER_MS = 1_000_000;
+const ACK_WAIT_MS = 30_000;
+/** Longest a message waits for its Events before it is acked anyway: well inside ACK_WAIT_MS. */
+const HOLD_MS = 20_000;
+/** Messages held unacked at most (an update interval of a storm at 1,000 nodes, with room). */
+const MAX_ACK_PENDING = 20_000;
+/** How often the consumer's ack floor is read (the annotation keeps sequences above it). */
+const POSITION_EVERY_MS = 5000;
 
 export interface EventSourceStats {
   messages: number;
@@ -144,6 +162,7 @@ export interface EventSourceOptions {
    * would get an Event without the summary and later ones a second Event with it.
    */
   ready?: () => boolean;
+  registry?: Registry;
 }
 
 /**
@@ -166,6 +185,24 @@ export function startEventSource(
     rejected: 0,
   };
   const seen = new SeenSet(100_000);
+  const acks = new AckTracker(HOLD_MS);
+  writer.onSettled((key, seqs) => acks.settle(key, seqs));
+  const registers = o.registry ? [o.registry] : [];
+  const early = new Counter({
+    name: 'nodewarden_collector_events_acked_unwritten_messages_total',
+    help: `messages acked before all their Events were written (held ${HOLD_MS / 1000} s: throttled or refused writes)`,
+    registers,
+  });
+  new Gauge({
+    name: 'nodewarden_collector_events_unacked_messages',
+    help: 'messages consumed whose Events are not all written yet (acked once they are)',
+    registers,
+    collect() {
+      this.set(acks.size);
+    },
+  });
+  const expiry = setInterval(() => early.inc(acks.expire()), 1000);
+  expiry.unref();
   const warnOnce = onceLogger(log);
   let nc: NatsConnection | undefined;
   let messages: ConsumerMessages | undefined;
@@ -175,29 +212,44 @@ export function startEventSource(
     wake = () => r(undefined);
   });
 
-  const handle = (data: Uint8Array, subject: string): void => {
+  /** The writer entries message `seq` added to (empty: nothing to wait for before the ack). */
+  const handle = (data: Uint8Array, subject: string, seq: number): Set<string> => {
+    const keys = new Set<string>();
     let env: ValidEnvelope;
     try {
       env = decodeEnvelope(data, { subject });
     } catch {
       stats.rejected++;
-      return; // the ingest path counts and logs these
+      return keys; // the ingest path counts and logs these
     }
     stats.messages++;
-    if (env.body !== 'drops' && env.body !== 'finding') return;
+    if (env.body !== 'drops' && env.body !== 'finding') return keys;
     if (!seen.firstTime(env.node, env.agentId, env.seq)) {
       stats.duplicates++;
-      return;
+      return keys;
     }
     const obs = envelopeObservations(env, resolver, Date.now(), stats, o.why);
     stats.observations += obs.length;
-    for (const ob of obs) writer.observe(ob);
+    for (const ob of obs) {
+      const key = writer.observe({ ...ob, seq });
+      if (key) keys.add(key);
+    }
+    return keys;
+  };
+
+  /** The stream's identity and the consumer's ack floor, for the Events' record of what they count. */
+  const readPosition = async (jsm: JetStreamManager, epoch: number): Promise<void> => {
+    const ci = await jsm.consumers.info(STREAM, EVENTS_CONSUMER);
+    writer.setStreamPosition({ epoch, floor: ci.ack_floor.stream_seq });
   };
 
   const ensureConsumer = async (conn: NatsConnection): Promise<void> => {
     const jsm = await jetstreamManager(conn);
     try {
-      await jsm.consumers.info(STREAM, EVENTS_CONSUMER);
+      const ci = await jsm.consumers.info(STREAM, EVENTS_CONSUMER);
+      // made by an older version with a smaller window: holding acks until the writes needs this one
+      if ((ci.config.max_ack_pending ?? 0) < MAX_ACK_PENDING)
+        await jsm.consumers.update(STREAM, EVENTS_CONSUMER, { max_ack_pending: MAX_ACK_PENDING });
       return;
     } catch (err) {
       if (!/not found/i.test((err as Error).message)) throw err;
@@ -209,8 +261,8 @@ export function startEventSource(
         deliver_policy: DeliverPolicy.StartTime,
         opt_start_time: new Date(Date.now() - (o.startLookbackMs ?? 10 * 60_000)).toISOString(),
         filter_subject: `${SUBJECT_ROOT}.>`,
-        ack_wait: 30_000 * NANOS_PER_MS,
-        max_ack_pending: 2000,
+        ack_wait: ACK_WAIT_MS * NANOS_PER_MS,
+        max_ack_pending: MAX_ACK_PENDING,
       });
       log.info({ consumer: EVENTS_CONSUMER }, 'events: durable consumer created');
     } catch (err) {
@@ -230,6 +282,17 @@ export function startEventSource(
             : await connectNats(o.nats, o.natsAuth, 'nodewarden-collector-events');
         if (stopped || !nc) break;
         await ensureConsumer(nc);
+        const jsm = await jetstreamManager(nc);
+        const epoch = Date.parse((await jsm.streams.info(STREAM)).created) || 0;
+        await readPosition(jsm, epoch);
+        const position = setInterval(
+          () =>
+            void readPosition(jsm, epoch).catch((err: Error) =>
+              warnOnce('position', 'events: cannot read the consumer position', { err: err.message }),
+            ),
+          POSITION_EVERY_MS,
+        );
+        position.unref();
         const js = jetstream(nc);
         const consumer = await js.consumers.get(STREAM, EVENTS_CONSUMER);
         messages = await consumer.consume({ max_messages: 500, expires: 5000 });
@@ -243,13 +306,18 @@ export function startEventSource(
             }
           }
         })().catch(() => undefined);
-        for await (const m of messages) {
-          try {
-            handle(m.data, m.subject);
-          } catch (err) {
-            warnOnce('handle', 'events: message handler failed', { err: (err as Error).message, seq: m.seq });
+        try {
+          for await (const m of messages) {
+            let keys = new Set<string>();
+            try {
+              keys = handle(m.data, m.subject, m.seq);
+            } catch (err) {
+              warnOnce('handle', 'events: message handler failed', { err: (err as Error).message, seq: m.seq });
+            }
+            acks.hold(m.seq, keys, () => m.ack());
           }
-          m.ack();
+        } finally {
+          clearInterval(position);
         }
       } catch (err) {
         if (stopped) break;
@@ -269,6 +337,7 @@ export function startEventSource(
     async stop() {
       stopped = true;
       wake();
+      clearInterval(expiry);
       messages?.stop();
       await done.catch(() => undefined);
       if (!o.connection && nc && !nc.isClosed()) await nc.close().catch(() => undefined);

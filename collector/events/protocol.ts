@@ -6,11 +6,15 @@
 //   known Event   -> merge-PATCH {metadata.resourceVersion, count: known+delta, lastTimestamp}
 //       200 -> written;  409 Conflict (someone else updated it) -> GET, PATCH again;  404 (expired) -> POST
 //   GET answered 403 (no `events get`) -> the same read through an empty merge-PATCH (`events patch`)
+// Every write records the stream sequences it counts (applied.ts); sequences the Event already counts
+// (a redelivery after a replica died between write and ack) are left out of the delta, and when
+// nothing new is left no request is sent.
 // More than five conflicts in one task end it (conflict-limit); 403 on a write is `forbidden`;
 // 429/5xx/transport errors are `transient` (the writer retries from the returned state); any other
 // status on a write is `invalid` (the API server rejected the Event), on a read `failed`.
 import { statusMessage } from '../kube/client.js';
 import type { KnownEvent, WriteTask } from './correlator.js';
+import { APPLIED_ANNOTATION, formatApplied, parseApplied, type StreamPosition } from './applied.js';
 import { eventBody, eventName, eventNamespace, k8sTime } from './messages.js';
 
 export type Verb = 'create' | 'patch' | 'get';
@@ -48,10 +52,13 @@ export interface WriteState extends Carry {
   name: string;
   /** lastTimestamp of the write in flight (the fallback when the answer has none). */
   lastMs: number;
+  stream: StreamPosition;
+  /** Occurrences of the task the Event already counts (left out of the write in flight). */
+  skipped: number;
 }
 
 export type Outcome =
-  | { kind: 'written'; known: KnownEvent }
+  | { kind: 'written'; known: KnownEvent; skipped: number }
   /** No uid for the involved object: the Event cannot be written. */
   | { kind: 'no-uid' }
   | { kind: 'conflict-limit' }
@@ -68,7 +75,13 @@ export const CONFLICT_LIMIT = 5;
 const isTransient = (status: number) => status === 0 || status === 429 || status >= 500;
 
 /** The first request of a task (or of its retry after a transient failure, from `carry`). */
-export function begin(task: WriteTask, uid: string | undefined, now: number, carry?: Carry): Step {
+export function begin(
+  task: WriteTask,
+  uid: string | undefined,
+  now: number,
+  carry?: Carry,
+  stream: StreamPosition = { epoch: 0, floor: 0 },
+): Step {
   if (!uid) return { outcome: { kind: 'no-uid' } };
   const ob = task.object;
   const state: WriteState = {
@@ -78,6 +91,8 @@ export function begin(task: WriteTask, uid: string | undefined, now: number, car
     namespace: eventNamespace(ob),
     name: eventName(ob.name, uid, task.reason, task.message),
     lastMs: 0,
+    stream,
+    skipped: 0,
   };
   return write(state, now);
 }
@@ -90,21 +105,32 @@ function write(s: WriteState, now: number): Step {
   const t = s.task;
   const lastMs = Math.min(now, t.lastMs);
   const firstMs = Math.min(lastMs, t.firstMs);
+  const parts = t.parts ?? new Map<number, number>();
   if (!s.known) {
     const body = eventBody(s.name, { ...t.object, uid: s.uid }, t, t.delta, firstMs, lastMs);
+    const applied = formatApplied(parts.keys(), s.stream);
+    if (applied)
+      (body.metadata as { annotations?: Record<string, string> }).annotations = { [APPLIED_ANNOTATION]: applied };
     return {
-      state: { ...s, lastMs },
+      state: { ...s, lastMs, skipped: 0 },
       request: { verb: 'create', method: 'POST', path: base(s), body, purpose: 'write' },
     };
   }
+  const counted = parseApplied(s.known.applied, s.stream.epoch);
+  let skipped = 0;
+  for (const [seq, n] of parts) if (counted.has(seq)) skipped += n;
+  if (skipped >= t.delta && t.delta > 0) return { outcome: { kind: 'written', known: s.known, skipped } };
   const last = Math.max(s.known.lastMs, lastMs);
-  const body = {
-    metadata: { resourceVersion: s.known.resourceVersion },
-    count: s.known.count + t.delta,
-    lastTimestamp: k8sTime(last),
-  };
+  const metadata: Record<string, unknown> = { resourceVersion: s.known.resourceVersion };
+  const applied = formatApplied([...counted, ...parts.keys()], s.stream);
+  // null removes an annotation in a merge patch: everything it listed is below the ack floor now.
+  if (applied || s.known.applied) metadata.annotations = { [APPLIED_ANNOTATION]: applied ?? null };
+  const body = { metadata, count: s.known.count + t.delta - skipped, lastTimestamp: k8sTime(last) };
   const path = `${base(s)}/${encodeURIComponent(s.known.name)}`;
-  return { state: { ...s, lastMs: last }, request: { verb: 'patch', method: 'PATCH', path, body, purpose: 'write' } };
+  return {
+    state: { ...s, lastMs: last, skipped },
+    request: { verb: 'patch', method: 'PATCH', path, body, purpose: 'write' },
+  };
 }
 
 /** The next step after `answer` to `request` (the request the previous step returned with `state`). */
@@ -120,7 +146,7 @@ export function step(s: WriteState, request: EventRequest, answer: Answer, now: 
 function afterWrite(s: WriteState, req: EventRequest, a: Answer, now: number, carry: Carry): Step {
   const verb = req.verb;
   if (verb === 'create' ? a.status === 201 || a.status === 200 : a.status === 200) {
-    return { outcome: { kind: 'written', known: knownFrom(a.body, s.lastMs) } };
+    return { outcome: { kind: 'written', known: knownFrom(a.body, s.lastMs), skipped: s.skipped } };
   }
   if (a.status === 409) {
     const name = verb === 'create' ? s.name : (s.known as KnownEvent).name;
@@ -169,7 +195,7 @@ function afterRead(s: WriteState, req: EventRequest, a: Answer, now: number, car
 }
 
 interface EventMeta {
-  metadata: { name: string; resourceVersion: string };
+  metadata: { name: string; resourceVersion: string; annotations?: Record<string, string> };
   count?: number;
   lastTimestamp?: string;
 }
@@ -177,10 +203,13 @@ interface EventMeta {
 /** What the API server answered for an Event. Throws on a body without metadata (the writer counts it as failed). */
 export function knownFrom(body: unknown, lastMs: number): KnownEvent {
   const b = body as EventMeta;
-  return {
+  const known: KnownEvent = {
     name: b.metadata.name,
     count: Number(b.count ?? 1),
     resourceVersion: b.metadata.resourceVersion,
     lastMs: Date.parse(b.lastTimestamp ?? '') || lastMs,
   };
+  const applied = b.metadata.annotations?.[APPLIED_ANNOTATION];
+  if (typeof applied === 'string') known.applied = applied;
+  return known;
 }

@@ -15,6 +15,7 @@ import type { Logger } from '../../common/log.js';
 import { onceLogger } from '../../common/log.js';
 import { KubeClient } from '../kube/client.js';
 import { kubeEventApi, type EventApi } from './api.js';
+import type { StreamPosition } from './applied.js';
 import { Correlator, type WriteOutcome, type WriteTask } from './correlator.js';
 import { NodeUidCache } from './node-uids.js';
 import type { Observation } from './messages.js';
@@ -74,8 +75,11 @@ export class EventWriter {
     dropped: Counter<'reason'>;
     observed: Counter<'reason'>;
     suppressed: Counter;
+    redelivered: Counter;
   };
   private sweeper: NodeJS.Timeout | undefined;
+  private stream: StreamPosition = { epoch: 0, floor: 0 };
+  private settledListener: ((key: string, seqs: Iterable<number>) => void) | undefined;
   readonly stats: WriterStats = { creates: 0, patches: 0, conflicts: 0, gets: 0, retries: 0, forbidden: 0, failed: 0 };
 
   constructor(
@@ -139,6 +143,11 @@ export class EventWriter {
         help: 'occurrences that did not cause a write of their own (added to the count written next)',
         registers,
       }),
+      redelivered: new Counter({
+        name: 'nodewarden_collector_events_redelivered_occurrences_total',
+        help: 'occurrences of redelivered messages an Event already counted (skipped, not counted twice)',
+        registers,
+      }),
     };
     for (const reason of ['invalid', 'overflow']) this.m.dropped.inc({ reason }, 0);
     const c = this.correlator;
@@ -162,11 +171,25 @@ export class EventWriter {
     this.sweeper.unref();
   }
 
-  observe(o: Observation): void {
-    if (this.stopped) return;
+  /** Where the durable consumer stands: writes record sequences above its ack floor (applied.ts). */
+  setStreamPosition(p: StreamPosition): void {
+    this.stream = p;
+  }
+
+  /**
+   * Called when an entry's write is over for good (written, or permanently refused) with the stream
+   * sequences it carried: those messages' occurrences on this Event need no more work.
+   */
+  onSettled(fn: (key: string, seqs: Iterable<number>) => void): void {
+    this.settledListener = fn;
+  }
+
+  /** The entry key the occurrences went to, or undefined when they were not taken (stopped, overflow). */
+  observe(o: Observation): string | undefined {
+    if (this.stopped) return undefined;
     const before = this.correlator.stats.suppressed;
     const overflowBefore = this.correlator.stats.overflow;
-    this.correlator.observe(o, this.now());
+    const key = this.correlator.observe(o, this.now());
     this.m.observed.inc({ reason: o.reason }, o.count);
     const s = this.correlator.stats.suppressed - before;
     if (s) this.m.suppressed.inc(s);
@@ -176,6 +199,7 @@ export class EventWriter {
       this.warnOnce('overflow', 'events: too many distinct Events pending; occurrences discarded (only counted)');
     }
     this.pump();
+    return key;
   }
 
   /** Resolves when nothing is pending or in flight, or after timeoutMs. */
@@ -244,6 +268,7 @@ export class EventWriter {
         .then((out) => {
           this.inflight--;
           this.correlator.complete(t, out, this.now());
+          if ((out.ok || 'drop' in out) && t.parts?.size) this.settledListener?.(t.key, t.parts.keys());
           this.pump();
           if (this.inflight === 0 && this.correlator.queued === 0) this.wakeIdle();
         });
@@ -303,7 +328,7 @@ export class EventWriter {
       }
       uid = n.uid;
     }
-    let s = begin(t, uid, this.now(), carry);
+    let s = begin(t, uid, this.now(), carry, this.stream);
     while ('request' in s) {
       const { state, request } = s;
       if (request.purpose === 'read-by-patch')
@@ -329,6 +354,7 @@ export class EventWriter {
       }
       switch (out.kind) {
         case 'written':
+          if (out.skipped) this.m.redelivered.inc(out.skipped);
           return { ok: true, known: out.known };
         case 'no-uid':
           return { ok: false, drop: true, retryAt: this.now() + 60_000 };

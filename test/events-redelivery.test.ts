@@ -1,0 +1,252 @@
+// Exact Event counts across a replica crash, as pure logic: the Event's record of the stream
+// sequences it counts (collector/events/applied.ts), the protocol skipping what is already counted
+// (protocol.ts), and when a message may be acked (acks.ts). The same under a real SIGKILL, against a
+// real kube-apiserver and a 3-node NATS cluster: test/scale-fault.test.ts.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import fc from 'fast-check';
+import { APPLIED_ANNOTATION, MAX_RANGES, formatApplied, parseApplied } from '../collector/events/applied.js';
+import { AckTracker } from '../collector/events/acks.js';
+import {
+  begin,
+  step,
+  type Answer,
+  type EventRequest,
+  type Step,
+  type WriteState,
+} from '../collector/events/protocol.js';
+import { Correlator, type WriteTask } from '../collector/events/correlator.js';
+import type { Observation } from '../collector/events/messages.js';
+
+const NOW = Date.parse('2026-03-01T12:00:00Z');
+const EPOCH = Date.parse('2026-03-01T00:00:00Z');
+const pos = (floor = 0) => ({ epoch: EPOCH, floor });
+const task = (parts: [number, number][], over: Partial<WriteTask> = {}): WriteTask => ({
+  key: 'k',
+  object: { kind: 'Pod', namespace: 'shop', name: 'web-1', uid: 'u-1' },
+  type: 'Warning',
+  reason: 'PacketDrop',
+  message: 'dropped',
+  host: 'node-a',
+  delta: parts.reduce((a, [, n]) => a + n, 0),
+  parts: new Map(parts),
+  firstMs: NOW - 1000,
+  lastMs: NOW,
+  failures: 0,
+  ...over,
+});
+const event = (count: number, rv: string, applied?: string) => ({
+  metadata: {
+    name: 'web-1.abc',
+    resourceVersion: rv,
+    ...(applied ? { annotations: { [APPLIED_ANNOTATION]: applied } } : {}),
+  },
+  count,
+  lastTimestamp: '2026-03-01T12:00:00Z',
+});
+type Req = { state: WriteState; request: EventRequest };
+function req(s: Step): Req {
+  if (!('request' in s)) throw new Error(`expected a request, got ${JSON.stringify(s.outcome)}`);
+  return s;
+}
+const answer = (r: Req, a: Answer) => step(r.state, r.request, a, NOW);
+const body = (r: Req) => r.request.body as { count: number; metadata: { annotations?: Record<string, string | null> } };
+
+test('applied: ranges round-trip, pruned at the floor, another stream or junk counts nothing', () => {
+  assert.is(formatApplied([7, 3, 4, 5, 9, 10, 3], pos()), `${EPOCH}:3-5,7,9-10`);
+  assert.equal([...parseApplied(`${EPOCH}:3-5,7,9-10`, EPOCH)], [3, 4, 5, 7, 9, 10]);
+  assert.is(formatApplied([3, 4, 5, 7], pos(4)), `${EPOCH}:5,7`);
+  assert.is(formatApplied([3, 4], pos(4)), undefined, 'all acked: nothing to record');
+  assert.is(formatApplied([3], { epoch: 0, floor: 0 }), undefined, 'stream not known yet');
+  assert.is(parseApplied(`${EPOCH + 1}:3-5`, EPOCH).size, 0, 'a re-created stream');
+  for (const junk of [undefined, 42, '', 'x', `${EPOCH}`, `${EPOCH}:`, `${EPOCH}:a-b,-3,5-`, `${EPOCH}:9-3`])
+    assert.is(parseApplied(junk, EPOCH).size, 0, String(junk));
+  const many = Array.from({ length: MAX_RANGES + 50 }, (_, i) => i * 2 + 1);
+  const kept = parseApplied(formatApplied(many, pos()), EPOCH);
+  assert.is(kept.size, MAX_RANGES, 'bounded: the newest ranges stay');
+  assert.ok(kept.has(many[many.length - 1]) && !kept.has(1));
+});
+
+test('applied: property — parse(format(s)) is s above the floor; parse never throws and stays bounded', () => {
+  fc.assert(
+    fc.property(fc.array(fc.integer({ min: 1, max: 5000 }), { maxLength: 200 }), fc.nat(5000), (seqs, floor) => {
+      const v = formatApplied(seqs, pos(floor));
+      const want = [...new Set(seqs.filter((s) => s > floor))].sort((a, b) => a - b);
+      const got = [...parseApplied(v, EPOCH)].sort((a, b) => a - b);
+      return want.length <= MAX_RANGES ? JSON.stringify(got) === JSON.stringify(want) : got.length <= want.length;
+    }),
+    { numRuns: 300 },
+  );
+  fc.assert(
+    fc.property(
+      fc.string({ maxLength: 300 }),
+      (junk) => parseApplied(`${EPOCH}:${junk}`, EPOCH).size <= MAX_RANGES * 4096,
+    ),
+    { numRuns: 300 },
+  );
+  // a forged annotation naming a billion sequences costs a bounded enumeration, not minutes
+  assert.ok(parseApplied(`${EPOCH}:1-999999999999999`, EPOCH).size <= MAX_RANGES * 4096);
+});
+
+test('protocol: the first write records its sequences; a later one skips those already counted', () => {
+  const r = req(
+    begin(
+      task([
+        [10, 2],
+        [11, 1],
+      ]),
+      'u-1',
+      NOW,
+      undefined,
+      pos(),
+    ),
+  );
+  assert.is(r.request.method, 'POST');
+  assert.equal(body(r).metadata.annotations, { [APPLIED_ANNOTATION]: `${EPOCH}:10-11` });
+  // Replica B got messages 11 (redelivered: A wrote it, then died before the ack) and 12.
+  const known = { name: 'web-1.abc', count: 3, resourceVersion: '5', lastMs: NOW, applied: `${EPOCH}:10-11` };
+  const p = req(
+    begin(
+      task(
+        [
+          [11, 1],
+          [12, 4],
+        ],
+        { known },
+      ),
+      'u-1',
+      NOW,
+      undefined,
+      pos(9),
+    ),
+  );
+  assert.is(body(p).count, 7, '3 + 4: message 11 is not counted twice');
+  assert.equal(body(p).metadata.annotations, { [APPLIED_ANNOTATION]: `${EPOCH}:10-12` });
+  const o = answer(p, { status: 200, body: event(7, '6', `${EPOCH}:10-12`) });
+  assert.equal('outcome' in o && o.outcome.kind === 'written' && o.outcome.skipped, 1);
+});
+
+test('protocol: everything already counted -> written without a request', () => {
+  const known = { name: 'web-1.abc', count: 3, resourceVersion: '5', lastMs: NOW, applied: `${EPOCH}:10-11` };
+  const s = begin(
+    task(
+      [
+        [10, 2],
+        [11, 1],
+      ],
+      { known },
+    ),
+    'u-1',
+    NOW,
+    undefined,
+    pos(),
+  );
+  assert.equal('outcome' in s && s.outcome, { kind: 'written', known, skipped: 3 });
+});
+
+test('protocol: a conflict re-reads what the other replica counted (409 on POST and on PATCH)', () => {
+  const r = req(
+    begin(
+      task([
+        [20, 1],
+        [21, 1],
+      ]),
+      'u-1',
+      NOW,
+      undefined,
+      pos(),
+    ),
+  );
+  const g = req(answer(r, { status: 409 }));
+  const p = req(answer(g, { status: 200, body: event(5, '8', `${EPOCH}:19-20`) }));
+  assert.is(body(p).count, 6, 'only 21 is new');
+  assert.equal(body(p).metadata.annotations, { [APPLIED_ANNOTATION]: `${EPOCH}:19-21` });
+  // The other replica wrote 21 meanwhile: nothing is left to add, and no request is sent.
+  const g2 = req(answer(p, { status: 409 }));
+  const o = answer(g2, { status: 200, body: event(6, '9', `${EPOCH}:19-21`) });
+  assert.equal('outcome' in o && o.outcome, {
+    kind: 'written',
+    known: { name: 'web-1.abc', count: 6, resourceVersion: '9', lastMs: NOW, applied: `${EPOCH}:19-21` },
+    skipped: 2,
+  });
+});
+
+test('protocol: the record is cleared once the floor passes it; an Event of an older stream counts anew', () => {
+  const known = { name: 'web-1.abc', count: 3, resourceVersion: '5', lastMs: NOW, applied: `${EPOCH}:10-11` };
+  const p = req(begin(task([[30, 1]], { known }), 'u-1', NOW, undefined, pos(40)));
+  assert.equal(body(p).metadata.annotations, { [APPLIED_ANNOTATION]: null });
+  const old = { ...known, applied: `${EPOCH - 5}:30` };
+  const q = req(begin(task([[30, 1]], { known: old }), 'u-1', NOW, undefined, pos()));
+  assert.is(body(q).count, 4);
+});
+
+test('correlator: parts follow the pending count, back to pending on a failure', () => {
+  const c = new Correlator({ objectBurst: 10, objectRefillMs: 1000, updateIntervalMs: 0 });
+  const ob = (seq: number, count: number): Observation => ({
+    object: { kind: 'Pod', namespace: 'shop', name: 'web-1', uid: 'u-1' },
+    type: 'Warning',
+    reason: 'PacketDrop',
+    message: 'dropped',
+    host: 'node-a',
+    count,
+    firstMs: NOW,
+    lastMs: NOW,
+    seq,
+  });
+  const key = c.observe(ob(1, 2), NOW);
+  assert.ok(key);
+  assert.is(c.observe(ob(1, 1), NOW), key);
+  c.observe(ob(2, 5), NOW);
+  const t = c.next(NOW) as WriteTask;
+  assert.equal(
+    [...(t.parts ?? [])],
+    [
+      [1, 3],
+      [2, 5],
+    ],
+  );
+  assert.is(t.delta, 8);
+  c.observe(ob(3, 1), NOW);
+  c.complete(t, { ok: false, retryAt: NOW }, NOW);
+  const again = c.next(NOW + 1) as WriteTask;
+  assert.equal([...(again.parts ?? [])].sort(), [
+    [1, 3],
+    [2, 5],
+    [3, 1],
+  ]);
+  assert.is(again.delta, 9);
+  // Held back long (API server down): the oldest sequences are forgotten, never their occurrences.
+  for (let seq = 10; seq < 5020; seq++) c.observe(ob(seq, 1), NOW);
+  c.complete(again, { ok: false, retryAt: NOW }, NOW);
+  const held = c.next(NOW + 2) as WriteTask;
+  assert.is(held.delta, 9 + 5010);
+  assert.is(held.parts?.size, 5000);
+  assert.ok(held.parts?.has(5019) && !held.parts?.has(10));
+});
+
+test('acks: a message is acked when its last Event is written, at once with none, or after the hold', () => {
+  let now = 0;
+  const acked: number[] = [];
+  const a = new AckTracker(20_000, () => now);
+  a.hold(1, new Set(['src', 'dst']), () => acked.push(1));
+  a.hold(2, new Set(), () => acked.push(2));
+  a.hold(3, new Set(['src']), () => acked.push(3));
+  assert.equal(acked, [2], 'nothing to write: acked now');
+  a.settle('src', [1, 3]);
+  assert.equal(acked, [2, 3]);
+  a.settle('src', [1]);
+  assert.equal(acked, [2, 3], 'a second settle of the same Event is not the other one');
+  now = 5000;
+  a.hold(4, new Set(['x']), () => acked.push(4));
+  now = 20_000;
+  assert.is(a.expire(), 1);
+  assert.equal(acked, [2, 3, 1], 'held 20 s: acked anyway');
+  a.hold(4, new Set(['y']), () => acked.push(40)); // redelivered while held: the newer ack counts
+  a.settle('x', [4]);
+  assert.equal(acked, [2, 3, 1]);
+  a.settle('y', [4]);
+  assert.equal(acked, [2, 3, 1, 40]);
+  assert.is(a.size, 0);
+});
+
+test.run();
