@@ -71,13 +71,13 @@ const eventFlags = {
     type: 'number',
     arg: 'N',
     default: '5',
-    help: 'Sustained Event writes per second to the API server, all objects together (creates, patches and retries), per collector replica: the API server sees replicas x N.',
+    help: 'Sustained Event writes per second to the API server, all objects together (creates, patches and retries), for all collector replicas together: each writes N / replicas (they find each other on NATS subject nodewarden.collector.presence).',
   },
   'event-burst': {
     type: 'int',
     arg: 'N',
     default: '50',
-    help: 'Event writes allowed in a burst above --event-qps (per replica, like it).',
+    help: 'Event writes allowed in a burst above --event-qps (shared by the replicas like it).',
   },
   'event-object-burst': {
     type: 'int',

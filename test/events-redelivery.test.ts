@@ -1,7 +1,8 @@
-// Exact Event counts across a replica crash, as pure logic: the Event's record of the stream
-// sequences it counts (collector/events/applied.ts), the protocol skipping what is already counted
-// (protocol.ts), and when a message may be acked (acks.ts). The same under a real SIGKILL, against a
-// real kube-apiserver and a 3-node NATS cluster: test/scale-fault.test.ts.
+// Replicas of the Event path, as pure logic: exact counts across a replica crash — the Event's record
+// of the stream sequences it counts (collector/events/applied.ts), the protocol skipping what is
+// already counted (protocol.ts), when a message may be acked (acks.ts) — and the budget they share
+// (replicas.ts, token-bucket.ts). The same under a real SIGKILL, against a real kube-apiserver and a
+// 3-node NATS cluster: test/scale-fault.test.ts; the shared budget: test/kube-events-scale.test.ts.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
@@ -16,6 +17,8 @@ import {
   type WriteState,
 } from '../collector/events/protocol.js';
 import { Correlator, type WriteTask } from '../collector/events/correlator.js';
+import { ReplicaCount, shareOf } from '../collector/events/replicas.js';
+import { TokenBucket } from '../collector/events/token-bucket.js';
 import type { Observation } from '../collector/events/messages.js';
 
 const NOW = Date.parse('2026-03-01T12:00:00Z');
@@ -247,6 +250,33 @@ test('acks: a message is acked when its last Event is written, at once with none
   a.settle('y', [4]);
   assert.equal(acked, [2, 3, 1, 40]);
   assert.is(a.size, 0);
+});
+
+test('replicas: counted from announcements within the window, a goodbye at once; the budget split, never below one', () => {
+  const r = new ReplicaCount('me', 15_000);
+  assert.is(r.count(0), 1, 'alone');
+  r.heard('me', 0);
+  r.heard('b', 0);
+  r.heard('c', 1000);
+  assert.is(r.count(1000), 3);
+  assert.is(r.count(15_500), 2, 'b not heard for 15.5 s');
+  r.gone('c');
+  assert.is(r.count(15_500), 1);
+  assert.equal(shareOf(5, 50, 2), { qps: 2.5, burst: 25 });
+  assert.equal(shareOf(5, 50, 0), { qps: 5, burst: 50 });
+  assert.equal(shareOf(1, 1, 3), { qps: 1 / 3, burst: 1 });
+});
+
+test('token bucket reshape: keeps what was earned up to the new burst, refills at the new rate', () => {
+  const b = new TokenBucket(10, 100, 0);
+  for (let i = 0; i < 90; i++) b.take(0);
+  b.reshape(5, 50, 0);
+  let n = 0;
+  while (b.take(0)) n++;
+  assert.is(n, 10, 'the 10 tokens left stay');
+  b.reshape(5, 5, 0);
+  assert.is(b.waitMs(0), 200, 'one token per 200 ms at 5/s');
+  assert.ok(b.available(1000) && b.full(1000), 'full at the new burst of 5 after 1 s');
 });
 
 test.run();

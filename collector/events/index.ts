@@ -7,6 +7,8 @@ import type { KubeClient } from '../kube/client.js';
 import type { Resolver } from '../resolve/resolver.js';
 import { EventWriter } from './writer.js';
 import { startEventSource, type EventSourceStats, type DropReason } from './pipeline.js';
+import { startPresence } from './presence.js';
+import { shareOf } from './replicas.js';
 
 export interface EventsConfig {
   nats: string;
@@ -57,6 +59,17 @@ export function startEvents(
     writer,
     log,
   );
+  // Replicas split the budget between them (presence.ts); without the shared connection, one replica.
+  const presence =
+    cfg.connection &&
+    startPresence(cfg.connection, (n) => {
+      writer.share(n);
+      const s = shareOf(cfg.qps, cfg.burst, n);
+      log.info(
+        { replicas: n, qps: s.qps, burst: s.burst },
+        'events: collector replicas share the Event budget (--event-qps, --event-burst); this one writes its part',
+      );
+    });
   const report = setInterval(() => {
     const c = writer.correlator.stats,
       w = writer.stats;
@@ -82,6 +95,7 @@ export function startEvents(
     source,
     async stop(flushMs = 5000) {
       clearInterval(report);
+      await presence?.stop();
       await source.stop();
       await writer.stop(flushMs);
       const c = writer.correlator.stats,

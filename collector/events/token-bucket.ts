@@ -6,12 +6,20 @@ export class TokenBucket {
 
   /** ratePerSec tokens per second up to burst; starts full. */
   constructor(
-    private readonly ratePerSec: number,
-    private readonly burst: number,
+    private ratePerSec: number,
+    private burst: number,
     now: number,
   ) {
     this.tokens = burst;
     this.at = now;
+  }
+
+  /** A new rate and burst from now on (what was earned so far is kept, up to the new burst). */
+  reshape(ratePerSec: number, burst: number, now: number): void {
+    this.refill(now);
+    this.ratePerSec = ratePerSec;
+    this.burst = burst;
+    this.tokens = Math.min(this.tokens, burst);
   }
 
   private refill(now: number): void {

@@ -16,6 +16,7 @@ import { onceLogger } from '../../common/log.js';
 import { KubeClient } from '../kube/client.js';
 import { kubeEventApi, type EventApi } from './api.js';
 import type { StreamPosition } from './applied.js';
+import { shareOf } from './replicas.js';
 import { Correlator, type WriteOutcome, type WriteTask } from './correlator.js';
 import { NodeUidCache } from './node-uids.js';
 import type { Observation } from './messages.js';
@@ -60,6 +61,8 @@ export class EventWriter {
   private readonly now: () => number;
   private readonly concurrency: number;
   private readonly attempts: number;
+  private readonly budget: { qps: number; burst: number };
+  private replicas = 1;
   private inflight = 0;
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
@@ -95,6 +98,7 @@ export class EventWriter {
       updateIntervalMs: o.updateIntervalMs ?? 5000,
     });
     this.concurrency = o.concurrency ?? 4;
+    this.budget = { qps: o.qps, burst: o.burst };
     this.requests = new RequestWindow(this.concurrency, new TokenBucket(o.qps, o.burst, this.now()), this.now, sleep);
     this.attempts = o.attempts ?? 4;
     this.warnOnce = onceLogger(log);
@@ -159,6 +163,15 @@ export class EventWriter {
         this.set(c.pendingTotal());
       },
     });
+    const replicas = () => this.replicas;
+    new Gauge({
+      name: 'nodewarden_collector_events_replicas',
+      help: 'collector replicas sharing the Event budget (each writes --event-qps / replicas)',
+      registers,
+      collect() {
+        this.set(replicas());
+      },
+    });
     new Gauge({
       name: 'nodewarden_collector_events_tracked',
       help: 'distinct Events remembered (object, reason, message)',
@@ -169,6 +182,14 @@ export class EventWriter {
     });
     this.sweeper = setInterval(() => this.correlator.sweep(this.now()), 60_000);
     this.sweeper.unref();
+  }
+
+  /** `replicas` collector replicas write Events: this one takes its share of the QPS and burst from now on. */
+  share(replicas: number): void {
+    this.replicas = replicas;
+    const s = shareOf(this.budget.qps, this.budget.burst, replicas);
+    this.requests.global.reshape(s.qps, s.burst, this.now());
+    this.pump();
   }
 
   /** Where the durable consumer stands: writes record sequences above its ack floor (applied.ts). */
