@@ -255,8 +255,9 @@ test('acks: a message is acked when its last Event is written, at once with none
 test('replicas: counted from announcements within the window, a goodbye at once; the budget split, never below one', () => {
   const r = new ReplicaCount('me', 15_000);
   assert.is(r.count(0), 1, 'alone');
-  r.heard('me', 0);
-  r.heard('b', 0);
+  assert.is(r.heard('me', 0), false, 'itself');
+  assert.is(r.heard('b', 0), true, 'a newcomer');
+  assert.is(r.heard('b', 0), false, 'known');
   r.heard('c', 1000);
   assert.is(r.count(1000), 3);
   assert.is(r.count(15_500), 2, 'b not heard for 15.5 s');

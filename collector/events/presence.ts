@@ -64,7 +64,7 @@ export function startPresence(
           const a = err ? undefined : parse(m.data);
           if (!a) return;
           if (a.bye) peers.gone(a.id);
-          else peers.heard(a.id, Date.now());
+          else if (peers.heard(a.id, Date.now())) announce(); // a newcomer learns of us at once, not in 5 s
           recount();
         },
       });

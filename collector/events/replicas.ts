@@ -9,8 +9,12 @@ export class ReplicaCount {
     private readonly windowMs: number,
   ) {}
 
-  heard(id: string, now: number): void {
-    if (id !== this.self) this.peers.set(id, now);
+  /** True for a replica not known before (it has not heard of this one yet either: answer it). */
+  heard(id: string, now: number): boolean {
+    if (id === this.self) return false;
+    const known = this.peers.has(id);
+    this.peers.set(id, now);
+    return !known;
   }
 
   gone(id: string): void {
