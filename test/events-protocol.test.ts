@@ -13,7 +13,8 @@ import {
   type Step,
   type WriteState,
 } from '../collector/events/protocol.js';
-import type { WriteTask } from '../collector/events/correlator.js';
+import type { KnownEvent, WriteTask } from '../collector/events/correlator.js';
+import { APPLIED_ANNOTATION } from '../collector/events/applied.js';
 import type { EventApi } from '../collector/events/api.js';
 import { EventWriter } from '../collector/events/writer.js';
 import { NodeUidCache } from '../collector/events/node-uids.js';
@@ -37,11 +38,23 @@ const task = (over: Partial<WriteTask> = {}): WriteTask => ({
   failures: 0,
   ...over,
 });
-const event = (name: string, count: number, rv: string) => ({
-  metadata: { name, resourceVersion: rv },
+const event = (name: string, count: number, rv: string, applied?: string) => ({
+  metadata: {
+    name,
+    resourceVersion: rv,
+    ...(applied ? { annotations: { [APPLIED_ANNOTATION]: applied } } : {}),
+  },
   count,
   lastTimestamp: '2026-03-01T12:00:00Z',
 });
+const EPOCH = Date.parse('2026-03-01T00:00:00Z');
+/** The first step of a task whose occurrences came from `parts` (stream sequence: count), the ack floor at `floor`. */
+const seqBegin = (parts: Record<number, number>, known?: KnownEvent, floor = 0) => {
+  const m = new Map(Object.entries(parts).map(([seq, n]) => [Number(seq), n]));
+  const t = task({ delta: [...m.values()].reduce((a, n) => a + n, 0), parts: m, known });
+  return begin(t, 'u-1', NOW, undefined, { epoch: EPOCH, floor });
+};
+const body = (r: Req) => r.request.body as { count: number; metadata: { annotations?: Record<string, string | null> } };
 const known = { name: 'web-1.abc', count: 5, resourceVersion: '7', lastMs: NOW - 5000 };
 
 type Req = { state: WriteState; request: EventRequest };
@@ -187,6 +200,45 @@ test('other write statuses -> invalid (dropped and counted)', () => {
   const o = out(answer(req(begin(task(), 'u-1', NOW)), { status: 422, body: { message: 'bad' } }));
   assert.equal(o, { kind: 'invalid', verb: 'create', status: 422, namespace: 'shop', message: 'bad' });
   assert.is(out(answer(req(begin(task({ known }), 'u-1', NOW)), { status: 201 })).kind, 'invalid');
+});
+
+test('stream sequences: the first write records its sequences; a later one skips those already counted', () => {
+  const r = req(seqBegin({ 10: 2, 11: 1 }));
+  assert.is(r.request.method, 'POST');
+  assert.equal(body(r).metadata.annotations, { [APPLIED_ANNOTATION]: `${EPOCH}:10-11` });
+  // Replica B got messages 11 (redelivered: A wrote it, then died before the ack) and 12.
+  const known = { name: 'web-1.abc', count: 3, resourceVersion: '5', lastMs: NOW, applied: `${EPOCH}:10-11` };
+  const p = req(seqBegin({ 11: 1, 12: 4 }, known, 9));
+  assert.is(body(p).count, 7, '3 + 4: message 11 is not counted twice');
+  assert.equal(body(p).metadata.annotations, { [APPLIED_ANNOTATION]: `${EPOCH}:10-12` });
+  const o = answer(p, { status: 200, body: event('web-1.abc', 7, '6', `${EPOCH}:10-12`) });
+  assert.equal('outcome' in o && o.outcome.kind === 'written' && o.outcome.skipped, 1);
+});
+
+test('stream sequences: everything already counted -> written without a request', () => {
+  const known = { name: 'web-1.abc', count: 3, resourceVersion: '5', lastMs: NOW, applied: `${EPOCH}:10-11` };
+  assert.equal(out(seqBegin({ 10: 2, 11: 1 }, known)), { kind: 'written', known, skipped: 3 });
+});
+
+test('stream sequences: a conflict re-reads what the other replica counted (409 on POST and on PATCH)', () => {
+  const r = req(seqBegin({ 20: 1, 21: 1 }));
+  const g = req(answer(r, { status: 409 }));
+  const p = req(answer(g, { status: 200, body: event('web-1.abc', 5, '8', `${EPOCH}:19-20`) }));
+  assert.is(body(p).count, 6, 'only 21 is new');
+  assert.equal(body(p).metadata.annotations, { [APPLIED_ANNOTATION]: `${EPOCH}:19-21` });
+  // The other replica wrote 21 meanwhile: nothing is left to add, and no request is sent.
+  const g2 = req(answer(p, { status: 409 }));
+  assert.equal(out(answer(g2, { status: 200, body: event('web-1.abc', 6, '9', `${EPOCH}:19-21`) })), {
+    kind: 'written',
+    known: { name: 'web-1.abc', count: 6, resourceVersion: '9', lastMs: NOW, applied: `${EPOCH}:19-21` },
+    skipped: 2,
+  });
+});
+
+test('stream sequences: the record is cleared once the floor passes it; an Event of an older stream counts anew', () => {
+  const known = { name: 'web-1.abc', count: 3, resourceVersion: '5', lastMs: NOW, applied: `${EPOCH}:10-11` };
+  assert.equal(body(req(seqBegin({ 30: 1 }, known, 40))).metadata.annotations, { [APPLIED_ANNOTATION]: null });
+  assert.is(body(req(seqBegin({ 30: 1 }, { ...known, applied: `${EPOCH - 5}:30` }))).count, 4);
 });
 
 test('backoff: exponential, capped, jitter kinds, injectable random', () => {

@@ -1,21 +1,13 @@
 // Replicas of the Event path, as pure logic: exact counts across a replica crash — the Event's record
-// of the stream sequences it counts (collector/events/applied.ts), the protocol skipping what is
-// already counted (protocol.ts), when a message may be acked (acks.ts) — and the budget they share
-// (replicas.ts, token-bucket.ts). The same under a real SIGKILL, against a real kube-apiserver and a
+// of the stream sequences it counts (collector/events/applied.ts; the protocol skipping what is
+// already counted is in test/events-protocol.test.ts), when a message may be acked (acks.ts) — and
+// the budget they share (replicas.ts, token-bucket.ts). The same under a real SIGKILL, against a real kube-apiserver and a
 // 3-node NATS cluster: test/scale-fault.test.ts; the shared budget: test/kube-events-scale.test.ts.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
-import { APPLIED_ANNOTATION, MAX_RANGES, formatApplied, parseApplied } from '../collector/events/applied.js';
+import { MAX_RANGES, formatApplied, parseApplied } from '../collector/events/applied.js';
 import { AckTracker } from '../collector/events/acks.js';
-import {
-  begin,
-  step,
-  type Answer,
-  type EventRequest,
-  type Step,
-  type WriteState,
-} from '../collector/events/protocol.js';
 import { Correlator, type WriteTask } from '../collector/events/correlator.js';
 import { ReplicaCount, shareOf } from '../collector/events/replicas.js';
 import { TokenBucket } from '../collector/events/token-bucket.js';
@@ -24,37 +16,6 @@ import type { Observation } from '../collector/events/messages.js';
 const NOW = Date.parse('2026-03-01T12:00:00Z');
 const EPOCH = Date.parse('2026-03-01T00:00:00Z');
 const pos = (floor = 0) => ({ epoch: EPOCH, floor });
-const task = (parts: [number, number][], over: Partial<WriteTask> = {}): WriteTask => ({
-  key: 'k',
-  object: { kind: 'Pod', namespace: 'shop', name: 'web-1', uid: 'u-1' },
-  type: 'Warning',
-  reason: 'PacketDrop',
-  message: 'dropped',
-  host: 'node-a',
-  delta: parts.reduce((a, [, n]) => a + n, 0),
-  parts: new Map(parts),
-  firstMs: NOW - 1000,
-  lastMs: NOW,
-  failures: 0,
-  ...over,
-});
-const event = (count: number, rv: string, applied?: string) => ({
-  metadata: {
-    name: 'web-1.abc',
-    resourceVersion: rv,
-    ...(applied ? { annotations: { [APPLIED_ANNOTATION]: applied } } : {}),
-  },
-  count,
-  lastTimestamp: '2026-03-01T12:00:00Z',
-});
-type Req = { state: WriteState; request: EventRequest };
-function req(s: Step): Req {
-  if (!('request' in s)) throw new Error(`expected a request, got ${JSON.stringify(s.outcome)}`);
-  return s;
-}
-const answer = (r: Req, a: Answer) => step(r.state, r.request, a, NOW);
-const body = (r: Req) => r.request.body as { count: number; metadata: { annotations?: Record<string, string | null> } };
-
 test('applied: ranges round-trip, pruned at the floor, another stream or junk counts nothing', () => {
   assert.is(formatApplied([7, 3, 4, 5, 9, 10, 3], pos()), `${EPOCH}:3-5,7,9-10`);
   assert.equal([...parseApplied(`${EPOCH}:3-5,7,9-10`, EPOCH)], [3, 4, 5, 7, 9, 10]);
@@ -89,98 +50,6 @@ test('applied: property — parse(format(s)) is s above the floor; parse never t
   );
   // a forged annotation naming a billion sequences costs a bounded enumeration, not minutes
   assert.ok(parseApplied(`${EPOCH}:1-999999999999999`, EPOCH).size <= MAX_RANGES * 4096);
-});
-
-test('protocol: the first write records its sequences; a later one skips those already counted', () => {
-  const r = req(
-    begin(
-      task([
-        [10, 2],
-        [11, 1],
-      ]),
-      'u-1',
-      NOW,
-      undefined,
-      pos(),
-    ),
-  );
-  assert.is(r.request.method, 'POST');
-  assert.equal(body(r).metadata.annotations, { [APPLIED_ANNOTATION]: `${EPOCH}:10-11` });
-  // Replica B got messages 11 (redelivered: A wrote it, then died before the ack) and 12.
-  const known = { name: 'web-1.abc', count: 3, resourceVersion: '5', lastMs: NOW, applied: `${EPOCH}:10-11` };
-  const p = req(
-    begin(
-      task(
-        [
-          [11, 1],
-          [12, 4],
-        ],
-        { known },
-      ),
-      'u-1',
-      NOW,
-      undefined,
-      pos(9),
-    ),
-  );
-  assert.is(body(p).count, 7, '3 + 4: message 11 is not counted twice');
-  assert.equal(body(p).metadata.annotations, { [APPLIED_ANNOTATION]: `${EPOCH}:10-12` });
-  const o = answer(p, { status: 200, body: event(7, '6', `${EPOCH}:10-12`) });
-  assert.equal('outcome' in o && o.outcome.kind === 'written' && o.outcome.skipped, 1);
-});
-
-test('protocol: everything already counted -> written without a request', () => {
-  const known = { name: 'web-1.abc', count: 3, resourceVersion: '5', lastMs: NOW, applied: `${EPOCH}:10-11` };
-  const s = begin(
-    task(
-      [
-        [10, 2],
-        [11, 1],
-      ],
-      { known },
-    ),
-    'u-1',
-    NOW,
-    undefined,
-    pos(),
-  );
-  assert.equal('outcome' in s && s.outcome, { kind: 'written', known, skipped: 3 });
-});
-
-test('protocol: a conflict re-reads what the other replica counted (409 on POST and on PATCH)', () => {
-  const r = req(
-    begin(
-      task([
-        [20, 1],
-        [21, 1],
-      ]),
-      'u-1',
-      NOW,
-      undefined,
-      pos(),
-    ),
-  );
-  const g = req(answer(r, { status: 409 }));
-  const p = req(answer(g, { status: 200, body: event(5, '8', `${EPOCH}:19-20`) }));
-  assert.is(body(p).count, 6, 'only 21 is new');
-  assert.equal(body(p).metadata.annotations, { [APPLIED_ANNOTATION]: `${EPOCH}:19-21` });
-  // The other replica wrote 21 meanwhile: nothing is left to add, and no request is sent.
-  const g2 = req(answer(p, { status: 409 }));
-  const o = answer(g2, { status: 200, body: event(6, '9', `${EPOCH}:19-21`) });
-  assert.equal('outcome' in o && o.outcome, {
-    kind: 'written',
-    known: { name: 'web-1.abc', count: 6, resourceVersion: '9', lastMs: NOW, applied: `${EPOCH}:19-21` },
-    skipped: 2,
-  });
-});
-
-test('protocol: the record is cleared once the floor passes it; an Event of an older stream counts anew', () => {
-  const known = { name: 'web-1.abc', count: 3, resourceVersion: '5', lastMs: NOW, applied: `${EPOCH}:10-11` };
-  const p = req(begin(task([[30, 1]], { known }), 'u-1', NOW, undefined, pos(40)));
-  assert.equal(body(p).metadata.annotations, { [APPLIED_ANNOTATION]: null });
-  const old = { ...known, applied: `${EPOCH - 5}:30` };
-  const q = req(begin(task([[30, 1]], { known: old }), 'u-1', NOW, undefined, pos()));
-  assert.is(body(q).count, 4);
 });
 
 test('correlator: parts follow the pending count, back to pending on a failure', () => {
