@@ -83,14 +83,14 @@ const eventFlags = {
     type: 'int',
     arg: 'N',
     default: '25',
-    help: 'Event writes per involved pod/node in a burst; further repeats are counted and written later.',
+    help: 'Event writes per involved pod/node in a burst (all replicas together); further repeats are counted and written later.',
   },
   'event-object-refill': {
     type: 'duration',
     min: 1,
     arg: 'DURATION',
     default: '10s',
-    help: 'One more Event write per involved object every DURATION once its burst is spent.',
+    help: 'One more Event write per involved object every DURATION once its burst is spent (all replicas together).',
   },
   'event-update-interval': {
     type: 'duration',

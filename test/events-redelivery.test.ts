@@ -137,6 +137,31 @@ test('replicas: counted from announcements within the window, a goodbye at once;
   assert.equal(shareOf(1, 1, 3), { qps: 1 / 3, burst: 1 });
 });
 
+test('correlator: an object budget shared by two replicas gives this one half of it', () => {
+  const c = new Correlator({ objectBurst: 4, objectRefillMs: 60_000, updateIntervalMs: 0 });
+  const ob = (message: string): Observation => ({
+    object: { kind: 'Pod', namespace: 'shop', name: 'web-1', uid: 'u-1' },
+    type: 'Warning',
+    reason: 'PacketDrop',
+    message,
+    host: 'node-a',
+    count: 1,
+    firstMs: NOW,
+    lastMs: NOW,
+  });
+  const writes = () => {
+    let n = 0;
+    for (let t = c.next(NOW); t && !('waitMs' in t); t = c.next(NOW)) n++;
+    return n;
+  };
+  c.share(2, NOW);
+  for (const m of ['a', 'b', 'c', 'd']) c.observe(ob(m), NOW);
+  assert.is(writes(), 2, 'burst 4 / 2 replicas');
+  c.share(1, NOW);
+  for (const m of ['e', 'f', 'g', 'h']) c.observe(ob(m), NOW);
+  assert.is(writes(), 0, 'alone again: the bucket refills at the full rate, but what was spent stays spent');
+});
+
 test('token bucket reshape: keeps what was earned up to the new burst, refills at the new rate', () => {
   const b = new TokenBucket(10, 100, 0);
   for (let i = 0; i < 90; i++) b.take(0);

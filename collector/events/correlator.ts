@@ -10,6 +10,7 @@
 // write, retries included, takes from it). Whatever is held back stays in `pending` and is added to
 // the count of the next write: suppressed repeats are never lost, only delayed.
 import { objectKey, observationKey, type EventObject, type Observation } from './messages.js';
+import { shareOf } from './replicas.js';
 import { TokenBucket } from './token-bucket.js';
 
 /**
@@ -116,6 +117,8 @@ export class Correlator {
   private buckets = new Map<string, TokenBucket>();
   private readonly maxEntries: number;
   private readonly idleMs: number;
+  /** Collector replicas writing Events: each object's budget is shared between them like the global one. */
+  private replicas = 1;
   readonly stats: CorrelatorStats = { observed: 0, suppressed: 0, overflow: 0, discarded: 0, written: 0 };
 
   constructor(private readonly o: CorrelatorOptions) {
@@ -187,13 +190,25 @@ export class Correlator {
     } else if (!this.fresh.has(e.key)) this.fresh.set(e.key, e);
   }
 
+  private objectShare(): { qps: number; burst: number } {
+    return shareOf(1000 / this.o.objectRefillMs, this.o.objectBurst, this.replicas);
+  }
+
   private bucket(objKey: string, now: number): TokenBucket {
     let b = this.buckets.get(objKey);
     if (!b) {
-      b = new TokenBucket(1000 / this.o.objectRefillMs, this.o.objectBurst, now);
+      const s = this.objectShare();
+      b = new TokenBucket(s.qps, s.burst, now);
       this.buckets.set(objKey, b);
     }
     return b;
+  }
+
+  /** `replicas` write Events now: every object's budget (and every new one) is this replica's share. */
+  share(replicas: number, now: number): void {
+    this.replicas = replicas;
+    const s = this.objectShare();
+    for (const b of this.buckets.values()) b.reshape(s.qps, s.burst, now);
   }
 
   /**

@@ -184,11 +184,12 @@ export class EventWriter {
     this.sweeper.unref();
   }
 
-  /** `replicas` collector replicas write Events: this one takes its share of the QPS and burst from now on. */
+  /** `replicas` collector replicas write Events: this one takes its share of the QPS and burst (global and per object). */
   share(replicas: number): void {
     this.replicas = replicas;
     const s = shareOf(this.budget.qps, this.budget.burst, replicas);
     this.requests.global.reshape(s.qps, s.burst, this.now());
+    this.correlator.share(replicas, this.now());
     this.pump();
   }
 
