@@ -1,8 +1,9 @@
 // Replicas of the Event path, as pure logic: exact counts across a replica crash — the Event's record
 // of the stream sequences it counts (collector/events/applied.ts; the protocol skipping what is
 // already counted is in test/events-protocol.test.ts), when a message may be acked (acks.ts) — and
-// the budget they share (replicas.ts, token-bucket.ts). The same under a real SIGKILL, against a real kube-apiserver and a
-// 3-node NATS cluster: test/scale-fault.test.ts; the shared budget: test/kube-events-scale.test.ts.
+// the budget they share (replicas.ts, token-bucket.ts, correlator.ts). The same under a real SIGKILL,
+// against a real kube-apiserver and a 3-node NATS cluster: test/scale-fault.test.ts; the shared
+// budget: test/kube-events-scale.test.ts.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
