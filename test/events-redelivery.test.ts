@@ -7,7 +7,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
-import { MAX_RANGES, formatApplied, parseApplied } from '../collector/events/applied.js';
+import { MAX_RANGES, SeqRanges } from '../collector/events/applied.js';
 import { AckTracker } from '../collector/events/acks.js';
 import { Correlator, type WriteTask } from '../collector/events/correlator.js';
 import { ReplicaCount, shareOf } from '../collector/events/replicas.js';
@@ -17,40 +17,62 @@ import type { Observation } from '../collector/events/messages.js';
 const NOW = Date.parse('2026-03-01T12:00:00Z');
 const EPOCH = Date.parse('2026-03-01T00:00:00Z');
 const pos = (floor = 0) => ({ epoch: EPOCH, floor });
+/** Every sequence the ranges hold (small test ranges only). */
+const expand = (r: SeqRanges) => r.ranges.flatMap(([a, b]) => Array.from({ length: b - a + 1 }, (_, i) => a + i));
+const fmt = (seqs: number[], floor = 0) => SeqRanges.of(seqs).format(pos(floor));
+
 test('applied: ranges round-trip, pruned at the floor, another stream or junk counts nothing', () => {
-  assert.is(formatApplied([7, 3, 4, 5, 9, 10, 3], pos()), `${EPOCH}:3-5,7,9-10`);
-  assert.equal([...parseApplied(`${EPOCH}:3-5,7,9-10`, EPOCH)], [3, 4, 5, 7, 9, 10]);
-  assert.is(formatApplied([3, 4, 5, 7], pos(4)), `${EPOCH}:5,7`);
-  assert.is(formatApplied([3, 4], pos(4)), undefined, 'all acked: nothing to record');
-  assert.is(formatApplied([3], { epoch: 0, floor: 0 }), undefined, 'stream not known yet');
-  assert.is(parseApplied(`${EPOCH + 1}:3-5`, EPOCH).size, 0, 'a re-created stream');
-  for (const junk of [undefined, 42, '', 'x', `${EPOCH}`, `${EPOCH}:`, `${EPOCH}:a-b,-3,5-`, `${EPOCH}:9-3`])
-    assert.is(parseApplied(junk, EPOCH).size, 0, String(junk));
+  assert.is(fmt([7, 3, 4, 5, 9, 10, 3]), `${EPOCH}:3-5,7,9-10`);
+  const r = SeqRanges.parse(`${EPOCH}:3-5,7,9-10`, EPOCH);
+  assert.equal(expand(r), [3, 4, 5, 7, 9, 10]);
+  assert.equal(
+    [2, 3, 6, 7, 8, 10, 11].map((s) => r.has(s)),
+    [false, true, false, true, false, true, false],
+  );
+  assert.is(r.with([6, 8, 11]).format(pos()), `${EPOCH}:3-11`, 'a union merges adjacent ranges');
+  assert.is(fmt([3, 4, 5, 7], 4), `${EPOCH}:5,7`);
+  assert.is(SeqRanges.parse(`${EPOCH}:1-100`, EPOCH).format(pos(40)), `${EPOCH}:41-100`, 'a range is clipped');
+  assert.is(fmt([3, 4], 4), undefined, 'all acked: nothing to record');
+  assert.is(SeqRanges.of([3]).format({ epoch: 0, floor: 0 }), undefined, 'stream not known yet');
+  assert.is(SeqRanges.parse(`${EPOCH + 1}:3-5`, EPOCH).ranges.length, 0, 'a re-created stream');
+  for (const junk of [
+    undefined,
+    42,
+    '',
+    'x',
+    `${EPOCH}`,
+    `${EPOCH}:`,
+    `${EPOCH}:a-b,-3,5-`,
+    `${EPOCH}:9-3`,
+    `${EPOCH}:0`,
+  ])
+    assert.is(SeqRanges.parse(junk, EPOCH).ranges.length, 0, String(junk));
   const many = Array.from({ length: MAX_RANGES + 50 }, (_, i) => i * 2 + 1);
-  const kept = parseApplied(formatApplied(many, pos()), EPOCH);
-  assert.is(kept.size, MAX_RANGES, 'bounded: the newest ranges stay');
+  const kept = SeqRanges.parse(fmt(many), EPOCH);
+  assert.is(kept.ranges.length, MAX_RANGES, 'bounded: the newest ranges stay');
   assert.ok(kept.has(many[many.length - 1]) && !kept.has(1));
+  // a forged annotation naming a quadrillion sequences is one range, not a quadrillion of anything
+  const forged = SeqRanges.parse(`${EPOCH}:1-999999999999999`, EPOCH);
+  assert.equal([forged.ranges.length, forged.has(123456789)], [1, true]);
 });
 
-test('applied: property — parse(format(s)) is s above the floor; parse never throws and stays bounded', () => {
+test('applied: property — parse(format(s)) is s above the floor; any value parses into bounded, ordered ranges', () => {
   fc.assert(
     fc.property(fc.array(fc.integer({ min: 1, max: 5000 }), { maxLength: 200 }), fc.nat(5000), (seqs, floor) => {
-      const v = formatApplied(seqs, pos(floor));
       const want = [...new Set(seqs.filter((s) => s > floor))].sort((a, b) => a - b);
-      const got = [...parseApplied(v, EPOCH)].sort((a, b) => a - b);
-      return want.length <= MAX_RANGES ? JSON.stringify(got) === JSON.stringify(want) : got.length <= want.length;
+      const got = expand(SeqRanges.parse(fmt(seqs, floor), EPOCH));
+      if (want.length > MAX_RANGES) return got.length <= want.length;
+      return JSON.stringify(got) === JSON.stringify(want) && seqs.every((s) => s <= floor || got.includes(s));
     }),
     { numRuns: 300 },
   );
   fc.assert(
-    fc.property(
-      fc.string({ maxLength: 300 }),
-      (junk) => parseApplied(`${EPOCH}:${junk}`, EPOCH).size <= MAX_RANGES * 4096,
-    ),
+    fc.property(fc.string({ maxLength: 300 }), (junk) => {
+      const r = SeqRanges.parse(`${EPOCH}:${junk}`, EPOCH).ranges;
+      return r.length <= MAX_RANGES && r.every(([a, b], i) => a <= b && (i === 0 || a > r[i - 1][1] + 1));
+    }),
     { numRuns: 300 },
   );
-  // a forged annotation naming a billion sequences costs a bounded enumeration, not minutes
-  assert.ok(parseApplied(`${EPOCH}:1-999999999999999`, EPOCH).size <= MAX_RANGES * 4096);
 });
 
 test('correlator: parts follow the pending count, back to pending on a failure', () => {

@@ -14,7 +14,7 @@
 // status on a write is `invalid` (the API server rejected the Event), on a read `failed`.
 import { statusMessage } from '../kube/client.js';
 import type { KnownEvent, WriteTask } from './correlator.js';
-import { APPLIED_ANNOTATION, formatApplied, parseApplied, type StreamPosition } from './applied.js';
+import { APPLIED_ANNOTATION, SeqRanges, type StreamPosition } from './applied.js';
 import { eventBody, eventName, eventNamespace, k8sTime } from './messages.js';
 
 export type Verb = 'create' | 'patch' | 'get';
@@ -108,7 +108,7 @@ function write(s: WriteState, now: number): Step {
   const parts = t.parts ?? new Map<number, number>();
   if (!s.known) {
     const body = eventBody(s.name, { ...t.object, uid: s.uid }, t, t.delta, firstMs, lastMs);
-    const applied = formatApplied(parts.keys(), s.stream);
+    const applied = SeqRanges.of(parts.keys()).format(s.stream);
     if (applied)
       (body.metadata as { annotations?: Record<string, string> }).annotations = { [APPLIED_ANNOTATION]: applied };
     return {
@@ -116,13 +116,13 @@ function write(s: WriteState, now: number): Step {
       request: { verb: 'create', method: 'POST', path: base(s), body, purpose: 'write' },
     };
   }
-  const counted = parseApplied(s.known.applied, s.stream.epoch);
+  const counted = SeqRanges.parse(s.known.applied, s.stream.epoch);
   let skipped = 0;
   for (const [seq, n] of parts) if (counted.has(seq)) skipped += n;
   if (skipped >= t.delta && t.delta > 0) return { outcome: { kind: 'written', known: s.known, skipped } };
   const last = Math.max(s.known.lastMs, lastMs);
   const metadata: Record<string, unknown> = { resourceVersion: s.known.resourceVersion };
-  const applied = formatApplied([...counted, ...parts.keys()], s.stream);
+  const applied = counted.with(parts.keys()).format(s.stream);
   // null removes an annotation in a merge patch: everything it listed is below the ack floor now.
   if (applied || s.known.applied) metadata.annotations = { [APPLIED_ANNOTATION]: applied ?? null };
   const body = { metadata, count: s.known.count + t.delta - skipped, lastTimestamp: k8sTime(last) };
