@@ -2,6 +2,9 @@
 // that dies first leaves it to be delivered again, and applied.ts keeps that from counting twice),
 // or after holdMs at the latest, before JetStream's ack wait would redeliver it anyway (a throttled
 // or refused Event then keeps its count in memory only, as before: lost if the replica dies).
+/** Messages held unacked at most (the consumer's max_ack_pending): a storm's update interval at 1,000 nodes, with room. */
+export const MAX_HELD_MESSAGES = 20_000;
+
 export class AckTracker {
   /** Insertion order is arrival order, so expiry stops at the first young entry. */
   private held = new Map<number, { keys: Set<string>; ack: () => void; at: number }>();

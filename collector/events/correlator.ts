@@ -10,15 +10,17 @@
 // write, retries included, takes from it). Whatever is held back stays in `pending` and is added to
 // the count of the next write: suppressed repeats are never lost, only delayed.
 import { objectKey, observationKey, type EventObject, type Observation } from './messages.js';
+import { MAX_HELD_MESSAGES } from './acks.js';
 import { shareOf } from './replicas.js';
 import { TokenBucket } from './token-bucket.js';
 
 /**
- * Stream sequences remembered per entry. Only unacked messages can come back (acks.ts acks within
- * 20 s), so an entry held back for long (API server down) forgets its oldest sequences instead of
- * growing with every message; their occurrences stay in the count.
+ * Stream sequences remembered per entry: as many as messages may be held unacked. Only unacked
+ * messages can come back (acks.ts acks within 20 s), so an entry held back for long (API server
+ * down) forgets its oldest sequences instead of growing with every message; their occurrences stay
+ * in the count.
  */
-const MAX_PARTS = 5000;
+export const MAX_PARTS = MAX_HELD_MESSAGES;
 
 function addPart(parts: Map<number, number>, seq: number, n: number): void {
   parts.set(seq, (parts.get(seq) ?? 0) + n);

@@ -27,7 +27,7 @@ import type { Resolver } from '../resolve/resolver.js';
 import { dropObservations, findingObservation, type EventObject, type Observation } from './messages.js';
 import type { EventWriter } from './writer.js';
 import { backoff } from '../../common/backoff.js';
-import { AckTracker } from './acks.js';
+import { AckTracker, MAX_HELD_MESSAGES } from './acks.js';
 
 /** Retries of the consumer after NATS errors: 0.5 s doubling to 10 s (reset once consuming). */
 const RETRY = { baseMs: 500, capMs: 10_000, jitter: 'none' } as const;
@@ -48,8 +48,6 @@ const NANOS_PER_MS = 1_000_000;
 const ACK_WAIT_MS = 30_000;
 /** Longest a message waits for its Events before it is acked anyway: well inside ACK_WAIT_MS. */
 const HOLD_MS = 20_000;
-/** Messages held unacked at most (an update interval of a storm at 1,000 nodes, with room). */
-const MAX_ACK_PENDING = 20_000;
 /** How often the consumer's ack floor is read (the annotation keeps sequences above it). */
 const POSITION_EVERY_MS = 5000;
 
@@ -248,8 +246,8 @@ export function startEventSource(
     try {
       const ci = await jsm.consumers.info(STREAM, EVENTS_CONSUMER);
       // made by an older version with a smaller window: holding acks until the writes needs this one
-      if ((ci.config.max_ack_pending ?? 0) < MAX_ACK_PENDING)
-        await jsm.consumers.update(STREAM, EVENTS_CONSUMER, { max_ack_pending: MAX_ACK_PENDING });
+      if ((ci.config.max_ack_pending ?? 0) < MAX_HELD_MESSAGES)
+        await jsm.consumers.update(STREAM, EVENTS_CONSUMER, { max_ack_pending: MAX_HELD_MESSAGES });
       return;
     } catch (err) {
       if (!/not found/i.test((err as Error).message)) throw err;
@@ -262,7 +260,7 @@ export function startEventSource(
         opt_start_time: new Date(Date.now() - (o.startLookbackMs ?? 10 * 60_000)).toISOString(),
         filter_subject: `${SUBJECT_ROOT}.>`,
         ack_wait: ACK_WAIT_MS * NANOS_PER_MS,
-        max_ack_pending: MAX_ACK_PENDING,
+        max_ack_pending: MAX_HELD_MESSAGES,
       });
       log.info({ consumer: EVENTS_CONSUMER }, 'events: durable consumer created');
     } catch (err) {
