@@ -345,4 +345,19 @@ test('kube-apiserver restarted mid-run: pod caches resync, Events resume with ev
   }
 });
 
+test('a replica that stops cleanly leaves the budget to the other at once (its goodbye), not after 15 s', async () => {
+  const replicas = async () =>
+    Number(
+      /^nodewarden_collector_events_replicas (\d+)$/m.exec(
+        await (await fetch(`http://127.0.0.1:${ports[0]}/metrics`)).text(),
+      )?.[1] ?? 0,
+    );
+  assert.is(await replicas(), 2);
+  const t0 = Date.now();
+  await collectors[1].stop('SIGTERM');
+  await waitFor('replica 1 counts itself alone', async () => (await replicas()) === 1, 5000, 100);
+  console.log(`    the other replica wrote the whole budget again ${Date.now() - t0} ms after the SIGTERM`);
+  assert.match(collectors[0].output(), /"replicas":1,[^\n]*"msg":"events: collector replicas share the Event budget/);
+});
+
 test.run();
