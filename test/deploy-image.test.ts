@@ -422,35 +422,32 @@ const canUnshare =
     (b) => run('sh', ['-c', `command -v ${b}`]).code === 0,
   );
 
-if (!canUnshare) console.log('  (skipped: the capability test needs root, unshare, setpriv and iptables-legacy)');
-(canUnshare ? test : test.skip)(
-  "the agent's capabilities (as rendered) are exactly enough: iptables-save -c on nft needs NET_ADMIN, on legacy also NET_RAW",
-  () => {
-    const ds = docs.find((d) => d.kind === 'DaemonSet' && d.metadata.name === 'nodewarden-agent');
-    const sc = ds.spec.template.spec.containers[0].securityContext;
-    assert.equal(sc.capabilities.drop, ['ALL']);
-    const asSetpriv = (caps: string[]) => ['-all', ...caps.map((c) => `+${c.toLowerCase()}`)].join(',');
-    // root in a fresh network namespace (so the node's own rules are untouched) with one rule per backend,
-    // then the listing as root limited to a capability set, the way the container runtime limits it
-    const listing = (caps: string[]) => {
-      const script = [
-        'iptables -A INPUT -s 198.51.100.7 -j DROP',
-        'iptables-legacy -A INPUT -s 198.51.100.8 -j DROP',
-        `setpriv --bounding-set ${asSetpriv(caps)} --no-new-privs -- sh -c 'iptables-save -c 2>/dev/null | grep -c 198.51.100.7; iptables-legacy-save -c 2>/dev/null | grep -c 198.51.100.8; grep CapEff /proc/self/status' || true`,
-      ].join(' && ');
-      const r = run('unshare', ['--net', '--mount', 'sh', '-c', script], { timeoutMs: 20_000 });
-      const [nft, legacy, capEff] = r.stdout.trim().split('\n');
-      return { nft: nft === '1', legacy: legacy === '1', capEff, out: r.stdout + r.stderr };
-    };
-    const rendered = listing(sc.capabilities.add);
-    assert.ok(rendered.nft && rendered.legacy, `with ${sc.capabilities.add}: ${rendered.out}`);
-    assert.match(rendered.capEff, /^CapEff:\s+0000000000003000$/, 'exactly NET_ADMIN (12) and NET_RAW (13)');
-    // and each of the two is needed
-    const noRaw = listing(['NET_ADMIN']);
-    assert.ok(noRaw.nft && !noRaw.legacy, `NET_ADMIN alone: ${noRaw.out}`);
-    const noAdmin = listing(['NET_RAW']);
-    assert.ok(!noAdmin.nft && !noAdmin.legacy, `NET_RAW alone: ${noAdmin.out}`);
-  },
-);
+test("the agent's capabilities (as rendered) are exactly enough: iptables-save -c on nft needs NET_ADMIN, on legacy also NET_RAW", () => {
+  if (!canUnshare) throw new Error('the capability test needs root, unshare, setpriv and iptables-legacy');
+  const ds = docs.find((d) => d.kind === 'DaemonSet' && d.metadata.name === 'nodewarden-agent');
+  const sc = ds.spec.template.spec.containers[0].securityContext;
+  assert.equal(sc.capabilities.drop, ['ALL']);
+  const asSetpriv = (caps: string[]) => ['-all', ...caps.map((c) => `+${c.toLowerCase()}`)].join(',');
+  // root in a fresh network namespace (so the node's own rules are untouched) with one rule per backend,
+  // then the listing as root limited to a capability set, the way the container runtime limits it
+  const listing = (caps: string[]) => {
+    const script = [
+      'iptables -A INPUT -s 198.51.100.7 -j DROP',
+      'iptables-legacy -A INPUT -s 198.51.100.8 -j DROP',
+      `setpriv --bounding-set ${asSetpriv(caps)} --no-new-privs -- sh -c 'iptables-save -c 2>/dev/null | grep -c 198.51.100.7; iptables-legacy-save -c 2>/dev/null | grep -c 198.51.100.8; grep CapEff /proc/self/status' || true`,
+    ].join(' && ');
+    const r = run('unshare', ['--net', '--mount', 'sh', '-c', script], { timeoutMs: 20_000 });
+    const [nft, legacy, capEff] = r.stdout.trim().split('\n');
+    return { nft: nft === '1', legacy: legacy === '1', capEff, out: r.stdout + r.stderr };
+  };
+  const rendered = listing(sc.capabilities.add);
+  assert.ok(rendered.nft && rendered.legacy, `with ${sc.capabilities.add}: ${rendered.out}`);
+  assert.match(rendered.capEff, /^CapEff:\s+0000000000003000$/, 'exactly NET_ADMIN (12) and NET_RAW (13)');
+  // and each of the two is needed
+  const noRaw = listing(['NET_ADMIN']);
+  assert.ok(noRaw.nft && !noRaw.legacy, `NET_ADMIN alone: ${noRaw.out}`);
+  const noAdmin = listing(['NET_RAW']);
+  assert.ok(!noAdmin.nft && !noAdmin.legacy, `NET_RAW alone: ${noAdmin.out}`);
+});
 
 test.run();

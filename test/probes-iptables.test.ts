@@ -79,89 +79,86 @@ function lab(backend: 'nft' | 'legacy') {
   };
 }
 
-if (!isRoot) {
-  console.log('SKIP probes-iptables: needs root (network namespaces, iptables); CI runs as root');
-  test.skip('probes-iptables: needs root');
-} else {
-  for (const backend of ['nft', 'legacy'] as const) {
-    test(`${backend}: rising drops -> IptablesDropsRising naming the chains, metrics, cleared when quiet`, async () => {
-      const l = lab(backend);
-      const sink = new RecordingSink();
-      const registry = new Registry();
-      let probes: ReturnType<typeof startProbes> | undefined;
-      try {
-        l.up();
-        probes = startProbes(
-          // the probe polls the node netns through a command prefix, as --iptables-save allows
-          {
-            probes: ['iptables'],
-            'iptables-save': [`ip netns exec ${l.node} iptables-${backend}-save`],
-            'iptables-interval': `${INTERVAL}ms`,
-            'iptables-drop-rate': '100',
-          },
-          sink,
-          { log: testLog, registry },
-        );
-        await waitFor(
-          'iptables status',
-          () => sink.statuses.find((s) => s.name === 'iptables'),
-          5000,
-          undefined,
-          () => sink.statuses,
-        );
-        assert.ok(sink.statuses[0].ok, sink.statuses[0].detail);
+if (!isRoot)
+  throw new Error('probes-iptables needs root (network namespaces, iptables): run npm test as root (CI does)');
+for (const backend of ['nft', 'legacy'] as const) {
+  test(`${backend}: rising drops -> IptablesDropsRising naming the chains, metrics, cleared when quiet`, async () => {
+    const l = lab(backend);
+    const sink = new RecordingSink();
+    const registry = new Registry();
+    let probes: ReturnType<typeof startProbes> | undefined;
+    try {
+      l.up();
+      probes = startProbes(
+        // the probe polls the node netns through a command prefix, as --iptables-save allows
+        {
+          probes: ['iptables'],
+          'iptables-save': [`ip netns exec ${l.node} iptables-${backend}-save`],
+          'iptables-interval': `${INTERVAL}ms`,
+          'iptables-drop-rate': '100',
+        },
+        sink,
+        { log: testLog, registry },
+      );
+      await waitFor(
+        'iptables status',
+        () => sink.statuses.find((s) => s.name === 'iptables'),
+        5000,
+        undefined,
+        () => sink.statuses,
+      );
+      assert.ok(sink.statuses[0].ok, sink.statuses[0].detail);
 
-        const traffic = spawn('ip', ['netns', 'exec', l.peer, 'timeout', '10', 'python3', '-c', TRAFFIC], {
-          stdio: 'ignore',
-        });
-        const done = new Promise((r) => traffic.once('exit', r));
-        const raised = await waitFor(
-          'IptablesDropsRising',
-          () => sink.find('IptablesDropsRising', true),
-          5000,
-          undefined,
-          () => sink.findings,
-        );
-        assert.is(raised.severity, 'warning');
-        assert.match(raised.message, new RegExp(`mostly in filter/${CALI_CHAIN} \\(Calico chain\\)`));
-        assert.match(
-          raised.evidence.top1,
-          new RegExp(
-            `^\\d+\\.\\d packets/s filter/${CALI_CHAIN} \\(Calico chain\\): -p udp -m udp --dport 9999 -j DROP$`,
-          ),
-        );
-        assert.match(raised.evidence.top2, /packets\/s filter\/INPUT: policy DROP$/);
-        assert.match(
-          raised.evidence.top3,
-          /packets\/s filter\/KUBE-FIREWALL \(kube-proxy chain\): -p udp -m udp --dport 9998 -j REJECT/,
-        );
-        assert.ok(Number(raised.evidence.dropRate.split(' ')[0]) >= 100, raised.evidence.dropRate);
+      const traffic = spawn('ip', ['netns', 'exec', l.peer, 'timeout', '10', 'python3', '-c', TRAFFIC], {
+        stdio: 'ignore',
+      });
+      const done = new Promise((r) => traffic.once('exit', r));
+      const raised = await waitFor(
+        'IptablesDropsRising',
+        () => sink.find('IptablesDropsRising', true),
+        5000,
+        undefined,
+        () => sink.findings,
+      );
+      assert.is(raised.severity, 'warning');
+      assert.match(raised.message, new RegExp(`mostly in filter/${CALI_CHAIN} \\(Calico chain\\)`));
+      assert.match(
+        raised.evidence.top1,
+        new RegExp(
+          `^\\d+\\.\\d packets/s filter/${CALI_CHAIN} \\(Calico chain\\): -p udp -m udp --dport 9999 -j DROP$`,
+        ),
+      );
+      assert.match(raised.evidence.top2, /packets\/s filter\/INPUT: policy DROP$/);
+      assert.match(
+        raised.evidence.top3,
+        /packets\/s filter\/KUBE-FIREWALL \(kube-proxy chain\): -p udp -m udp --dport 9998 -j REJECT/,
+      );
+      assert.ok(Number(raised.evidence.dropRate.split(' ')[0]) >= 100, raised.evidence.dropRate);
 
-        await done;
-        const metrics = await registry.getSingleMetricAsString('nodewarden_agent_iptables_packets_total');
-        const value = (labels: string) =>
-          Number(new RegExp(`nodewarden_agent_iptables_packets_total\\{${labels}\\} (\\d+)`).exec(metrics)?.[1]);
-        assert.ok(value('table="filter",chain="cali-fw-\\*",target="DROP"') > 100, metrics);
-        assert.ok(value('table="filter",chain="cali-fw-\\*",target="LOG"') > 100, metrics);
-        assert.ok(value('table="filter",chain="INPUT",target="policy DROP"') > 20, metrics);
-        assert.ok(value('table="filter",chain="KUBE-FIREWALL",target="REJECT"') > 10, metrics);
+      await done;
+      const metrics = await registry.getSingleMetricAsString('nodewarden_agent_iptables_packets_total');
+      const value = (labels: string) =>
+        Number(new RegExp(`nodewarden_agent_iptables_packets_total\\{${labels}\\} (\\d+)`).exec(metrics)?.[1]);
+      assert.ok(value('table="filter",chain="cali-fw-\\*",target="DROP"') > 100, metrics);
+      assert.ok(value('table="filter",chain="cali-fw-\\*",target="LOG"') > 100, metrics);
+      assert.ok(value('table="filter",chain="INPUT",target="policy DROP"') > 20, metrics);
+      assert.ok(value('table="filter",chain="KUBE-FIREWALL",target="REJECT"') > 10, metrics);
 
-        // two quiet polls clear it (one quiet poll between bursts would not)
-        const cleared = await waitFor(
-          'IptablesDropsRising cleared',
-          () => sink.find('IptablesDropsRising', false),
-          4 * INTERVAL + 1000,
-          undefined,
-          () => sink.findings,
-        );
-        assert.match(cleared.evidence.dropRate, /^0\.0 packets\/s/);
-        assert.is(sink.findings.length, 2, 'raised once, cleared once');
-      } finally {
-        await probes?.stop();
-        l.down();
-      }
-    });
-  }
-
-  test.run();
+      // two quiet polls clear it (one quiet poll between bursts would not)
+      const cleared = await waitFor(
+        'IptablesDropsRising cleared',
+        () => sink.find('IptablesDropsRising', false),
+        4 * INTERVAL + 1000,
+        undefined,
+        () => sink.findings,
+      );
+      assert.match(cleared.evidence.dropRate, /^0\.0 packets\/s/);
+      assert.is(sink.findings.length, 2, 'raised once, cleared once');
+    } finally {
+      await probes?.stop();
+      l.down();
+    }
+  });
 }
+
+test.run();

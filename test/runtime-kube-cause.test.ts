@@ -32,200 +32,195 @@ function kubeletLine(err: string, pid: number): string {
 }
 
 const skip = labUnavailable() ?? (journalRemoteAvailable() ? undefined : 'systemd-journal-remote missing');
-if (skip) {
-  console.log(`SKIP runtime-kube-cause: ${skip}`);
-  test.skip(`runtime-kube-cause: ${skip}`);
-} else {
-  let cp: ControlPlane;
-  let lab: CriLab;
-  let journal: TestJournal;
-  let stack: Stack | undefined;
-  let nodeUid = '';
+if (skip) throw new Error(`runtime-kube-cause needs: ${skip}`);
+let cp: ControlPlane;
+let lab: CriLab;
+let journal: TestJournal;
+let stack: Stack | undefined;
+let nodeUid = '';
 
-  /** The mirror pod the kubelet would create for the static pod (mirror_client.go CreateMirrorPod). */
-  const mirrorPod = () => ({
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: {
-      name: POD,
-      namespace: 'kube-system',
+/** The mirror pod the kubelet would create for the static pod (mirror_client.go CreateMirrorPod). */
+const mirrorPod = () => ({
+  apiVersion: 'v1',
+  kind: 'Pod',
+  metadata: {
+    name: POD,
+    namespace: 'kube-system',
+    labels: { component: 'kube-apiserver', tier: 'control-plane' },
+    annotations: {
+      'kubernetes.io/config.hash': HASH,
+      'kubernetes.io/config.mirror': HASH,
+      'kubernetes.io/config.source': 'file',
+      'kubernetes.io/config.seen': '2026-11-23T15:25:49.904417213Z',
+    },
+    ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name: NODE, uid: nodeUid, controller: true }],
+  },
+  spec: {
+    nodeName: NODE,
+    hostNetwork: true,
+    priorityClassName: 'system-node-critical',
+    containers: [
+      {
+        name: 'kube-apiserver',
+        image: 'registry.k8s.io/kube-apiserver:v1.36.3',
+        securityContext: { privileged: true },
+      },
+    ],
+  },
+});
+const createMirror = () => cp.request('POST', '/api/v1/namespaces/kube-system/pods', mirrorPod(), { user: NODE_USER });
+const finding = async () =>
+  (await getJson<{ items: any[] }>(`${stack!.api}/api/v1/findings?kind=StaticPodNotMirrored`)).items.find(
+    (f) => f.evidence?.pod === `kube-system/${POD}`,
+  );
+
+test.before(async () => {
+  cp = await startControlPlane({ users: [{ name: NODE_USER, groups: ['system:nodes'] }] });
+  nodeUid = (await cp.createNode(NODE, '10.4.0.4')).uid;
+  // what the Node authorizer grants a kubelet, as plain RBAC (this harness runs RBAC only)
+  for (const args of [
+    ['create', 'clusterrolebinding', 'kubelet-node-a', '--clusterrole=system:node', `--user=${NODE_USER}`],
+    ['label', 'namespace', 'kube-system', 'pod-security.kubernetes.io/enforce=baseline'],
+  ]) {
+    const r = await cp.kubectl(args);
+    assert.is(r.code, 0, r.stderr);
+  }
+  lab = await startCriLab('nwcause');
+  const sb = await lab.runPod(
+    lab.sandbox(POD, 'kube-system', HASH, {
+      hostNetwork: true,
       labels: { component: 'kube-apiserver', tier: 'control-plane' },
       annotations: {
-        'kubernetes.io/config.hash': HASH,
-        'kubernetes.io/config.mirror': HASH,
         'kubernetes.io/config.source': 'file',
+        'kubernetes.io/config.hash': HASH,
         'kubernetes.io/config.seen': '2026-11-23T15:25:49.904417213Z',
       },
-      ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name: NODE, uid: nodeUid, controller: true }],
+    }),
+  );
+  await lab.startContainer(sb, 'kube-apiserver', 0);
+  journal = createTestJournal();
+  await journal.append(['Linux version 6.1 (boot banner)']);
+  stack = await startStack({
+    node: NODE,
+    journalDir: journal.dir,
+    agentArgs: [
+      '--probes',
+      'none',
+      '--container-log-dir',
+      '',
+      '--runtime-endpoint',
+      lab.endpoint,
+      '--runtime-poll',
+      '200ms',
+    ],
+    collectorArgs: ['--kubeconfig', cp.kubeconfig(), '--static-pod-grace', '1s'],
+  });
+});
+
+test.after(async () => {
+  await stack?.stop();
+  journal?.remove();
+  await lab?.down();
+  await cp?.stop();
+});
+
+const nodeEvents = async () => {
+  const r = await cp.kubectl([
+    'get',
+    'events',
+    '-A',
+    '--field-selector',
+    `involvedObject.kind=Node,involvedObject.name=${NODE},reason=StaticPodNotMirrored`,
+    '-o',
+    'json',
+  ]);
+  return JSON.parse(r.stdout || '{"items":[]}').items as any[];
+};
+
+test('no mirror pod for the grace period: raised, and the finding says where to look (no kubelet line read yet)', async () => {
+  const f = await waitFor(
+    'StaticPodNotMirrored',
+    async () => {
+      const x = await finding();
+      return x?.active ? x : undefined;
     },
-    spec: {
-      nodeName: NODE,
-      hostNetwork: true,
-      priorityClassName: 'system-node-critical',
-      containers: [
-        {
-          name: 'kube-apiserver',
-          image: 'registry.k8s.io/kube-apiserver:v1.36.3',
-          securityContext: { privileged: true },
-        },
-      ],
+    20_000,
+  );
+  assert.equal([f.node, f.severity, f.evidence.cause], [NODE, 'critical', undefined]);
+  assert.match(f.message, /the kubelet's log on the node says which\)$/);
+  await waitFor('the first Node Event', async () => (await nodeEvents()).length === 1, 20_000);
+});
+
+test("the API server refuses the mirror pod; the raised finding learns the cause, with the API server's words, and a new Event says it", async () => {
+  const refused = await createMirror();
+  assert.is(refused.status, 403);
+  const answer: string = refused.body.message;
+  assert.match(
+    answer,
+    /^pods "kube-apiserver-node-a" is forbidden: violates PodSecurity "baseline:latest": host namespaces \(hostNetwork=true\), privileged/,
+  );
+  // the kubelet logs it, and retries (and logs it again) on every sync of the pod
+  await journal.append([kubeletLine(answer, 4242)], { transport: 'stdout', identifier: 'kubelet' });
+  await journal.append(
+    ['I1123 17:40:02.000000    4242 kubelet.go:2527] "SyncLoop (PLEG): event for pod" pod="default/web-0"'],
+    { transport: 'stdout', identifier: 'kubelet' },
+  );
+  await journal.append([kubeletLine(answer, 4242)], { transport: 'stdout', identifier: 'kubelet' });
+
+  const f = await waitFor(
+    'StaticPodNotMirrored with its cause',
+    async () => {
+      const x = await finding();
+      return x?.active && x.evidence?.cause ? x : undefined;
     },
-  });
-  const createMirror = () =>
-    cp.request('POST', '/api/v1/namespaces/kube-system/pods', mirrorPod(), { user: NODE_USER });
-  const finding = async () =>
-    (await getJson<{ items: any[] }>(`${stack!.api}/api/v1/findings?kind=StaticPodNotMirrored`)).items.find(
-      (f) => f.evidence?.pod === `kube-system/${POD}`,
-    );
+    20_000,
+    undefined,
+    async () => JSON.stringify(await finding()),
+  );
+  assert.equal(
+    [f.node, f.severity, f.evidence.cause, f.evidence.kubeletError],
+    [NODE, 'critical', 'PodSecurity', answer],
+  );
+  assert.ok(
+    f.message.includes(
+      `Likely cause: Pod Security admission rejects it: the namespace enforces "baseline:latest" (host namespaces (hostNetwork=true), privileged (container "kube-apiserver" must not set securityContext.privileged=true)). The kubelet got: ${answer}`,
+    ),
+    f.message,
+  );
 
-  test.before(async () => {
-    cp = await startControlPlane({ users: [{ name: NODE_USER, groups: ['system:nodes'] }] });
-    nodeUid = (await cp.createNode(NODE, '10.4.0.4')).uid;
-    // what the Node authorizer grants a kubelet, as plain RBAC (this harness runs RBAC only)
-    for (const args of [
-      ['create', 'clusterrolebinding', 'kubelet-node-a', '--clusterrole=system:node', `--user=${NODE_USER}`],
-      ['label', 'namespace', 'kube-system', 'pod-security.kubernetes.io/enforce=baseline'],
-    ]) {
-      const r = await cp.kubectl(args);
-      assert.is(r.code, 0, r.stderr);
-    }
-    lab = await startCriLab('nwcause');
-    const sb = await lab.runPod(
-      lab.sandbox(POD, 'kube-system', HASH, {
-        hostNetwork: true,
-        labels: { component: 'kube-apiserver', tier: 'control-plane' },
-        annotations: {
-          'kubernetes.io/config.source': 'file',
-          'kubernetes.io/config.hash': HASH,
-          'kubernetes.io/config.seen': '2026-11-23T15:25:49.904417213Z',
-        },
-      }),
-    );
-    await lab.startContainer(sb, 'kube-apiserver', 0);
-    journal = createTestJournal();
-    await journal.append(['Linux version 6.1 (boot banner)']);
-    stack = await startStack({
-      node: NODE,
-      journalDir: journal.dir,
-      agentArgs: [
-        '--probes',
-        'none',
-        '--container-log-dir',
-        '',
-        '--runtime-endpoint',
-        lab.endpoint,
-        '--runtime-poll',
-        '200ms',
-      ],
-      collectorArgs: ['--kubeconfig', cp.kubeconfig(), '--static-pod-grace', '1s'],
-    });
-  });
+  const cli = await runCli(['findings', '-A', '--collector', stack!.api, '--kind', 'StaticPodNotMirrored']);
+  assert.is(cli.code, 0, cli.stderr);
+  assert.match(cli.stdout, /Pod Security admission rejects it/);
 
-  test.after(async () => {
-    await stack?.stop();
-    journal?.remove();
-    await lab?.down();
-    await cp?.stop();
-  });
+  const rt = await getJson(`${stack!.api}/api/v1/nodes/${NODE}/runtime`);
+  const sp = rt.pods.find((p: any) => p.name === POD).staticPod;
+  assert.equal([sp.mirrorPod, sp.kubeletError.error], [false, answer]);
 
-  const nodeEvents = async () => {
-    const r = await cp.kubectl([
-      'get',
-      'events',
-      '-A',
-      '--field-selector',
-      `involvedObject.kind=Node,involvedObject.name=${NODE},reason=StaticPodNotMirrored`,
-      '-o',
-      'json',
-    ]);
-    return JSON.parse(r.stdout || '{"items":[]}').items as any[];
-  };
+  // kubectl describe node shows it: a Warning Event on the Node, in the real API server
+  const ev = await waitFor(
+    'the Node Event naming the cause',
+    async () => (await nodeEvents()).find((e) => e.message.includes('Pod Security admission rejects it')),
+    20_000,
+  );
+  assert.equal([ev.type, ev.involvedObject.uid], ['Warning', nodeUid]);
+  const described = await cp.kubectl(['describe', 'node', NODE]);
+  assert.match(described.stdout, /StaticPodNotMirrored/);
+});
 
-  test('no mirror pod for the grace period: raised, and the finding says where to look (no kubelet line read yet)', async () => {
-    const f = await waitFor(
-      'StaticPodNotMirrored',
-      async () => {
-        const x = await finding();
-        return x?.active ? x : undefined;
-      },
-      20_000,
-    );
-    assert.equal([f.node, f.severity, f.evidence.cause], [NODE, 'critical', undefined]);
-    assert.match(f.message, /the kubelet's log on the node says which\)$/);
-    await waitFor('the first Node Event', async () => (await nodeEvents()).length === 1, 20_000);
-  });
-
-  test("the API server refuses the mirror pod; the raised finding learns the cause, with the API server's words, and a new Event says it", async () => {
-    const refused = await createMirror();
-    assert.is(refused.status, 403);
-    const answer: string = refused.body.message;
-    assert.match(
-      answer,
-      /^pods "kube-apiserver-node-a" is forbidden: violates PodSecurity "baseline:latest": host namespaces \(hostNetwork=true\), privileged/,
-    );
-    // the kubelet logs it, and retries (and logs it again) on every sync of the pod
-    await journal.append([kubeletLine(answer, 4242)], { transport: 'stdout', identifier: 'kubelet' });
-    await journal.append(
-      ['I1123 17:40:02.000000    4242 kubelet.go:2527] "SyncLoop (PLEG): event for pod" pod="default/web-0"'],
-      { transport: 'stdout', identifier: 'kubelet' },
-    );
-    await journal.append([kubeletLine(answer, 4242)], { transport: 'stdout', identifier: 'kubelet' });
-
-    const f = await waitFor(
-      'StaticPodNotMirrored with its cause',
-      async () => {
-        const x = await finding();
-        return x?.active && x.evidence?.cause ? x : undefined;
-      },
-      20_000,
-      undefined,
-      async () => JSON.stringify(await finding()),
-    );
-    assert.equal(
-      [f.node, f.severity, f.evidence.cause, f.evidence.kubeletError],
-      [NODE, 'critical', 'PodSecurity', answer],
-    );
-    assert.ok(
-      f.message.includes(
-        `Likely cause: Pod Security admission rejects it: the namespace enforces "baseline:latest" (host namespaces (hostNetwork=true), privileged (container "kube-apiserver" must not set securityContext.privileged=true)). The kubelet got: ${answer}`,
-      ),
-      f.message,
-    );
-
-    const cli = await runCli(['findings', '-A', '--collector', stack!.api, '--kind', 'StaticPodNotMirrored']);
-    assert.is(cli.code, 0, cli.stderr);
-    assert.match(cli.stdout, /Pod Security admission rejects it/);
-
-    const rt = await getJson(`${stack!.api}/api/v1/nodes/${NODE}/runtime`);
-    const sp = rt.pods.find((p: any) => p.name === POD).staticPod;
-    assert.equal([sp.mirrorPod, sp.kubeletError.error], [false, answer]);
-
-    // kubectl describe node shows it: a Warning Event on the Node, in the real API server
-    const ev = await waitFor(
-      'the Node Event naming the cause',
-      async () => (await nodeEvents()).find((e) => e.message.includes('Pod Security admission rejects it')),
-      20_000,
-    );
-    assert.equal([ev.type, ev.involvedObject.uid], ['Warning', nodeUid]);
-    const described = await cp.kubectl(['describe', 'node', NODE]);
-    assert.match(described.stdout, /StaticPodNotMirrored/);
-  });
-
-  test("the namespace allows it again; the kubelet's next create succeeds -> cleared", async () => {
-    const r = await cp.kubectl(['label', 'namespace', 'kube-system', 'pod-security.kubernetes.io/enforce-']);
-    assert.is(r.code, 0, r.stderr);
-    const created = await createMirror();
-    assert.is(created.status, 201, JSON.stringify(created.body));
-    const cleared = await waitFor(
-      'cleared',
-      async () => {
-        const x = await finding();
-        return x && !x.active ? x : undefined;
-      },
-      20_000,
-    );
-    assert.is(cleared.message, `mirror pod kube-system/${POD} is in the API now`);
-  });
-}
+test("the namespace allows it again; the kubelet's next create succeeds -> cleared", async () => {
+  const r = await cp.kubectl(['label', 'namespace', 'kube-system', 'pod-security.kubernetes.io/enforce-']);
+  assert.is(r.code, 0, r.stderr);
+  const created = await createMirror();
+  assert.is(created.status, 201, JSON.stringify(created.body));
+  const cleared = await waitFor(
+    'cleared',
+    async () => {
+      const x = await finding();
+      return x && !x.active ? x : undefined;
+    },
+    20_000,
+  );
+  assert.is(cleared.message, `mirror pod kube-system/${POD} is in the API now`);
+});
 
 test.run();

@@ -28,15 +28,13 @@ const missing = [
   !isRoot() && 'root (network namespaces, iptables, journald)',
   !existsSync(CHROMIUM) && `${CHROMIUM} (apt package chromium; scripts/ensure-deps.mjs installs it)`,
 ].filter(Boolean);
-const run = missing.length ? test.skip : test;
-if (missing.length) console.log(`  (skipped: needs ${missing.join(' and ')})`);
+if (missing.length) throw new Error(`web-view needs ${missing.join(' and ')}`);
 
 let lab: Lab, stack: Stack, cp: ControlPlane, browser: BrowserContext, page: Page, dir: string;
 const pageErrors: string[] = [];
 const watchStatuses: number[] = [];
 
 test.before(async () => {
-  if (missing.length) return;
   dir = mkdtempSync(join(tmpdir(), 'nw-web-view-'));
   cp = await startControlPlane({ users: [{ name: COLLECTOR_USER }] });
   await grantCollector(cp);
@@ -117,7 +115,7 @@ const edgeMidpoint = (sel: string) =>
     return { x: q.x * m.a + m.c * q.y + m.e, y: q.x * m.b + q.y * m.d + m.f };
   }, sel);
 
-run('without the token the page loads but shows only the prompt and no data; a wrong token is refused', async () => {
+test('without the token the page loads but shows only the prompt and no data; a wrong token is refused', async () => {
   const res = await page.goto(`${stack.api}/`);
   assert.is(res?.status(), 200);
   assert.match(res!.headers()['content-security-policy'], /script-src 'self'/);
@@ -138,126 +136,123 @@ run('without the token the page loads but shows only the prompt and no data; a w
   );
 });
 
-run(
-  'with the token: findings and nodes render, a real kernel drop appears as an edge without a reload, hover/focus explain it, Enter shows the kernel line',
-  async () => {
-    await page.fill('#token-input', TOKEN);
-    await page.press('#token-input', 'Enter');
-    await page.locator('#status.live').waitFor({ timeout: 15_000 });
-    assert.is(await page.evaluate(() => sessionStorage.getItem('nodewarden.apiToken')), 'web-view-test-token');
-    // a finding the collector raised from the policies alone, and the agent's node
-    await page.locator('.finding', { hasText: 'APIServerEgressBlocked' }).waitFor({ timeout: 30_000 });
-    await page.locator('#nodes tbody tr', { hasText: 'lab-node' }).waitFor({ timeout: 30_000 });
-    assert.match(await page.locator('#findings').innerText(), /kube-system\/coredns-7db6d8ff4d-x2x4q/);
-    assert.match(await page.locator('#findings-title').innerText(), /Findings \(\d+ active/);
-    assert.is(await page.locator(EDGE).count(), 0, 'no edge before the drop');
-    const loads = await page.evaluate(() => {
-      (window as unknown as { marker: number }).marker = 42;
-      return performance.getEntriesByType('navigation').length;
-    });
+test('with the token: findings and nodes render, a real kernel drop appears as an edge without a reload, hover/focus explain it, Enter shows the kernel line', async () => {
+  await page.fill('#token-input', TOKEN);
+  await page.press('#token-input', 'Enter');
+  await page.locator('#status.live').waitFor({ timeout: 15_000 });
+  assert.is(await page.evaluate(() => sessionStorage.getItem('nodewarden.apiToken')), 'web-view-test-token');
+  // a finding the collector raised from the policies alone, and the agent's node
+  await page.locator('.finding', { hasText: 'APIServerEgressBlocked' }).waitFor({ timeout: 30_000 });
+  await page.locator('#nodes tbody tr', { hasText: 'lab-node' }).waitFor({ timeout: 30_000 });
+  assert.match(await page.locator('#findings').innerText(), /kube-system\/coredns-7db6d8ff4d-x2x4q/);
+  assert.match(await page.locator('#findings-title').innerText(), /Findings \(\d+ active/);
+  assert.is(await page.locator(EDGE).count(), 0, 'no edge before the drop');
+  const loads = await page.evaluate(() => {
+    (window as unknown as { marker: number }).marker = 42;
+    return performance.getEntriesByType('navigation').length;
+  });
 
-    // the real drop: blocked connects in the lab, LOGged by the kernel
-    const before = lab.loggedPackets();
-    await lab.blockedConnects(2);
-    await lab.blockedConnects(1, LAB_IPS.remote);
-    assert.ok(lab.loggedPackets() - before >= 3, 'the kernel logged the blocked SYNs');
-    await page.locator(EDGE).waitFor({ timeout: 30_000 });
-    assert.is(
-      await page.evaluate(() => (window as unknown as { marker?: number }).marker),
-      42,
-      'same document: no reload',
-    );
-    assert.is(await page.evaluate(() => performance.getEntriesByType('navigation').length), loads);
-    const vertices = await page.locator('.map .vertex text').allTextContents();
-    for (const v of ['web-0', 'db-0', LAB_IPS.podA, LAB_IPS.podB])
-      assert.ok(vertices.includes(v), `${v} in ${vertices.join(', ')}`);
-    // the edge carries the API's count (both move while the kernel logs the SYN retransmits)
-    await waitFor(
-      'the edge label carries the API count',
-      async () => (await page.locator(EDGE).getAttribute('aria-label'))?.includes(`${await dbCount()} dropped packets`),
-      15_000,
-    );
-    await page.locator('g.edge[data-id="pod:shop/web-0>pod:payments/ledger-0"]').waitFor({ timeout: 30_000 });
+  // the real drop: blocked connects in the lab, LOGged by the kernel
+  const before = lab.loggedPackets();
+  await lab.blockedConnects(2);
+  await lab.blockedConnects(1, LAB_IPS.remote);
+  assert.ok(lab.loggedPackets() - before >= 3, 'the kernel logged the blocked SYNs');
+  await page.locator(EDGE).waitFor({ timeout: 30_000 });
+  assert.is(
+    await page.evaluate(() => (window as unknown as { marker?: number }).marker),
+    42,
+    'same document: no reload',
+  );
+  assert.is(await page.evaluate(() => performance.getEntriesByType('navigation').length), loads);
+  const vertices = await page.locator('.map .vertex text').allTextContents();
+  for (const v of ['web-0', 'db-0', LAB_IPS.podA, LAB_IPS.podB])
+    assert.ok(vertices.includes(v), `${v} in ${vertices.join(', ')}`);
+  // the edge carries the API's count (both move while the kernel logs the SYN retransmits)
+  await waitFor(
+    'the edge label carries the API count',
+    async () => (await page.locator(EDGE).getAttribute('aria-label'))?.includes(`${await dbCount()} dropped packets`),
+    15_000,
+  );
+  await page.locator('g.edge[data-id="pod:shop/web-0>pod:payments/ledger-0"]').waitFor({ timeout: 30_000 });
 
-    // hover: the explanation summary
-    const mid = await edgeMidpoint(EDGE);
-    await page.mouse.move(mid.x, mid.y);
-    await page.locator('#edge-tip').waitFor({ state: 'visible', timeout: 5000 });
-    assert.ok(
-      (await page.locator('#edge-tip').innerText()).includes(SUMMARY),
-      await page.locator('#edge-tip').innerText(),
-    );
-    await page.mouse.move(5, 790);
-    await page.locator('#edge-tip').waitFor({ state: 'hidden', timeout: 5000 });
+  // hover: the explanation summary
+  const mid = await edgeMidpoint(EDGE);
+  await page.mouse.move(mid.x, mid.y);
+  await page.locator('#edge-tip').waitFor({ state: 'visible', timeout: 5000 });
+  assert.ok(
+    (await page.locator('#edge-tip').innerText()).includes(SUMMARY),
+    await page.locator('#edge-tip').innerText(),
+  );
+  await page.mouse.move(5, 790);
+  await page.locator('#edge-tip').waitFor({ state: 'hidden', timeout: 5000 });
 
-    // keyboard: Tab reaches the map, arrows move between edges, focus shows the summary, Enter the detail
-    await page.locator('#token-forget').focus();
-    let onEdge = false;
-    for (let i = 0; i < 15 && !onEdge; i++) {
-      await page.keyboard.press('Tab');
-      onEdge = await page.evaluate(() => document.activeElement?.matches('g.edge') ?? false);
-    }
-    assert.ok(onEdge, 'Tab reaches an edge');
-    for (let i = 0; i < 4 && !(await page.evaluate((s) => document.activeElement?.matches(s), EDGE)); i++)
-      await page.keyboard.press('ArrowDown');
-    assert.ok(
-      await page.evaluate((s) => document.activeElement?.matches(s), EDGE),
-      'arrow keys reach the web-0 -> db-0 edge',
-    );
-    assert.ok((await page.locator('#edge-tip').innerText()).includes(SUMMARY), 'focus shows the summary');
-    const halo = await page.evaluate((s) => getComputedStyle(document.querySelector(`${s} .halo`)!).stroke, EDGE);
-    assert.is(halo, 'rgb(24, 73, 169)', 'focus is visible (the halo takes the focus colour)');
-    await page.keyboard.press('Enter');
-    const detail = page.locator('#detail');
-    await detail.locator('pre').waitFor({ timeout: 5000 });
-    const text = await detail.innerText();
-    for (const s of [
-      `SRC=${LAB_IPS.podA} DST=${LAB_IPS.podB}`,
-      `DPT=${BLOCKED_PORT}`,
-      'calico-packet:',
-      'NetworkPolicy verdict: denied',
-      SUMMARY,
-      `TCP/${BLOCKED_PORT} · `,
-      ' dropped on lab-node',
-    ])
-      assert.ok(text.includes(s), `detail shows ${s}:\n${text}`);
-    assert.is(await page.locator(EDGE).getAttribute('aria-pressed'), 'true');
+  // keyboard: Tab reaches the map, arrows move between edges, focus shows the summary, Enter the detail
+  await page.locator('#token-forget').focus();
+  let onEdge = false;
+  for (let i = 0; i < 15 && !onEdge; i++) {
+    await page.keyboard.press('Tab');
+    onEdge = await page.evaluate(() => document.activeElement?.matches('g.edge') ?? false);
+  }
+  assert.ok(onEdge, 'Tab reaches an edge');
+  for (let i = 0; i < 4 && !(await page.evaluate((s) => document.activeElement?.matches(s), EDGE)); i++)
+    await page.keyboard.press('ArrowDown');
+  assert.ok(
+    await page.evaluate((s) => document.activeElement?.matches(s), EDGE),
+    'arrow keys reach the web-0 -> db-0 edge',
+  );
+  assert.ok((await page.locator('#edge-tip').innerText()).includes(SUMMARY), 'focus shows the summary');
+  const halo = await page.evaluate((s) => getComputedStyle(document.querySelector(`${s} .halo`)!).stroke, EDGE);
+  assert.is(halo, 'rgb(24, 73, 169)', 'focus is visible (the halo takes the focus colour)');
+  await page.keyboard.press('Enter');
+  const detail = page.locator('#detail');
+  await detail.locator('pre').waitFor({ timeout: 5000 });
+  const text = await detail.innerText();
+  for (const s of [
+    `SRC=${LAB_IPS.podA} DST=${LAB_IPS.podB}`,
+    `DPT=${BLOCKED_PORT}`,
+    'calico-packet:',
+    'NetworkPolicy verdict: denied',
+    SUMMARY,
+    `TCP/${BLOCKED_PORT} · `,
+    ' dropped on lab-node',
+  ])
+    assert.ok(text.includes(s), `detail shows ${s}:\n${text}`);
+  assert.is(await page.locator(EDGE).getAttribute('aria-pressed'), 'true');
 
-    // a later drop updates the open page in place: the count grows on the same edge
-    const count = await dbCount();
-    await lab.blockedConnects(1);
-    await waitFor(
-      'the edge count grows without a reload',
-      async () => {
-        const now = await dbCount();
-        return now > count && (await page.locator(EDGE).getAttribute('aria-label'))?.includes(`${now} dropped packets`);
-      },
-      30_000,
-    );
-    assert.is(await page.evaluate(() => (window as unknown as { marker?: number }).marker), 42);
+  // a later drop updates the open page in place: the count grows on the same edge
+  const count = await dbCount();
+  await lab.blockedConnects(1);
+  await waitFor(
+    'the edge count grows without a reload',
+    async () => {
+      const now = await dbCount();
+      return now > count && (await page.locator(EDGE).getAttribute('aria-label'))?.includes(`${now} dropped packets`);
+    },
+    30_000,
+  );
+  assert.is(await page.evaluate(() => (window as unknown as { marker?: number }).marker), 42);
 
-    // the namespace filter: only flows touching payments, kept in the URL; back to all
-    await page.selectOption('#ns-filter', 'payments');
-    await waitFor(
-      'only the payments edge',
-      async () =>
-        (await page.locator('g.edge').count()) === 1 &&
-        (await page.locator('g.edge[data-id="pod:shop/web-0>pod:payments/ledger-0"]').count()) === 1,
-      5000,
-    );
-    assert.is(new URL(page.url()).hash, '#namespace=payments');
-    await page.selectOption('#ns-filter', '');
-    await page.locator(EDGE).waitFor({ timeout: 5000 });
+  // the namespace filter: only flows touching payments, kept in the URL; back to all
+  await page.selectOption('#ns-filter', 'payments');
+  await waitFor(
+    'only the payments edge',
+    async () =>
+      (await page.locator('g.edge').count()) === 1 &&
+      (await page.locator('g.edge[data-id="pod:shop/web-0>pod:payments/ledger-0"]').count()) === 1,
+    5000,
+  );
+  assert.is(new URL(page.url()).hash, '#namespace=payments');
+  await page.selectOption('#ns-filter', '');
+  await page.locator(EDGE).waitFor({ timeout: 5000 });
 
-    const shot = join(dir, 'web-view.png');
-    await page.locator(EDGE).focus();
-    await page.screenshot({ path: shot });
-    console.log(`  screenshot: ${shot}`);
-    if (process.env.NODEWARDEN_WEB_VIEW_PNG) copyFileSync(shot, process.env.NODEWARDEN_WEB_VIEW_PNG);
-  },
-);
+  const shot = join(dir, 'web-view.png');
+  await page.locator(EDGE).focus();
+  await page.screenshot({ path: shot });
+  console.log(`  screenshot: ${shot}`);
+  if (process.env.NODEWARDEN_WEB_VIEW_PNG) copyFileSync(shot, process.env.NODEWARDEN_WEB_VIEW_PNG);
+});
 
-run('contrast: every visible text meets WCAG AA (4.5:1, 3:1 when large), edges and the focus ring 3:1', async () => {
+test('contrast: every visible text meets WCAG AA (4.5:1, 3:1 when large), edges and the focus ring 3:1', async () => {
   const bad = (await page.evaluate(
     readFileSync(new URL('./support/contrast.browser.js', import.meta.url), 'utf8'),
   )) as { out: string[]; checked: number };
