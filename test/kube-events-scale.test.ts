@@ -65,17 +65,19 @@ const startCollector = async (user: string) => {
 let created = 0;
 
 /** Waits until every collector's pod cache (nodewarden_collector_kube_pods at /metrics) holds every pod created. */
+/** One unlabelled series of a collector's /metrics (0 when absent). */
+async function metricOf(port: number, name: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  return Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+}
+const replicasOf = (port: number) => metricOf(port, 'nodewarden_collector_events_replicas');
+
 async function podsKnown(): Promise<void> {
   const want = created;
   await waitFor(
     `${want} pods in every collector's cache`,
     async () => {
-      const counts = await Promise.all(
-        ports.map(async (port) => {
-          const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-          return Number(/^nodewarden_collector_kube_pods (\d+)$/m.exec(text)?.[1] ?? 0);
-        }),
-      );
+      const counts = await Promise.all(ports.map((port) => metricOf(port, 'nodewarden_collector_kube_pods')));
       return counts.every((c) => c >= want);
     },
     15_000,
@@ -265,15 +267,9 @@ test('two collector replicas on one stream: each does part of the Event work, no
 });
 
 test('two replicas share one budget: they find each other, and a storm through both stays within --event-qps/--event-burst', async () => {
-  const replicas = async (port: number) =>
-    Number(
-      /^nodewarden_collector_events_replicas (\d+)$/m.exec(
-        await (await fetch(`http://127.0.0.1:${port}/metrics`)).text(),
-      )?.[1] ?? 0,
-    );
   await waitFor(
     'both replicas count two',
-    async () => (await Promise.all(ports.map(replicas))).every((n) => n === 2),
+    async () => (await Promise.all(ports.map(replicasOf))).every((n) => n === 2),
     15_000,
     250,
   );
@@ -346,16 +342,10 @@ test('kube-apiserver restarted mid-run: pod caches resync, Events resume with ev
 });
 
 test('a replica that stops cleanly leaves the budget to the other at once (its goodbye), not after 15 s', async () => {
-  const replicas = async () =>
-    Number(
-      /^nodewarden_collector_events_replicas (\d+)$/m.exec(
-        await (await fetch(`http://127.0.0.1:${ports[0]}/metrics`)).text(),
-      )?.[1] ?? 0,
-    );
-  assert.is(await replicas(), 2);
+  assert.is(await replicasOf(ports[0]), 2);
   const t0 = Date.now();
   await collectors[1].stop('SIGTERM');
-  await waitFor('replica 1 counts itself alone', async () => (await replicas()) === 1, 5000, 100);
+  await waitFor('replica 1 counts itself alone', async () => (await replicasOf(ports[0])) === 1, 5000, 100);
   console.log(`    the other replica wrote the whole budget again ${Date.now() - t0} ms after the SIGTERM`);
   assert.match(collectors[0].output(), /"replicas":1,[^\n]*"msg":"events: collector replicas share the Event budget/);
 });

@@ -8,7 +8,6 @@ import type { Resolver } from '../resolve/resolver.js';
 import { EventWriter } from './writer.js';
 import { startEventSource, type EventSourceStats, type DropReason } from './pipeline.js';
 import { startPresence } from './presence.js';
-import { shareOf } from './replicas.js';
 
 export interface EventsConfig {
   nats: string;
@@ -63,8 +62,7 @@ export function startEvents(
   const presence =
     cfg.connection &&
     startPresence(cfg.connection, (n) => {
-      writer.share(n);
-      const s = shareOf(cfg.qps, cfg.burst, n);
+      const s = writer.share(n);
       log.info(
         { replicas: n, qps: s.qps, burst: s.burst },
         'events: collector replicas share the Event budget (--event-qps, --event-burst); this one writes its part',

@@ -241,8 +241,7 @@ export function startEventSource(
     writer.setStreamPosition({ epoch, floor: ci.ack_floor.stream_seq });
   };
 
-  const ensureConsumer = async (conn: NatsConnection): Promise<void> => {
-    const jsm = await jetstreamManager(conn);
+  const ensureConsumer = async (jsm: JetStreamManager): Promise<void> => {
     try {
       const ci = await jsm.consumers.info(STREAM, EVENTS_CONSUMER);
       // made by an older version with a smaller window: holding acks until the writes needs this one
@@ -279,8 +278,8 @@ export function startEventSource(
             ? await Promise.race([o.connection(), stoppedSignal])
             : await connectNats(o.nats, o.natsAuth, 'nodewarden-collector-events');
         if (stopped || !nc) break;
-        await ensureConsumer(nc);
         const jsm = await jetstreamManager(nc);
+        await ensureConsumer(jsm);
         const epoch = Date.parse((await jsm.streams.info(STREAM)).created) || 0;
         await readPosition(jsm, epoch);
         const position = setInterval(

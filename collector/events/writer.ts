@@ -184,13 +184,14 @@ export class EventWriter {
     this.sweeper.unref();
   }
 
-  /** `replicas` collector replicas write Events: this one takes its share of the QPS and burst (global and per object). */
-  share(replicas: number): void {
+  /** `replicas` collector replicas write Events: this one takes (and returns) its share of the QPS and burst, global and per object. */
+  share(replicas: number): { qps: number; burst: number } {
     this.replicas = replicas;
     const s = shareOf(this.budget.qps, this.budget.burst, replicas);
     this.requests.global.reshape(s.qps, s.burst, this.now());
     this.correlator.share(replicas, this.now());
     this.pump();
+    return s;
   }
 
   /** Where the durable consumer stands: writes record sequences above its ack floor (applied.ts). */
