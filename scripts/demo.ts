@@ -27,13 +27,15 @@ async function cleanup(): Promise<void> {
   follow = stack = lab = journal = undefined;
 }
 let stopping = false;
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+// SIGHUP too: `npm run demo` exits at once on Ctrl-C and the closing terminal must not cut the cleanup short.
+const EXIT_CODES = { SIGINT: 0, SIGTERM: 143, SIGHUP: 129 } as const;
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   process.on(sig, () => {
     if (stopping) return;
     stopping = true;
     say('stopping: removing everything the demo started');
     // Ctrl-C is how the demo is meant to end on a terminal: a clean exit.
-    void cleanup().finally(() => process.exit(sig === 'SIGINT' ? 0 : 143));
+    void cleanup().finally(() => process.exit(EXIT_CODES[sig]));
   });
 }
 

@@ -59,9 +59,12 @@ test('piped: drops, a finding, nodes and the web view URL; exits by itself with 
 test('on a terminal: follows drops live until Ctrl-C, exits 0, cleans up; NO_COLOR keeps it plain', async () => {
   if (!existsSync('/usr/bin/script')) throw new Error('script(1) missing (util-linux/bsdutils)');
   // script(1) runs the demo on a real pty; \x03 on its stdin is a real Ctrl-C from the line discipline.
-  const d = run('script', ['-qfec', `${process.execPath} --import tsx ${DEMO}`, '/dev/null'], {
+  // script runs the command through $SHELL; dash (CI's /bin/sh) stays the demo's parent unless told to
+  // exec, and dies of the same Ctrl-C, so script would report 130 while the demo is still cleaning up.
+  const d = run('script', ['-qfec', `exec ${process.execPath} --import tsx ${DEMO}`, '/dev/null'], {
     NO_COLOR: '1',
     TERM: 'dumb',
+    SHELL: '/bin/sh',
   });
   try {
     await waitFor(
