@@ -8,6 +8,7 @@ import {
   type CommandSpec,
   type FlagSpecs,
   type FlagValues,
+  flagGroup,
 } from '../common/flags.js';
 import { installLastResort } from '../common/guard.js';
 import { configureLogging, createLogger, loggingFlags, type LogFormat } from '../common/log.js';
@@ -81,8 +82,6 @@ const outboxFlags = {
   },
 } satisfies FlagSpecs;
 
-const names = (f: FlagSpecs) => Object.keys(f);
-
 export const agentFlags: FlagSpecs = {
   ...ownFlags,
   ...natsFlags,
@@ -93,11 +92,11 @@ export const agentFlags: FlagSpecs = {
 };
 
 export const agentGroups: CommandSpec['groups'] = [
-  { title: 'NATS', flags: names(natsFlags) },
-  { title: 'Kernel journal (packet drops)', flags: names(journalFlags) },
-  { title: 'Outbox and spool', flags: names(outboxFlags) },
-  ...DETECTORS.map((d) => ({ title: d.title, flags: names(d.flags) })),
-  { title: 'Logging', flags: names(loggingFlags) },
+  flagGroup('NATS', natsFlags),
+  flagGroup('Kernel journal (packet drops)', journalFlags),
+  flagGroup('Outbox and spool', outboxFlags),
+  ...DETECTORS.map((d) => flagGroup(d.title, d.flags)),
+  flagGroup('Logging', loggingFlags),
 ];
 
 export function agentConfig(v: FlagValues, env: NodeJS.ProcessEnv = process.env): AgentConfig {

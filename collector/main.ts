@@ -9,6 +9,7 @@ import {
   type CommandSpec,
   type FlagSpecs,
   type FlagValues,
+  flagGroup,
 } from '../common/flags.js';
 import { configureLogging, createLogger, loggingFlags, type LogFormat } from '../common/log.js';
 import { JobGuard, installLastResort } from '../common/guard.js';
@@ -167,8 +168,6 @@ const explainFlags = {
   },
 } satisfies FlagSpecs;
 
-const names = (f: FlagSpecs) => Object.keys(f);
-
 export const collectorFlags: FlagSpecs = {
   ...natsFlags,
   ...apiFlags,
@@ -181,14 +180,14 @@ export const collectorFlags: FlagSpecs = {
 };
 
 export const collectorGroups: CommandSpec['groups'] = [
-  { title: 'NATS', flags: names(natsFlags) },
-  { title: 'HTTP API', flags: names(apiFlags) },
-  { title: 'Pod names (Kubernetes API or a file)', flags: names(kubeFlags) },
-  { title: 'Kubernetes Events', flags: names(eventFlags) },
-  { title: 'Stream and query store', flags: names(storeFlags) },
-  { title: 'Runtime findings (StaticPodNotMirrored, ContainerRestarting)', flags: names(runtimeCollectorFlags) },
-  { title: 'NetworkPolicy explanations, DNSBlocked', flags: names(explainFlags) },
-  { title: 'Logging', flags: names(loggingFlags) },
+  flagGroup('NATS', natsFlags),
+  flagGroup('HTTP API', apiFlags),
+  flagGroup('Pod names (Kubernetes API or a file)', kubeFlags),
+  flagGroup('Kubernetes Events', eventFlags),
+  flagGroup('Stream and query store', storeFlags),
+  flagGroup('Runtime findings (StaticPodNotMirrored, ContainerRestarting)', runtimeCollectorFlags),
+  flagGroup('NetworkPolicy explanations, DNSBlocked', explainFlags),
+  flagGroup('Logging', loggingFlags),
 ];
 
 export function collectorConfig(v: FlagValues): CollectorConfig {

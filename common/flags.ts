@@ -46,6 +46,12 @@ export interface CommandSpec {
 
 export type FlagValues = Record<string, string | boolean | string[] | undefined>;
 
+/** A help group listing every flag of `flags`, in their order. */
+export const flagGroup = (title: string, flags: FlagSpecs): { title: string; flags: string[] } => ({
+  title,
+  flags: Object.keys(flags),
+});
+
 export function envName(flag: string): string {
   return `NODEWARDEN_${flag.toUpperCase().replace(/-/g, '_')}`;
 }

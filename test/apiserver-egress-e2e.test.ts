@@ -17,8 +17,8 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import { startControlPlane, type ControlPlane } from './support/kube.js';
 import { startNats, type NatsServer } from './support/nats.js';
-import { startCli, getJson, type Proc } from './support/procs.js';
-import { freePort, sleep, waitFor } from './support/wait.js';
+import { spawnCollector, getJson, type CollectorProc } from './support/procs.js';
+import { sleep, waitFor } from './support/wait.js';
 import { applyNetworkPolicy, grantCollector, listEvents, COLLECTOR_USER } from './fixtures/kube/helpers.js';
 import { encodeEnvelope } from '../proto/codec.js';
 import { subjectFor, messageId } from '../common/subjects.js';
@@ -27,7 +27,7 @@ import type { Explanation } from '../collector/explain/index.js';
 const DNS = '10.244.2.3',
   APISERVER_HOST = '192.0.2.1';
 let cp: ControlPlane, nats: NatsServer, nc: NatsConnection, js: JetStreamClient;
-let collector: Proc, api: string, apiPort: number;
+let collector: CollectorProc, api: string, apiPort: number;
 const uids: Record<string, string> = {};
 
 interface FindingView {
@@ -83,14 +83,7 @@ test.before(async () => {
   nats = await startNats();
   nc = await connect({ servers: nats.url });
   js = jetstream(nc);
-  const port = await freePort();
-  api = `http://127.0.0.1:${port}`;
-  collector = startCli([
-    'collector',
-    '--nats',
-    nats.url,
-    '--listen',
-    `127.0.0.1:${port}`,
+  collector = await spawnCollector(nats.url, [
     '--kubeconfig',
     cp.kubeconfig(COLLECTOR_USER),
     '--pod-cidr',
@@ -100,6 +93,7 @@ test.before(async () => {
     '--dns-blocked-clear',
     '1h',
   ]);
+  api = collector.api;
   await waitFor(
     'collector /readyz 200',
     async () => (await fetch(`${api}/readyz`).catch(() => undefined))?.status === 200,

@@ -15,8 +15,8 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import { startControlPlane, type ControlPlane } from './support/kube.js';
 import { startNats, type NatsServer } from './support/nats.js';
-import { startCli, runCli, getJson, type Proc } from './support/procs.js';
-import { freePort, waitFor } from './support/wait.js';
+import { spawnCollector, runCli, getJson, type CollectorProc } from './support/procs.js';
+import { waitFor } from './support/wait.js';
 import {
   applyNetworkPolicy,
   grantCollector,
@@ -39,7 +39,7 @@ const SENDING = `Packet dropped when sending traffic to kube-system/coredns-x2x4
 const RECEIVING = `Packet dropped when receiving traffic from shop/web-0 (${WEB}) on port 53/UDP`;
 
 let cp: ControlPlane, nats: NatsServer, nc: NatsConnection, js: JetStreamClient;
-let collector: Proc, bare: Proc | undefined, dir: string, api: string;
+let collector: CollectorProc, bare: CollectorProc | undefined, dir: string, api: string;
 const uids: Record<string, string> = {};
 let seq = 0;
 
@@ -99,14 +99,7 @@ test.before(async () => {
   nc = await connect({ servers: nats.url });
   js = jetstream(nc);
   dir = mkdtempSync(join(tmpdir(), 'nw-explain-e2e-'));
-  const port = await freePort();
-  api = `http://127.0.0.1:${port}`;
-  collector = startCli([
-    'collector',
-    '--nats',
-    nats.url,
-    '--listen',
-    `127.0.0.1:${port}`,
+  collector = await spawnCollector(nats.url, [
     '--kubeconfig',
     cp.kubeconfig(COLLECTOR_USER),
     '--pod-cidr',
@@ -116,6 +109,7 @@ test.before(async () => {
     '--dns-blocked-clear',
     '6s',
   ]);
+  api = collector.api;
   await waitFor(
     'collector /readyz 200',
     async () => (await fetch(`${api}/readyz`).catch(() => undefined))?.status === 200,
@@ -350,18 +344,7 @@ test('/readyz waits for the policy caches: a collector that may not list Network
     `--user=${NO_POLICY_USER}`,
   ]);
   assert.is(bind.code, 0, bind.stderr);
-  const port = await freePort();
-  const p = startCli([
-    'collector',
-    '--nats',
-    nats.url,
-    '--listen',
-    `127.0.0.1:${port}`,
-    '--kubeconfig',
-    cp.kubeconfig(NO_POLICY_USER),
-    '--events',
-    'off',
-  ]);
+  const p = await spawnCollector(nats.url, ['--kubeconfig', cp.kubeconfig(NO_POLICY_USER), '--events', 'off']);
   try {
     await p.waitForLog(/kube: pod cache synced/, 20_000);
     await p.waitForLog(/networkpolicy list\/watch forbidden/, 20_000);
@@ -369,12 +352,12 @@ test('/readyz waits for the policy caches: a collector that may not list Network
     await waitFor(
       '/readyz names the policy caches',
       async () => {
-        const r = await fetch(`http://127.0.0.1:${port}/readyz`);
+        const r = await fetch(`${p.api}/readyz`);
         return r.status === 503 && (await r.text()) === 'not ready: NetworkPolicy/Namespace caches not synced\n';
       },
       15_000,
     );
-    const f = await getJson<{ items: Flow[] }>(`http://127.0.0.1:${port}/api/v1/drops`);
+    const f = await getJson<{ items: Flow[] }>(`${p.api}/api/v1/drops`);
     assert.ok(
       f.items.length > 0 && f.items.every((x) => x.explanation === undefined),
       'no explanation before the caches are synced',
@@ -386,17 +369,8 @@ test('/readyz waits for the policy caches: a collector that may not list Network
 
 test('without a cluster (--pods-file): flows carry no explanation and /api/v1/explain says why (404)', async () => {
   writeFileSync(join(dir, 'pods.json'), JSON.stringify({ kind: 'List', items: [] }));
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  bare = startCli([
-    'collector',
-    '--nats',
-    nats.url,
-    '--listen',
-    `127.0.0.1:${port}`,
-    '--pods-file',
-    join(dir, 'pods.json'),
-  ]);
+  bare = await spawnCollector(nats.url, ['--pods-file', join(dir, 'pods.json')]);
+  const base = bare.api;
   await waitFor(
     'pods-file collector ready',
     async () => (await fetch(`${base}/readyz`).catch(() => undefined))?.status === 200,

@@ -11,12 +11,12 @@ import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import { startNats, type NatsServer } from './support/nats.js';
-import { startCli, type Proc } from './support/procs.js';
-import { freePort, waitFor, sleep } from './support/wait.js';
+import { spawnCollector, type CollectorProc } from './support/procs.js';
+import { waitFor, sleep } from './support/wait.js';
 import { encodeEnvelope, type Envelope } from '../proto/codec.js';
 import { subjectFor, messageId, type BodyKind } from '../common/subjects.js';
 
-let nats: NatsServer, collector: Proc, nc: NatsConnection, js: JetStreamClient, api: string, dir: string;
+let nats: NatsServer, collector: CollectorProc, nc: NatsConnection, js: JetStreamClient, api: string, dir: string;
 const NOW = Date.now();
 let seq = 0;
 
@@ -65,17 +65,8 @@ test.before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'nw-hostile-'));
   writeFileSync(join(dir, 'pods.json'), JSON.stringify({ kind: 'List', items: [] }));
   nats = await startNats();
-  const port = await freePort();
-  api = `http://127.0.0.1:${port}`;
-  collector = startCli([
-    'collector',
-    '--nats',
-    nats.url,
-    '--listen',
-    `127.0.0.1:${port}`,
-    '--pods-file',
-    join(dir, 'pods.json'),
-  ]);
+  collector = await spawnCollector(nats.url, ['--pods-file', join(dir, 'pods.json')]);
+  api = collector.api;
   await collector.waitForLog(/collector: consuming/);
   nc = await connect({ servers: nats.url });
   js = jetstream(nc);

@@ -13,8 +13,8 @@ import { jetstream } from '@nats-io/jetstream';
 import { startControlPlane, type ControlPlane } from './support/kube.js';
 import { startNats, type NatsServer } from './support/nats.js';
 import { createTestJournal, journalRemoteAvailable, type TestJournal } from './support/journal.js';
-import { startCli, getJson, type Proc } from './support/procs.js';
-import { freePort, waitFor } from './support/wait.js';
+import { startCli, spawnCollector, getJson, type CollectorProc, type Proc } from './support/procs.js';
+import { waitFor } from './support/wait.js';
 import { grantCollector, listEvents, auditWrites, COLLECTOR_USER, type K8sEvent } from './fixtures/kube/helpers.js';
 import { encodeEnvelope, pb } from '../proto/codec.js';
 
@@ -22,7 +22,13 @@ if (!journalRemoteAvailable())
   throw new Error('systemd-journal-remote is missing: run `npm test` (it installs it as root)');
 
 const NODE = 'node-a';
-let cp: ControlPlane, nats: NatsServer, journal: TestJournal, agent: Proc, collector: Proc, api: string, state: string;
+let cp: ControlPlane,
+  nats: NatsServer,
+  journal: TestJournal,
+  agent: Proc,
+  collector: CollectorProc,
+  api: string,
+  state: string;
 const uids: Record<string, string> = {};
 
 const tcp = (src: string, dst: string, dpt: number, n = 1, proto = 'TCP') =>
@@ -62,20 +68,14 @@ test.before(async () => {
   journal = createTestJournal();
   await journal.append(['Linux version 6.18 (boot banner, not a drop)']);
   state = mkdtempSync(join(tmpdir(), 'nw-kube-events-'));
-  const port = await freePort();
-  api = `http://127.0.0.1:${port}`;
   // --events defaults to on with --kubeconfig
-  collector = startCli([
-    'collector',
-    '--nats',
-    nats.url,
-    '--listen',
-    `127.0.0.1:${port}`,
+  collector = await spawnCollector(nats.url, [
     '--kubeconfig',
     cp.kubeconfig(COLLECTOR_USER),
     '--event-update-interval',
     '1s',
   ]);
+  api = collector.api;
   await collector.waitForLog(/kube: pod cache synced/);
   await collector.waitForLog(/events: consuming/);
   agent = startCli([
@@ -284,17 +284,7 @@ test('a pod created after the collector started is named as soon as it exists', 
 });
 
 test('--events=off: a second collector names pods but never writes Events', async () => {
-  const port = await freePort();
-  const off = startCli([
-    'collector',
-    '--nats',
-    nats.url,
-    '--listen',
-    `127.0.0.1:${port}`,
-    '--kubeconfig',
-    cp.kubeconfig('collector-off'),
-    '--events=off',
-  ]);
+  const off = await spawnCollector(nats.url, ['--kubeconfig', cp.kubeconfig('collector-off'), '--events=off']);
   try {
     await off.waitForLog(/caught up with the stream/);
     const flow = await waitFor(
@@ -302,7 +292,7 @@ test('--events=off: a second collector names pods but never writes Events', asyn
       async () => {
         const d = await getJson<{
           items: { src: { pod?: { name: string } }; dst: { ip: string; pod?: { name: string } } }[];
-        }>(`${api.replace(/:\d+$/, `:${port}`)}/api/v1/drops?pod=web-0`);
+        }>(`${off.api}/api/v1/drops?pod=web-0`);
         return d.items.find((f) => f.src.pod?.name === 'web-0' && f.dst.ip === '10.244.1.6');
       },
       15_000,

@@ -9,13 +9,13 @@ import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startControlPlane, type ControlPlane } from './support/kube.js';
-import { waitFor, freePort } from './support/wait.js';
+import { waitFor } from './support/wait.js';
 import { startNats } from './support/nats.js';
 import { KubeClient } from '../collector/kube/client.js';
 import { loadKubeconfig, loadInCluster } from '../collector/kube/config.js';
 import { PodWatch } from '../collector/kube/pod-watch.js';
 import { grantCollector, tcpProxy, testLog, COLLECTOR_USER } from './fixtures/kube/helpers.js';
-import { runCli, startCli } from './support/procs.js';
+import { runCli, spawnCollector } from './support/procs.js';
 
 let cp: ControlPlane;
 let dir: string;
@@ -160,21 +160,11 @@ test('no permission: the watch keeps retrying, ready() stays false (and /readyz 
 
 test('CLI: /readyz answers 503 "pod cache not synced" while the pod list is refused, 200 once RBAC allows it', async () => {
   const nats = await startNats();
-  const port = await freePort();
-  const c = startCli([
-    'collector',
-    '--nats',
-    nats.url,
-    '--listen',
-    `127.0.0.1:${port}`,
-    '--kubeconfig',
-    cp.kubeconfig('nobody'),
-    '--events=off',
-  ]);
+  const c = await spawnCollector(nats.url, ['--kubeconfig', cp.kubeconfig('nobody'), '--events=off']);
   try {
     await c.waitForLog(/collector: consuming/);
     await c.waitForLog(/pod list\/watch forbidden/);
-    const r = await fetch(`http://127.0.0.1:${port}/readyz`);
+    const r = await fetch(`${c.api}/readyz`);
     assert.is(r.status, 503);
     assert.match(await r.text(), /pod cache not synced/);
     const b = await cp.kubectl([
@@ -187,7 +177,7 @@ test('CLI: /readyz answers 503 "pod cache not synced" while the pod list is refu
     assert.is(b.code, 0, b.stderr);
     await waitFor(
       '/readyz 200 after the grant',
-      async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200,
+      async () => (await fetch(`${c.api}/readyz`)).status === 200,
       45_000,
       200,
     );

@@ -11,7 +11,7 @@ import { startControlPlane, type ControlPlane } from './support/kube.js';
 import { startNats, type NatsServer } from './support/nats.js';
 import { startCalloutNats, type CalloutNats } from './support/nats-callout.js';
 import { createTestJournal, journalRemoteAvailable, type TestJournal } from './support/journal.js';
-import { startCli, type Proc } from './support/procs.js';
+import { startCli, spawnCollector, type Proc } from './support/procs.js';
 import { freePort, waitFor } from './support/wait.js';
 import { grantCollector, COLLECTOR_USER } from './fixtures/kube/helpers.js';
 import { exposedMetrics, isDefaultMetric, readmeMetrics, type MetricRow, type Role } from './support/metrics-list.js';
@@ -47,16 +47,7 @@ test.before(async () => {
   journal = createTestJournal();
   await journal.append(['Linux version 6.18 (boot banner, not a drop)']);
 
-  const cport = await freePort();
-  const collector = startCli([
-    'collector',
-    '--nats',
-    nats.url,
-    '--listen',
-    `127.0.0.1:${cport}`,
-    '--kubeconfig',
-    cp.kubeconfig(COLLECTOR_USER),
-  ]);
+  const collector = await spawnCollector(nats.url, ['--kubeconfig', cp.kubeconfig(COLLECTOR_USER)]);
   procs.push(collector);
   await collector.waitForLog(/collector: consuming/, 30_000);
 
@@ -102,7 +93,7 @@ test.before(async () => {
   procs.push(auth);
   await auth.waitForLog(/auth: answering authorization requests/, 30_000);
 
-  scraped.collector = await scrape(`http://127.0.0.1:${cport}/metrics`);
+  scraped.collector = await scrape(`${collector.api}/metrics`);
   scraped.agent = await scrape(`http://127.0.0.1:${aport}/metrics`);
   scraped.auth = await scrape(`http://127.0.0.1:${mport}/metrics`);
 });

@@ -286,21 +286,11 @@ export class RestartCheck {
         this.byNode.get(s.node)?.delete(key);
         continue;
       }
-      if (!s.raised && restarts >= this.o.threshold) {
+      const raising = !s.raised && restarts >= this.o.threshold;
+      // Still restarting: the same raised finding with fresh evidence (not a new transition).
+      const refreshing = s.raised && restarts > 0 && s.lastAttempt !== s.reportedAttempt;
+      if (raising || refreshing) {
         s.raised = true;
-        s.reportedAttempt = s.lastAttempt;
-        out.push({
-          node: s.node,
-          finding: this.finding(
-            s,
-            true,
-            nowMs,
-            restarts,
-            `container ${s.container} of ${s.pod.namespace}/${s.pod.name} restarted ${restarts} times in the last ${formatDuration(this.o.windowMs)} (attempt ${s.lastAttempt}, now ${stateWord(s.lastState)})`,
-          ),
-        });
-      } else if (s.raised && restarts > 0 && s.lastAttempt !== s.reportedAttempt) {
-        // Still restarting: the same raised finding with fresh evidence (not a new transition).
         s.reportedAttempt = s.lastAttempt;
         out.push({
           node: s.node,

@@ -1,6 +1,6 @@
 // The real `nodewarden` CLI as child processes, with their JSON logs kept for assertions and failures.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { waitFor } from './wait.js';
+import { freePort, waitFor } from './wait.js';
 
 const ENTRY = new URL('../../cli/entry.ts', import.meta.url).pathname;
 /** Sources through tsx by default (never a stale dist/); NODEWARDEN_BIN=<bundle> runs a build (bench). */
@@ -60,6 +60,19 @@ export function startCli(args: string[], env: NodeJS.ProcessEnv = {}, netns?: st
         child.kill(signal);
       }),
   };
+}
+
+export interface CollectorProc extends Proc {
+  port: number;
+  /** Its base URL, http://127.0.0.1:<port>. */
+  api: string;
+}
+
+/** `nodewarden collector --nats <url> --listen 127.0.0.1:<a free port> ...args`; waits for nothing. */
+export async function spawnCollector(natsUrl: string, args: string[] = []): Promise<CollectorProc> {
+  const port = await freePort();
+  const proc = startCli(['collector', '--nats', natsUrl, '--listen', `127.0.0.1:${port}`, ...args]);
+  return { ...proc, port, api: `http://127.0.0.1:${port}` };
 }
 
 /** Runs the CLI to completion (bounded) and returns its exit code and output. */
