@@ -71,10 +71,12 @@ function reporter(name: string): Report {
 }
 
 /**
- * Connects with reconnects forever (the agent/collector own durability, not the client). Credentials
- * read from files may be renewed (a projected token is rotated by the kubelet, a Secret updated), so
- * with them a refusal is retried too, and logged once per distinct reason; static credentials are
- * refused for good, as the client does by default.
+ * Connects, retrying an unreachable server quietly, and then reconnects forever (the agent/collector
+ * own durability, not the client). A refused first connect is retried here, logged once per distinct
+ * reason, when the credentials come from files (a projected token is rotated by the kubelet, a Secret
+ * updated); with static ones it is the caller's error to report and retry. Once connected, refusals
+ * are retried for every kind of credential: the client's default, closing for good after two, left a
+ * collector dead after the server had run with other credentials for a moment.
  */
 export async function connectNats(url: string, auth: NatsAuth, name: string): Promise<NatsConnection> {
   const fromFiles = !!(auth.tokenFile || auth.passwordFile);
@@ -88,9 +90,9 @@ export async function connectNats(url: string, auth: NatsAuth, name: string): Pr
     reconnectTimeWait: 500,
     reconnectJitter: 500,
     timeout: 5000,
-    // With files our loop below retries the first connect itself, so that a refusal is not final.
-    waitOnFirstConnect: !fromFiles,
-    ignoreAuthErrorAbort: fromFiles,
+    // Our loop below retries the first connect: the client's own would also retry refusals, silently.
+    waitOnFirstConnect: false,
+    ignoreAuthErrorAbort: true,
   };
   const authenticator = natsAuthenticator(auth);
   if (authenticator) opts.authenticator = authenticator;
@@ -103,8 +105,9 @@ export async function connectNats(url: string, auth: NatsAuth, name: string): Pr
       void watchRights(nc, name, report);
       return nc;
     } catch (err) {
-      if (!fromFiles) throw err;
-      if (isAuthFailure(err)) report(err, 'nats: authorization failed: the server refused our credentials; retrying');
+      const refused = isAuthFailure(err);
+      if (refused && !fromFiles) throw err;
+      if (refused) report(err, 'nats: authorization failed: the server refused our credentials; retrying');
       else if (/NATS token file|NATS password file/.test((err as Error).message))
         report(err, 'nats: cannot read the credentials; retrying');
       await new Promise((r) => setTimeout(r, backoff(0, { baseMs: 1000, capMs: 1000, jitter: 'equal' })));

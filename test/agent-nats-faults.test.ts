@@ -10,7 +10,7 @@ import { connect } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { createTestJournal, journalRemoteAvailable, type TestJournal } from './support/journal.js';
 import { startNats, type NatsServer } from './support/nats.js';
-import { startCli, getJson, type Proc } from './support/procs.js';
+import { startCli, spawnCollector, getJson, type Proc } from './support/procs.js';
 import { waitFor, freePort } from './support/wait.js';
 
 if (!journalRemoteAvailable())
@@ -70,11 +70,10 @@ async function startAgent(nats: NatsServer, agentToken: string | undefined, extr
 
 /** The collector; returns its API URL. */
 async function startCollector(nats: NatsServer, token?: string): Promise<string> {
-  const port = await freePort();
-  const c = startCli(['collector', '--nats', nats.url, ...tok(token), '--listen', `127.0.0.1:${port}`]);
+  const c = await spawnCollector(nats.url, tok(token));
   cleanups.push(() => c.stop().then(() => undefined));
   await c.waitForLog(/collector: consuming/);
-  return `http://127.0.0.1:${port}`;
+  return c.api;
 }
 
 const delivered = async (api: string, dpt: number) =>
@@ -150,7 +149,7 @@ test('wrong NATS token: logged once, retried until the server takes the token, /
     nodes.detail,
     /^connected; last problem: (auth failed: .*authorization violation|unreachable: .*ECONNREFUSED)/i,
   );
-  // Rotated under a connected agent: nats.js gives up for good on repeated auth errors; the agent does not.
+  // Rotated under a connected agent: refused at every reconnect, logged once more, never given up.
   await nats.kill();
   await nats.start({ token: 'rotated-token' });
   await waitFor('auth failure after the rotation', () => occurrences(r.agent, /nats: auth failed/) === 2, 30_000);
@@ -169,6 +168,21 @@ test('wrong NATS token: logged once, retried until the server takes the token, /
   await waitFor('40 drops after the rotation back', async () => (await delivered(api, 7001)) === 40, 30_000);
   assert.is((await readyz(r)).status, 200);
   assert.is(occurrences(r.agent, /someone else publishes/), 0, 'retries are not unexpected duplicates');
+});
+
+test('a connected collector outlives a server that turned its token away for a while', async () => {
+  const nats = await startNats({ token: 'good-token' });
+  cleanups.push(() => nats.stop());
+  const api = await startCollector(nats, 'good-token');
+  await nats.kill();
+  await nats.start({ token: 'other-token' });
+  // Only the collector connects: three refusals in a row, where the client's default gives up after two.
+  await waitFor('the collector still trying after three refusals', () => nats.authFailures() >= 3, 20_000);
+  await nats.kill();
+  await nats.start({ token: 'good-token' });
+  await startAgent(nats, 'good-token');
+  await journal.append(lines(15, 7004));
+  await waitFor('15 drops through the same collector', async () => (await delivered(api, 7004)) === 15, 30_000);
 });
 
 test('NATS unreachable when the agent starts: logged once, retried, delivered when it comes up', async () => {

@@ -204,9 +204,8 @@ export class Publisher {
   }
 
   /**
-   * Follows the connection until it is closed. The client reconnects by itself after a disconnect,
-   * but gives up for good on repeated auth errors (e.g. the server restarted with another token):
-   * then the connection closes and the loop starts over with a new connect.
+   * Follows the connection until it is closed. The client reconnects by itself after a disconnect and
+   * after refusals (connectNats); should it still close, the loop starts over with a new connect.
    */
   private async watch(nc: NatsConnection): Promise<void> {
     const closed = nc.closed();
@@ -224,8 +223,7 @@ export class Publisher {
     const err = await closed;
     this.js = undefined;
     if (this.closed) return;
-    if (err && isAuthError(err)) this.setState('auth-failed', err.message);
-    else if (this.st === 'connected') this.setState('disconnected', err ? err.message : 'connection closed');
+    if (this.st === 'connected') this.setState('disconnected', err ? err.message : 'connection closed');
   }
 
   private sleep(ms: number): Promise<void> {
