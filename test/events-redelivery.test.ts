@@ -145,7 +145,7 @@ test('acks: a message is acked when its last Event is written, at once with none
   assert.is(a.size, 0);
 });
 
-test('replicas: counted from announcements within the window, a goodbye at once; the budget split, never below one', () => {
+test('replicas: counted from announcements within the window, a goodbye at once; the budget split among those with work, never below one', () => {
   const r = new ReplicaCount('me', 15_000);
   assert.is(r.count(0), 1, 'alone');
   assert.is(r.heard('me', 0), false, 'itself');
@@ -156,6 +156,17 @@ test('replicas: counted from announcements within the window, a goodbye at once;
   assert.is(r.count(15_500), 2, 'b not heard for 15.5 s');
   r.gone('c');
   assert.is(r.count(15_500), 1);
+  // The budget is divided among the replicas with Event work; this one always counts itself.
+  assert.is(r.divisor(15_500), 1, 'alone');
+  r.heard('d', 16_000, false);
+  assert.is(r.divisor(16_000), 1, 'an idle replica leaves its part to the busy ones');
+  r.heard('d', 16_500, true);
+  r.heard('e', 16_500, true);
+  assert.is(r.count(16_500), 3);
+  assert.is(r.divisor(16_500), 3, 'two others with work');
+  r.heard('e', 17_000, false);
+  assert.is(r.divisor(17_000), 2, 'e is done');
+  assert.is(r.divisor(32_000), 1, 'd not heard for 15.5 s');
   assert.equal(shareOf(5, 50, 2), { qps: 2.5, burst: 25 });
   assert.equal(shareOf(5, 50, 0), { qps: 5, burst: 50 });
   assert.equal(shareOf(1, 1, 3), { qps: 1 / 3, burst: 1 });

@@ -58,16 +58,25 @@ export function startEvents(
     writer,
     log,
   );
-  // Replicas split the budget between them (presence.ts); without the shared connection, one replica.
+  // Replicas with Event work split the budget between them (presence.ts); without the shared
+  // connection, one replica.
+  let replicas = 1;
   const presence =
     cfg.connection &&
-    startPresence(cfg.connection, (n) => {
-      const s = writer.share(n);
-      log.info(
-        { replicas: n, qps: s.qps, burst: s.burst },
-        'events: collector replicas share the Event budget (--event-qps, --event-burst); this one writes its part',
-      );
-    });
+    startPresence(
+      cfg.connection,
+      () => writer.correlator.pendingTotal() > 0,
+      (sharing) => {
+        const before = replicas;
+        replicas = sharing.replicas;
+        const s = writer.share(sharing);
+        // Replicas coming and going is news; the divisor follows work from second to second.
+        log[sharing.replicas === before ? 'debug' : 'info'](
+          { ...sharing, qps: s.qps, burst: s.burst },
+          'events: collector replicas share the Event budget (--event-qps, --event-burst) among those with work; this one writes its part',
+        );
+      },
+    );
   const report = setInterval(() => {
     const c = writer.correlator.stats,
       w = writer.stats;

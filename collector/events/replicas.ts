@@ -1,8 +1,10 @@
-// Pure: how many collector replicas share the Event budget, from the announcements each one makes
+// Pure: which collector replicas share the Event budget, from the announcements each one makes
 // (presence.ts sends and receives them). A replica counts itself and every other one heard within
-// `windowMs`; one that says goodbye stops counting at once.
+// `windowMs`; one that says goodbye stops counting at once. The budget is divided among the replicas
+// with Event work: JetStream may hand a storm's messages to one replica, which then writes with the
+// whole budget instead of half of it while the other idles.
 export class ReplicaCount {
-  private peers = new Map<string, number>();
+  private peers = new Map<string, { at: number; busy: boolean }>();
 
   constructor(
     readonly self: string,
@@ -10,10 +12,10 @@ export class ReplicaCount {
   ) {}
 
   /** True for a replica not known before (it has not heard of this one yet either: answer it). */
-  heard(id: string, now: number): boolean {
+  heard(id: string, now: number, busy = false): boolean {
     if (id === this.self) return false;
     const known = this.peers.has(id);
-    this.peers.set(id, now);
+    this.peers.set(id, { at: now, busy });
     return !known;
   }
 
@@ -21,9 +23,18 @@ export class ReplicaCount {
     this.peers.delete(id);
   }
 
+  /** Replicas present, this one included. */
   count(now: number): number {
-    for (const [id, at] of this.peers) if (now - at > this.windowMs) this.peers.delete(id);
+    for (const [id, p] of this.peers) if (now - p.at > this.windowMs) this.peers.delete(id);
     return 1 + this.peers.size;
+  }
+
+  /** What this replica divides the budget by: itself and every replica present that has Event work. */
+  divisor(now: number): number {
+    this.count(now);
+    let busy = 0;
+    for (const p of this.peers.values()) if (p.busy) busy++;
+    return 1 + busy;
   }
 }
 

@@ -17,6 +17,7 @@ import { KubeClient } from '../kube/client.js';
 import { kubeEventApi, type EventApi } from './api.js';
 import type { StreamPosition } from './applied.js';
 import { shareOf } from './replicas.js';
+import type { Sharing } from './presence.js';
 import { Correlator, type WriteOutcome, type WriteTask } from './correlator.js';
 import { NodeUidCache } from './node-uids.js';
 import type { Observation } from './messages.js';
@@ -62,7 +63,7 @@ export class EventWriter {
   private readonly concurrency: number;
   private readonly attempts: number;
   private readonly budget: { qps: number; burst: number };
-  private replicas = 1;
+  private sharing: Sharing = { replicas: 1, divisor: 1 };
   private inflight = 0;
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
@@ -163,13 +164,21 @@ export class EventWriter {
         this.set(c.pendingTotal());
       },
     });
-    const replicas = () => this.replicas;
+    const sharing = () => this.sharing;
     new Gauge({
       name: 'nodewarden_collector_events_replicas',
-      help: 'collector replicas sharing the Event budget (each writes --event-qps / replicas)',
+      help: 'collector replicas present, this one included (they share the Event budget)',
       registers,
       collect() {
-        this.set(replicas());
+        this.set(sharing().replicas);
+      },
+    });
+    new Gauge({
+      name: 'nodewarden_collector_events_budget_divisor',
+      help: 'what this replica divides --event-qps/--event-burst by: itself and the other replicas with Event work',
+      registers,
+      collect() {
+        this.set(sharing().divisor);
       },
     });
     new Gauge({
@@ -184,12 +193,12 @@ export class EventWriter {
     this.sweeper.unref();
   }
 
-  /** `replicas` collector replicas write Events: this one takes (and returns) its share of the QPS and burst, global and per object. */
-  share(replicas: number): { qps: number; burst: number } {
-    this.replicas = replicas;
-    const s = shareOf(this.budget.qps, this.budget.burst, replicas);
+  /** Takes (and returns) this replica's share of the QPS and burst, global and per object: the budget / `divisor`. */
+  share(sharing: Sharing): { qps: number; burst: number } {
+    this.sharing = sharing;
+    const s = shareOf(this.budget.qps, this.budget.burst, sharing.divisor);
     this.requests.global.reshape(s.qps, s.burst, this.now());
-    this.correlator.share(replicas, this.now());
+    this.correlator.share(sharing.divisor, this.now());
     this.pump();
     return s;
   }
