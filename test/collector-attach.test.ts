@@ -8,6 +8,7 @@ import pino from 'pino';
 import { runCollector, type RunningCollector } from '../collector/collector.js';
 import { IpIndex } from '../collector/resolve/resolver.js';
 import { freePort, waitFor } from './support/wait.js';
+import { collectorTestConfig } from './support/stack.js';
 
 let server: ChildProcess | undefined;
 let collector: RunningCollector | undefined;
@@ -40,19 +41,7 @@ test('failed attaches close their connection: never more than one open, /readyz 
       }
     ).num_connections;
   await waitFor('nats-server monitor', async () => (await connz()) === 0, 15_000, 100);
-  collector = await runCollector(
-    {
-      nats: `nats://127.0.0.1:${port}`,
-      natsAuth: {},
-      listen: { host: '127.0.0.1', port: 0 },
-      retentionMs: 3_600_000,
-      streamMaxBytes: 64 << 20,
-      streamReplicas: 1,
-      nodeStaleMs: 60_000,
-    },
-    new IpIndex([]),
-    log,
-  );
+  collector = await runCollector(collectorTestConfig(`nats://127.0.0.1:${port}`), new IpIndex([]), log);
   const counts: number[] = [];
   // Backoff 0.5 s, 1 s, 2 s: four attempts within ≈ 4 s.
   await waitFor(

@@ -17,6 +17,7 @@ import { STREAM, subjectFor, messageId } from '../common/subjects.js';
 import { startNats, type NatsServer } from './support/nats.js';
 import { natsServerBin } from './support/nats-callout.js';
 import { waitFor } from './support/wait.js';
+import { collectorTestConfig } from './support/stack.js';
 
 const logs: string[] = [];
 const log = pino(
@@ -27,16 +28,7 @@ const log = pino(
     },
   },
 );
-const cfg = (url: string) => ({
-  nats: url,
-  natsAuth: {},
-  listen: { host: '127.0.0.1', port: 0 },
-  retentionMs: 3_600_000,
-  streamMaxBytes: 256 << 20,
-  streamReplicas: 1,
-  nodeStaleMs: 60_000,
-  streamCheckMs: 300,
-});
+const cfg = (url: string) => collectorTestConfig(url, { streamMaxBytes: 256 << 20, streamCheckMs: 300 });
 
 let nats: NatsServer;
 let pub: NatsConnection;

@@ -54,17 +54,7 @@ test.before(async () => {
   const t0 = Date.now();
   lab = await startCriLab();
   // what the kubelet does for /etc/kubernetes/manifests/kube-apiserver.yaml on node-a
-  apiserver = await lab.runPod(
-    lab.sandbox(`kube-apiserver-${NODE}`, 'kube-system', HASH, {
-      hostNetwork: true,
-      labels: { component: 'kube-apiserver', tier: 'control-plane' },
-      annotations: {
-        'kubernetes.io/config.source': 'file',
-        'kubernetes.io/config.hash': HASH,
-        'kubernetes.io/config.seen': '2026-11-23T15:25:49.904417213Z',
-      },
-    }),
-  );
+  apiserver = await lab.runPod(lab.staticApiserverSandbox(`kube-apiserver-${NODE}`, HASH));
   await lab.startContainer(apiserver, 'kube-apiserver', 0);
   // an ordinary pod (API source) with a CNI address
   web = await lab.runPod(

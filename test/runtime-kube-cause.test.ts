@@ -86,17 +86,7 @@ test.before(async () => {
     assert.is(r.code, 0, r.stderr);
   }
   lab = await startCriLab('nwcause');
-  const sb = await lab.runPod(
-    lab.sandbox(POD, 'kube-system', HASH, {
-      hostNetwork: true,
-      labels: { component: 'kube-apiserver', tier: 'control-plane' },
-      annotations: {
-        'kubernetes.io/config.source': 'file',
-        'kubernetes.io/config.hash': HASH,
-        'kubernetes.io/config.seen': '2026-11-23T15:25:49.904417213Z',
-      },
-    }),
-  );
+  const sb = await lab.runPod(lab.staticApiserverSandbox(POD, HASH));
   await lab.startContainer(sb, 'kube-apiserver', 0);
   journal = createTestJournal();
   await journal.append(['Linux version 6.1 (boot banner)']);

@@ -17,6 +17,7 @@ import { startNats, type NatsServer } from './support/nats.js';
 import { FakeCri } from './runtime/fake-cri.js';
 import { testLog } from './support/log.js';
 import { waitFor } from './support/wait.js';
+import { collectorTestConfig } from './support/stack.js';
 
 const NODE = 'node-a';
 const HASH = '9d0c5e5d4c0a6e0f3b9e2c1a7f4d8b21';
@@ -77,20 +78,10 @@ test.before(async () => {
     restartThreshold: 2,
     restartWindowMs: 60_000,
   });
-  collector = await runCollector(
-    {
-      nats: nats.url,
-      natsAuth: {},
-      listen: { host: '127.0.0.1', port: 0 },
-      retentionMs: 3_600_000,
-      streamMaxBytes: 64 << 20,
-      streamReplicas: 1,
-      nodeStaleMs: 60_000,
-    },
-    ext.resolver,
-    testLog,
-    { listeners: [ext.listener], routes: ext.routes },
-  );
+  collector = await runCollector(collectorTestConfig(nats.url), ext.resolver, testLog, {
+    listeners: [ext.listener],
+    routes: ext.routes,
+  });
   api = `http://127.0.0.1:${collector.port}`;
   agent = await runAgent(
     {

@@ -60,18 +60,15 @@ export function startEvents(
   );
   // Replicas with Event work split the budget between them (presence.ts); without the shared
   // connection, one replica.
-  let replicas = 1;
   const presence =
     cfg.connection &&
     startPresence(
       cfg.connection,
-      () => writer.correlator.pendingTotal() > 0,
-      (sharing) => {
-        const before = replicas;
-        replicas = sharing.replicas;
+      () => writer.correlator.queued > 0, // O(1): asked every 250 ms
+      (sharing, before) => {
         const s = writer.share(sharing);
         // Replicas coming and going is news; the divisor follows work from second to second.
-        log[sharing.replicas === before ? 'debug' : 'info'](
+        log[sharing.replicas === before.replicas ? 'debug' : 'info'](
           { ...sharing, qps: s.qps, burst: s.burst },
           'events: collector replicas share the Event budget (--event-qps, --event-burst) among those with work; this one writes its part',
         );

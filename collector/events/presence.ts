@@ -42,14 +42,14 @@ export interface Sharing {
 }
 
 /**
- * Calls onChange whenever the replicas present or the divisor change. `busy` says whether this
+ * Calls onChange with the new and the previous sharing whenever the replicas present or the divisor change. `busy` says whether this
  * replica has Event work now; it stays announced as busy until it has had none for EVERY_MS, so a
  * replica between two writes does not flap.
  */
 export function startPresence(
   connection: () => Promise<NatsConnection>,
   busy: () => boolean,
-  onChange: (s: Sharing) => void,
+  onChange: (now: Sharing, before: Sharing) => void,
 ): { stop(): Promise<void> } {
   const id = randomBytes(8).toString('hex');
   const peers = new ReplicaCount(id, WINDOW_MS);
@@ -66,8 +66,9 @@ export function startPresence(
       divisor: Math.min(peers.divisor(now), MAX_PEERS + 1),
     };
     if (s.replicas !== last.replicas || s.divisor !== last.divisor) {
+      const before = last;
       last = s;
-      onChange(s);
+      onChange(s, before);
     }
   };
   const announce = (bye = false) => {

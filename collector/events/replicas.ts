@@ -25,16 +25,20 @@ export class ReplicaCount {
 
   /** Replicas present, this one included. */
   count(now: number): number {
-    for (const [id, p] of this.peers) if (now - p.at > this.windowMs) this.peers.delete(id);
+    this.expire(now);
     return 1 + this.peers.size;
   }
 
   /** What this replica divides the budget by: itself and every replica present that has Event work. */
   divisor(now: number): number {
-    this.count(now);
+    this.expire(now);
     let busy = 0;
     for (const p of this.peers.values()) if (p.busy) busy++;
     return 1 + busy;
+  }
+
+  private expire(now: number): void {
+    for (const [id, p] of this.peers) if (now - p.at > this.windowMs) this.peers.delete(id);
   }
 }
 

@@ -81,6 +81,8 @@ export interface CriLab {
   admin: CriAdmin;
   /** A kubelet-shaped sandbox spec (log dir, cgroup parent under this lab's own root). */
   sandbox(name: string, namespace: string, uid: string, extra?: Partial<SandboxSpec>): SandboxSpec;
+  /** What the kubelet makes of /etc/kubernetes/manifests/kube-apiserver.yaml: a file-source static pod. */
+  staticApiserverSandbox(name: string, hash: string): SandboxSpec;
   runPod(spec: SandboxSpec): Promise<Pod>;
   /** Creates and starts a container the way the kubelet does (log path <name>/<attempt>.log). */
   startContainer(pod: Pod, name: string, attempt: number, command?: string[], image?: string): Promise<string>;
@@ -390,6 +392,16 @@ export async function startCriLab(prefix = `nwrt${process.pid}`): Promise<CriLab
       mkdirSync(logDirectory, { recursive: true });
       return { name, namespace, uid, logDirectory, cgroupParent: `/${cgroupRoot}/burstable/pod${uid}`, ...extra };
     },
+    staticApiserverSandbox: (name, hash) =>
+      lab.sandbox(name, 'kube-system', hash, {
+        hostNetwork: true,
+        labels: { component: 'kube-apiserver', tier: 'control-plane' },
+        annotations: {
+          'kubernetes.io/config.source': 'file',
+          'kubernetes.io/config.hash': hash,
+          'kubernetes.io/config.seen': '2026-11-23T15:25:49.904417213Z',
+        },
+      }),
     async runPod(spec) {
       // The CRI plugin loads the CNI config asynchronously after start: retry "cni plugin not initialized" briefly.
       let id: string | undefined;

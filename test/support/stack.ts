@@ -2,6 +2,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { CollectorConfig } from '../../collector/collector.js';
 import { startNats, type NatsServer } from './nats.js';
 import { startCli, type Proc } from './procs.js';
 import { freePort } from './wait.js';
@@ -19,6 +20,18 @@ export const QUICK_AGENT_ARGS = [
   '--container-log-dir',
   '',
 ];
+
+/** runCollector's config for in-process tests: the API on a free loopback port, 1 h retention, one stream replica. */
+export const collectorTestConfig = (nats: string, extra: Partial<CollectorConfig> = {}): CollectorConfig => ({
+  nats,
+  natsAuth: {},
+  listen: { host: '127.0.0.1', port: 0 },
+  retentionMs: 3_600_000,
+  streamMaxBytes: 64 << 20,
+  streamReplicas: 1,
+  nodeStaleMs: 60_000,
+  ...extra,
+});
 
 export interface StackOptions {
   node: string;
